@@ -1,0 +1,162 @@
+using System.Text.Json;
+
+namespace SharpLens.Loading;
+
+/// <summary>
+/// A Hugging Face model directory opened for reading: <c>config.json</c> plus either <c>model.safetensors</c>
+/// or <c>model.safetensors.index.json</c> and the shards it names. Every tensor the config implies is checked for
+/// presence, dtype and shape before anything runs; tensors stay memory-mapped in their stored dtype.
+/// </summary>
+public sealed class Checkpoint : IDisposable
+{
+    readonly List<SafeTensorsFile> _files = [];
+    readonly Dictionary<string, (SafeTensorsFile File, TensorEntry Entry)> _tensors = new();
+
+    public string Directory { get; }
+    public ModelConfig Config { get; }
+
+    Checkpoint(string dir, ModelConfig config) { Directory = dir; Config = config; }
+
+    public static Checkpoint Open(string dir)
+    {
+        if (!System.IO.Directory.Exists(dir)) throw SharpLensException.Checkpoint($"{dir}: no such model directory");
+        var ckpt = new Checkpoint(dir, ModelConfig.Load(dir));
+        try
+        {
+            foreach (var shard in ShardFiles(dir))
+            {
+                var f = SafeTensorsFile.Open(shard.Path);
+                ckpt._files.Add(f);
+                foreach (var e in f.Entries.Values)
+                {
+                    if (shard.Expected != null && !shard.Expected.Contains(e.Name)) continue; // the index assigns it elsewhere
+                    if (!ckpt._tensors.TryAdd(e.Name, (f, e)))
+                        throw SharpLensException.Checkpoint($"{shard.Path}: tensor {e.Name} is also in {ckpt._tensors[e.Name].File.Path}");
+                }
+                foreach (var name in shard.Expected ?? [])
+                    if (!f.Entries.ContainsKey(name))
+                        throw SharpLensException.Checkpoint($"{shard.Path}: the index says it holds {name}, but it does not");
+            }
+            ckpt.ValidateTensorSet();
+            return ckpt;
+        }
+        catch
+        {
+            ckpt.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The safetensors files of a model directory, with the tensor names the index assigns to each.</summary>
+    static IEnumerable<(string Path, HashSet<string>? Expected)> ShardFiles(string dir)
+    {
+        string single = Path.Combine(dir, "model.safetensors"), index = Path.Combine(dir, "model.safetensors.index.json");
+        if (File.Exists(single)) return [(single, null)];
+        if (!File.Exists(index))
+            throw SharpLensException.Checkpoint($"{dir}: no model.safetensors and no model.safetensors.index.json");
+        JsonElement map;
+        try
+        {
+            var root = JsonDocument.Parse(File.ReadAllText(index)).RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out map) || map.ValueKind != JsonValueKind.Object)
+                throw SharpLensException.Checkpoint($"{index}: no \"weight_map\" object");
+        }
+        catch (JsonException e) { throw SharpLensException.Checkpoint($"{index}: not valid JSON ({e.Message})"); }
+        var byShard = new Dictionary<string, HashSet<string>>();
+        foreach (var p in map.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.String) throw SharpLensException.Checkpoint($"{index}: weight_map entry {p.Name} is not a file name");
+            string file = p.Value.GetString()!;
+            if (file.Contains('/') || file.Contains('\\') || file.Contains(".."))
+                throw SharpLensException.Checkpoint($"{index}: shard name {file} is not a plain file name");
+            string shardPath = Path.Combine(dir, file);
+            if (!File.Exists(shardPath)) throw SharpLensException.Checkpoint($"{index}: names shard {file}, which is missing");
+            if (!byShard.TryGetValue(shardPath, out var set)) byShard[shardPath] = set = [];
+            set.Add(p.Name);
+        }
+        return byShard.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, (HashSet<string>?)kv.Value));
+    }
+
+    /// <summary>Every tensor name the config implies, with its shape.</summary>
+    public static IEnumerable<(string Name, long[] Shape)> ExpectedTensors(ModelConfig c)
+    {
+        long d = c.DModel, q = (long)c.NHeads * c.DHead, kv = (long)c.NKvHeads * c.DHead, f = c.DMlp, v = c.VocabSize;
+        yield return ("model.embed_tokens.weight", [v, d]);
+        for (int l = 0; l < c.NLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            yield return (p + "input_layernorm.weight", [d]);
+            yield return (p + "self_attn.q_proj.weight", [q, d]);
+            yield return (p + "self_attn.k_proj.weight", [kv, d]);
+            yield return (p + "self_attn.v_proj.weight", [kv, d]);
+            if (c.QkvBias)
+            {
+                yield return (p + "self_attn.q_proj.bias", [q]);
+                yield return (p + "self_attn.k_proj.bias", [kv]);
+                yield return (p + "self_attn.v_proj.bias", [kv]);
+            }
+            yield return (p + "self_attn.o_proj.weight", [d, q]);
+            yield return (p + "post_attention_layernorm.weight", [d]);
+            yield return (p + "mlp.gate_proj.weight", [f, d]);
+            yield return (p + "mlp.up_proj.weight", [f, d]);
+            yield return (p + "mlp.down_proj.weight", [d, f]);
+        }
+        yield return ("model.norm.weight", [d]);
+        if (!c.TieWordEmbeddings) yield return ("lm_head.weight", [v, d]);
+    }
+
+    void ValidateTensorSet()
+    {
+        var expected = ExpectedTensors(Config).ToList();
+        foreach (var (name, shape) in expected)
+        {
+            if (!_tensors.TryGetValue(name, out var t))
+                throw SharpLensException.Checkpoint($"{Directory}: tensor {name} is missing (the config implies it)");
+            if (!t.Entry.Shape.SequenceEqual(shape))
+                throw SharpLensException.Checkpoint(
+                    $"{t.File.Path}: tensor {name} has shape {t.Entry.ShapeText}, but config.json implies [{string.Join(", ", shape)}]");
+        }
+        var names = expected.Select(e => e.Name).ToHashSet();
+        foreach (var extra in _tensors.Keys.Where(n => !names.Contains(n) && !Ignorable(n)).Order(StringComparer.Ordinal).Take(1))
+            throw SharpLensException.Checkpoint(
+                $"{_tensors[extra].File.Path}: unexpected tensor {extra} for {Config.Architecture} with this config ({_tensors.Count} tensors in all)");
+    }
+
+    /// <summary>Tensors some exporters add that the forward pass does not read.</summary>
+    bool Ignorable(string name) => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+                                   || (Config.TieWordEmbeddings && name == "lm_head.weight");
+
+    /// <summary>A 2-D tensor as a matrix view in its stored dtype.</summary>
+    public WeightMatrix Matrix(string name)
+    {
+        var (f, e) = Lookup(name);
+        if (e.Shape.Length != 2) throw SharpLensException.Checkpoint($"{f.Path}: tensor {name} is not 2-D");
+        return new WeightMatrix(f.DataPointer(e), e.DType, (int)e.Shape[0], (int)e.Shape[1]);
+    }
+
+    /// <summary>A tensor widened to a new fp32 array (for the small ones: norms, biases).</summary>
+    public float[] Vector(string name)
+    {
+        var (f, e) = Lookup(name);
+        var m = new WeightMatrix(f.DataPointer(e), e.DType, 1, checked((int)e.ElementCount));
+        var dst = new float[m.Cols];
+        m.ReadRow(0, dst);
+        return dst;
+    }
+
+    public bool Has(string name) => _tensors.ContainsKey(name);
+
+    public TensorEntry Entry(string name) => Lookup(name).Entry;
+
+    (SafeTensorsFile File, TensorEntry Entry) Lookup(string name) =>
+        _tensors.TryGetValue(name, out var t) ? t : throw SharpLensException.Checkpoint($"{Directory}: tensor {name} is missing");
+
+    /// <summary>Bytes of tensor data mapped (the memory the weights occupy).</summary>
+    public long WeightBytes => _tensors.Values.Sum(t => t.Entry.End - t.Entry.Begin);
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+    }
+}

@@ -1,0 +1,140 @@
+using System.Text.Json;
+
+namespace SharpLens.Loading;
+
+/// <summary><c>rope_scaling</c> of type <c>llama3</c> (Llama 3.1+), as Hugging Face's <c>_compute_llama3_parameters</c> reads it.</summary>
+public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
+
+/// <summary>
+/// The architecture hyper-parameters of a Qwen2- or Llama-family checkpoint, read from <c>config.json</c>.
+/// Nothing is hard-coded: every field comes from the file or from the documented Hugging Face default.
+/// </summary>
+public sealed record ModelConfig
+{
+    public static readonly string[] SupportedArchitectures = ["Qwen2ForCausalLM", "LlamaForCausalLM"];
+
+    public required string Architecture { get; init; }
+    public required int DModel { get; init; }
+    public required int DMlp { get; init; }
+    public required int NLayers { get; init; }
+    public required int NHeads { get; init; }
+    public required int NKvHeads { get; init; }
+    public required int DHead { get; init; }
+    public required double RmsNormEps { get; init; }
+    public required double RopeTheta { get; init; }
+    public Llama3RopeScaling? RopeScaling { get; init; }
+    public required int VocabSize { get; init; }
+    public required bool TieWordEmbeddings { get; init; }
+    /// <summary>Whether q/k/v projections carry biases (Qwen2: always; Llama: <c>attention_bias</c>).</summary>
+    public required bool QkvBias { get; init; }
+    public required int MaxPositions { get; init; }
+
+    /// <summary>Query heads that share one key/value head (grouped-query attention).</summary>
+    public int GroupSize => NHeads / NKvHeads;
+
+    public static ModelConfig Load(string modelDir)
+    {
+        string path = Path.Combine(modelDir, "config.json");
+        if (!File.Exists(path))
+            throw SharpLensException.Checkpoint($"{path}: missing (a Hugging Face model directory needs config.json)");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    public static ModelConfig Parse(string json, string path = "config.json")
+    {
+        JsonElement root;
+        try { root = JsonDocument.Parse(json).RootElement; }
+        catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: not valid JSON ({e.Message})"); }
+        if (root.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: not a JSON object");
+        var r = new Reader(root, path);
+
+        string arch = r.Architecture();
+        int d = r.Int("hidden_size"), heads = r.Int("num_attention_heads");
+        int kv = r.OptInt("num_key_value_heads") ?? heads;
+        if (heads % kv != 0)
+            throw SharpLensException.Checkpoint($"{path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}");
+        int dHead = r.OptInt("head_dim") ?? (d % heads == 0 ? d / heads
+            : throw SharpLensException.Checkpoint($"{path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given"));
+        if (dHead % 2 != 0) throw SharpLensException.Checkpoint($"{path}: head_dim {dHead} must be even for rotary embeddings");
+        bool qwen = arch == "Qwen2ForCausalLM";
+        return new ModelConfig
+        {
+            Architecture = arch,
+            DModel = d,
+            DMlp = r.Int("intermediate_size"),
+            NLayers = r.Int("num_hidden_layers"),
+            NHeads = heads,
+            NKvHeads = kv,
+            DHead = dHead,
+            RmsNormEps = r.OptDouble("rms_norm_eps") ?? 1e-6,
+            RopeTheta = r.OptDouble("rope_theta") ?? 10000.0,
+            RopeScaling = r.RopeScaling(),
+            VocabSize = r.Int("vocab_size"),
+            TieWordEmbeddings = r.OptBool("tie_word_embeddings") ?? false, // Qwen2Config and LlamaConfig default to false
+            QkvBias = qwen || (r.OptBool("attention_bias") ?? false),
+            MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
+        };
+    }
+
+    /// <summary>The config's fields as the JSON object results.json records.</summary>
+    public Dictionary<string, object?> Describe() => new()
+    {
+        ["architecture"] = Architecture, ["n_layers"] = NLayers, ["n_heads"] = NHeads, ["n_kv_heads"] = NKvHeads,
+        ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
+        ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling?.ToString(),
+        ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
+    };
+
+    readonly struct Reader(JsonElement root, string path)
+    {
+        public string Architecture()
+        {
+            if (!root.TryGetProperty("architectures", out var a) || a.ValueKind != JsonValueKind.Array || a.GetArrayLength() == 0
+                || a[0].ValueKind != JsonValueKind.String)
+                throw SharpLensException.Checkpoint($"{path}: no \"architectures\" list; supported: {string.Join(", ", SupportedArchitectures)}");
+            string name = a[0].GetString()!;
+            if (!SupportedArchitectures.Contains(name))
+                throw SharpLensException.Checkpoint(
+                    $"{path}: architecture {name} is not supported; supported: {string.Join(", ", SupportedArchitectures)}");
+            if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind == JsonValueKind.String && act.GetString() != "silu")
+                throw SharpLensException.Checkpoint($"{path}: hidden_act {act.GetString()} is not supported (only silu)");
+            return name;
+        }
+
+        public int Int(string key) => OptInt(key) ?? throw SharpLensException.Checkpoint($"{path}: missing \"{key}\"");
+
+        public int? OptInt(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i) || i <= 0)
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive integer, got {v.GetRawText()}");
+            return i;
+        }
+
+        public double? OptDouble(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Number || !(v.GetDouble() > 0))
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive number, got {v.GetRawText()}");
+            return v.GetDouble();
+        }
+
+        public bool? OptBool(string key) =>
+            root.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
+
+        public Llama3RopeScaling? RopeScaling()
+        {
+            if (!root.TryGetProperty("rope_scaling", out var s) || s.ValueKind == JsonValueKind.Null) return null;
+            if (s.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: rope_scaling must be an object or null");
+            string? type = s.TryGetProperty("rope_type", out var t) ? t.GetString() : s.TryGetProperty("type", out t) ? t.GetString() : null;
+            if (type == "default") return null;
+            if (type != "llama3")
+                throw SharpLensException.Checkpoint($"{path}: rope_scaling type \"{type}\" is not supported (supported: none, llama3)");
+            var sub = new Reader(s, path + " rope_scaling");
+            return new Llama3RopeScaling(sub.OptDouble("factor") ?? throw Missing("factor"), sub.OptDouble("low_freq_factor") ?? throw Missing("low_freq_factor"),
+                sub.OptDouble("high_freq_factor") ?? throw Missing("high_freq_factor"), sub.Int("original_max_position_embeddings"));
+        }
+
+        SharpLensException Missing(string k) => SharpLensException.Checkpoint($"{path}: rope_scaling of type llama3 needs \"{k}\"");
+    }
+}

@@ -1,0 +1,131 @@
+using System.IO.MemoryMappedFiles;
+using System.Text.Json;
+
+namespace SharpLens.Loading;
+
+/// <summary>One tensor of a safetensors file: where its bytes are and how to read them.</summary>
+public sealed record TensorEntry(string Name, DType DType, long[] Shape, long Begin, long End, string File)
+{
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+}
+
+/// <summary>
+/// A memory-mapped <c>.safetensors</c> file: 8-byte little-endian header length, a JSON header
+/// (<c>{name: {dtype, shape, data_offsets}}</c>), then the data. Nothing is copied: tensors are views into
+/// the mapping, so a 3.7 GB checkpoint costs 3.7 GB of page cache and no private memory.
+/// Everything is validated before use; each failure is one <see cref="SharpLensException"/> naming the file.
+/// </summary>
+public sealed unsafe class SafeTensorsFile : IDisposable
+{
+    /// <summary>Headers larger than this are refused (real ones are well under 1 MB).</summary>
+    const long MaxHeaderBytes = 100L << 20;
+
+    readonly MemoryMappedFile? _map;
+    readonly MemoryMappedViewAccessor? _view;
+    readonly byte* _base;
+    readonly long _dataStart;
+
+    public string Path { get; }
+    public IReadOnlyDictionary<string, TensorEntry> Entries { get; }
+
+    SafeTensorsFile(string path, Dictionary<string, TensorEntry> entries, MemoryMappedFile? map, MemoryMappedViewAccessor? view, long dataStart)
+    {
+        Path = path; Entries = entries; _map = map; _view = view; _dataStart = dataStart;
+        if (view != null)
+        {
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _base = p + view.PointerOffset;
+        }
+    }
+
+    public static SafeTensorsFile Open(string path)
+    {
+        if (!File.Exists(path)) throw SharpLensException.Checkpoint($"{path}: missing");
+        long length = new FileInfo(path).Length;
+        if (length < 8) throw SharpLensException.Checkpoint($"{path}: truncated ({length} bytes; a safetensors file starts with an 8-byte header length)");
+        byte[] lenBytes = new byte[8];
+        using (var fs = File.OpenRead(path)) fs.ReadExactly(lenBytes);
+        long headerLen = BitConverter.ToInt64(lenBytes);
+        if (headerLen <= 0 || headerLen > MaxHeaderBytes || 8 + headerLen > length)
+            throw SharpLensException.Checkpoint(
+                $"{path}: header length {headerLen} does not fit the file ({length} bytes): truncated or not a safetensors file");
+        byte[] header = new byte[headerLen];
+        using (var fs = File.OpenRead(path)) { fs.Seek(8, SeekOrigin.Begin); fs.ReadExactly(header); }
+        long dataLen = length - 8 - headerLen;
+        var entries = ParseHeader(header, dataLen, path);
+        if (dataLen == 0) return new SafeTensorsFile(path, entries, null, null, 8 + headerLen);
+        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        return new SafeTensorsFile(path, entries, map, view, 8 + headerLen);
+    }
+
+    /// <summary>Parses and validates a header against the size of the data section that follows it.</summary>
+    public static Dictionary<string, TensorEntry> ParseHeader(ReadOnlySpan<byte> header, long dataLen, string path)
+    {
+        JsonElement root;
+        try { root = JsonDocument.Parse(header.ToArray()).RootElement; }
+        catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: header is not valid JSON ({e.Message})"); }
+        if (root.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: header is not a JSON object");
+        var entries = new Dictionary<string, TensorEntry>();
+        foreach (var p in root.EnumerateObject())
+        {
+            if (p.Name == "__metadata__") continue;
+            entries[p.Name] = ParseEntry(p.Name, p.Value, dataLen, path);
+        }
+        TensorEntry? previous = null;
+        foreach (var e in entries.Values.Where(e => e.End > e.Begin).OrderBy(e => e.Begin))
+        {
+            if (previous != null && e.Begin < previous.End)
+                throw SharpLensException.Checkpoint($"{path}: tensors {previous.Name} and {e.Name} overlap in the data section");
+            if (previous == null || e.End > previous.End) previous = e;
+        }
+        return entries;
+    }
+
+    static TensorEntry ParseEntry(string name, JsonElement e, long dataLen, string path)
+    {
+        string Bad(string what) => $"{path}: tensor {name}: {what}";
+        if (e.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint(Bad("entry is not an object"));
+        if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
+            throw SharpLensException.Checkpoint(Bad("no dtype"));
+        var dtype = DTypes.Parse(dt.GetString()!) ?? throw SharpLensException.Checkpoint(
+            Bad($"dtype {dt.GetString()} is not supported (supported: BF16, F16, F32)"));
+        if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
+            throw SharpLensException.Checkpoint(Bad("no shape"));
+        var shape = new long[sh.GetArrayLength()];
+        int i = 0;
+        foreach (var s in sh.EnumerateArray())
+        {
+            if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long v) || v < 0 || v > int.MaxValue)
+                throw SharpLensException.Checkpoint(Bad($"invalid shape {sh.GetRawText()}"));
+            shape[i++] = v;
+        }
+        if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end))
+            throw SharpLensException.Checkpoint(Bad("data_offsets must be [begin, end]"));
+        if (begin < 0 || end < begin || end > dataLen)
+            throw SharpLensException.Checkpoint(Bad($"data_offsets [{begin}, {end}] lie outside the data section ({dataLen} bytes): truncated file or lying header"));
+        var entry = new TensorEntry(name, dtype, shape, begin, end, path);
+        long expect;
+        try { expect = checked(entry.ElementCount * DTypes.Size(dtype)); }
+        catch (OverflowException) { throw SharpLensException.Checkpoint(Bad($"shape {entry.ShapeText} is too large")); }
+        if (end - begin != expect)
+            throw SharpLensException.Checkpoint(Bad($"{dtype} × {entry.ShapeText} needs {expect} bytes but data_offsets span {end - begin}"));
+        return entry;
+    }
+
+    /// <summary>Address of the first byte of a tensor's data (valid while this file is open).</summary>
+    public nint DataPointer(TensorEntry e) => (nint)(_base + _dataStart + e.Begin);
+
+    public void Dispose()
+    {
+        if (_view != null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _map?.Dispose();
+    }
+}

@@ -1,0 +1,84 @@
+using SharpLens.Kernels;
+using SharpLens.Loading;
+
+namespace SharpLens.Model;
+
+/// <summary>
+/// A Qwen2/Llama-family model with TransformerLens-style hook points. The API is small:
+/// <see cref="Run"/> (logits), <see cref="RunWithCache"/> (logits and activations),
+/// <see cref="RunWithHooks"/> (callbacks that read or overwrite activations), <see cref="RunFromLayer"/>
+/// (resume with a supplied residual stream), and <see cref="Forward"/> underneath them all.
+/// Weights stay memory-mapped in their stored dtype; arithmetic is fp32.
+/// </summary>
+public sealed class HookedTransformer : IDisposable
+{
+    readonly Checkpoint _checkpoint;
+    readonly object _runLock = new();
+
+    public ModelConfig Config { get; }
+    public ModelWeights Weights { get; }
+    public HookNames HookNames { get; }
+    public string Directory => _checkpoint.Directory;
+    internal Rotary Rotary { get; }
+    internal ActivationArena Arena { get; } = new();
+
+    HookedTransformer(Checkpoint checkpoint)
+    {
+        _checkpoint = checkpoint;
+        Config = checkpoint.Config;
+        Weights = ModelWeights.From(checkpoint);
+        HookNames = new HookNames(Config.NLayers);
+        Rotary = new Rotary(Config.DHead, Config.RopeTheta, Config.RopeScaling);
+    }
+
+    /// <summary>Opens and validates a Hugging Face model directory.</summary>
+    public static HookedTransformer Load(string modelDir)
+    {
+        var ckpt = Checkpoint.Open(modelDir);
+        try { return new HookedTransformer(ckpt); }
+        catch { ckpt.Dispose(); throw; }
+    }
+
+    /// <summary>Bytes of weights mapped from disk.</summary>
+    public long WeightBytes => _checkpoint.WeightBytes;
+
+    /// <summary>Logits [batch, pos, vocab] of equal-length prompts.</summary>
+    public Tensor Run(int[][] tokens) => Forward(tokens, new RunOptions()).Logits!;
+
+    /// <summary>Logits and the activations whose names pass <paramref name="filter"/> (all when null).</summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(int[][] tokens, Func<string, bool>? filter = null)
+    {
+        var r = Forward(tokens, new RunOptions { CacheFilter = filter ?? (_ => true) });
+        return (r.Logits!, r.Cache);
+    }
+
+    /// <summary>Logits of a run in which each hook reads or overwrites its activation, per batch item.</summary>
+    public Tensor RunWithHooks(int[][] tokens, HookSet hooks) => Forward(tokens, new RunOptions { Hooks = hooks }).Logits!;
+
+    /// <summary>Resumes at <paramref name="layer"/> with <c>blocks.layer.hook_resid_pre</c> = <paramref name="residual"/>
+    /// [batch, pos, d_model]; returns logits [batch, pos, vocab].</summary>
+    public Tensor RunFromLayer(int layer, Tensor residual, HookSet? hooks = null)
+    {
+        if (residual.Rank != 3 || residual.Shape[2] != Config.DModel)
+            throw new ArgumentException($"residual must be [batch, pos, {Config.DModel}], got {residual}");
+        var dummy = Enumerable.Range(0, residual.Shape[0]).Select(_ => new int[residual.Shape[1]]).ToArray();
+        return Forward(dummy, new RunOptions { StartLayer = layer, StartResidual = residual, Hooks = hooks ?? HookSet.Empty }).Logits!;
+    }
+
+    /// <summary>The general run: see <see cref="RunOptions"/>.</summary>
+    public RunResult Forward(int[][] tokens, RunOptions options)
+    {
+        if (tokens.Length == 0) throw new ArgumentException("empty batch");
+        int T = tokens[0].Length;
+        if (T == 0) throw SharpLensException.Input("empty prompt: nothing to run");
+        if (tokens.Any(t => t.Length != T)) throw SharpLensException.Input("prompts in one batch must have the same number of tokens");
+        if (options.StartResidual == null)
+            foreach (var id in tokens.SelectMany(t => t))
+                if ((uint)id >= (uint)Config.VocabSize) throw SharpLensException.Input($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
+        if ((uint)options.StartLayer > (uint)Config.NLayers) throw new ArgumentOutOfRangeException(nameof(options), $"start layer {options.StartLayer}");
+        if (options.QStart < 0 || options.QStart >= T) throw new ArgumentOutOfRangeException(nameof(options), $"QStart {options.QStart}");
+        lock (_runLock) return new ForwardPass(this, tokens.Length, T, options).Run(tokens);
+    }
+
+    public void Dispose() => _checkpoint.Dispose();
+}

@@ -1,0 +1,56 @@
+namespace SharpLens.Model;
+
+/// <summary>Which positions get logits: all, only the final one (what a logit-diff metric reads), or none.</summary>
+public enum LogitsMode { All, Last, None }
+
+/// <summary>
+/// Rotated keys and values of a base run for positions [0, Length): a run that only recomputes positions
+/// from <see cref="Length"/> on attends to these (its earlier positions are identical to the base run's).
+/// </summary>
+public sealed class KvPrefix
+{
+    public required int Length { get; init; }
+    public required float[][] RotK { get; init; }  // [layer][Length · n_kv · d_head]
+    public required float[][] V { get; init; }     // [layer][Length · n_kv · d_head]
+
+    /// <summary>Takes the first <paramref name="length"/> positions of batch item <paramref name="item"/> of a cache
+    /// holding every layer's <c>hook_rot_k</c> and <c>hook_v</c>.</summary>
+    public static KvPrefix FromCache(ActivationCache cache, HookNames names, int length, int item = 0)
+    {
+        float[] Take(string name)
+        {
+            var t = cache[name];
+            int perPos = t.Shape[2] * t.Shape[3];
+            return t.Slice(item).Slice(0, length * perPos).ToArray();
+        }
+        return new KvPrefix
+        {
+            Length = length,
+            RotK = names.Layers.Select(l => Take(l.RotK)).ToArray(),
+            V = names.Layers.Select(l => Take(l.V)).ToArray(),
+        };
+    }
+}
+
+/// <summary>
+/// How to run the model: hooks, what to cache, which logits, and where to start. The defaults are a plain
+/// full forward. Sweeps use the rest to skip work: <see cref="StartLayer"/> with <see cref="StartResidual"/>
+/// resumes from a cached residual stream; <see cref="QStart"/> with <see cref="Prefix"/> recomputes only the
+/// positions from QStart on.
+/// </summary>
+public sealed class RunOptions
+{
+    public HookSet Hooks { get; init; } = HookSet.Empty;
+    /// <summary>Hook names to cache; null caches nothing.</summary>
+    public Func<string, bool>? CacheFilter { get; init; }
+    public LogitsMode Logits { get; init; } = LogitsMode.All;
+    public int StartLayer { get; init; }
+    /// <summary><c>blocks.StartLayer.hook_resid_pre</c> for positions [QStart, T): [batch, T − QStart, d_model].</summary>
+    public Tensor? StartResidual { get; init; }
+    public int QStart { get; init; }
+    public KvPrefix? Prefix { get; init; }
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>Logits [batch, positions, vocab] (positions = 1 for <see cref="LogitsMode.Last"/>) and the cache.</summary>
+public sealed record RunResult(Tensor? Logits, ActivationCache Cache);

@@ -1,0 +1,48 @@
+using System.Text.Json.Nodes;
+using SharpLens.Model;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Model;
+
+/// <summary>Logits and every activation of reference_activations.json (float64 PyTorch) within EXPERIMENTS.md tolerances.</summary>
+public class ReferenceActivationTests
+{
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo" };
+
+    /// <summary>1e-3 absolute, or 1e-4 relative to the tensor's largest magnitude, whichever is larger.</summary>
+    internal static void AssertClose(string what, JsonArray expectedFlat, ReadOnlySpan<float> actual)
+    {
+        Assert.Equal(expectedFlat.Count, actual.Length);
+        double maxMag = expectedFlat.Max(v => Math.Abs(v!.GetValue<double>()));
+        double tol = Math.Max(1e-3, 1e-4 * maxMag);
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double e = expectedFlat[i]!.GetValue<double>();
+            if (double.IsNegativeInfinity(e)) { Assert.True(float.IsNegativeInfinity(actual[i]), $"{what}[{i}]: expected -inf"); continue; }
+            if (Math.Abs(e - actual[i]) > tol)
+                Assert.Fail($"{what}[{i}]: expected {e}, got {actual[i]} (tolerance {tol})");
+        }
+    }
+
+    [Theory, MemberData(nameof(Models))]
+    public void LogitsAndActivationsMatchPyTorch(string fixture)
+    {
+        var reference = Fixtures.Json(fixture, "reference_activations.json");
+        int[] ids = reference["tokens"]!.AsArray().Select(t => t!.GetValue<int>()).ToArray();
+        using var model = HookedTransformer.Load(Fixtures.Dir(fixture));
+        var (logits, cache) = model.RunWithCache([ids]);
+
+        var flatLogits = new JsonArray(reference["logits"]!.AsArray().SelectMany(r => r!.AsArray()).Select(v => (JsonNode?)v!.GetValue<double>()).ToArray());
+        AssertClose("logits", flatLogits, logits.Data);
+
+        var acts = reference["activations"]!.AsObject();
+        Assert.NotEmpty(acts);
+        foreach (var (name, node) in acts)
+        {
+            var act = cache[name];
+            var shape = node!["shape"]!.AsArray().Select(s => s!.GetValue<int>()).ToArray();
+            Assert.Equal([1, .. shape], act.Shape);
+            AssertClose(name, node["data"]!.AsArray(), act.Data);
+        }
+    }
+}
