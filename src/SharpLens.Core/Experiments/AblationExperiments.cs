@@ -1,0 +1,44 @@
+using SharpLens.Model;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// Zero ablation on the clean run or on the corrupted run: each layer's attention output, each MLP output and each
+/// head's <c>hook_z</c> at every position, as raw logit differences. Under <see cref="Processing.Tl"/> a head's
+/// ablation keeps its value bias (TransformerLens folds b_V into the output bias, so zeroing hook_z leaves b_V·W_O).
+/// </summary>
+public sealed class AblationExperiments(StudyRuns runs, Processing processing, Action<string, int, int>? progress = null, CancellationToken ct = default)
+{
+    readonly HookNames _names = runs.Model.HookNames;
+
+    public sealed record Result(double[] Attn, double[] Mlp, double[][] Heads);
+
+    public Result Run(bool clean)
+    {
+        var c = runs.Model.Config;
+        int L = c.NLayers, H = c.NHeads;
+        string run = clean ? "clean" : "corrupted";
+        var items = new List<IReadOnlyList<Intervention>>();
+        for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].AttnOut, l)]);
+        for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].MlpOut, l)]);
+        for (int l = 0; l < L; l++)
+            for (int h = 0; h < H; h++) items.Add([HeadAblation(l, h)]);
+        string phase = $"zero ablation ({run} run)";
+        progress?.Invoke(phase, 0, items.Count);
+        var v = runs.SweepOn(clean, ct, done => progress?.Invoke(phase, done, items.Count)).Run(items, runs.LogitDiff);
+        return new Result(v[..L], v[L..(2 * L)], Json.Rows(v[(2 * L)..], H).ToArray());
+    }
+
+    Intervention HeadAblation(int layer, int head)
+    {
+        var c = runs.Model.Config;
+        string hook = _names.Layers[layer].Z;
+        var bv = runs.Model.Weights.Layers[layer].Bv;
+        if (processing == Processing.Hf || bv.Length == 0) return Intervention.FillHead(hook, layer, head, new float[c.DHead]);
+        int kv = head / c.GroupSize;
+        return Intervention.FillHead(hook, layer, head, bv.AsMemory(kv * c.DHead, c.DHead));
+    }
+
+    /// <summary>Each logit diff over the run's own unpatched logit diff.</summary>
+    public static double[] Fraction(double[] v, double baseline) => v.Select(x => x / baseline).ToArray();
+}

@@ -1,0 +1,122 @@
+using System.Numerics.Tensors;
+using System.Text.Json.Nodes;
+using SharpLens.Kernels;
+using SharpLens.Model;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// Direct logit attribution at the final position: each component's output c (the embedding, every head's
+/// <c>hook_result</c>, every <c>hook_mlp_out</c>) contributes <c>(c / ln_final.hook_scale[last]) · (w_final ⊙ W_U[t])</c>
+/// to the logit of token t, and the components sum to the logit exactly. Under <see cref="Processing.Tl"/> head results
+/// exclude the value bias (reported per layer as <c>attn_bias</c>) and W_U is centred over all vocabulary rows.
+/// </summary>
+public sealed class DirectLogitAttribution
+{
+    readonly StudyRuns _runs;
+    readonly Processing _processing;
+    readonly float[] _meanUnembed;   // [d]: mean of W_U's rows (tl), zeros (hf)
+
+    public DirectLogitAttribution(StudyRuns runs, Processing processing)
+    {
+        _runs = runs; _processing = processing;
+        var c = runs.Model.Config;
+        _meanUnembed = new float[c.DModel];
+        if (processing == Processing.Tl)
+        {
+            var wu = runs.Model.Weights.Unembed;
+            var row = new float[c.DModel];
+            var sum = new double[c.DModel];
+            for (int t = 0; t < wu.Rows; t++)
+            {
+                wu.ReadRow(t, row);
+                for (int i = 0; i < row.Length; i++) sum[i] += row[i];
+            }
+            for (int i = 0; i < sum.Length; i++) _meanUnembed[i] = (float)(sum[i] / wu.Rows);
+        }
+    }
+
+    /// <summary>Component outputs at the final position of one run, already divided by the final scale: [d] each.</summary>
+    sealed record Components(float[] Embed, float[][][] Heads, float[][] AttnBias, float[][] Mlp);
+
+    Components Read(bool clean)
+    {
+        var m = _runs.Model; var c = m.Config; var cache = clean ? _runs.Clean : _runs.Corrupted;
+        int d = c.DModel, H = c.NHeads, e = c.DHead, last = _runs.Tokens.Last;
+        float scale = cache[HookNames.LnFinalScale].Data[last];
+        float[] Scaled(ReadOnlySpan<float> v) { var r = v.ToArray(); TensorPrimitives.Divide(r, scale, r); return r; }
+
+        var heads = new float[c.NLayers][][];
+        var attnBias = new float[c.NLayers][];
+        var mlp = new float[c.NLayers][];
+        for (int l = 0; l < c.NLayers; l++)
+        {
+            var names = m.HookNames.Layers[l]; var w = m.Weights.Layers[l];
+            mlp[l] = Scaled(cache[names.MlpOut].Data.AsSpan(last * d, d));
+            heads[l] = new float[H][];
+            attnBias[l] = new float[d];
+            bool fold = _processing == Processing.Tl && w.Bv.Length > 0;
+            for (int h = 0; h < H; h++)
+            {
+                if (!fold) { heads[l][h] = Scaled(cache[names.Result].Data.AsSpan((last * H + h) * d, d)); continue; }
+                var bv = w.Bv.AsSpan(h / c.GroupSize * e, e);
+                var z = cache[names.Z].Data.AsSpan((last * H + h) * e, e).ToArray();
+                TensorPrimitives.Subtract(z, bv, z);
+                var o = new float[d];
+                var bo = new float[d];
+                Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
+                Gemm.LinearForward(bv, 1, w.Wo.ColSlice(h * e, e), default, bo);
+                heads[l][h] = Scaled(o);
+                TensorPrimitives.Add(attnBias[l], Scaled(bo), attnBias[l]);
+            }
+        }
+        return new Components(Scaled(cache[HookNames.Embed].Data.AsSpan(last * d, d)), heads, attnBias, mlp);
+    }
+
+    /// <summary>w_final ⊙ (W_U[t] − mean) for token t.</summary>
+    float[] Direction(int token)
+    {
+        var dir = new float[_runs.Model.Config.DModel];
+        _runs.Model.Weights.Unembed.ReadRow(token, dir);
+        TensorPrimitives.Subtract(dir, _meanUnembed, dir);
+        TensorPrimitives.Multiply(dir, _runs.Model.Weights.LnFinal, dir);
+        return dir;
+    }
+
+    /// <summary>The dla_* object for <paramref name="tokens"/> on the clean or corrupted run.</summary>
+    public JsonObject For(bool clean, int[] tokens)
+    {
+        var comp = Read(clean);
+        var dirs = tokens.Select(Direction).ToArray();
+        JsonArray Dla(float[] v) => Json.Row(dirs.Select(dir => (double)TensorPrimitives.Dot(v, dir)));
+        var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0)
+            .Slice(_runs.Tokens.Last * _runs.Model.Config.VocabSize, _runs.Model.Config.VocabSize).ToArray();
+        double mean = _processing == Processing.Tl ? TensorPrimitives.Sum(logits) / (double)logits.Length : 0;
+        var o = new JsonObject
+        {
+            ["tokens"] = Json.Row(tokens),
+            ["embed"] = Dla(comp.Embed),
+            ["heads"] = new JsonArray(comp.Heads.Select(layer => (JsonNode?)new JsonArray(layer.Select(h => (JsonNode?)Dla(h)).ToArray())).ToArray()),
+        };
+        if (_processing == Processing.Tl) o["attn_bias"] = new JsonArray(comp.AttnBias.Select(b => (JsonNode?)Dla(b)).ToArray());
+        o["mlp"] = new JsonArray(comp.Mlp.Select(v => (JsonNode?)Dla(v)).ToArray());
+        o["logits"] = Json.Row(tokens.Select(t => logits[t] - mean));
+        return o;
+    }
+
+    /// <summary>head_top_tokens: for each head, the <paramref name="k"/> ids its final-position result promotes most,
+    /// over the ids the tokenizer defines (padding rows of W_U skipped).</summary>
+    public int[][][] TopTokens(bool clean, int k, Func<int, bool> isDefined)
+    {
+        var comp = Read(clean);
+        var c = _runs.Model.Config;
+        var vectors = comp.Heads.SelectMany(l => l).Select(v =>
+        {
+            var y = v.ToArray();
+            TensorPrimitives.Multiply(y, _runs.Model.Weights.LnFinal, y);
+            return y;
+        }).ToArray();
+        var top = VocabularyScan.TopK(_runs.Model.Weights.Unembed, vectors, k, isDefined, _meanUnembed);
+        return top.Chunk(c.NHeads).ToArray();
+    }
+}

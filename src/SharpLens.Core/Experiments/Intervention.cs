@@ -1,0 +1,58 @@
+using SharpLens.Model;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// Writes into one batch item's activation at a hook point: <c>Apply(target, shape, posOffset)</c>, where target
+/// covers positions [posOffset, T) of a [pos, ...] activation.
+/// </summary>
+public delegate void Setter(Span<float> target, int[] shape, int posOffset);
+
+/// <summary>
+/// One change to a run: a hook point, the layer it belongs to (−1 for <c>hook_embed</c>), the first position it
+/// touches (so a sweep may reuse everything before it), and the setter. Patching, ablation and path patching
+/// are all lists of these.
+/// </summary>
+public sealed record Intervention(string Hook, int Layer, int FirstPosition, Setter Apply)
+{
+    /// <summary>Copy positions of a [pos, ...] activation from a source activation of the same per-prompt shape.</summary>
+    public static Intervention Patch(string hook, int layer, ReadOnlyMemory<float> source, IReadOnlyList<int> positions) =>
+        new(hook, layer, positions.Min(), (t, shape, off) =>
+        {
+            int row = RowSize(shape);
+            foreach (int p in positions)
+                source.Span.Slice(p * row, row).CopyTo(t.Slice((p - off) * row, row));
+        });
+
+    /// <summary>Copy whole activation (every position).</summary>
+    public static Intervention PatchAll(string hook, int layer, ReadOnlyMemory<float> source) =>
+        new(hook, layer, 0, (t, shape, off) => source.Span.Slice(off * RowSize(shape), t.Length).CopyTo(t));
+
+    /// <summary>Copy the slices of <paramref name="heads"/> of a [pos, heads, d_head] activation at the given positions.</summary>
+    public static Intervention PatchHeads(string hook, int layer, ReadOnlyMemory<float> source, IReadOnlyList<int> heads, IReadOnlyList<int> positions) =>
+        new(hook, layer, positions.Min(), (t, shape, off) =>
+        {
+            int nh = shape[1], e = shape[2];
+            foreach (int p in positions)
+                foreach (int h in heads)
+                    source.Span.Slice((p * nh + h) * e, e).CopyTo(t.Slice(((p - off) * nh + h) * e, e));
+        });
+
+    /// <summary>Set a [pos, ...] activation to 0 at every position.</summary>
+    public static Intervention ZeroAll(string hook, int layer) => new(hook, layer, 0, (t, _, _) => t.Clear());
+
+    /// <summary>Set one head's slice of a [pos, heads, d_head] activation to <paramref name="value"/> (d_head floats) at every position.</summary>
+    public static Intervention FillHead(string hook, int layer, int head, ReadOnlyMemory<float> value) =>
+        new(hook, layer, 0, (t, shape, _) =>
+        {
+            int nh = shape[1], e = shape[2];
+            for (int p = 0; p < shape[0]; p++) value.Span.CopyTo(t.Slice((p * nh + head) * e, e));
+        });
+
+    static int RowSize(int[] shape)
+    {
+        int r = 1;
+        for (int i = 1; i < shape.Length; i++) r *= shape[i];
+        return r;
+    }
+}

@@ -1,0 +1,114 @@
+using SharpLens.Model;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// The one generic routine behind every patching and ablation experiment: runs a base prompt once per item
+/// (each item a list of <see cref="Intervention"/>s), batched, and returns the metric of each run.
+/// Work is not repeated: a batch whose interventions all sit at layer ≥ L starts from the base run's cached
+/// residual stream at L, and one whose interventions all start at position ≥ p recomputes only positions ≥ p,
+/// attending to the base run's cached keys and values before p. Only final-position logits are computed.
+/// </summary>
+public sealed class PatchSweep
+{
+    readonly HookedTransformer _model;
+    readonly int[] _tokens;
+    readonly ActivationCache _base;
+    readonly KvPrefixCache _prefixes;
+
+    /// <summary>Rows (batch × positions) per batched run: large enough to amortise weight reads, small enough for cache.</summary>
+    public int MaxRows { get; init; } = 512;
+    public CancellationToken Cancellation { get; init; }
+    /// <summary>Called with the number of runs finished so far in this sweep.</summary>
+    public Action<int>? OnProgress { get; init; }
+
+    /// <param name="baseCache">the base run's cache: must hold every layer's hook_resid_pre, hook_rot_k and hook_v</param>
+    public PatchSweep(HookedTransformer model, int[] tokens, ActivationCache baseCache)
+    {
+        _model = model; _tokens = tokens; _base = baseCache;
+        _prefixes = new KvPrefixCache(baseCache, model.HookNames);
+    }
+
+    /// <summary>Hook names a base run must cache for <see cref="PatchSweep"/>.</summary>
+    public static bool NeedsInBaseCache(string name) =>
+        name.EndsWith(".hook_resid_pre", StringComparison.Ordinal) || name.EndsWith(".hook_rot_k", StringComparison.Ordinal)
+        || name.EndsWith(".hook_v", StringComparison.Ordinal);
+
+    /// <summary>Runs every item and returns metric(final-position logits) per item, in order.</summary>
+    public double[] Run(IReadOnlyList<IReadOnlyList<Intervention>> items, Func<ReadOnlySpan<float>, double> metric)
+    {
+        int T = _tokens.Length, L = _model.Config.NLayers;
+        var results = new double[items.Count];
+        // Cheapest first-touch: sort by (first position, first layer) so batches share a start.
+        var order = Enumerable.Range(0, items.Count)
+            .Select(i => (Index: i, Pos: items[i].Count == 0 ? T - 1 : items[i].Min(x => x.FirstPosition),
+                          Layer: items[i].Count == 0 ? L : items[i].Min(x => x.Layer)))
+            .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
+        int done = 0;
+        for (int s = 0; s < order.Count;)
+        {
+            // Grow the batch while rows fit and starting at the batch's common (layer, position) wastes < 25%.
+            int e = s + 1, pos = order[s].Pos, layer = order[s].Layer;
+            double own = Cost(order[s].Layer, order[s].Pos);
+            while (e < order.Count)
+            {
+                int p2 = Math.Min(pos, order[e].Pos), l2 = Math.Min(layer, order[e].Layer);
+                int rows = (e - s + 1) * (T - p2);
+                double shared = (e - s + 1) * Cost(l2, p2), own2 = own + Cost(order[e].Layer, order[e].Pos);
+                if (rows > MaxRows || shared > 1.25 * own2) break;
+                pos = p2; layer = l2; own = own2; e++;
+            }
+            var batch = order.GetRange(s, e - s);
+            var values = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
+            for (int i = 0; i < batch.Count; i++) results[batch[i].Index] = values[i];
+            done += batch.Count;
+            OnProgress?.Invoke(done);
+            s = e;
+        }
+        return results;
+
+        double Cost(int layer, int p) => (L - Math.Max(layer, 0) + 1) * (double)(T - p);
+    }
+
+    double[] RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart, Func<ReadOnlySpan<float>, double> metric)
+    {
+        int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
+        var hooks = new HookSet();
+        foreach (var hook in batch.SelectMany(b => b).Select(x => x.Hook).Distinct())
+            hooks.Add(hook, ctx =>
+            {
+                foreach (var x in batch[ctx.Batch])
+                    if (x.Hook == ctx.Name) x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset);
+            });
+        Tensor? start = null;
+        bool fromEmbedding = batch.Any(b => b.Any(x => x.Layer < 0));
+        if (!fromEmbedding && (startLayer > 0 || qStart > 0))
+        {
+            if (startLayer >= _model.Config.NLayers) startLayer = _model.Config.NLayers - 1;
+            var resid = _base[_model.HookNames.Layers[startLayer].ResidPre].Slice(0).Slice(qStart * d, n * d);
+            start = Tensor.Zeros(B, n, d);
+            for (int b = 0; b < B; b++) resid.CopyTo(start.Slice(b));
+        }
+        else startLayer = 0;
+        var r = _model.Forward(Enumerable.Repeat(_tokens, B).ToArray(), new RunOptions
+        {
+            Hooks = hooks,
+            Logits = LogitsMode.Last,
+            StartLayer = startLayer,
+            StartResidual = start,
+            QStart = qStart,
+            Prefix = qStart > 0 ? _prefixes.Get(qStart) : null,
+            Cancellation = Cancellation,
+        });
+        var logits = r.Logits!;
+        return Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray();
+    }
+
+    /// <summary>KV prefixes of the base run, one per prefix length, made on first use.</summary>
+    sealed class KvPrefixCache(ActivationCache cache, HookNames names)
+    {
+        readonly Dictionary<int, KvPrefix> _byLength = new();
+        public KvPrefix Get(int length) =>
+            _byLength.TryGetValue(length, out var p) ? p : _byLength[length] = KvPrefix.FromCache(cache, names, length);
+    }
+}

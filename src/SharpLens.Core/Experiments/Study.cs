@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SharpLens.Model;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// The whole seed study of EXPERIMENTS.md on one clean/corrupted pair: baselines, residual / attention / MLP / head /
+/// head-pair patching, the control patch, zero ablation on both runs, attention patterns, DLA, OV copying ranks.
+/// Returns the experiment keys of results.json (the caller adds prompt and model metadata).
+/// </summary>
+public static class Study
+{
+    public static JsonObject Run(HookedTransformer model, StudyTokens tokens, StudyOptions options, Func<int, bool> isDefinedToken,
+        IProgress<StudyProgress>? progress = null, CancellationToken ct = default)
+    {
+        var c = model.Config;
+        ValidateOptions(c, options);
+        var timings = new JsonObject();
+        var total = Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
+        void Lap(string key) { timings[key] = Math.Round(clock.Elapsed.TotalSeconds, 4); clock.Restart(); }
+        void Report(string phase, int done, int count) => progress?.Report(new StudyProgress(phase, done, count));
+
+        var o = new JsonObject { ["processing"] = options.Processing == Processing.Tl ? "tl" : "hf" };
+        Report("baselines", 0, 3);
+        var runs = new StudyRuns(model, tokens, ct);
+        Report("baselines", 3, 3);
+        o["clean_logit_diff"] = runs.CleanLogitDiff;
+        o["corrupted_logit_diff"] = runs.CorruptedLogitDiff;
+        Lap("baselines_s");
+
+        var patching = new PatchingExperiments(runs, Report, ct);
+        o["resid_pre_patch_recovery"] = Json.Grid(patching.ResidPre());
+        Lap("resid_pre_patch_s");
+        var attnLast = patching.Output(attention: true, allPositions: false);
+        o["attn_out_patch_last_recovery"] = Json.Row(attnLast);
+        o["mlp_out_patch_last_recovery"] = Json.Row(patching.Output(attention: false, allPositions: false));
+        o["attn_out_patch_all_recovery"] = Json.Row(patching.Output(attention: true, allPositions: true));
+        o["mlp_out_patch_all_recovery"] = Json.Row(patching.Output(attention: false, allPositions: true));
+        Lap("attn_mlp_patch_s");
+        var headsLast = patching.Heads(allPositions: false);
+        o["head_z_patch_last_recovery"] = Json.Grid(headsLast);
+        o["head_z_patch_all_recovery"] = Json.Grid(patching.Heads(allPositions: true));
+        Lap("head_patch_s");
+        int pairLayer = options.PairLayer ?? Enumerable.Range(0, c.NLayers).MaxBy(l => attnLast[l]);
+        var pairs = patching.HeadPairs(pairLayer);
+        o["head_pair_layer"] = pairLayer;
+        o["head_pair_z_patch_last_recovery"] = Json.Grid(pairs);
+        o["head_pair_superadditivity"] = Json.Grid(PatchingExperiments.Superadditivity(pairs));
+        Lap("head_pair_patch_s");
+        o["control_resid_pre_patch_last_recovery"] = Json.Row(patching.Control());
+        Lap("control_patch_s");
+
+        var ablation = new AblationExperiments(runs, options.Processing, Report, ct);
+        foreach (bool clean in new[] { true, false })
+        {
+            string run = clean ? "clean" : "corrupted";
+            double baseline = clean ? runs.CleanLogitDiff : runs.CorruptedLogitDiff;
+            var r = ablation.Run(clean);
+            o[$"zero_ablate_attn_{run}_logit_diff"] = Json.Row(r.Attn);
+            o[$"zero_ablate_mlp_{run}_logit_diff"] = Json.Row(r.Mlp);
+            o[$"zero_ablate_head_{run}_logit_diff"] = Json.Grid(r.Heads);
+            o[$"zero_ablate_attn_{run}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Attn, baseline));
+            o[$"zero_ablate_mlp_{run}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Mlp, baseline));
+            o[$"zero_ablate_head_{run}_fraction"] = Json.Grid(r.Heads.Select(row => AblationExperiments.Fraction(row, baseline)));
+        }
+        Lap("ablation_s");
+
+        var topHeads = options.Heads?.ToList() ?? TopHeads(headsLast, options.DefaultTopHeads);
+        o["top_heads"] = Json.Grid(topHeads.Select(x => new[] { x.Layer, x.Head }));
+        foreach (bool clean in new[] { true, false })
+            o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
+        Lap("patterns_s");
+
+        var dla = new DirectLogitAttribution(runs, options.Processing);
+        int[] pair = [tokens.Answer, tokens.Wrong];
+        foreach (bool clean in new[] { true, false })
+        {
+            string run = clean ? "clean" : "corrupted";
+            o[$"dla_{run}"] = dla.For(clean, pair);
+            o[$"dla_candidates_{run}"] = dla.For(clean, tokens.Candidates);
+            o[$"head_top_tokens_{run}"] = Json.Cube(dla.TopTokens(clean, options.TopTokens, isDefinedToken));
+        }
+        Lap("dla_s");
+
+        int[] ovTokens = pair.Concat(tokens.Candidates).Distinct().ToArray();
+        o["ov_tokens"] = Json.Row(ovTokens);
+        o["ov_copy_rank"] = Json.Cube(OvCircuit.CopyRanks(model, ovTokens));
+        Lap("ov_circuit_s");
+        timings["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 4);
+        o["timings"] = timings;
+        return o;
+    }
+
+    static void ValidateOptions(Loading.ModelConfig c, StudyOptions options)
+    {
+        if (options.PairLayer is { } pl && (pl < 0 || pl >= c.NLayers))
+            throw SharpLensException.Usage($"--pair-layer {pl} is out of range: the model has layers 0–{c.NLayers - 1}");
+        foreach (var (l, h) in options.Heads ?? [])
+            if (l < 0 || l >= c.NLayers || h < 0 || h >= c.NHeads)
+                throw SharpLensException.Usage($"--heads {l}.{h} is out of range: layers 0–{c.NLayers - 1}, heads 0–{c.NHeads - 1}");
+    }
+
+    /// <summary>The heads with the largest absolute final-position patching recovery.</summary>
+    public static List<(int Layer, int Head)> TopHeads(double[][] headsLast, int count) =>
+        headsLast.SelectMany((row, l) => row.Select((v, h) => (Layer: l, Head: h, V: Math.Abs(v))))
+            .OrderByDescending(x => x.V).Take(count).Select(x => (x.Layer, x.Head)).ToList();
+
+    /// <summary>pattern_last_row [layer][head][k_pos]: attention from the final position.</summary>
+    static IEnumerable<IEnumerable<IEnumerable<double>>> PatternLastRows(StudyRuns runs, bool clean)
+    {
+        var cache = clean ? runs.Clean : runs.Corrupted;
+        int T = runs.Tokens.Length, H = runs.Model.Config.NHeads;
+        return runs.Model.HookNames.Layers.Select(names =>
+        {
+            var p = cache[names.Pattern].Data;
+            return Enumerable.Range(0, H).Select(h => p.Skip((h * T + T - 1) * T).Take(T).Select(v => (double)v).ToArray());
+        }).ToArray();
+    }
+}

@@ -1,0 +1,39 @@
+namespace SharpLens.Experiments;
+
+/// <summary>Which semantics ablation and DLA follow: the plain model, or TransformerLens' default weight processing.</summary>
+public enum Processing
+{
+    /// <summary>The model as Hugging Face computes it (EXPERIMENTS.md's plain keys).</summary>
+    Hf,
+    /// <summary>TransformerLens defaults: value biases folded into the output bias, W_U centred over the vocabulary.</summary>
+    Tl,
+}
+
+/// <summary>Token ids of a study: the two prompts, the control prompt and the tokens the metric and DLA read.</summary>
+public sealed record StudyTokens
+{
+    public required int[] Clean { get; init; }
+    public required int[] Corrupted { get; init; }
+    public required int[] Control { get; init; }
+    public required int Answer { get; init; }
+    public required int Wrong { get; init; }
+    /// <summary>Tokens of the declared set (default: answer and wrong).</summary>
+    public required int[] Candidates { get; init; }
+
+    public int Length => Clean.Length;
+    public int Last => Clean.Length - 1;
+}
+
+/// <summary>What to study and how; every field but the prompts has the default EXPERIMENTS.md defines.</summary>
+public sealed record StudyOptions
+{
+    public int? PairLayer { get; init; }
+    public IReadOnlyList<(int Layer, int Head)>? Heads { get; init; }
+    public Processing Processing { get; init; } = Processing.Hf;
+    /// <summary>Number of heads a DLA top-token list holds.</summary>
+    public int TopTokens { get; init; } = 10;
+    public int DefaultTopHeads { get; init; } = 4;
+}
+
+/// <summary>Progress of a study: the phase and how many of its runs are done.</summary>
+public readonly record struct StudyProgress(string Phase, int Done, int Total);

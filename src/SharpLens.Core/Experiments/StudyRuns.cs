@@ -1,0 +1,54 @@
+using SharpLens.Model;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// The three unpatched runs a study starts from (clean, corrupted, control), each cached once, and the metric.
+/// </summary>
+public sealed class StudyRuns
+{
+    public HookedTransformer Model { get; }
+    public StudyTokens Tokens { get; }
+    public ActivationCache Clean { get; }
+    public ActivationCache Corrupted { get; }
+    public ActivationCache Control { get; }
+    public Tensor CleanLogits { get; }      // [1, T, V]
+    public Tensor CorruptedLogits { get; }  // [1, T, V]
+    public double CleanLogitDiff { get; }
+    public double CorruptedLogitDiff { get; }
+
+    public StudyRuns(HookedTransformer model, StudyTokens tokens, CancellationToken ct = default)
+    {
+        Model = model; Tokens = tokens;
+        (CleanLogits, Clean) = Cached(tokens.Clean, BaseFilter, ct);
+        (CorruptedLogits, Corrupted) = Cached(tokens.Corrupted, BaseFilter, ct);
+        (_, Control) = Cached(tokens.Control, n => n.EndsWith(".hook_resid_pre", StringComparison.Ordinal), ct);
+        CleanLogitDiff = LogitDiff(CleanLogits.Slice(0).Slice(tokens.Last * model.Config.VocabSize, model.Config.VocabSize));
+        CorruptedLogitDiff = LogitDiff(CorruptedLogits.Slice(0).Slice(tokens.Last * model.Config.VocabSize, model.Config.VocabSize));
+    }
+
+    /// <summary>What the base runs keep: what sweeps resume from, what is patched in, and what DLA and patterns read.</summary>
+    static bool BaseFilter(string n) => PatchSweep.NeedsInBaseCache(n) || n == HookNames.Embed || n == HookNames.LnFinalScale
+        || n.EndsWith(".hook_attn_out", StringComparison.Ordinal) || n.EndsWith(".hook_mlp_out", StringComparison.Ordinal)
+        || n.EndsWith(".attn.hook_z", StringComparison.Ordinal) || n.EndsWith(".attn.hook_result", StringComparison.Ordinal)
+        || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal);
+
+    (Tensor, ActivationCache) Cached(int[] ids, Func<string, bool> filter, CancellationToken ct)
+    {
+        var r = Model.Forward([ids], new RunOptions { CacheFilter = filter, Cancellation = ct });
+        return (r.Logits!, r.Cache);
+    }
+
+    /// <summary>logits[answer] − logits[wrong] of one final-position logits row.</summary>
+    public double LogitDiff(ReadOnlySpan<float> lastLogits) => (double)lastLogits[Tokens.Answer] - lastLogits[Tokens.Wrong];
+
+    /// <summary>(x − corrupted) / (clean − corrupted).</summary>
+    public double Recovery(double x) => (x - CorruptedLogitDiff) / (CleanLogitDiff - CorruptedLogitDiff);
+
+    /// <summary>A sweep over the corrupted run (patching) or the clean one (ablation).</summary>
+    public PatchSweep SweepOn(bool clean, CancellationToken ct, Action<int>? progress = null) =>
+        new(Model, clean ? Tokens.Clean : Tokens.Corrupted, clean ? Clean : Corrupted) { Cancellation = ct, OnProgress = progress };
+
+    /// <summary>The activation of one hook in a base cache, as patch source memory (batch item 0).</summary>
+    public static ReadOnlyMemory<float> Source(ActivationCache cache, string hook) => cache[hook].Data;
+}
