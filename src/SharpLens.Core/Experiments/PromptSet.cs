@@ -1,0 +1,133 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using SharpLens.Loading;
+using SharpLens.Tokenization;
+
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// The prompts of a study, tokenized and checked before anything runs: equal lengths, single-token answers and
+/// candidates, the control prompt, the model's context. Each failed check is one clear <see cref="SharpLensException"/>
+/// that shows the tokens involved.
+/// </summary>
+public sealed record PromptSet
+{
+    /// <summary>The seed study's prompts (Qwen1.5-1.8B-Chat set completion).</summary>
+    public const string SeedClean = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
+    public const string SeedCorrupted = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1";
+    public const string SeedAnswer = " Mango";
+    public const string SeedWrong = " Orange";
+    public const string SeedCandidates = " Peach| Orange| Grape| Mango";
+    /// <summary>The default control text, repeated (joined by single spaces) and cut to the prompt's token length.</summary>
+    public const string DefaultControlText = "The quick brown fox jumps over the lazy dog.";
+
+    public required string Clean { get; init; }
+    public required string Corrupted { get; init; }
+    public required string Control { get; init; }
+    public required bool ControlIsDefault { get; init; }
+    public required string Answer { get; init; }
+    public required string Wrong { get; init; }
+    public required string[] CandidateStrings { get; init; }
+    public required StudyTokens Tokens { get; init; }
+    public required string[][] TokenStrings { get; init; }   // clean, corrupted, control: [pos]
+
+    /// <summary>Positions where the clean and corrupted prompts differ.</summary>
+    public int[] DifferingPositions => Enumerable.Range(0, Tokens.Length).Where(p => Tokens.Clean[p] != Tokens.Corrupted[p]).ToArray();
+
+    public static PromptSet Prepare(HfTokenizer tok, ModelConfig config, string clean, string corrupted, string answer, string wrong,
+        string? control = null, IReadOnlyList<string>? candidates = null)
+    {
+        int[] c = Encode(tok, config, clean, "clean prompt"), k = Encode(tok, config, corrupted, "corrupted prompt");
+        if (c.Length != k.Length)
+            throw SharpLensException.Input(
+                $"the clean and corrupted prompts have different token lengths ({c.Length} vs {k.Length}); patching needs them aligned:\n"
+                + SideBySide(tok, c, k));
+        int a = Single(tok, config, answer, "--answer"), w = Single(tok, config, wrong, "--wrong");
+        if (a == w) throw SharpLensException.Input($"--answer and --wrong are the same token ({Show(answer)} = id {a}): the logit difference would be 0");
+        var candStrings = (candidates is { Count: > 0 } ? candidates : [answer, wrong]).ToArray();
+        int[] cand = candStrings.Select(s => Single(tok, config, s, "--candidates")).ToArray();
+
+        int[] ctl;
+        if (control == null)
+        {
+            ctl = DefaultControl(tok, c.Length);
+            control = tok.Decode(ctl);
+        }
+        else
+        {
+            ctl = Encode(tok, config, control, "control prompt");
+            if (ctl.Length != c.Length)
+                throw SharpLensException.Input($"the control prompt has {ctl.Length} tokens but the prompts have {c.Length}; it must have the same length:\n"
+                    + SideBySide(tok, c, ctl, "clean", "control"));
+        }
+        return new PromptSet
+        {
+            Clean = clean, Corrupted = corrupted, Control = control, ControlIsDefault = control == null || ctl.SequenceEqual(DefaultControl(tok, c.Length)),
+            Answer = answer, Wrong = wrong, CandidateStrings = candStrings,
+            Tokens = new StudyTokens { Clean = c, Corrupted = k, Control = ctl, Answer = a, Wrong = w, Candidates = cand },
+            TokenStrings = [c.Select(tok.TokenText).ToArray(), k.Select(tok.TokenText).ToArray(), ctl.Select(tok.TokenText).ToArray()],
+        };
+    }
+
+    /// <summary>"The quick brown fox …" joined by single spaces as often as needed, cut to <paramref name="length"/> tokens.</summary>
+    public static int[] DefaultControl(HfTokenizer tok, int length)
+    {
+        var text = new StringBuilder(DefaultControlText);
+        int[] ids = tok.Encode(text.ToString()).ToArray();
+        while (ids.Length < length)
+        {
+            text.Append(' ').Append(DefaultControlText);
+            ids = tok.Encode(text.ToString()).ToArray();
+        }
+        return ids[..length];
+    }
+
+    static int[] Encode(HfTokenizer tok, ModelConfig config, string text, string what)
+    {
+        if (string.IsNullOrEmpty(text)) throw SharpLensException.Input($"the {what} is empty");
+        var ids = tok.Encode(text).ToArray();
+        if (ids.Length == 0) throw SharpLensException.Input($"the {what} has no tokens");
+        if (ids.Length > config.MaxPositions)
+            throw SharpLensException.Input($"the {what} has {ids.Length} tokens, more than the model's context of {config.MaxPositions}");
+        int bad = ids.FirstOrDefault(i => i >= config.VocabSize, -1);
+        if (bad >= 0) throw SharpLensException.Checkpoint($"the tokenizer produced id {bad}, but the model's vocab_size is {config.VocabSize}");
+        return ids;
+    }
+
+    static int Single(HfTokenizer tok, ModelConfig config, string text, string what)
+    {
+        var ids = Encode(tok, config, text, what + " token");
+        if (ids.Length != 1)
+            throw SharpLensException.Input($"{what} {Show(text)} is {ids.Length} tokens, not one: {string.Join(" + ", ids.Select(i => $"{Show(tok.TokenText(i))} ({i})"))}");
+        return ids[0];
+    }
+
+    static string Show(string s) => "\"" + s.Replace("\n", "\\n") + "\"";
+
+    static string SideBySide(HfTokenizer tok, int[] a, int[] b, string na = "clean", string nb = "corrupted")
+    {
+        var sb = new StringBuilder($"  pos  {na,-24} {nb}\n");
+        for (int p = 0; p < Math.Max(a.Length, b.Length); p++)
+        {
+            string l = p < a.Length ? $"{Show(tok.TokenText(a[p]))} ({a[p]})" : "", r = p < b.Length ? $"{Show(tok.TokenText(b[p]))} ({b[p]})" : "";
+            sb.Append($"  {p,3}  {l,-24} {r}{(l == r ? "" : "   <-")}\n");
+        }
+        return sb.ToString().TrimEnd();
+    }
+
+    /// <summary>The prompt metadata of results.json.</summary>
+    public void Describe(JsonObject o)
+    {
+        o["prompts"] = new JsonObject { ["clean"] = Clean, ["corrupted"] = Corrupted, ["control"] = Control };
+        o["control_source"] = ControlIsDefault ? "default" : "user";
+        o["answers"] = new JsonObject { ["clean"] = Answer, ["corrupted"] = Wrong };
+        o["answer_tokens"] = new JsonObject { ["clean"] = Tokens.Answer, ["corrupted"] = Tokens.Wrong };
+        o["tokens"] = new JsonObject { ["clean"] = Json.Row(Tokens.Clean), ["corrupted"] = Json.Row(Tokens.Corrupted), ["control"] = Json.Row(Tokens.Control) };
+        o["token_strings"] = new JsonObject
+        {
+            ["clean"] = Json.Row(TokenStrings[0]), ["corrupted"] = Json.Row(TokenStrings[1]), ["control"] = Json.Row(TokenStrings[2]),
+        };
+        o["differing_positions"] = Json.Row(DifferingPositions);
+        o["candidates"] = new JsonObject { ["tokens"] = Json.Row(Tokens.Candidates), ["strings"] = Json.Row(CandidateStrings) };
+    }
+}
