@@ -7,7 +7,7 @@ namespace SharpLens.Tokenization;
 internal sealed class NfcNormalizer : Normalizer
 {
     /// <inheritdoc/>
-    public override string Normalize(string original) => UnicodeNfc.Normalize(original);
+    public override string Normalize(string original) => original.Normalize(System.Text.NormalizationForm.FormC);
 
     /// <inheritdoc/>
     public override string Normalize(ReadOnlySpan<char> original) => Normalize(original.ToString());

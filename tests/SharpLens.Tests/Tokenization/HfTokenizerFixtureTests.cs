@@ -63,7 +63,7 @@ public class HfTokenizerFixtureTests(ITestOutputHelper output)
     {
         var tokenizer = Tokenizer(fixture);
         foreach (var (text, ids) in Golden(fixture).Where(g => !g.Key.All(char.IsAscii)))
-            Assert.Equal(UnicodeNfc.Normalize(text), tokenizer.Decode(ids));
+            Assert.Equal(text.Normalize(System.Text.NormalizationForm.FormC), tokenizer.Decode(ids));
     }
 
     [Theory]
