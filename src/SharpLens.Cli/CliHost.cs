@@ -1,0 +1,72 @@
+using System.CommandLine;
+using SharpLens.Hub;
+
+namespace SharpLens.Cli;
+
+/// <summary>
+/// What every command shares: parse errors become exit code 2, a <see cref="SharpLensException"/> becomes one line on
+/// stderr and its category's exit code, Ctrl-C cancels the running work, and nothing else ever prints a stack trace
+/// (unless SHARPLENS_DEBUG=1).
+/// </summary>
+internal static class CliHost
+{
+    public static int Invoke(RootCommand root, string[] args)
+    {
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine("(run with --help for usage)");
+            return (int)ExitCode.Usage;
+        }
+        return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>Runs a command body with error handling and Ctrl-C cancellation.</summary>
+    public static int Guard(Func<CancellationToken, int> body)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return body(cts.Token);
+        }
+        catch (SharpLensException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return (int)e.Code;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted: stopped before finishing; no output file was written");
+            return (int)ExitCode.Interrupted;
+        }
+        catch (OutOfMemoryException)
+        {
+            Console.Error.WriteLine("error: out of memory");
+            return (int)ExitCode.Memory;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"internal error: {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("SHARPLENS_DEBUG") == "1") Console.Error.WriteLine(e);
+            else Console.Error.WriteLine("(this is a bug in SharpLens; set SHARPLENS_DEBUG=1 for details)");
+            return (int)ExitCode.Internal;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>The embedded default model, shipped next to the executable.</summary>
+    public static string DefaultModelDir => Path.Combine(AppContext.BaseDirectory, "models", "setcomp-demo");
+
+    /// <summary>A model directory from --model: a directory, a Hub id (resolved through the Hugging Face cache), or the default.</summary>
+    public static string ResolveModel(string? model, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(model)) return DefaultModelDir;
+        return ModelLocator.Resolve(model, HubOptions.FromEnvironment(), DownloadProgressBar.Create(), ct);
+    }
+}

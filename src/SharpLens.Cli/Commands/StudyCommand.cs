@@ -1,0 +1,116 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpLens.Experiments;
+using SharpLens.IO;
+using SharpLens.Model;
+using SharpLens.Reports;
+using SharpLens.Tokenization;
+using Spectre.Console;
+
+namespace SharpLens.Cli.Commands;
+
+/// <summary>
+/// <c>sharplens study</c>: the whole seed investigation of a clean/corrupted pair (EXPERIMENTS.md) in one command,
+/// written to results.json, report.html and PNG figures. With no options it studies the embedded demo model on the
+/// seed prompts.
+/// </summary>
+internal static class StudyCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
+        var clean = new Option<string>("--clean") { Description = "clean prompt", DefaultValueFactory = _ => PromptSet.SeedClean };
+        var corrupted = new Option<string>("--corrupted") { Description = "corrupted prompt (same token length)", DefaultValueFactory = _ => PromptSet.SeedCorrupted };
+        var answer = new Option<string>("--answer") { Description = "the clean prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedAnswer };
+        var wrong = new Option<string>("--wrong") { Description = "the corrupted prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedWrong };
+        var control = new Option<string?>("--control") { Description = "unrelated prompt of the same token length for the control patch (default: \"The quick brown fox…\" repeated)" };
+        var pairLayer = new Option<int?>("--pair-layer") { Description = "layer of the head-pair sweep (default: best attention-output patch)" };
+        var heads = new Option<string?>("--heads") { Description = "heads to show attention for, as L.H,L.H… (default: top 4 by patching)" };
+        var candidates = new Option<string?>("--candidates") { Description = "tokens of the declared set, |-separated, e.g. \" Peach| Orange| Grape| Mango\" (default: answer and wrong; with the seed prompts: the four fruits)" };
+        var processing = new Option<string>("--processing") { Description = "hf (plain model) or tl (TransformerLens weight processing for ablation and DLA)", DefaultValueFactory = _ => "hf" };
+        processing.AcceptOnlyFromAmong("hf", "tl");
+        var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-out" };
+        var noReport = new Option<bool>("--no-report") { Description = "write results.json only" };
+        var cmd = new Command("study", "Run every experiment of the seed study on a clean/corrupted prompt pair")
+            { model, clean, corrupted, answer, wrong, control, pairLayer, heads, candidates, processing, outDir, noReport };
+        cmd.SetAction(p => CliHost.Guard(ct =>
+        {
+            string dir = CliHost.ResolveModel(p.GetValue(model), ct);
+            var tok = HfTokenizer.Load(dir);
+            using var m = HookedTransformer.Load(dir);
+            string cleanText = p.GetValue(clean)!, corruptText = p.GetValue(corrupted)!;
+            var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
+            var prompts = PromptSet.Prepare(tok, m.Config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, p.GetValue(control), cand);
+            var options = new StudyOptions
+            {
+                PairLayer = p.GetValue(pairLayer),
+                Heads = ParseHeads(p.GetValue(heads)),
+                Processing = p.GetValue(processing) == "tl" ? Processing.Tl : Processing.Hf,
+            };
+            var console = new StudyConsole(AnsiConsole.Console);
+            console.Header(m, prompts, p.GetValue(model) == null);
+
+            var results = console.WithProgress(progress => Study.Run(m, prompts.Tokens, options, tok.IsDefined, progress, ct));
+            var full = Assemble(m, tok, prompts, results);
+            string outPath = Path.GetFullPath(p.GetValue(outDir)!);
+            AtomicFile.WriteAllText(Path.Combine(outPath, "results.json"), full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var written = new List<string> { Path.Combine(outPath, "results.json") };
+            if (!p.GetValue(noReport)) written.AddRange(ReportWriter.WriteAll(full, outPath));
+            console.Summary(full);
+            console.Written(written);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>results.json: the experiment keys plus model, config, prompt and token metadata.</summary>
+    internal static JsonObject Assemble(HookedTransformer m, HfTokenizer tok, PromptSet prompts, JsonObject results)
+    {
+        var o = new JsonObject
+        {
+            ["sharplens_version"] = typeof(Study).Assembly.GetName().Version?.ToString(),
+            ["model"] = new JsonObject(m.Config.Describe().Select(kv => KeyValuePair.Create(kv.Key, JsonValue.Create(kv.Value) as JsonNode)))
+            {
+                ["path"] = Path.GetFullPath(m.Directory),
+            },
+            ["config"] = JsonNode.Parse(File.ReadAllText(Path.Combine(m.Directory, "config.json"))),
+        };
+        prompts.Describe(o);
+        foreach (var (k, v) in results.ToList())
+        {
+            results.Remove(k);
+            o[k] = v;
+        }
+        foreach (var run in new[] { "clean", "corrupted" })
+        {
+            o[$"head_top_token_strings_{run}"] = new JsonArray(o[$"head_top_tokens_{run}"]!.AsArray().Select(layer => (JsonNode?)new JsonArray(
+                layer!.AsArray().Select(head => (JsonNode?)new JsonArray(head!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray())).ToArray())).ToArray());
+        }
+        o["ov_token_strings"] = new JsonArray(o["ov_tokens"]!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray());
+        return o;
+    }
+
+    /// <summary>--candidates: |-separated; with the seed prompts and no option, the seed's four fruits.</summary>
+    internal static IReadOnlyList<string>? ParseCandidates(string? value, string clean, string corrupted)
+    {
+        if (value == null)
+            return clean == PromptSet.SeedClean && corrupted == PromptSet.SeedCorrupted ? PromptSet.SeedCandidates.Split('|') : null;
+        var parts = value.Split('|');
+        if (parts.Any(string.IsNullOrEmpty)) throw SharpLensException.Usage($"--candidates \"{value}\" has an empty entry");
+        return parts;
+    }
+
+    /// <summary>--heads L.H,L.H…</summary>
+    internal static IReadOnlyList<(int, int)>? ParseHeads(string? value)
+    {
+        if (value == null) return null;
+        return value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
+        {
+            var parts = s.Split('.');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int l) || !int.TryParse(parts[1], out int h))
+                throw SharpLensException.Usage($"--heads: \"{s}\" is not LAYER.HEAD (e.g. 12.4)");
+            return (l, h);
+        }).ToList();
+    }
+}

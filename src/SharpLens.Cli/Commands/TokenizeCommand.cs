@@ -1,0 +1,45 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SharpLens.Tokenization;
+using Spectre.Console;
+
+namespace SharpLens.Cli.Commands;
+
+/// <summary><c>sharplens tokenize --model DIR --text TEXT [--json]</c>: positions, token texts and ids.</summary>
+internal static class TokenizeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "model directory or Hub id (only the tokenizer files are read)", Required = true };
+        var text = new Option<string>("--text") { Description = "text to tokenize", Required = true };
+        var json = new Option<bool>("--json") { Description = "print {ids, tokens} as JSON" };
+        var cmd = new Command("tokenize", "Show how a text splits into tokens") { model, text, json };
+        cmd.SetAction(p => CliHost.Guard(ct =>
+        {
+            var tok = HfTokenizer.Load(CliHost.ResolveModel(p.GetValue(model), ct));
+            var ids = tok.Encode(p.GetValue(text)!).ToArray();
+            if (p.GetValue(json))
+            {
+                Console.WriteLine(new JsonObject
+                {
+                    ["ids"] = new JsonArray(ids.Select(i => (JsonNode?)i).ToArray()),
+                    ["tokens"] = new JsonArray(ids.Select(i => (JsonNode?)tok.TokenText(i)).ToArray()),
+                }.ToJsonString());
+                return 0;
+            }
+            AnsiConsole.Write(TokenTable(tok, ids));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Table TokenTable(HfTokenizer tok, int[] ids)
+    {
+        var t = new Table().AddColumn("pos").AddColumn("token").AddColumn("id");
+        for (int i = 0; i < ids.Length; i++) t.AddRow(i.ToString(), Markup.Escape(Visible(tok.TokenText(ids[i]))), ids[i].ToString());
+        return t;
+    }
+
+    /// <summary>Token text with spaces and line breaks made visible.</summary>
+    public static string Visible(string s) => "'" + s.Replace("\n", "\\n").Replace("\r", "\\r").Replace("\t", "\\t") + "'";
+}

@@ -1,0 +1,131 @@
+using System.Text.Json.Nodes;
+using SharpLens.Cli.Commands;
+using SharpLens.Experiments;
+using SharpLens.Model;
+using Spectre.Console;
+
+namespace SharpLens.Cli;
+
+/// <summary>The study's console output: token checks, a progress bar with ETA over the sweeps, and the summary tables.</summary>
+internal sealed class StudyConsole(IAnsiConsole console)
+{
+    public void Header(HookedTransformer m, PromptSet prompts, bool embedded)
+    {
+        var c = m.Config;
+        console.MarkupLine($"[bold]Model[/] {Markup.Escape(m.Directory)}{(embedded ? " [grey](embedded set-completion demo)[/]" : "")}");
+        console.MarkupLine($"  {c.Architecture}: {c.NLayers} layers, {c.NHeads} heads ({c.NKvHeads} kv), d_model {c.DModel}, d_head {c.DHead}, vocab {c.VocabSize}");
+        var diff = prompts.DifferingPositions.ToHashSet();
+        var t = new Table().Title("Tokens").AddColumn("pos").AddColumn("clean").AddColumn("corrupted");
+        for (int p = 0; p < prompts.Tokens.Length; p++)
+        {
+            string Cell(int run) => Markup.Escape(TokenizeCommand.Visible(prompts.TokenStrings[run][p]));
+            t.AddRow(diff.Contains(p) ? $"[yellow]{p}[/]" : p.ToString(), Cell(0), diff.Contains(p) ? $"[yellow]{Cell(1)}[/]" : Cell(1));
+        }
+        console.Write(t);
+        console.MarkupLine($"Differing positions: [yellow]{string.Join(", ", prompts.DifferingPositions)}[/]; answer {Markup.Escape(TokenizeCommand.Visible(prompts.Answer))} " +
+                           $"({prompts.Tokens.Answer}), wrong {Markup.Escape(TokenizeCommand.Visible(prompts.Wrong))} ({prompts.Tokens.Wrong})");
+        console.MarkupLine($"Control prompt ({(prompts.ControlIsDefault ? "default" : "from --control")}): {Markup.Escape(prompts.Control)}");
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a progress bar (one task per phase, with ETA) when the console is interactive.</summary>
+    public T WithProgress<T>(Func<IProgress<StudyProgress>, T> work)
+    {
+        if (!console.Profile.Capabilities.Interactive)
+            return work(new Progress<StudyProgress>(_ => { }));
+        T result = default!;
+        console.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                result = work(new SyncProgress(p =>
+                {
+                    if (!tasks.TryGetValue(p.Phase, out var task))
+                    {
+                        foreach (var other in tasks.Values) other.StopTask();
+                        tasks[p.Phase] = task = ctx.AddTask(Markup.Escape(p.Phase), maxValue: Math.Max(p.Total, 1));
+                    }
+                    task.Value = p.Done;
+                }));
+                foreach (var task in tasks.Values) task.StopTask();
+            });
+        return result;
+    }
+
+    sealed class SyncProgress(Action<StudyProgress> report) : IProgress<StudyProgress>
+    {
+        public void Report(StudyProgress value) => report(value);
+    }
+
+    public void Summary(JsonObject r)
+    {
+        double Num(JsonNode? n) => n!.GetValue<double>();
+        double[] Row(string key) => r[key]!.AsArray().Select(Num).ToArray();
+        double[][] Grid(string key) => r[key]!.AsArray().Select(row => row!.AsArray().Select(Num).ToArray()).ToArray();
+
+        console.MarkupLine($"\n[bold]Baselines[/] (logit diff answer − wrong): clean [green]{Num(r["clean_logit_diff"]):+0.00;-0.00}[/], " +
+                           $"corrupted [red]{Num(r["corrupted_logit_diff"]):+0.00;-0.00}[/]  (processing: {r["processing"]})");
+
+        var tokens = r["token_strings"]!["clean"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
+        var resid = Grid("resid_pre_patch_recovery");
+        var grid = new Table().Title("Residual stream patching: recovery by layer × position (clean → corrupted)").AddColumn("layer");
+        for (int p = 0; p < tokens.Length; p++) grid.AddColumn(new TableColumn($"{p}").RightAligned());
+        for (int l = 0; l < resid.Length; l++)
+            grid.AddRow([l.ToString(), .. resid[l].Select(Colour)]);
+        grid.Caption(Markup.Escape(string.Join(" ", tokens.Select((t, p) => $"{p}:{t.Trim()}"))));
+        console.Write(grid);
+
+        var attn = Row("attn_out_patch_last_recovery");
+        var mlp = Row("mlp_out_patch_last_recovery");
+        var attnAll = Row("attn_out_patch_all_recovery");
+        var mlpAll = Row("mlp_out_patch_all_recovery");
+        var comp = new Table().Title("Attention vs MLP output patching (recovery)").AddColumns("layer", "attn (final pos)", "MLP (final pos)", "attn (all pos)", "MLP (all pos)");
+        for (int l = 0; l < attn.Length; l++) comp.AddRow(l.ToString(), Colour(attn[l]), Colour(mlp[l]), Colour(attnAll[l]), Colour(mlpAll[l]));
+        console.Write(comp);
+
+        var heads = Grid("head_z_patch_last_recovery");
+        var top = new Table().Title("Top heads (hook_z patched at the final position)").AddColumns("head", "recovery", "all positions");
+        var all = Grid("head_z_patch_all_recovery");
+        foreach (var (l, h) in Study.TopHeads(heads, 8)) top.AddRow($"L{l}H{h}", Colour(heads[l][h]), Colour(all[l][h]));
+        console.Write(top);
+        console.MarkupLine($"Head pairs at layer {r["head_pair_layer"]}: see results.json / report.html (superadditivity per pair).");
+
+        var ab = new Table().Title("Zero ablation: logit diff (fraction of the run's own baseline)").AddColumns("component", "clean run", "corrupted run");
+        var ac = Row("zero_ablate_attn_clean_logit_diff"); var ak = Row("zero_ablate_attn_corrupted_logit_diff");
+        var acf = Row("zero_ablate_attn_clean_fraction"); var akf = Row("zero_ablate_attn_corrupted_fraction");
+        var mc = Row("zero_ablate_mlp_clean_logit_diff"); var mk = Row("zero_ablate_mlp_corrupted_logit_diff");
+        var mcf = Row("zero_ablate_mlp_clean_fraction"); var mkf = Row("zero_ablate_mlp_corrupted_fraction");
+        for (int l = 0; l < ac.Length; l++)
+        {
+            ab.AddRow($"attn L{l}", $"{ac[l]:+0.00;-0.00} ({acf[l]:P0})", $"{ak[l]:+0.00;-0.00} ({akf[l]:P0})");
+            ab.AddRow($"MLP L{l}", $"{mc[l]:+0.00;-0.00} ({mcf[l]:P0})", $"{mk[l]:+0.00;-0.00} ({mkf[l]:P0})");
+        }
+        console.Write(ab);
+
+        var dla = r["dla_candidates_clean"]!;
+        var candStrings = r["candidates"]!["strings"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
+        var dt = new Table().Title("Direct logit attribution, clean run, final position (largest components)").AddColumn("component");
+        foreach (var s in candStrings) dt.AddColumn(Markup.Escape(TokenizeCommand.Visible(s)));
+        var rows = new List<(string Name, double[] V)> { ("embed", dla["embed"]!.AsArray().Select(Num).ToArray()) };
+        var dh = dla["heads"]!.AsArray();
+        for (int l = 0; l < dh.Count; l++)
+            for (int h = 0; h < dh[l]!.AsArray().Count; h++) rows.Add(($"L{l}H{h}", dh[l]![h]!.AsArray().Select(Num).ToArray()));
+        var dm = dla["mlp"]!.AsArray();
+        for (int l = 0; l < dm.Count; l++) rows.Add(($"MLP {l}", dm[l]!.AsArray().Select(Num).ToArray()));
+        foreach (var (name, v) in rows.OrderByDescending(x => x.V.Max(Math.Abs)).Take(10)) dt.AddRow([name, .. v.Select(x => $"{x:+0.00;-0.00}")]);
+        dt.AddRow(["[bold]logit[/]", .. dla["logits"]!.AsArray().Select(x => $"[bold]{Num(x):+0.00;-0.00}[/]")]);
+        console.Write(dt);
+    }
+
+    public void Written(IEnumerable<string> paths)
+    {
+        foreach (var p in paths) console.MarkupLine($"wrote [blue]{Markup.Escape(p)}[/]");
+    }
+
+    /// <summary>A recovery as a coloured cell: green towards 1, red below 0.</summary>
+    static string Colour(double v)
+    {
+        string colour = v switch { >= 0.75 => "green bold", >= 0.4 => "green", >= 0.1 => "yellow", > -0.1 => "grey", _ => "red" };
+        return $"[{colour}]{v:0.00}[/]";
+    }
+}
