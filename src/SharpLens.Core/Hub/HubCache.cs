@@ -74,7 +74,15 @@ internal sealed partial class HubCache
     }
 
     /// <summary>Whether the snapshot has <paramref name="file"/> (a symlink to an existing blob, or a plain file).</summary>
-    public bool HasFile(string commit, string file) => File.Exists(SnapshotFile(commit, file));
+    public bool HasFile(string commit, string file) => ExistsFollowingLinks(SnapshotFile(commit, file));
+
+    /// <summary>File.Exists is true for a dangling symlink; this is not (a blob deleted by hand means the file is missing).</summary>
+    static bool ExistsFollowingLinks(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) return false;
+        return info.LinkTarget is null || info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true };
+    }
 
     /// <summary>Whether a download recorded that <paramref name="file"/> does not exist at <paramref name="commit"/>.</summary>
     public bool KnownMissing(string commit, string file) => File.Exists(NoExistMarker(commit, file));
