@@ -1,0 +1,92 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace SharpLens.Hub;
+
+/// <summary>
+/// Turns HTTP answers and transport failures of the Hub into one-line <see cref="SharpLensException"/>s
+/// (<see cref="ExitCode.Network"/>) that tell the user what to do.
+/// </summary>
+internal sealed class HubErrors(string endpoint, string repoId, string revision, bool hasToken)
+{
+    const string OfflineHint = "set HF_HUB_OFFLINE=1 to use only models already in the cache";
+
+    /// <summary>The Hub's machine-readable error code (<c>X-Error-Code</c>: RepoNotFound, GatedRepo, RevisionNotFound, EntryNotFound...).</summary>
+    public static string? ErrorCode(HttpResponseMessage response) => Header(response, "X-Error-Code");
+
+    /// <summary>A response header's first value, from the response or its content headers.</summary>
+    public static string? Header(HttpResponseMessage response, string name)
+    {
+        if (response.Headers.TryGetValues(name, out var values)) return values.FirstOrDefault();
+        if (response.Content.Headers.TryGetValues(name, out values)) return values.FirstOrDefault();
+        return null;
+    }
+
+    /// <summary>Whether a 404 means "this file does not exist in the repository" (rather than a missing repo or revision).</summary>
+    public static bool IsEntryNotFound(HttpResponseMessage response) =>
+        response.StatusCode == HttpStatusCode.NotFound && ErrorCode(response) is null or "EntryNotFound";
+
+    /// <summary>The error for a failed HTTP answer about <paramref name="file"/>.</summary>
+    public SharpLensException FromResponse(HttpResponseMessage response, string file)
+    {
+        int status = (int)response.StatusCode;
+        string? code = ErrorCode(response);
+        string page = $"{endpoint}/{repoId}";
+        string message = code switch
+        {
+            "RepoNotFound" => hasToken
+                ? $"model {repoId} not found on {endpoint}, or HF_TOKEN has no access to it (check the id at {page})"
+                : $"model {repoId} not found on {endpoint} (check the id; if it is private, set HF_TOKEN to a token with access)",
+            "GatedRepo" => GatedMessage(page),
+            "RevisionNotFound" => $"revision '{revision}' not found in model {repoId} (check the branch, tag or commit at {page})",
+            "EntryNotFound" => $"model {repoId}@{revision} has no file {file}",
+            _ => status switch
+            {
+                401 when !hasToken => $"model {repoId} not found on {endpoint}, or it is private or gated: set HF_TOKEN to a token with access",
+                401 or 403 => GatedMessage(page),
+                404 => $"not found on {endpoint}: {file} of model {repoId}@{revision} (HTTP 404)",
+                429 => $"{endpoint} is rate-limiting downloads (HTTP 429); wait a few minutes{(hasToken ? "" : " or set HF_TOKEN")} and run again",
+                _ => $"{endpoint} answered HTTP {status} {response.ReasonPhrase} for {file} of model {repoId}@{revision}",
+            },
+        };
+        string? detail = Header(response, "X-Error-Message");
+        if (code is null && !string.IsNullOrWhiteSpace(detail)) message += $" ({OneLine(detail)})";
+        return new SharpLensException(ExitCode.Network, message);
+    }
+
+    string GatedMessage(string page) => hasToken
+        ? $"model {repoId} is gated or private and HF_TOKEN has not been granted access: request it at {page}"
+        : $"model {repoId} is gated or private: accept its conditions at {page}, then set HF_TOKEN to a token of that account";
+
+    /// <summary>The error for a request that got no answer: connection refused, DNS failure, TLS failure.</summary>
+    public static SharpLensException Unreachable(Uri url, Exception error)
+    {
+        string reason = Innermost(error) switch
+        {
+            SocketException { SocketErrorCode: SocketError.ConnectionRefused } => "connection refused",
+            SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData } => "host not found",
+            var inner => OneLine(inner.Message),
+        };
+        return new SharpLensException(ExitCode.Network,
+            $"cannot reach {url.Host}:{url.Port} ({reason}); check the network and HF_ENDPOINT, or {OfflineHint}", error);
+    }
+
+    /// <summary>The error for a request that timed out.</summary>
+    public static SharpLensException TimedOut(Uri url, TimeSpan after) =>
+        new(ExitCode.Network, $"no answer from {url.Host}:{url.Port} within {after.TotalSeconds:0} s; check the network, or {OfflineHint}");
+
+    /// <summary>The error for a transfer cut short; the partial data stays for the next attempt.</summary>
+    public static SharpLensException Interrupted(string file, long received, long? total, string reason, Exception? inner = null) =>
+        new(ExitCode.Network,
+            $"download of {file} interrupted after {received} of {(total is { } t ? t.ToString() : "?")} bytes ({OneLine(reason)}); run again to resume",
+            inner);
+
+    /// <summary>Collapses a message to one line.</summary>
+    public static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
+
+    static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+}

@@ -1,0 +1,83 @@
+namespace SharpLens.Hub;
+
+/// <summary>
+/// Where and how to reach the Hugging Face Hub, with the same meaning as the environment variables
+/// of huggingface_hub so that both share one cache.
+/// </summary>
+/// <param name="Endpoint">Base URL of the Hub (HF_ENDPOINT); null means <see cref="DefaultEndpoint"/>.</param>
+/// <param name="Token">Access token sent as <c>Authorization: Bearer</c> to the Hub; null for anonymous access.</param>
+/// <param name="CacheDir">The hub cache directory holding <c>models--org--name</c> folders.</param>
+/// <param name="Offline">When true (HF_HUB_OFFLINE=1) nothing is downloaded: models come from the cache only.</param>
+public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir, bool Offline)
+{
+    /// <summary>The public Hub, used when no endpoint is configured.</summary>
+    public const string DefaultEndpoint = "https://huggingface.co";
+
+    /// <summary>The endpoint to use, without a trailing slash.</summary>
+    public string EffectiveEndpoint =>
+        string.IsNullOrWhiteSpace(Endpoint) ? DefaultEndpoint : Endpoint.Trim().TrimEnd('/');
+
+    /// <summary>Reads the options from the process environment; see <see cref="FromEnvironment(Func{string, string?})"/>.</summary>
+    public static HubOptions FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
+
+    /// <summary>
+    /// Reads the options through <paramref name="getVariable"/> the way huggingface_hub does:
+    /// endpoint from HF_ENDPOINT (default https://huggingface.co); token from HF_TOKEN, else the legacy
+    /// HUGGING_FACE_HUB_TOKEN, else the file written by <c>huggingface-cli login</c> (HF_TOKEN_PATH, default
+    /// HF_HOME/token); offline when HF_HUB_OFFLINE is 1, ON, YES or TRUE; cache from HF_HUB_CACHE, else the
+    /// legacy HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+    /// ~/.cache/huggingface/hub.
+    /// </summary>
+    public static HubOptions FromEnvironment(Func<string, string?> getVariable)
+    {
+        string? Get(string name)
+        {
+            string? value = getVariable(name);
+            return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+        }
+
+        string home = Get("HOME") ?? Get("USERPROFILE") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        string Expand(string path) =>
+            path == "~" ? home
+            : path.StartsWith("~/", StringComparison.Ordinal) || path.StartsWith("~\\", StringComparison.Ordinal)
+                ? Path.Combine(home, path[2..])
+                : path;
+
+        string hfHome = Expand(Get("HF_HOME")
+            ?? Path.Combine(Get("XDG_CACHE_HOME") is { } xdg ? Expand(xdg) : Path.Combine(home, ".cache"), "huggingface"));
+        string cache = Expand(Get("HF_HUB_CACHE") ?? Get("HUGGINGFACE_HUB_CACHE") ?? Path.Combine(hfHome, "hub"));
+
+        string? token = Get("HF_TOKEN") ?? Get("HUGGING_FACE_HUB_TOKEN")
+            ?? ReadStoredToken(Expand(Get("HF_TOKEN_PATH") ?? Path.Combine(hfHome, "token")));
+
+        string? endpoint = Get("HF_ENDPOINT")?.TrimEnd('/');
+        bool offline = IsTrue(Get("HF_HUB_OFFLINE"));
+        return new HubOptions(endpoint ?? DefaultEndpoint, token, cache, offline);
+    }
+
+    /// <summary>huggingface_hub's reading of boolean variables: 1, ON, YES, TRUE in any case.</summary>
+    internal static bool IsTrue(string? value) =>
+        value is not null && value.Trim().ToUpperInvariant() is "1" or "ON" or "YES" or "TRUE";
+
+    static string? ReadStoredToken(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return null;
+            string token = File.ReadAllText(path).Trim();
+            return token.Length == 0 ? null : token;
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>Hides the token when options are printed or logged.</summary>
+    public override string ToString() =>
+        $"HubOptions {{ Endpoint = {EffectiveEndpoint}, Token = {(Token is null ? "none" : "***")}, CacheDir = {CacheDir}, Offline = {Offline} }}";
+}
+
+/// <summary>Progress of one file download.</summary>
+/// <param name="File">The file's path inside the repository, e.g. <c>model-00001-of-00002.safetensors</c>.</param>
+/// <param name="Received">Bytes of the file on disk so far (including bytes of an earlier, resumed attempt).</param>
+/// <param name="Total">Size of the file when the server announced it.</param>
+public sealed record DownloadProgress(string File, long Received, long? Total);

@@ -1,0 +1,242 @@
+using SharpLens.Hub;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Hub;
+
+/// <summary><see cref="ModelLocator.Resolve"/> against <see cref="FakeHub"/>: layout, caching, resume, integrity, errors.</summary>
+public sealed class HubDownloadTests : IDisposable
+{
+    const string RepoId = "tiny-org/tiny-qwen2";
+    const string Commit = "1f2e3d4c5b6a79880123456789abcdef01234567";
+    static readonly string[] Shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
+
+    readonly FakeHub hub = new();
+    readonly Dictionary<string, byte[]> files = FakeHub.TinyQwenFiles();
+    readonly string cacheDir = Fixtures.TempDir("hub-cache");
+
+    public HubDownloadTests() => hub.AddRepo(RepoId, files, Commit);
+
+    public void Dispose() => hub.Dispose();
+
+    HubOptions Online(string? token = null) => new(hub.Endpoint, token, cacheDir, Offline: false);
+    HubOptions Offline() => new(hub.Endpoint, null, cacheDir, Offline: true);
+    string RepoDir => Path.Combine(cacheDir, "models--tiny-org--tiny-qwen2");
+
+    static string Etag(string file, byte[] content) =>
+        file.EndsWith(".safetensors") ? FakeHub.Sha256(content) : FakeHub.GitBlobId(content);
+
+    [Fact]
+    public void FreshDownload_ProducesTheHuggingfaceHubLayout()
+    {
+        var reports = new List<DownloadProgress>();
+        string snapshot = ModelLocator.Resolve(RepoId, Online(), new SyncProgress(reports.Add));
+
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", Commit), snapshot);
+        Assert.Equal(Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main"))); // no newline, like Python
+        foreach (var (file, content) in files)
+        {
+            string link = Path.Combine(snapshot, file);
+            var info = new FileInfo(link);
+            string etag = Etag(file, content);
+            Assert.Equal($"../../blobs/{etag}", info.LinkTarget);
+            Assert.Equal(content, File.ReadAllBytes(link));
+            Assert.Equal(content, File.ReadAllBytes(Path.Combine(RepoDir, "blobs", etag)));
+        }
+        Assert.Equal(files.Count, Directory.GetFiles(Path.Combine(RepoDir, "blobs")).Length); // nothing .incomplete left
+        Assert.True(File.Exists(Path.Combine(RepoDir, ".no_exist", Commit, "generation_config.json")));
+        Assert.True(File.Exists(Path.Combine(RepoDir, ".no_exist", Commit, "model.safetensors")));
+        Assert.Contains(reports, r => r.File == Shards[1] && r.Received == files[Shards[1]].Length && r.Total == files[Shards[1]].Length);
+
+        // The LFS content came from the CDN after a 302, other files straight from resolve/.
+        Assert.Contains(hub.Requests, r => r.Method == "GET" && r.Path.StartsWith("/cdn-lfs/"));
+        Assert.Contains(hub.Requests, r => r.Method == "GET" && r.Path == $"/{RepoId}/resolve/{Commit}/tokenizer.json");
+        Assert.Contains(hub.Requests, r => r.Method == "HEAD" && r.Path == $"/{RepoId}/resolve/main/config.json");
+    }
+
+    [Fact]
+    public void SecondResolve_MakesNoNetworkRequests()
+    {
+        string first = ModelLocator.Resolve(RepoId, Online());
+        hub.ClearRequests();
+        string second = ModelLocator.Resolve(RepoId, Online());
+        Assert.Equal(first, second);
+        Assert.Empty(hub.Requests);
+    }
+
+    [Fact]
+    public void Offline_ResolvesFromTheCacheWithoutTheNetwork()
+    {
+        string online = ModelLocator.Resolve(RepoId, Online());
+        hub.ClearRequests();
+        Assert.Equal(online, ModelLocator.Resolve(RepoId, Offline()));
+        Assert.Empty(hub.Requests);
+    }
+
+    [Fact]
+    public void Offline_NeverDownloaded_SaysSoInOneLine()
+    {
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Offline()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("HF_HUB_OFFLINE=1", e.Message);
+        Assert.Contains($"{RepoId}@main is not in the cache", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Empty(hub.Requests);
+    }
+
+    [Fact]
+    public void Offline_WithAShardMissing_NamesTheMissingFiles()
+    {
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        File.Delete(Path.Combine(snapshot, Shards[1]));
+        File.Delete(Path.Combine(snapshot, "tokenizer.json"));
+        hub.ClearRequests();
+
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Offline()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("lacks tokenizer.json, model-00002-of-00002.safetensors", e.Message);
+        Assert.Contains(Commit, e.Message);
+        Assert.Empty(hub.Requests);
+
+        // Online, only what is missing is fetched again.
+        ModelLocator.Resolve(RepoId, Online());
+        Assert.DoesNotContain(hub.Requests, r => r.Method == "GET" && r.Path.EndsWith("config.json"));
+        Assert.Equal(files[Shards[1]], File.ReadAllBytes(Path.Combine(snapshot, Shards[1])));
+    }
+
+    [Fact]
+    public void InterruptedTransfer_IsResumedWithRangeOnTheNextCall()
+    {
+        const int cut = 100_000;
+        hub.CutNextCdnBodyAfter = cut;
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("interrupted", e.Message);
+        Assert.Contains("run again to resume", e.Message);
+
+        string etag = FakeHub.Sha256(files[Shards[0]]);
+        string partial = Path.Combine(RepoDir, "blobs", etag + ".incomplete");
+        Assert.Equal(cut, new FileInfo(partial).Length);
+        Assert.False(File.Exists(Path.Combine(RepoDir, "blobs", etag)));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", Commit, Shards[0])));
+
+        hub.ClearRequests();
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        var resumed = Assert.Single(hub.Requests, r => r.Method == "GET" && r.Path.StartsWith($"/cdn-lfs/{etag}"));
+        Assert.Equal($"bytes={cut}-", resumed.Header("Range"));
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
+        Assert.False(File.Exists(partial));
+    }
+
+    [Fact]
+    public void ResumeAgainstAServerThatIgnoresRange_StartsOver()
+    {
+        hub.CutNextCdnBodyAfter = 50_000;
+        Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        hub.IgnoreRange = true;
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
+    }
+
+    [Fact]
+    public void CorruptedTransfer_IsRefusedAndLeavesNoBlob()
+    {
+        hub.CorruptCdnBodies = true;
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("checksum mismatch", e.Message);
+        Assert.Contains(Shards[0], e.Message);
+        string blobs = Path.Combine(RepoDir, "blobs");
+        Assert.DoesNotContain(Directory.GetFiles(blobs), f => Path.GetFileName(f).StartsWith(FakeHub.Sha256(files[Shards[0]])));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", Commit, Shards[0])));
+
+        hub.CorruptCdnBodies = false;
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
+    }
+
+    [Fact]
+    public void UnknownRepo_IsAOneLineNetworkError()
+    {
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve("nobody/nothing", Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("model nobody/nothing not found", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.False(Directory.Exists(Path.Combine(cacheDir, "models--nobody--nothing", "snapshots")));
+    }
+
+    [Fact]
+    public void GatedRepo_WithoutToken_SaysHowToGetAccess()
+    {
+        hub.AddRepo("meta-org/gated", files, Commit).Token = "hf_secret";
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve("meta-org/gated", Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("gated", e.Message);
+        Assert.Contains("HF_TOKEN", e.Message);
+        Assert.Contains($"{hub.Endpoint}/meta-org/gated", e.Message);
+    }
+
+    [Fact]
+    public void Token_IsSentAsBearerToTheHubButNotToTheCdn()
+    {
+        hub.AddRepo("meta-org/gated", files, Commit).Token = "hf_secret";
+        string snapshot = ModelLocator.Resolve("meta-org/gated", Online("hf_secret"));
+        Assert.True(File.Exists(Path.Combine(snapshot, Shards[1])));
+        var hubRequests = hub.Requests.Where(r => r.Path.StartsWith("/meta-org/gated/")).ToList();
+        Assert.NotEmpty(hubRequests);
+        Assert.All(hubRequests, r => Assert.Equal("Bearer hf_secret", r.Header("Authorization")));
+        var cdnRequests = hub.Requests.Where(r => r.Path.StartsWith("/cdn-lfs/")).ToList();
+        Assert.NotEmpty(cdnRequests);
+        Assert.All(cdnRequests, r => Assert.Null(r.Header("Authorization")));
+    }
+
+    [Fact]
+    public void RevisionSyntax_UsesThatBranchAndWritesItsRef()
+    {
+        const string v1Commit = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        var repo = hub.AddRepo(RepoId, files, Commit);
+        var v1Files = new Dictionary<string, byte[]>(files) { ["config.json"] = "{\"model_type\":\"qwen2\",\"v\":1}"u8.ToArray() };
+        repo.Commits[v1Commit] = v1Files;
+        repo.Branches["v1"] = v1Commit;
+
+        string snapshot = ModelLocator.Resolve($"{RepoId}@v1", Online());
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", v1Commit), snapshot);
+        Assert.Equal(v1Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "v1")));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "refs", "main")));
+        Assert.Equal(v1Files["config.json"], File.ReadAllBytes(Path.Combine(snapshot, "config.json")));
+
+        // A commit hash needs no ref file, and the shared blobs are not downloaded twice.
+        hub.ClearRequests();
+        string byCommit = ModelLocator.Resolve($"{RepoId}@{Commit}", Online());
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", Commit), byCommit);
+        Assert.False(File.Exists(Path.Combine(RepoDir, "refs", Commit)));
+        Assert.DoesNotContain(hub.Requests, r => r.Path.StartsWith("/cdn-lfs/"));
+        Assert.Equal(byCommit, ModelLocator.Resolve($"{RepoId}@{Commit}", Offline()));
+    }
+
+    [Fact]
+    public void UnknownRevision_IsAOneLineNetworkError()
+    {
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve($"{RepoId}@no-such-branch", Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("revision 'no-such-branch' not found", e.Message);
+    }
+
+    [Fact]
+    public void NetworkDown_IsAOneLineNetworkError()
+    {
+        int closedPort;
+        using (var probe = new FakeHub()) closedPort = probe.Port; // listening stopped: connection refused
+        var options = new HubOptions($"http://127.0.0.1:{closedPort}", null, cacheDir, Offline: false);
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, options));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains($"cannot reach 127.0.0.1:{closedPort}", e.Message);
+        Assert.Contains("HF_HUB_OFFLINE=1", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    /// <summary>Reports synchronously (Progress&lt;T&gt; would post to the thread pool and race the assertions).</summary>
+    sealed class SyncProgress(Action<DownloadProgress> report) : IProgress<DownloadProgress>
+    {
+        public void Report(DownloadProgress value) => report(value);
+    }
+}
