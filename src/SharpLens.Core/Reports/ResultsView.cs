@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text.Json.Nodes;
 
 namespace SharpLens.Reports;
@@ -44,6 +43,9 @@ internal sealed class ResultsView
         if (n is not JsonValue v) return null;
         if (v.TryGetValue<double>(out var d)) return d;
         if (v.TryGetValue<long>(out var l)) return l;
+        if (v.TryGetValue<int>(out var i)) return i;
+        if (v.TryGetValue<float>(out var f)) return f;
+        if (v.TryGetValue<decimal>(out var m)) return (double)m;
         if (v.TryGetValue<string>(out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out d)) return d;
         return null;
     }
@@ -184,8 +186,16 @@ internal sealed class ResultsView
         token.Replace(' ', '·').Replace("\r", "␍").Replace("\n", "⏎").Replace("\t", "⇥");
 
     /// <summary>HTML-escapes a token after making its whitespace visible.</summary>
-    public static string HtmlToken(string token) => WebUtility.HtmlEncode(Visible(token));
+    public static string HtmlToken(string token) => H(Visible(token));
 
-    /// <summary>HTML-escapes arbitrary text.</summary>
-    public static string H(string? s) => WebUtility.HtmlEncode(s ?? "");
+    /// <summary>HTML-escapes text for element content and quoted attributes (&amp; &lt; &gt; " '); other
+    /// characters stay as they are (the page is UTF-8).</summary>
+    public static string H(string? s)
+    {
+        if (string.IsNullOrEmpty(s)) return "";
+        var sb = new System.Text.StringBuilder(s.Length + 16);
+        foreach (char c in s)
+            sb.Append(c switch { '&' => "&amp;", '<' => "&lt;", '>' => "&gt;", '"' => "&quot;", '\'' => "&#39;", _ => c.ToString() });
+        return sb.ToString();
+    }
 }
