@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using static SharpLens.Reports.HtmlReport;
+using static SharpLens.Reports.ResultsView;
+
+namespace SharpLens.Reports;
+
+/// <summary>The figure sections of report.html, each built from the results or replaced by a note.</summary>
+internal sealed class HtmlSections
+{
+    readonly ResultsView _v;
+    readonly string[] _clean, _corr;
+    readonly HashSet<int> _diff;
+    readonly int? _last;
+    const string AttnColour = "#4c72b0", MlpColour = "#dd8452", CleanColour = "#c44e52", CorrColour = "#4c72b0";
+
+    public HtmlSections(ResultsView v)
+    {
+        _v = v;
+        _clean = v.TokenStrings("clean") ?? Array.Empty<string>();
+        _corr = v.TokenStrings("corrupted") ?? Array.Empty<string>();
+        _diff = Differing(v);
+        _last = v.LastPosition();
+    }
+
+    string LastDesc => _last is int p ? $"the final position (pos {p})" : "the final position";
+
+    static string Fig(string title, string chart, string caption, string legend = "") =>
+        $"<figure class=\"fig\"><h3>{H(title)}</h3>{legend}{chart}<figcaption>{caption}</figcaption></figure>";
+
+    static string[] Layers(int n) => Enumerable.Range(0, n).Select(l => "L" + l).ToArray();
+    static string[] Heads(int n) => Enumerable.Range(0, n).Select(h => "H" + h).ToArray();
+
+    string Tok(int pos)
+    {
+        string c = pos < _clean.Length ? Visible(_clean[pos]) : "?";
+        string r = pos < _corr.Length ? Visible(_corr[pos]) : "?";
+        return c == r ? c : c + "→" + r;
+    }
+
+    /// <summary>A diverging heatmap centred on 0, its legend and figure.</summary>
+    static string DivFigure(string title, double[][] z, string[] rows, string[] cols, Func<int, int, string> tip, string caption,
+        string quantity, double floor = 1, ISet<int>? hl = null, string xTitle = "", string yTitle = "")
+    {
+        double m = Svg.SymMax(z.SelectMany(r => r), floor);
+        var chart = Svg.Heatmap(z, rows, cols, Svg.DivergingStops, x => 0.5 + x / (2 * m), tip, hl, xTitle, yTitle);
+        return Fig(title, chart, caption, Svg.Legend(Svg.DivergingStops, "−" + F(m, 2), "0", "+" + F(m, 2), quantity));
+    }
+
+    public string Residual()
+    {
+        var z = _v.Mat("resid_pre_patch_recovery");
+        const string title = "Residual stream patching";
+        if (z is null) return Section("resid", title, "", Missing("resid_pre_patch_recovery"));
+        var cols = Enumerable.Range(0, z[0].Length).Select(p => $"{p} {Tok(p)}").ToArray();
+        var fig = DivFigure("Recovery by layer and position", z, Layers(z.Length), cols,
+            (l, p) => $"blocks.{l}.hook_resid_pre, pos {p} ({Tok(p)}): recovery {F(z[l][p], 4)}",
+            $"Patching <code>blocks.L.hook_resid_pre</code> at one position at a time, from the clean run into the corrupted run; colour = recovery " +
+            "(red = towards the clean answer, blue = away from it). Outlined columns are the positions where the prompts differ.",
+            "recovery", 1, _diff, "position (clean token → corrupted token)", "layer");
+        return Section("resid", title, "Where in the residual stream the information that separates the two prompts lives, layer by layer.", fig);
+    }
+
+    public string AttnVsMlp()
+    {
+        const string title = "Attention vs MLP output patching";
+        var al = _v.Vec("attn_out_patch_last_recovery"); var ml = _v.Vec("mlp_out_patch_last_recovery");
+        var aa = _v.Vec("attn_out_patch_all_recovery"); var ma = _v.Vec("mlp_out_patch_all_recovery");
+        var figs = new StringBuilder();
+        if (al is not null && ml is not null)
+            figs.Append(Fig("Final position only", Svg.GroupedBars(Layers(al.Length), new[] { new BarSeries("attention (hook_attn_out)", al, AttnColour), new BarSeries("MLP (hook_mlp_out)", ml, MlpColour) }, "recovery", "layer"),
+                $"Patching <code>blocks.L.hook_attn_out</code> and <code>blocks.L.hook_mlp_out</code> at {LastDesc} only, from the clean run into the corrupted run; bar = recovery."));
+        if (aa is not null && ma is not null)
+            figs.Append(Fig("All positions", Svg.GroupedBars(Layers(aa.Length), new[] { new BarSeries("attention (hook_attn_out)", aa, AttnColour), new BarSeries("MLP (hook_mlp_out)", ma, MlpColour) }, "recovery", "layer"),
+                "Patching <code>blocks.L.hook_attn_out</code> and <code>blocks.L.hook_mlp_out</code> at every position at once, from the clean run into the corrupted run; bar = recovery."));
+        if (figs.Length == 0) return Section("attn-mlp", title, "", Missing("attn_out_patch_last_recovery", "mlp_out_patch_last_recovery"));
+        return Section("attn-mlp", title, "Which sublayers carry the difference: one attention and one MLP output per layer.", "<div class=\"figrow\">" + figs + "</div>");
+    }
+
+    public string HeadGrids()
+    {
+        const string title = "Attention head patching";
+        var figs = new StringBuilder();
+        foreach (var (key, where, name) in new[] { ("head_z_patch_last_recovery", LastDesc + " only", "Final position only"), ("head_z_patch_all_recovery", "every position", "All positions") })
+        {
+            var z = _v.Mat(key);
+            if (z is null) { figs.Append(Missing(key)); continue; }
+            figs.Append(DivFigure(name, z, Layers(z.Length), Heads(z[0].Length), (l, h) => $"L{l}H{h} ({key}): recovery {F(z[l][h], 4)}",
+                $"Patching one head's slice of <code>blocks.L.attn.hook_z</code> at {where}, from the clean run into the corrupted run; colour = recovery.",
+                "recovery", 1, null, "head", "layer"));
+        }
+        return Section("heads", title, "The contribution of each attention head, patched one at a time.", "<div class=\"figrow\">" + figs + "</div>");
+    }
+
+    public string HeadPairs()
+    {
+        const string title = "Head pairs";
+        var p = _v.Mat("head_pair_z_patch_last_recovery");
+        if (p is null) return Section("head-pair", title, "", Missing("head_pair_z_patch_last_recovery"));
+        int layer = (int)(_v.Num("head_pair_layer") ?? -1);
+        string ln = layer >= 0 ? layer.ToString(CultureInfo.InvariantCulture) : "?";
+        var names = Enumerable.Range(0, p.Length).Select(h => $"L{ln}H{h}").ToArray();
+        var sb = new StringBuilder("<div class=\"figrow\">");
+        sb.Append(DivFigure("Pair recovery", p, names, names, (i, j) => $"{names[i]} + {names[j]}: recovery {F(p[i][j], 4)}",
+            $"Patching heads i and j of layer {ln} together (<code>blocks.{ln}.attn.hook_z</code>) at {LastDesc}, from the clean run into the corrupted run; diagonal = the head alone; colour = recovery.",
+            "recovery", 1));
+        var s = _v.Superadditivity(out bool derived);
+        if (s is not null)
+            sb.Append(DivFigure("Superadditivity", s, names, names, (i, j) => $"{names[i]} + {names[j]}: pair − singles = {F(s[i][j], 4)}",
+                $"The pair's recovery minus the two heads' single recoveries (same patch: layer {ln}, {LastDesc}, clean → corrupted); red = the heads do more together than apart, blue = they overlap (redundant); diagonal 0." +
+                (derived ? " Derived here from the pair matrix (no <code>head_pair_superadditivity</code> in the results)." : ""),
+                "pair − singles", 0.05));
+        return Section("head-pair", title, $"Pairs of heads in layer {ln} (the layer of the pair sweep), patched together.", sb + "</div>");
+    }
+
+    public string Control()
+    {
+        const string title = "Control patch vs real patch";
+        var ctrl = _v.Vec("control_resid_pre_patch_last_recovery");
+        var z = _v.Mat("resid_pre_patch_recovery");
+        if (ctrl is null || z is null || _last is null) return Section("control", title, "", Missing("control_resid_pre_patch_last_recovery", "resid_pre_patch_recovery"));
+        int last = Math.Min(_last.Value, z[0].Length - 1);
+        var real = z.Select(r => r[last]).ToArray();
+        string src = _v.Str("control_source") == "user" ? "the user's control prompt" : "the default control prompt";
+        var fig = Fig("Final position: clean source vs unrelated source",
+            Svg.GroupedBars(Layers(real.Length), new[] { new BarSeries("real: clean → corrupted", real, CleanColour), new BarSeries("control: unrelated → corrupted", ctrl, "#8c8c8c") }, "recovery", "layer"),
+            $"Patching <code>blocks.L.hook_resid_pre</code> at {LastDesc} into the corrupted run, from the clean run (real) and from the control run ({src}, same length); bar = recovery. " +
+            "A control bar far from 0 means the patch mostly destroys the corrupted answer rather than restoring the clean one.");
+        return Section("control", title, "How much of the real recovery a patch from an unrelated prompt also “recovers”.", fig);
+    }
+
+    public string Ablation()
+    {
+        const string title = "Zero ablation";
+        var rawA = new[] { ("attn", "clean"), ("attn", "corrupted"), ("mlp", "clean"), ("mlp", "corrupted") };
+        var raw = rawA.Select(x => _v.AblationRaw(x.Item1, x.Item2)).ToArray();
+        var frac = rawA.Select(x => _v.AblationFraction(x.Item1, x.Item2)).ToArray();
+        string[] colours = { CleanColour, CorrColour, "#e8a0a2", "#9fb6d8" };
+        var sb = new StringBuilder();
+        string baseTxt = _v.Num("clean_logit_diff") is double c && _v.Num("corrupted_logit_diff") is double r ? $" Baselines: clean {F(c, 3)}, corrupted {F(r, 3)}." : "";
+        if (raw.All(x => x is not null))
+        {
+            var series = rawA.Select((x, i) => new BarSeries($"{x.Item1} · {x.Item2}", raw[i]!.Select(row => row[0]).ToArray(), colours[i])).ToList();
+            sb.Append(Fig("Logit difference with a whole sublayer zeroed", Svg.GroupedBars(Layers(series[0].Values.Length), series, "logit diff", "layer"),
+                "Running each prompt on its own (no patching) with <code>blocks.L.hook_attn_out</code> or <code>blocks.L.hook_mlp_out</code> set to 0 at every position; bar = that run's raw logit difference." + baseTxt));
+        }
+        if (frac.All(x => x is not null))
+        {
+            var series = rawA.Select((x, i) => new BarSeries($"{x.Item1} · {x.Item2}", frac[i]!.Select(row => row[0]).ToArray(), colours[i])).ToList();
+            sb.Append(Fig("Fraction of the run's own baseline", Svg.GroupedBars(Layers(series[0].Values.Length), series, "fraction of baseline", "layer"),
+                "The same ablations divided by that run's unablated logit difference: 1 = unaffected, 0 = no preference left, negative = the answer flipped."));
+        }
+        foreach (var run in new[] { "clean", "corrupted" })
+        {
+            var f = _v.AblationFraction("head", run);
+            if (f is null) continue;
+            sb.Append(DivFigure($"Heads, {run} run", f, Layers(f.Length), Heads(f[0].Length), (l, h) => $"L{l}H{h} zeroed in the {run} run: {F(f[l][h], 4)} of baseline",
+                $"Running the {run} prompt with one head's <code>blocks.L.attn.hook_z</code> set to 0 at every position; colour = logit difference as a fraction of the {run} baseline.",
+                "fraction", 1, null, "head", "layer"));
+        }
+        if (sb.Length == 0) return Section("ablation", title, "", Missing("zero_ablate_attn_clean_logit_diff", "zero_ablate_head_clean_fraction"));
+        return Section("ablation", title, "Necessity rather than sufficiency: remove a component from a run and see how much of that run's own preference survives.", "<div class=\"figrow\">" + sb + "</div>");
+    }
+
+    /// <summary>The top heads: <c>top_heads</c>, else the four with the largest |final-position head patching recovery|.</summary>
+    List<(int l, int h)> TopHeads()
+    {
+        if (_v.Node("top_heads") is JsonArray a)
+            return a.Select(Ints).Where(x => x is { Length: 2 }).Select(x => (x![0], x[1])).ToList();
+        var z = _v.Mat("head_z_patch_last_recovery");
+        if (z is null) return new();
+        return z.SelectMany((row, l) => row.Select((v, h) => (l, h, v))).OrderByDescending(t => Math.Abs(t.v)).Take(4).Select(t => (t.l, t.h)).ToList();
+    }
+
+    public string Attention()
+    {
+        const string title = "Attention from the final token (top heads)";
+        var heads = TopHeads();
+        var pc = _v.Cube("pattern_last_row_clean"); var pr = _v.Cube("pattern_last_row_corrupted");
+        if (heads.Count == 0 || (pc is null && pr is null)) return Section("attention", title, "", Missing("top_heads", "pattern_last_row_clean"));
+        var sb = new StringBuilder();
+        foreach (var (l, h) in heads)
+        {
+            var rows = new StringBuilder();
+            foreach (var (run, pat, toks) in new[] { ("clean", pc, _clean), ("corrupted", pr, _corr) })
+            {
+                if (pat is null || l >= pat.Length || h >= pat[l].Length) continue;
+                var w = pat[l][h]; double mx = Math.Max(1e-9, w.Max());
+                rows.Append($"<div class=\"attn\"><span class=\"runlabel\">{run}</span>");
+                for (int k = 0; k < w.Length; k++)
+                {
+                    string t = k < toks.Length ? toks[k] : "#" + k;
+                    double a = w[k] / mx;
+                    rows.Append($"<span class=\"atok{(k == w.Length - 1 ? " q" : "")}\" style=\"background:rgba(178,24,43,{F(a, 3)});color:{(a > 0.55 ? "#fff" : "#1f2328")}\" data-v=\"{F(w[k], 6)}\" data-tip=\"{H($"pos {k} “{Visible(t)}”: attention {F(w[k], 4)}")}\">{HtmlToken(t)}</span>");
+                }
+                rows.Append("</div>");
+            }
+            string top = TopTokens(l, h);
+            sb.Append(Fig($"L{l}H{h}", rows + top,
+                $"<code>blocks.{l}.attn.hook_pattern</code> row of the final query position (outlined token) in each unpatched run; colour = attention weight, scaled to the row's largest weight (hover for the exact value).",
+                Svg.Legend(new[] { "#ffffff", "#b2182b" }, "0", "", "row max", "attention")));
+        }
+        return Section("attention", title, "Where the most important heads (by final-position head patching, or <code>top_heads</code>) look, drawn over the prompt's tokens as CircuitsVis does.", sb.ToString());
+    }
+
+    string TopTokens(int l, int h)
+    {
+        var parts = new List<string>();
+        foreach (var run in new[] { "clean", "corrupted" })
+        {
+            var s = (_v.Node("head_top_token_strings_" + run) as JsonArray)?[l]?[h];
+            var list = Strs(s);
+            if (list is null) continue;
+            parts.Add($"<div class=\"intro\"><b>promotes ({run}):</b> {string.Join(" ", list.Select(t => $"<span class=\"atok\">{HtmlToken(t)}</span>"))}</div>");
+        }
+        return string.Concat(parts);
+    }
+
+    public string Dla() => DlaSection.Render(_v, LastDesc);
+
+    public string OvRanks()
+    {
+        const string title = "OV circuit copying";
+        var z = _v.Cube("ov_copy_rank");
+        if (z is null) return Section("ov", title, "", Missing("ov_copy_rank"));
+        int n = z[0][0].Length;
+        var ids = _v.Ints("ov_tokens");
+        var names = _v.Node("ov_token_strings") is JsonArray sa ? Strs(sa)! : ids is not null ? _v.LabelsFor(ids) : Enumerable.Range(0, n).Select(i => "token " + i).ToArray();
+        double vocab = _v.Node("model") is JsonObject m && Num(m["vocab_size"]) is double vs ? vs : Math.Max(2, z.SelectMany(a => a).SelectMany(a => a).Max());
+        var sb = new StringBuilder("<div class=\"figrow\">");
+        for (int t = 0; t < n; t++)
+        {
+            var grid = z.Select(row => row.Select(hv => t < hv.Length ? hv[t] : double.NaN).ToArray()).ToArray();
+            string nm = t < names.Length ? Visible(names[t]) : "token " + t;
+            var chart = Svg.Heatmap(grid, Layers(grid.Length), Heads(grid[0].Length), Svg.SequentialStops, r => Math.Log(Math.Max(1, r)) / Math.Log(vocab),
+                (l, h) => $"L{l}H{h}: rank of “{nm}” = {F(grid[l][h], 0)} of {F(vocab, 0)}", null, "head", "layer", x => F(x, 0));
+            sb.Append(Fig($"“{nm}”", chart,
+                $"No patching: weights only. For each head, the token's embedding is sent through that head's OV circuit and unembedded; cell = rank of “{H(nm)}” itself among all {F(vocab, 0)} logits (1 = the head copies it best; log colour scale).",
+                Svg.Legend(Svg.SequentialStops, "1", "", F(vocab, 0), "rank")));
+        }
+        return Section("ov", title, "Does a head copy the token it attends to? Low ranks mean the head's OV circuit maps a token onto itself.", sb + "</div>");
+    }
+}
