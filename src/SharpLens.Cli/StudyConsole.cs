@@ -67,20 +67,19 @@ internal sealed class StudyConsole(IAnsiConsole console)
                            $"corrupted [red]{Num(r["corrupted_logit_diff"]):+0.00;-0.00}[/]  (processing: {r["processing"]})");
 
         var tokens = r["token_strings"]!["clean"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
-        var resid = Grid("resid_pre_patch_recovery");
-        var grid = new Table().Title("Residual stream patching: recovery by layer × position (clean → corrupted)").AddColumn("layer");
-        for (int p = 0; p < tokens.Length; p++) grid.AddColumn(new TableColumn($"{p}").RightAligned());
-        for (int l = 0; l < resid.Length; l++)
-            grid.AddRow([l.ToString(), .. resid[l].Select(Colour)]);
-        grid.Caption(Markup.Escape(string.Join(" ", tokens.Select((t, p) => $"{p}:{t.Trim()}"))));
-        console.Write(grid);
+        ResidualHeatmap(Grid("resid_pre_patch_recovery"), tokens);
 
         var attn = Row("attn_out_patch_last_recovery");
         var mlp = Row("mlp_out_patch_last_recovery");
         var attnAll = Row("attn_out_patch_all_recovery");
         var mlpAll = Row("mlp_out_patch_all_recovery");
-        var comp = new Table().Title("Attention vs MLP output patching (recovery)").AddColumns("layer", "attn (final pos)", "MLP (final pos)", "attn (all pos)", "MLP (all pos)");
-        for (int l = 0; l < attn.Length; l++) comp.AddRow(l.ToString(), Colour(attn[l]), Colour(mlp[l]), Colour(attnAll[l]), Colour(mlpAll[l]));
+        var control = Row("control_resid_pre_patch_last_recovery");
+        var real = Grid("resid_pre_patch_recovery").Select(row => row[^1]).ToArray();
+        var comp = new Table().Title("Attention vs MLP output patching (recovery), and the control patch").AddColumns("layer", "attn (final pos)", "MLP (final pos)",
+            "attn (all pos)", "MLP (all pos)", "resid (final pos)", "control resid");
+        for (int l = 0; l < attn.Length; l++)
+            comp.AddRow(l.ToString(), Colour(attn[l]), Colour(mlp[l]), Colour(attnAll[l]), Colour(mlpAll[l]), Colour(real[l]), Colour(control[l]));
+        comp.Caption("control resid: the final position's residual taken from an unrelated prompt — what destroying the answer alone \"recovers\"");
         console.Write(comp);
 
         var heads = Grid("head_z_patch_last_recovery");
@@ -116,6 +115,33 @@ internal sealed class StudyConsole(IAnsiConsole console)
         dt.AddRow(["[bold]logit[/]", .. dla["logits"]!.AsArray().Select(x => $"[bold]{Num(x):+0.00;-0.00}[/]")]);
         console.Write(dt);
     }
+
+    /// <summary>Layer × position recoveries as coloured blocks (two characters a cell), with the strongest cells listed.</summary>
+    void ResidualHeatmap(double[][] resid, string[] tokens)
+    {
+        console.MarkupLine("\n[bold]Residual stream patching[/] (blocks.L.hook_resid_pre, one position, clean → corrupted): recovery by layer × position");
+        var head = new System.Text.StringBuilder("      ");
+        for (int p = 0; p < tokens.Length; p++) head.Append((p % 10).ToString().PadRight(2));
+        console.MarkupLine($"[grey]{head}[/]  [grey](position mod 10)[/]");
+        for (int l = 0; l < resid.Length; l++)
+        {
+            var line = new System.Text.StringBuilder($"L{l,-3}  ");
+            foreach (double v in resid[l]) line.Append($"[{Background(v)}]{Shade(v)}{Shade(v)}[/]");
+            console.MarkupLine(line.ToString());
+        }
+        console.MarkupLine($"[grey]scale:[/] [red3]{Shade(-0.5)}{Shade(-0.5)}[/] ≤ −0.1   [grey23]{Shade(0)}{Shade(0)}[/] ≈ 0   [darkgreen]{Shade(0.3)}{Shade(0.3)}[/] ≥ 0.1   " +
+                           $"[green3]{Shade(0.6)}{Shade(0.6)}[/] ≥ 0.6   [lime]{Shade(1)}{Shade(1)}[/] ≥ 0.9");
+        var best = resid.SelectMany((row, l) => row.Select((v, p) => (l, p, v))).OrderByDescending(x => x.v).Take(5);
+        console.MarkupLine("strongest: " + string.Join(", ", best.Select(x => $"L{x.l} pos {x.p} {Markup.Escape(TokenizeCommand.Visible(tokens[x.p]))} [green]{x.v:0.00}[/]")));
+    }
+
+    /// <summary>A block character that also reads without colour: denser for larger |recovery|.</summary>
+    static char Shade(double v) => Math.Abs(v) switch { >= 0.9 => '█', >= 0.6 => '▓', >= 0.1 => '▒', _ => '·' };
+
+    static string Background(double v) => v switch
+    {
+        >= 0.9 => "lime", >= 0.6 => "green3", >= 0.3 => "darkgreen", >= 0.1 => "darkgreen", > -0.1 => "grey23", _ => "red3",
+    };
 
     public void Written(IEnumerable<string> paths)
     {

@@ -70,12 +70,10 @@ internal static class StudyCommand
         var o = new JsonObject
         {
             ["sharplens_version"] = typeof(Study).Assembly.GetName().Version?.ToString(),
-            ["model"] = new JsonObject(m.Config.Describe().Select(kv => KeyValuePair.Create(kv.Key, JsonValue.Create(kv.Value) as JsonNode)))
-            {
-                ["path"] = Path.GetFullPath(m.Directory),
-            },
+            ["model"] = m.Config.Describe(),
             ["config"] = JsonNode.Parse(File.ReadAllText(Path.Combine(m.Directory, "config.json"))),
         };
+        o["model"]!["path"] = Path.GetFullPath(m.Directory);
         prompts.Describe(o);
         foreach (var (k, v) in results.ToList())
         {

@@ -77,11 +77,11 @@ public sealed record ModelConfig
     }
 
     /// <summary>The config's fields as the JSON object results.json records.</summary>
-    public Dictionary<string, object?> Describe() => new()
+    public System.Text.Json.Nodes.JsonObject Describe() => new()
     {
         ["architecture"] = Architecture, ["n_layers"] = NLayers, ["n_heads"] = NHeads, ["n_kv_heads"] = NKvHeads,
         ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
-        ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling?.ToString(),
+        ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
     };
 

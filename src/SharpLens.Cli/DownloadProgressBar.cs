@@ -1,0 +1,32 @@
+using SharpLens.Hub;
+
+namespace SharpLens.Cli;
+
+/// <summary>One progress line per downloaded file on stderr (stdout stays clean for --json).</summary>
+internal sealed class DownloadProgressBar : IProgress<DownloadProgress>
+{
+    string? _file;
+    DateTime _last;
+
+    public static IProgress<DownloadProgress> Create() => new DownloadProgressBar();
+
+    public void Report(DownloadProgress p)
+    {
+        bool done = p.Total is { } t && p.Received >= t;
+        if (p.File == _file && !done && DateTime.UtcNow - _last < TimeSpan.FromMilliseconds(200)) return;
+        _last = DateTime.UtcNow;
+        _file = p.File;
+        string size = p.Total is { } total ? $"{Mb(p.Received)}/{Mb(total)} MB ({100.0 * p.Received / Math.Max(total, 1):0}%)" : $"{Mb(p.Received)} MB";
+        int filled = p.Total is { } tt && tt > 0 ? (int)(30 * p.Received / tt) : 0;
+        string bar = "[" + new string('#', filled) + new string('.', 30 - filled) + "]";
+        if (Console.IsErrorRedirected)
+        {
+            if (done) Console.Error.WriteLine($"downloaded {p.File} {size}");
+            return;
+        }
+        Console.Error.Write($"\r{p.File,-36} {bar} {size}   ");
+        if (done) Console.Error.WriteLine();
+    }
+
+    static string Mb(long b) => (b / 1e6).ToString("0.0");
+}
