@@ -34,6 +34,8 @@ internal unsafe struct Avx512Kernel : IMicroKernel
         }
     }
 
+    // Not inlined into Run: one specialised body per row count keeps every accumulator in a register.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void Tile<R>(int kc, float* a, float* b, float* c, long ldc, int nr, float* bias, bool accumulate, float* scratch)
         where R : struct, IRowCount
     {

@@ -21,6 +21,7 @@ internal unsafe struct ScalarKernel : IMicroKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void Tile<R>(int kc, float* a, float* b, float* c, long ldc, int nr, float* bias, bool accumulate)
         where R : struct, IRowCount
     {

@@ -20,14 +20,16 @@ public enum SimdLevel
 /// </summary>
 public static class KernelOptions
 {
-    static SimdLevel _maxLevel = BestAvailable;
-    static int _maxThreads = Environment.ProcessorCount;
-
-    /// <summary>The best level this CPU supports (hardware-accelerated only).</summary>
-    public static SimdLevel BestAvailable { get; } =
+    // Declaration order matters: static initializers run top to bottom.
+    static readonly SimdLevel _best =
         Avx512F.IsSupported && Vector512.IsHardwareAccelerated ? SimdLevel.Avx512
         : Avx2.IsSupported && Fma.IsSupported ? SimdLevel.Avx2
         : SimdLevel.Scalar;
+    static SimdLevel _maxLevel = _best;
+    static int _maxThreads = Environment.ProcessorCount;
+
+    /// <summary>The best level this CPU supports (hardware-accelerated only).</summary>
+    public static SimdLevel BestAvailable => _best;
 
     /// <summary>Whether <paramref name="level"/> runs natively on this CPU.</summary>
     public static bool IsSupported(SimdLevel level) => level <= BestAvailable;

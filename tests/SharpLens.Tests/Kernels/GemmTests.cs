@@ -112,7 +112,9 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
             output.WriteLine(KernelOptions.IsSupported(l)
                 ? $"{l}: native"
                 : $"{l}: CPU lacks it; tested via emulated vectors (correctness only)");
-        Assert.True(KernelOptions.EffectiveLevel <= KernelOptions.BestAvailable);
+        Assert.Equal(KernelOptions.BestAvailable, KernelOptions.MaxLevel);
+        Assert.Equal(KernelOptions.BestAvailable, KernelOptions.EffectiveLevel);
+        Assert.Equal(Environment.ProcessorCount, KernelOptions.MaxThreads);
     }
 
     [Fact]
