@@ -1,0 +1,122 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpLens.Kernels;
+
+/// <summary>
+/// Cache-blocked GEMM driver (BLIS loop order): C[M,N] (=|+=) A[M,K]·B[K,N] (+ bias[N]).
+/// The N dimension is split across threads in whole NR panels; each thread then runs
+/// jc (NC) → pc (KC) → ic (MC, pack A) → jr (NR, pack B on the first ic pass) → ir (MR, microkernel).
+/// </summary>
+internal static unsafe class GemmDriver
+{
+    /// <summary>Depth of one packed block: a B panel KC×NR (16 KiB for NR=16) stays in L1.</summary>
+    internal const int KC = 256;
+    /// <summary>Rows of A packed at once (rounded down to MR): MC×KC fp32 ≈ 144 KiB, held in L2.</summary>
+    internal const int MC = 144;
+    /// <summary>Columns of B packed at once per thread: NC×KC fp32 ≤ 4 MiB, streamed from L2/L3.</summary>
+    internal const int NC = 4096;
+    /// <summary>Below this m·n·k a call stays on the calling thread (thread hand-off costs ~10–50 µs).</summary>
+    internal const long SingleThreadWork = 1L << 20;
+
+    /// <summary>Runs C = A·B (+bias) at the given level. a: [m, k] row-major; c: [m, n] row-major; bias: [n] or null.</summary>
+    public static void Run(float* a, int m, int k, in BOperand b, int n, float* bias, float* c, SimdLevel level, int maxThreads)
+    {
+        switch (level)
+        {
+            case SimdLevel.Avx512: Run<Avx512Kernel>(a, m, k, b, n, bias, c, level, maxThreads); break;
+            case SimdLevel.Avx2: Run<Avx2Kernel>(a, m, k, b, n, bias, c, level, maxThreads); break;
+            default: Run<ScalarKernel>(a, m, k, b, n, bias, c, level, maxThreads); break;
+        }
+    }
+
+    static void Run<TK>(float* a, int m, int k, in BOperand b, int n, float* bias, float* c, SimdLevel level, int maxThreads)
+        where TK : struct, IMicroKernel
+    {
+        bool simdPack = level >= SimdLevel.Avx2 && Avx2.IsSupported;
+        int panels = (n + TK.NR - 1) / TK.NR;
+        long work = (long)m * n * k;
+        int threads = work < SingleThreadWork ? 1 : Math.Min(Math.Max(1, maxThreads), panels);
+        if (threads <= 1)
+        {
+            RunRange<TK>(a, m, k, b, bias, c, n, 0, n, simdPack);
+            return;
+        }
+        int perThread = (panels + threads - 1) / threads;  // whole NR panels per thread
+        threads = (panels + perThread - 1) / perThread;
+        nint pa = (nint)a, pbias = (nint)bias, pc = (nint)c;
+        BOperand bb = b;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int n0 = t * perThread * TK.NR;
+            int n1 = (int)Math.Min(n, (long)(t + 1) * perThread * TK.NR);
+            RunRange<TK>((float*)pa, m, k, bb, (float*)pbias, (float*)pc, n, n0, n1, simdPack);
+        });
+    }
+
+    /// <summary>Computes columns [n0, n1) of C (ldc = n) on the calling thread.</summary>
+    static void RunRange<TK>(float* a, int m, int k, in BOperand b, float* bias, float* c, int ldc, int n0, int n1, bool simdPack)
+        where TK : struct, IMicroKernel
+    {
+        int MR = TK.MR, NR = TK.NR;
+        int mcMax = Math.Min(MC / MR * MR, RoundUp(m, MR));
+        int kcMax = Math.Min(KC, k);
+        int ncMax = Math.Min(NC / NR * NR, RoundUp(n1 - n0, NR));
+
+        // Thread-local buffer, 64-byte aligned sections:
+        //   packB   [ncMax/NR][kcMax][NR]      widened fp32 B panels
+        //   packA   [mcMax/MR][kcMax][MR]      A tiles
+        //   f16Rows [NR][kcMax]                f16 rows widened before transposing
+        //   tile    [NR]                       ragged-column store scratch
+        long szB = RoundUp((long)ncMax * kcMax, 16), szA = RoundUp((long)mcMax * kcMax, 16);
+        long szF = RoundUp((long)NR * kcMax, 16), szT = RoundUp(NR, 16);
+        float* packB = ThreadBuffer.Get(szB + szA + szF + szT);
+        float* packA = packB + szB, f16Rows = packA + szA, tile = f16Rows + szF;
+
+        for (int jc = n0; jc < n1; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n1 - jc);
+            int np = (nc + NR - 1) / NR;
+            for (int pc = 0; pc < k; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - pc);
+                bool first = pc == 0;
+                for (int ic = 0; ic < m; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, m - ic);
+                    GemmPack.PackA(a + (long)ic * k + pc, k, mc, kc, MR, packA);
+                    for (int jr = 0; jr < np; jr++)
+                    {
+                        int nOff = jc + jr * NR;
+                        int nr = Math.Min(NR, n1 - nOff);
+                        float* bp = packB + (long)jr * kc * NR;
+                        if (ic == 0) GemmPack.PackB(b, nOff, nr, pc, kc, NR, bp, f16Rows, simdPack);
+                        float* biasp = first && bias != null ? bias + nOff : null;
+                        float* cp = c + (long)ic * ldc + nOff;
+                        for (int ir = 0; ir < mc; ir += MR)
+                            TK.Run(kc, packA + (long)ir * kc, bp, cp + (long)ir * ldc, ldc, Math.Min(MR, mc - ir), nr, biasp, !first, tile);
+                    }
+                }
+            }
+        }
+    }
+
+    static int RoundUp(int x, int m) => (x + m - 1) / m * m;
+    static long RoundUp(long x, int m) => (x + m - 1) / m * m;
+
+    /// <summary>One grow-only, pinned, 64-byte-aligned scratch array per thread (no per-call allocation).</summary>
+    static class ThreadBuffer
+    {
+        [ThreadStatic] static float[]? _array;
+
+        public static float* Get(long floats)
+        {
+            var arr = _array;
+            if (arr == null || arr.LongLength < floats + 16)
+                _array = arr = GC.AllocateUninitializedArray<float>((int)(floats + 16), pinned: true);
+            nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
+            return (float*)((p + 63) & ~(nint)63);
+        }
+    }
+}

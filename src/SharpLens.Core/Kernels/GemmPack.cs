@@ -1,0 +1,166 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLens.Loading;
+
+namespace SharpLens.Kernels;
+
+/// <summary>
+/// The B operand of C[M,N] = A[M,K]·B[K,N], addressed as N "columns" × K: either a Linear weight
+/// W [N, K] in its stored dtype (B = Wᵀ, element (n, k) at n·Stride + k), or a row-major fp32
+/// matrix b [K, N] (element (n, k) at k·Stride + n).
+/// </summary>
+internal readonly unsafe struct BOperand
+{
+    public readonly nint Data;
+    public readonly DType DType;
+    /// <summary>Row stride of the underlying storage, in elements.</summary>
+    public readonly long Stride;
+    /// <summary>True for a row-major [K, N] fp32 matrix, false for a [N, K] weight.</summary>
+    public readonly bool KMajor;
+
+    BOperand(nint data, DType dtype, long stride, bool kMajor) { Data = data; DType = dtype; Stride = stride; KMajor = kMajor; }
+
+    public static BOperand FromWeight(WeightMatrix w) => new(w.Data, w.DType, w.RowStride, false);
+    public static BOperand FromKN(float* b, int n) => new((nint)b, DType.F32, n, true);
+}
+
+/// <summary>Packing of GEMM operands into the panel layouts the microkernels read.</summary>
+internal static unsafe class GemmPack
+{
+    /// <summary>
+    /// Packs rows [0, mc) × columns [0, kc) of row-major fp32 a (stride lda) into tiles
+    /// dst[ceil(mc/mr)][kc][mr] (row index fastest). Rows past mc in the last tile are left
+    /// unspecified: the kernels are specialised on the real row count and never read them.
+    /// </summary>
+    public static void PackA(float* a, long lda, int mc, int kc, int mr, float* dst)
+    {
+        for (int i0 = 0; i0 < mc; i0 += mr)
+        {
+            int rows = Math.Min(mr, mc - i0);
+            for (int i = 0; i < rows; i++)
+            {
+                float* src = a + (i0 + i) * lda;
+                float* d = dst + i;
+                for (int k = 0; k < kc; k++) d[k * mr] = src[k];
+            }
+            dst += (long)kc * mr;
+        }
+    }
+
+    /// <summary>
+    /// Packs columns [n0, n0+nr) × k in [k0, k0+kc) of B, widened to fp32, into one panel
+    /// dst[kc][NR] (column index fastest), zero-filling columns nr..NR.
+    /// scratch: ≥ NR·kc floats (used to widen f16 rows). simd: use the AVX2 8×8 transposes.
+    /// </summary>
+    public static void PackB(in BOperand src, int n0, int nr, int k0, int kc, int NR, float* dst, float* scratch, bool simd)
+    {
+        if (src.KMajor)
+        {
+            float* s = (float*)src.Data + (long)k0 * src.Stride + n0;
+            for (int k = 0; k < kc; k++)
+            {
+                new ReadOnlySpan<float>(s + k * src.Stride, nr).CopyTo(new Span<float>(dst + (long)k * NR, nr));
+                if (nr < NR) new Span<float>(dst + (long)k * NR + nr, NR - nr).Clear();
+            }
+            return;
+        }
+        switch (src.DType)
+        {
+            case DType.F32:
+                Transpose<F32Loader>((byte*)((float*)src.Data + n0 * src.Stride + k0), src.Stride, nr, kc, dst, NR, simd);
+                break;
+            case DType.BF16:
+                Transpose<BF16Loader>((byte*)((ushort*)src.Data + n0 * src.Stride + k0), src.Stride, nr, kc, dst, NR, simd);
+                break;
+            default:
+                // f16 → fp32 rows in scratch [nr][kc] (TensorPrimitives uses F16C/AVX-512 when present), then transpose.
+                for (int r = 0; r < nr; r++)
+                {
+                    var row = new ReadOnlySpan<Half>((Half*)src.Data + (n0 + r) * src.Stride + k0, kc);
+                    TensorPrimitives.ConvertToSingle(row, new Span<float>(scratch + (long)r * kc, kc));
+                }
+                Transpose<F32Loader>((byte*)scratch, kc, nr, kc, dst, NR, simd);
+                break;
+        }
+    }
+
+    /// <summary>dst[k·NR + r] = widen(src[r·stride + k]) for r &lt; nr, k &lt; kc; 0 for nr ≤ r &lt; NR.</summary>
+    static void Transpose<L>(byte* src, long stride, int nr, int kc, float* dst, int NR, bool simd)
+        where L : struct, IElementLoader
+    {
+        long rowBytes = stride * L.Size;
+        int r8 = simd ? nr & ~7 : 0, k8 = simd ? kc & ~7 : 0;
+        for (int r0 = 0; r0 < r8; r0 += 8)
+        {
+            byte* s = src + r0 * rowBytes;
+            for (int k0 = 0; k0 < k8; k0 += 8)
+            {
+                byte* p = s + k0 * L.Size;
+                Transpose8x8(
+                    L.Load8(p), L.Load8(p + rowBytes), L.Load8(p + 2 * rowBytes), L.Load8(p + 3 * rowBytes),
+                    L.Load8(p + 4 * rowBytes), L.Load8(p + 5 * rowBytes), L.Load8(p + 6 * rowBytes), L.Load8(p + 7 * rowBytes),
+                    dst + (long)k0 * NR + r0, NR);
+            }
+            for (int r = r0; r < r0 + 8; r++)
+                for (int k = k8; k < kc; k++)
+                    dst[(long)k * NR + r] = L.Load1(src + (r * stride + k) * L.Size);
+        }
+        for (int r = r8; r < nr; r++)
+        {
+            byte* s = src + r * rowBytes;
+            for (int k = 0; k < kc; k++) dst[(long)k * NR + r] = L.Load1(s + k * L.Size);
+        }
+        if (nr < NR)
+            for (int k = 0; k < kc; k++) new Span<float>(dst + (long)k * NR + nr, NR - nr).Clear();
+    }
+
+    /// <summary>Stores the transpose of the 8×8 block with rows r0..r7 as 8 vectors at dst + i·ld.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int ld)
+    {
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(s0, s4, 0x20).Store(dst);
+        Avx.Permute2x128(s1, s5, 0x20).Store(dst + ld);
+        Avx.Permute2x128(s2, s6, 0x20).Store(dst + 2 * ld);
+        Avx.Permute2x128(s3, s7, 0x20).Store(dst + 3 * ld);
+        Avx.Permute2x128(s0, s4, 0x31).Store(dst + 4 * ld);
+        Avx.Permute2x128(s1, s5, 0x31).Store(dst + 5 * ld);
+        Avx.Permute2x128(s2, s6, 0x31).Store(dst + 6 * ld);
+        Avx.Permute2x128(s3, s7, 0x31).Store(dst + 7 * ld);
+    }
+
+    /// <summary>Reads stored elements widened to fp32.</summary>
+    interface IElementLoader
+    {
+        static abstract int Size { get; }
+        /// <summary>8 consecutive elements (requires AVX2).</summary>
+        static abstract Vector256<float> Load8(byte* p);
+        static abstract float Load1(byte* p);
+    }
+
+    struct F32Loader : IElementLoader
+    {
+        public static int Size => 4;
+        public static Vector256<float> Load8(byte* p) => Avx.LoadVector256((float*)p);
+        public static float Load1(byte* p) => *(float*)p;
+    }
+
+    struct BF16Loader : IElementLoader
+    {
+        public static int Size => 2;
+        // bf16 is the top half of an fp32: zero-extend to 32 bits, shift left 16.
+        public static Vector256<float> Load8(byte* p) =>
+            Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)p), 16).AsSingle();
+        public static float Load1(byte* p) => BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
+    }
+}

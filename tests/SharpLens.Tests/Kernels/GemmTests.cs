@@ -1,0 +1,176 @@
+using System.Runtime.InteropServices;
+using SharpLens.Kernels;
+using SharpLens.Loading;
+using Xunit.Abstractions;
+
+namespace SharpLens.Tests.Kernels;
+
+/// <summary>Fast GEMM vs the naive reference at every SIMD level, dtype, ragged shape and thread count.</summary>
+public sealed unsafe class GemmTests(ITestOutputHelper output)
+{
+    // (m, k, n, colSlice): colSlice views W as ColSlice(3, k) of a [n, k + 8] matrix (RowStride > Cols).
+    static readonly (int M, int K, int N, bool Slice)[] Shapes =
+    {
+        (1, 1, 1, false), (7, 13, 3, false), (25, 67, 129, false), (33, 100, 300, true),
+        (1, 300, 17, true), (150, 70, 40, false), (2, 3, 4100, false), (40, 300, 130, true), (61, 517, 203, false),
+    };
+
+    public static IEnumerable<object[]> LinearCases()
+    {
+        foreach (SimdLevel level in Enum.GetValues<SimdLevel>())
+            foreach (DType dt in Enum.GetValues<DType>())
+                for (int s = 0; s < Shapes.Length; s++)
+                    foreach (bool bias in new[] { false, true })
+                        foreach (int threads in new[] { 1, 2 })
+                            yield return new object[] { level, dt, s, bias, threads };
+    }
+
+    [Theory]
+    [MemberData(nameof(LinearCases))]
+    public void LinearForward_MatchesNaive(SimdLevel level, DType dtype, int shape, bool withBias, int threads)
+    {
+        var (m, k, n, slice) = Shapes[shape];
+        var rng = new Random(HashCode.Combine(m, k, n, (int)dtype));
+        float[] x = RandomArray(rng, m * k);
+        float[] bias = withBias ? RandomArray(rng, n) : Array.Empty<float>();
+        using var store = new NativeWeight(rng, n, slice ? k + 8 : k, dtype);
+        WeightMatrix w = slice ? store.View.ColSlice(3, k) : store.View;
+
+        var expected = new float[m * n];
+        Gemm.LinearForwardNaive(x, m, w, bias, expected);
+        var actual = new float[m * n];
+        actual.AsSpan().Fill(float.NaN);  // the kernel must overwrite, not accumulate into, y
+        RunAt(level, threads, () => Gemm.LinearForward(x, m, w, bias, actual));
+
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double scale = withBias ? Math.Abs(bias[j]) : 0;
+                for (int p = 0; p < k; p++) scale += Math.Abs(x[i * k + p] * w[j, p]);
+                AssertClose(expected[i * n + j], actual[i * n + j], scale, k, $"[{i},{j}] {level} {dtype} {m}×{k}×{n}");
+            }
+    }
+
+    public static IEnumerable<object[]> MatMulCases()
+    {
+        foreach (SimdLevel level in Enum.GetValues<SimdLevel>())
+            for (int s = 0; s < Shapes.Length; s++)
+                foreach (int threads in new[] { 1, 2 })
+                    yield return new object[] { level, s, threads };
+    }
+
+    [Theory]
+    [MemberData(nameof(MatMulCases))]
+    public void MatMul_MatchesNaive(SimdLevel level, int shape, int threads)
+    {
+        var (m, k, n, _) = Shapes[shape];
+        var rng = new Random(m * 31 + k * 7 + n);
+        float[] a = RandomArray(rng, m * k), b = RandomArray(rng, k * n);
+        var expected = new float[m * n];
+        Gemm.MatMulNaive(a, m, k, b, n, expected);
+        var actual = new float[m * n];
+        actual.AsSpan().Fill(float.NaN);
+        RunAt(level, threads, () => Gemm.MatMul(a, m, k, b, n, actual));
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double scale = 0;
+                for (int p = 0; p < k; p++) scale += Math.Abs(a[i * k + p] * b[p * n + j]);
+                AssertClose(expected[i * n + j], actual[i * n + j], scale, k, $"[{i},{j}] {level} {m}×{k}×{n}");
+            }
+    }
+
+    [Fact]
+    public void ZeroK_GivesBiasOrZeros()
+    {
+        var w = new WeightMatrix(0, DType.BF16, 3, 0);
+        var y = new float[6];
+        y.AsSpan().Fill(float.NaN);
+        Gemm.LinearForward(ReadOnlySpan<float>.Empty, 2, w, new float[] { 1, 2, 3 }, y);
+        Assert.Equal(new float[] { 1, 2, 3, 1, 2, 3 }, y);
+        Gemm.LinearForward(ReadOnlySpan<float>.Empty, 2, w, default, y);
+        Assert.All(y, v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
+    public void RejectsShortBuffers()
+    {
+        using var store = new NativeWeight(new Random(1), 4, 5, DType.F32);
+        Assert.Throws<ArgumentException>(() => Gemm.LinearForward(new float[9], 2, store.View, default, new float[8]));
+        Assert.Throws<ArgumentException>(() => Gemm.LinearForward(new float[10], 2, store.View, default, new float[7]));
+        Assert.Throws<ArgumentException>(() => Gemm.LinearForward(new float[10], 2, store.View, new float[3], new float[8]));
+        Assert.Throws<ArgumentException>(() => Gemm.MatMul(new float[5], 2, 3, new float[6], 2, new float[4]));
+    }
+
+    [Fact]
+    public void ReportsSimdLevelsExercised()
+    {
+        // Levels the CPU lacks are still exercised above, through the software emulation of
+        // Vector512/Vector256 (KernelOptions.ForcedLevel); say so rather than silently skipping hardware.
+        output.WriteLine($"Best available: {KernelOptions.BestAvailable}");
+        foreach (SimdLevel l in Enum.GetValues<SimdLevel>())
+            output.WriteLine(KernelOptions.IsSupported(l)
+                ? $"{l}: native"
+                : $"{l}: CPU lacks it; tested via emulated vectors (correctness only)");
+        Assert.Equal(KernelOptions.BestAvailable, KernelOptions.MaxLevel);
+        Assert.Equal(KernelOptions.BestAvailable, KernelOptions.EffectiveLevel);
+        Assert.Equal(Environment.ProcessorCount, KernelOptions.MaxThreads);
+    }
+
+    [Fact]
+    public void BenchmarkProbesRun()
+    {
+        // No timed assertion: only that the probes run and return a positive rate.
+        Assert.True(GemmBenchmark.MeasureGflops(5, 40, 33, DType.BF16, TimeSpan.FromMilliseconds(30)) > 0);
+        Assert.True(GemmBenchmark.MeasureFmaPeakGflops(TimeSpan.FromMilliseconds(1)) > 0);
+    }
+
+    static void RunAt(SimdLevel level, int threads, Action action)
+    {
+        KernelOptions.ForcedLevel = level;
+        KernelOptions.ForcedThreads = threads;
+        try { action(); }
+        finally { KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null; }
+    }
+
+    static void AssertClose(float expected, float actual, double scale, int k, string where)
+    {
+        // fp32 accumulation error grows ~√K·ε relative to Σ|x·w|.
+        double tol = 1e-6 * Math.Sqrt(k) * scale + 1e-30;
+        if (!(Math.Abs(expected - actual) <= tol))
+            Assert.Fail($"{where}: expected {expected}, got {actual} (tol {tol:g3})");
+    }
+
+    static float[] RandomArray(Random rng, int count)
+    {
+        var a = new float[count];
+        for (int i = 0; i < count; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    /// <summary>A [rows, cols] matrix of random values in native memory, stored in <c>dtype</c>.</summary>
+    sealed class NativeWeight : IDisposable
+    {
+        readonly nint _data;
+        public WeightMatrix View { get; }
+
+        public NativeWeight(Random rng, int rows, int cols, DType dtype)
+        {
+            long count = (long)rows * cols;
+            _data = (nint)NativeMemory.Alloc((nuint)Math.Max(1, count * DTypes.Size(dtype)));
+            for (long i = 0; i < count; i++)
+            {
+                float v = (float)(rng.NextDouble() * 2 - 1);
+                switch (dtype)
+                {
+                    case DType.F32: ((float*)_data)[i] = v; break;
+                    case DType.F16: ((Half*)_data)[i] = (Half)v; break;
+                    default: ((ushort*)_data)[i] = (ushort)(BitConverter.SingleToInt32Bits(v) >> 16); break;
+                }
+            }
+            View = new WeightMatrix(_data, dtype, rows, cols);
+        }
+
+        public void Dispose() => NativeMemory.Free((void*)_data);
+    }
+}
