@@ -1,0 +1,140 @@
+using SharpLens.Experiments;
+using SharpLens.Model;
+using SharpLens.Tests.Experiments;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Model;
+
+/// <summary>Run / RunWithCache / RunWithHooks / RunFromLayer and the work-saving run options agree with plain runs.</summary>
+public class HookApiTests : IDisposable
+{
+    readonly HookedTransformer _model = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+    readonly StudyTokens _tokens = ReferenceExperimentTests.TokensOf(Fixtures.Json("tiny-qwen2", "reference_experiments.json"));
+
+    public void Dispose() => _model.Dispose();
+
+    static void AssertSame(ReadOnlySpan<float> a, ReadOnlySpan<float> b, float tol = 1e-4f)
+    {
+        Assert.Equal(a.Length, b.Length);
+        for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= tol * (1 + Math.Abs(a[i])), $"[{i}] {a[i]} vs {b[i]}");
+    }
+
+    [Fact]
+    public void CacheHasEveryHookPointWithItsShape()
+    {
+        var c = _model.Config; int T = _tokens.Length;
+        var (_, cache) = _model.RunWithCache([_tokens.Clean]);
+        Assert.Equal(_model.HookNames.All.Order(), cache.Names.Order());
+        Assert.Equal([1, T, c.NHeads, c.DHead], cache["blocks.1.attn.hook_q"].Shape);
+        Assert.Equal([1, T, c.NKvHeads, c.DHead], cache["blocks.1.attn.hook_k"].Shape);
+        Assert.Equal([1, c.NHeads, T, T], cache["blocks.1.attn.hook_attn_scores"].Shape);
+        Assert.Equal([1, T, c.NHeads, c.DModel], cache["blocks.1.attn.hook_result"].Shape);
+        Assert.Equal([1, T, 1], cache["blocks.1.ln2.hook_scale"].Shape);
+        Assert.Equal([1, T, c.DMlp], cache["blocks.1.mlp.hook_pre_linear"].Shape);
+        Assert.True(float.IsNegativeInfinity(cache["blocks.0.attn.hook_attn_scores"][0, 0, 0, 1]));
+    }
+
+    [Fact]
+    public void CacheFilterKeepsOnlyWhatIsAsked()
+    {
+        var (_, cache) = _model.RunWithCache([_tokens.Clean], n => n == "blocks.2.hook_resid_post");
+        Assert.Equal(["blocks.2.hook_resid_post"], cache.Names);
+    }
+
+    [Fact]
+    public void ResultSumsToAttnOutAndComponentsSumToResidual()
+    {
+        var (_, cache) = _model.RunWithCache([_tokens.Clean]);
+        var c = _model.Config; int T = _tokens.Length, d = c.DModel;
+        var result = cache["blocks.2.attn.hook_result"].Data;
+        var attnOut = cache["blocks.2.hook_attn_out"].Data;
+        var sum = new float[T * d];
+        for (int p = 0; p < T; p++)
+            for (int h = 0; h < c.NHeads; h++)
+                for (int i = 0; i < d; i++) sum[p * d + i] += result[(p * c.NHeads + h) * d + i];
+        AssertSame(attnOut, sum, 1e-4f);
+    }
+
+    [Fact]
+    public void HooksOverwriteActivationsAndDownstreamIsRecomputed()
+    {
+        var plain = _model.Run([_tokens.Clean]);
+        int calls = 0;
+        var hooks = new HookSet().Add("blocks.1.hook_attn_out", ctx =>
+        {
+            calls++;
+            Assert.Equal([_tokens.Length, _model.Config.DModel], ctx.Shape);
+            ctx.Data.Clear();
+        });
+        var ablated = _model.RunWithHooks([_tokens.Clean, _tokens.Corrupted], hooks);
+        Assert.Equal(2, calls);   // once per batch item
+        Assert.NotEqual(plain.Data[^1], ablated.Slice(0)[^1]);
+        // the same ablation expressed through the cache: attn_out is zero, resid_mid == resid_pre
+        var r = _model.Forward([_tokens.Clean], new RunOptions { Hooks = hooks, CacheFilter = n => n.StartsWith("blocks.1.hook_resid") });
+        AssertSame(r.Cache["blocks.1.hook_resid_pre"].Data, r.Cache["blocks.1.hook_resid_mid"].Data, 0);
+    }
+
+    [Fact]
+    public void BatchedPromptsMatchSeparateRuns()
+    {
+        var both = _model.Run([_tokens.Clean, _tokens.Corrupted]);
+        AssertSame(_model.Run([_tokens.Clean]).Data, both.Slice(0));
+        AssertSame(_model.Run([_tokens.Corrupted]).Data, both.Slice(1));
+    }
+
+    [Fact]
+    public void RunFromLayerWithCachedResidualReproducesTheRun()
+    {
+        var (logits, cache) = _model.RunWithCache([_tokens.Clean]);
+        for (int l = 0; l < _model.Config.NLayers; l++)
+            AssertSame(logits.Data, _model.RunFromLayer(l, cache[$"blocks.{l}.hook_resid_pre"]).Data);
+    }
+
+    [Fact]
+    public void PartialRunOverACachedKvPrefixReproducesTheFinalLogits()
+    {
+        var (logits, cache) = _model.RunWithCache([_tokens.Clean]);
+        int T = _tokens.Length, d = _model.Config.DModel, V = _model.Config.VocabSize;
+        foreach (int q0 in new[] { 1, 10, T - 1 })
+            foreach (int layer in new[] { 0, 2 })
+            {
+                var resid = cache[$"blocks.{layer}.hook_resid_pre"].Data.AsSpan(q0 * d).ToArray();
+                var r = _model.Forward([_tokens.Clean], new RunOptions
+                {
+                    StartLayer = layer, StartResidual = new Tensor(resid, 1, T - q0, d), QStart = q0,
+                    Prefix = KvPrefix.FromCache(cache, _model.HookNames, q0), Logits = LogitsMode.Last,
+                });
+                AssertSame(logits.Data.AsSpan((T - 1) * V, V), r.Logits!.Data);
+            }
+    }
+
+    [Fact]
+    public void PatchSweepMatchesPlainHookedRuns()
+    {
+        var runs = new StudyRuns(_model, _tokens);
+        var items = new List<IReadOnlyList<Intervention>>();
+        var expected = new List<double>();
+        foreach (var (layer, pos) in new[] { (0, 18), (1, 3), (3, 24), (2, 0) })
+        {
+            string hook = $"blocks.{layer}.hook_resid_pre";
+            var src = runs.Clean[hook].Data;
+            items.Add([Intervention.Patch(hook, layer, src, [pos])]);
+            int d = _model.Config.DModel;
+            var hooks = new HookSet().Add(hook, ctx => src.AsSpan(pos * d, d).CopyTo(ctx.Data.Slice(pos * d, d)));
+            expected.Add(runs.LogitDiff(_model.RunWithHooks([_tokens.Corrupted], hooks).Slice(0)[^_model.Config.VocabSize..]));
+        }
+        var swept = runs.SweepOn(clean: false, default).Run(items, runs.LogitDiff);
+        for (int i = 0; i < items.Count; i++) Assert.True(Math.Abs(expected[i] - swept[i]) < 1e-4, $"item {i}: {expected[i]} vs {swept[i]}");
+    }
+
+    [Fact]
+    public void PatchingLayerZeroResidualAtTheOnlyDifferingPositionRecoversOne()
+    {
+        var runs = new StudyRuns(_model, _tokens);
+        int pos = Enumerable.Range(0, _tokens.Length).Single(p => _tokens.Clean[p] != _tokens.Corrupted[p]);
+        string hook = "blocks.0.hook_resid_pre";
+        var v = runs.SweepOn(clean: false, default).Run([[Intervention.Patch(hook, 0, runs.Clean[hook].Data, [pos])]],
+            row => runs.Recovery(runs.LogitDiff(row)));
+        Assert.True(Math.Abs(v[0] - 1) < 1e-5, $"recovery {v[0]}");
+    }
+}
