@@ -150,7 +150,7 @@ section{background:#fff;border:1px solid #e3e6eb;border-radius:10px;padding:14px
 h2{font-size:20px;margin:4px 0 6px;color:#1f2a44}h3{font-size:15px;margin:10px 0 4px}
 .intro{color:#4b5563;margin:0 0 10px;max-width:980px}.note{color:#8a6d00;background:#fff8e1;border-left:4px solid #f5c518;padding:6px 10px}
 figure.fig{margin:12px 0 18px;overflow-x:auto}figcaption{font-size:13px;color:#4b5563;max-width:980px;margin-top:4px}
-.figrow{display:flex;flex-wrap:wrap;gap:8px 28px}
+.figrow{display:flex;flex-wrap:wrap;gap:8px 36px;align-items:flex-start}.figrow>figure.fig{width:min-content;min-width:340px}.figrow>figure.fig figcaption{max-width:none}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #eceef1;text-align:left;vertical-align:top}
 table.kv th{color:#4b5563;font-weight:600;white-space:nowrap}table.tok{font-family:"DejaVu Sans Mono",ui-monospace,Menlo,Consolas,monospace}
 table.tok tr.diff td{background:#fff1c2;font-weight:700}.id{color:#9aa1ab;font-size:11px}

@@ -8,6 +8,10 @@ internal static class PngFigures
 {
     public const int Width = 1200, Height = 700;
 
+    /// <summary>A sans-serif font that is installed (fonts-dejavu-core on Linux), else ScottPlot's default.</summary>
+    static readonly string SansFont = new[] { "DejaVu Sans", "Liberation Sans", "Arial", "Segoe UI", "Helvetica" }
+        .FirstOrDefault(f => SkiaSharp.SKFontManager.Default.MatchFamily(f) is { } tf && tf.FamilyName == f) ?? Fonts.Default;
+
     sealed class StopsColormap(string name, string[] stops) : IColormap
     {
         public string Name { get; } = name;
@@ -82,6 +86,7 @@ internal static class PngFigures
 
     static void Style(Plot plt, string title, string xLabel, string yLabel)
     {
+        plt.Font.Set(SansFont);
         plt.Title(title);
         plt.Axes.Title.Label.FontSize = 20;
         plt.XLabel(xLabel); plt.YLabel(yLabel);
@@ -112,10 +117,14 @@ internal static class PngFigures
         double m = Svg.SymMax(z.SelectMany(r => r), floor);
         hm.Colormap = DivergingMap;
         hm.ManualRange = new ScottPlot.Range(-m, m);
-        hm.Extent = new CoordinateRect(-0.5, nc - 0.5, -0.5, nr - 0.5);
+        hm.Rectangle = new CoordinateRect(-0.5, nc - 0.5, -0.5, nr - 0.5); // cell (r, c) centred on (c, nr - 1 - r)
+        hm.RenderStrategy = new ScottPlot.Plottables.Heatmap.RenderStrategies.Rectangles();
         var cb = plt.Add.ColorBar(hm);
         cb.Label = quantity;
         cb.LabelStyle.FontSize = 15;
+        cb.LabelStyle.FontName = SansFont;
+        cb.Axis.TickLabelStyle.FontName = SansFont;
+        cb.Axis.TickLabelStyle.FontSize = 12;
         Style(plt, title, xLabel, yLabel);
         RotatedTicks(plt, cols);
         if (mono) plt.Axes.Bottom.TickLabelStyle.FontName = "DejaVu Sans Mono";
