@@ -15,20 +15,24 @@ internal static class HtmlReport
     {
         var v = new ResultsView(results);
         var body = new StringBuilder();
-        body.Append(Header(v));
-        body.Append(Tokenization(v));
-        body.Append(Baselines(v));
         var s = new HtmlSections(v);
-        body.Append(s.Residual());
-        body.Append(s.AttnVsMlp());
-        body.Append(s.HeadGrids());
-        body.Append(s.HeadPairs());
-        body.Append(s.Control());
-        body.Append(s.Ablation());
-        body.Append(s.Attention());
-        body.Append(s.Dla());
-        body.Append(s.OvRanks());
-        body.Append(Timings(v));
+        var sections = new (string id, string title, Func<string> render)[]
+        {
+            ("meta", "Run", () => Header(v)), ("tokens", "Tokenization", () => Tokenization(v)), ("baselines", "Baselines", () => Baselines(v)),
+            ("resid", "Residual stream patching", s.Residual), ("attn-mlp", "Attention vs MLP output patching", s.AttnVsMlp),
+            ("heads", "Attention head patching", s.HeadGrids), ("head-pair", "Head pairs", s.HeadPairs), ("control", "Control patch vs real patch", s.Control),
+            ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention from the final token (top heads)", s.Attention),
+            ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks), ("timings", "Timings", () => Timings(v)),
+        };
+        foreach (var (id, title, render) in sections)
+        {
+            // A malformed key (wrong shape, inconsistent lengths) costs its own section, not the whole report.
+            try { body.Append(render()); }
+            catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException or NullReferenceException or FormatException or OverflowException)
+            {
+                body.Append(Section(id, title, "", $"<p class=\"note\">Skipped: this section's data is malformed ({H(e.GetType().Name)}: {H(e.Message)}).</p>"));
+            }
+        }
 
         var json = results.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.Default }).Replace("<", "\\u003c");
         var sb = new StringBuilder();
