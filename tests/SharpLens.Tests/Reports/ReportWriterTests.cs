@@ -125,6 +125,20 @@ public class ReportWriterTests
     }
 
     [Fact]
+    public void Tl_processing_shows_the_attention_bias_column()
+    {
+        var r = ReportInput.Build();
+        r["processing"] = "tl";
+        r["dla_candidates_clean"] = r["dla_clean_tl"]!.DeepClone();
+        string html = ReportWriter.RenderHtml(r);
+        Assert.Contains("TransformerLens semantics", html);
+        Assert.Contains(">attn bias</text>", html);
+        double bias = (double)r["dla_clean_tl"]!["attn_bias"]![1]![0]!;
+        Assert.Contains($"data-v=\"{Math.Round(bias, 6).ToString("0.######", CultureInfo.InvariantCulture)}\"", html);
+        Assert.Equal(12, ReportWriter.WritePngs(r, Fixtures.TempDir("report-tl")).Count);
+    }
+
+    [Fact]
     public void WriteAll_writes_the_page_and_every_png_atomically()
     {
         string dir = Fixtures.TempDir("report");
