@@ -51,7 +51,8 @@ internal static class DlaSection
             int L = d.Heads.Length, nh = d.Heads[0].Length;
             bool bias = d.AttnBias is not null;
             var cols = Enumerable.Range(0, nh).Select(h => "H" + h).Append("MLP").Concat(bias ? new[] { "attn bias" } : Array.Empty<string>()).ToArray();
-            double Cell(int l, int c, int t) => c < nh ? At(d.Heads[l][c], t) : c == nh ? At(d.Mlp[l], t) : At(d.AttnBias![l], t);
+            double Cell(int l, int c, int t) => c < nh ? (c < d.Heads[l].Length ? At(d.Heads[l][c], t) : double.NaN)
+                : c == nh ? (l < d.Mlp.Length ? At(d.Mlp[l], t) : double.NaN) : (l < d.AttnBias!.Length ? At(d.AttnBias[l], t) : double.NaN);
             double m = Svg.SymMax(Enumerable.Range(0, d.Count).SelectMany(t => Enumerable.Range(0, L).SelectMany(l => Enumerable.Range(0, cols.Length).Select(c => Cell(l, c, t)))), 0.01);
             sb.Append($"<h3>{run} run <span class=\"id\">(<code>{H(d.Key)}</code>)</span></h3><div class=\"figrow\">");
             for (int t = 0; t < d.Count; t++)

@@ -15,20 +15,24 @@ internal static class HtmlReport
     {
         var v = new ResultsView(results);
         var body = new StringBuilder();
-        body.Append(Header(v));
-        body.Append(Tokenization(v));
-        body.Append(Baselines(v));
         var s = new HtmlSections(v);
-        body.Append(s.Residual());
-        body.Append(s.AttnVsMlp());
-        body.Append(s.HeadGrids());
-        body.Append(s.HeadPairs());
-        body.Append(s.Control());
-        body.Append(s.Ablation());
-        body.Append(s.Attention());
-        body.Append(s.Dla());
-        body.Append(s.OvRanks());
-        body.Append(Timings(v));
+        var sections = new (string id, string title, Func<string> render)[]
+        {
+            ("meta", "Run", () => Header(v)), ("tokens", "Tokenization", () => Tokenization(v)), ("baselines", "Baselines", () => Baselines(v)),
+            ("resid", "Residual stream patching", s.Residual), ("attn-mlp", "Attention vs MLP output patching", s.AttnVsMlp),
+            ("heads", "Attention head patching", s.HeadGrids), ("head-pair", "Head pairs", s.HeadPairs), ("control", "Control patch vs real patch", s.Control),
+            ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention from the final token (top heads)", s.Attention),
+            ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks), ("timings", "Timings", () => Timings(v)),
+        };
+        foreach (var (id, title, render) in sections)
+        {
+            // A malformed key (wrong shape, inconsistent lengths) costs its own section, not the whole report.
+            try { body.Append(render()); }
+            catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException or NullReferenceException or FormatException or OverflowException)
+            {
+                body.Append(Section(id, title, "", $"<p class=\"note\">Skipped: this section's data is malformed ({H(e.GetType().Name)}: {H(e.Message)}).</p>"));
+            }
+        }
 
         var json = results.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.Default }).Replace("<", "\\u003c");
         var sb = new StringBuilder();
@@ -150,7 +154,7 @@ section{background:#fff;border:1px solid #e3e6eb;border-radius:10px;padding:14px
 h2{font-size:20px;margin:4px 0 6px;color:#1f2a44}h3{font-size:15px;margin:10px 0 4px}
 .intro{color:#4b5563;margin:0 0 10px;max-width:980px}.note{color:#8a6d00;background:#fff8e1;border-left:4px solid #f5c518;padding:6px 10px}
 figure.fig{margin:12px 0 18px;overflow-x:auto}figcaption{font-size:13px;color:#4b5563;max-width:980px;margin-top:4px}
-.figrow{display:flex;flex-wrap:wrap;gap:8px 28px}
+.figrow{display:flex;flex-wrap:wrap;gap:8px 36px;align-items:flex-start}.figrow>figure.fig{width:min-content;min-width:340px}.figrow>figure.fig figcaption{max-width:none}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #eceef1;text-align:left;vertical-align:top}
 table.kv th{color:#4b5563;font-weight:600;white-space:nowrap}table.tok{font-family:"DejaVu Sans Mono",ui-monospace,Menlo,Consolas,monospace}
 table.tok tr.diff td{background:#fff1c2;font-weight:700}.id{color:#9aa1ab;font-size:11px}

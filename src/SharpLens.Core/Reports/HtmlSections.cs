@@ -186,7 +186,7 @@ internal sealed class HtmlSections
             foreach (var (run, pat, toks) in new[] { ("clean", pc, _clean), ("corrupted", pr, _corr) })
             {
                 if (pat is null || l >= pat.Length || h >= pat[l].Length) continue;
-                var w = pat[l][h]; double mx = Math.Max(1e-9, w.Max());
+                var w = pat[l][h]; double mx = Math.Max(1e-9, w.DefaultIfEmpty(0).Max());
                 rows.Append($"<div class=\"attn\"><span class=\"runlabel\">{run}</span>");
                 for (int k = 0; k < w.Length; k++)
                 {
@@ -209,8 +209,9 @@ internal sealed class HtmlSections
         var parts = new List<string>();
         foreach (var run in new[] { "clean", "corrupted" })
         {
-            var s = (_v.Node("head_top_token_strings_" + run) as JsonArray)?[l]?[h];
-            var list = Strs(s);
+            var byLayer = _v.Node("head_top_token_strings_" + run) as JsonArray;
+            var byHead = byLayer is not null && l < byLayer.Count ? byLayer[l] as JsonArray : null;
+            var list = byHead is not null && h < byHead.Count ? Strs(byHead[h]) : null;
             if (list is null) continue;
             parts.Add($"<div class=\"intro\"><b>promotes ({run}):</b> {string.Join(" ", list.Select(t => $"<span class=\"atok\">{HtmlToken(t)}</span>"))}</div>");
         }
@@ -227,7 +228,7 @@ internal sealed class HtmlSections
         int n = z[0][0].Length;
         var ids = _v.Ints("ov_tokens");
         var names = _v.Node("ov_token_strings") is JsonArray sa ? Strs(sa)! : ids is not null ? _v.LabelsFor(ids) : Enumerable.Range(0, n).Select(i => "token " + i).ToArray();
-        double vocab = _v.Node("model") is JsonObject m && Num(m["vocab_size"]) is double vs ? vs : Math.Max(2, z.SelectMany(a => a).SelectMany(a => a).Max());
+        double vocab = _v.Node("model") is JsonObject m && Num(m["vocab_size"]) is double vs ? vs : Math.Max(2, z.SelectMany(a => a).SelectMany(a => a).DefaultIfEmpty(2).Max());
         var sb = new StringBuilder("<div class=\"figrow\">");
         for (int t = 0; t < n; t++)
         {

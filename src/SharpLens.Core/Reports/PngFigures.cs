@@ -8,6 +8,10 @@ internal static class PngFigures
 {
     public const int Width = 1200, Height = 700;
 
+    /// <summary>A sans-serif font that is installed (fonts-dejavu-core on Linux), else ScottPlot's default.</summary>
+    static readonly string SansFont = new[] { "DejaVu Sans", "Liberation Sans", "Arial", "Segoe UI", "Helvetica" }
+        .FirstOrDefault(f => SkiaSharp.SKFontManager.Default.MatchFamily(f) is { } tf && tf.FamilyName == f) ?? Fonts.Default;
+
     sealed class StopsColormap(string name, string[] stops) : IColormap
     {
         public string Name { get; } = name;
@@ -33,7 +37,7 @@ internal static class PngFigures
         }
         int? last = v.LastPosition();
 
-        if (v.Mat("resid_pre_patch_recovery") is { } resid)
+        if (v.Mat("resid_pre_patch_recovery") is { } resid && Ok(resid))
         {
             var cols = Enumerable.Range(0, resid[0].Length).Select(p => $"{p} {Tok(p)}").ToArray();
             yield return ("resid_pre_patch_recovery", Heatmap(resid, Layers(resid.Length), cols,
@@ -44,20 +48,20 @@ internal static class PngFigures
                 yield return ($"attn_mlp_patch_{suffix}_recovery", Bars(Layers(a.Length),
                     new[] { ("attention (hook_attn_out)", a), ("MLP (hook_mlp_out)", m) }, $"Attention vs MLP output patching at the {where}, clean → corrupted", "recovery", "layer"));
         foreach (var (suffix, where) in new[] { ("last", "final position"), ("all", "all positions") })
-            if (v.Mat($"head_z_patch_{suffix}_recovery") is { } z)
+            if (v.Mat($"head_z_patch_{suffix}_recovery") is { } z && Ok(z))
                 yield return ($"head_z_patch_{suffix}_recovery", Heatmap(z, Layers(z.Length), Heads(z[0].Length),
                     $"Head patching: attn.hook_z of one head at the {where}, clean → corrupted", "head", "layer", "recovery", 1, false));
-        if (v.Mat("head_pair_z_patch_last_recovery") is { } pair)
+        if (v.Mat("head_pair_z_patch_last_recovery") is { } pair && Ok(pair))
         {
             string ln = v.Num("head_pair_layer") is double pl ? ((int)pl).ToString() : "?";
             var names = Enumerable.Range(0, pair.Length).Select(h => $"L{ln}H{h}").ToArray();
             yield return ("head_pair_z_patch_last_recovery", Heatmap(pair, names, names,
                 $"Head pairs in layer {ln} patched together at the final position, clean → corrupted", "head j", "head i", "recovery", 1, false));
-            if (v.Superadditivity(out _) is { } sup)
+            if (v.Superadditivity(out _) is { } sup && Ok(sup))
                 yield return ("head_pair_superadditivity", Heatmap(sup, names, names,
                     $"Head-pair superadditivity in layer {ln}: pair recovery − single recoveries", "head j", "head i", "pair − singles", 0.05, false));
         }
-        if (v.Vec("control_resid_pre_patch_last_recovery") is { } ctrl && v.Mat("resid_pre_patch_recovery") is { } rr && last is int lp)
+        if (v.Vec("control_resid_pre_patch_last_recovery") is { } ctrl && v.Mat("resid_pre_patch_recovery") is { } rr && Ok(rr) && last is int lp)
         {
             var real = rr.Select(r => r[Math.Min(lp, r.Length - 1)]).ToArray();
             yield return ("control_vs_real_patch", Bars(Layers(real.Length), new[] { ("real: clean → corrupted", real), ("control: unrelated → corrupted", ctrl) },
@@ -77,11 +81,15 @@ internal static class PngFigures
                 yield return ($"dla_{run}", DlaBars(d));
     }
 
+    /// <summary>A grid worth drawing: at least one row, and no empty row.</summary>
+    static bool Ok(double[][] z) => z.Length > 0 && z.All(r => r.Length > 0);
+
     static string[] Layers(int n) => Enumerable.Range(0, n).Select(l => "L" + l).ToArray();
     static string[] Heads(int n) => Enumerable.Range(0, n).Select(h => "H" + h).ToArray();
 
     static void Style(Plot plt, string title, string xLabel, string yLabel)
     {
+        plt.Font.Set(SansFont);
         plt.Title(title);
         plt.Axes.Title.Label.FontSize = 20;
         plt.XLabel(xLabel); plt.YLabel(yLabel);
@@ -112,10 +120,16 @@ internal static class PngFigures
         double m = Svg.SymMax(z.SelectMany(r => r), floor);
         hm.Colormap = DivergingMap;
         hm.ManualRange = new ScottPlot.Range(-m, m);
-        hm.Extent = new CoordinateRect(-0.5, nc - 0.5, -0.5, nr - 0.5);
+        hm.Rectangle = new CoordinateRect(-0.5, nc - 0.5, -0.5, nr - 0.5); // cell (r, c) centred on (c, nr - 1 - r)
+        hm.RenderStrategy = new ScottPlot.Plottables.Heatmap.RenderStrategies.Rectangles();
         var cb = plt.Add.ColorBar(hm);
         cb.Label = quantity;
         cb.LabelStyle.FontSize = 15;
+        cb.LabelStyle.FontName = SansFont;
+        cb.Axis.TickLabelStyle.FontName = SansFont;
+        cb.Axis.TickLabelStyle.FontSize = 12;
+        var cbTicks = new[] { -m, -m / 2, 0, m / 2, m };
+        cb.Axis.SetTicks(cbTicks, cbTicks.Select(t => F(t, m < 0.1 ? 3 : 2)).ToArray());
         Style(plt, title, xLabel, yLabel);
         RotatedTicks(plt, cols);
         if (mono) plt.Axes.Bottom.TickLabelStyle.FontName = "DejaVu Sans Mono";

@@ -178,8 +178,12 @@ internal sealed class ResultsView
     }
 
     /// <summary>Formats a number with up to <paramref name="digits"/> decimals, invariant culture.</summary>
-    public static string F(double v, int digits = 3) =>
-        double.IsNaN(v) ? "NaN" : Math.Round(v, digits).ToString("0." + new string('#', digits), CultureInfo.InvariantCulture);
+    public static string F(double v, int digits = 3)
+    {
+        if (double.IsNaN(v)) return "NaN";
+        string s = Math.Round(v, digits).ToString(digits == 0 ? "0" : "0." + new string('#', digits), CultureInfo.InvariantCulture);
+        return s == "-0" ? "0" : s;
+    }
 
     /// <summary>Makes whitespace in a token visible: space → '·', newline → '⏎', tab → '⇥', CR → '␍'.</summary>
     public static string Visible(string token) =>

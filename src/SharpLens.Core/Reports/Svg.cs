@@ -97,7 +97,7 @@ internal static class Svg
         var sb = new StringBuilder("<div class=\"legend\"><span class=\"ll\">" + H(label) + "</span><svg width=\"260\" height=\"30\" viewBox=\"0 0 260 30\">");
         for (int i = 0; i < 50; i++)
             sb.Append($"<rect x=\"{10 + i * 4.8:0.#}\" y=\"2\" width=\"5\" height=\"12\" fill=\"{Hex(Lerp(stops, i / 49.0))}\"/>");
-        sb.Append($"<text x=\"10\" y=\"27\" class=\"lt\" text-anchor=\"start\">{H(lo)}</text><text x=\"130\" y=\"27\" class=\"lt\">{H(mid)}</text><text x=\"250\" y=\"27\" class=\"lt\" text-anchor=\"end\">{H(hi)}</text></svg></div>");
+        sb.Append($"<text x=\"10\" y=\"27\" class=\"lt\" style=\"text-anchor:start\">{H(lo)}</text><text x=\"130\" y=\"27\" class=\"lt\">{H(mid)}</text><text x=\"250\" y=\"27\" class=\"lt\" style=\"text-anchor:end\">{H(hi)}</text></svg></div>");
         return sb.ToString();
     }
 
@@ -128,7 +128,9 @@ internal static class Svg
         int maxCat = categories.Select(c => c.Length).DefaultIfEmpty(1).Max();
         bool rot = maxCat * 7 > groupW;
         double bottom = (rot ? 12 + 6.2 * Math.Min(maxCat, 18) : 26) + (xTitle.Length > 0 ? 18 : 0);
-        double pw = groupW * n, w = left + pw + 16, h = top + ph + bottom;
+        double legendW = series.Sum(s => 32 + 7.6 * s.Name.Length);
+        double pw = Math.Max(groupW * n, Math.Max(320, legendW - left + 20)), w = left + pw + 16, h = top + ph + bottom;
+        groupW = pw / n; gap = groupW - bw * k;
         double Y(double v) => top + (hi - v) / (hi - lo) * ph;
         var sb = new StringBuilder();
         sb.Append($"<svg class=\"chart\" width=\"{I(w)}\" height=\"{I(h)}\" viewBox=\"0 0 {I(w)} {I(h)}\" role=\"img\">");
@@ -138,7 +140,7 @@ internal static class Svg
         for (int s = 0; s < k; s++)
         {
             sb.Append($"<rect x=\"{I(lx)}\" y=\"8\" width=\"12\" height=\"12\" fill=\"{series[s].Color}\"/><text x=\"{I(lx + 16)}\" y=\"18\" class=\"lg\">{H(series[s].Name)}</text>");
-            lx += 30 + 7 * series[s].Name.Length;
+            lx += 32 + 7.6 * series[s].Name.Length;
         }
         for (int c = 0; c < n; c++)
         {

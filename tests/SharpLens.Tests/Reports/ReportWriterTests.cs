@@ -93,6 +93,52 @@ public class ReportWriterTests
     }
 
     [Fact]
+    public void Bare_reference_experiments_of_another_model_render_with_derived_keys()
+    {
+        // tiny-qwen2's reference holds only the experiment keys: no token strings, candidates, fractions or top heads.
+        var r = Fixtures.Json("tiny-qwen2", "reference_experiments.json").AsObject();
+        string html = ReportWriter.RenderHtml(r);
+        foreach (var id in SectionIds) Assert.Contains($"<section id=\"{id}\">", html);
+        Assert.Contains("Derived here from the pair matrix", html);
+        Assert.Contains("Heads, corrupted run", html); // head fractions derived from raw logit diffs and baselines
+        Assert.Contains("(<code>dla_clean</code>)", html); // falls back to the answer/wrong DLA
+        Assert.Contains("<h3>L", html); // top heads derived from head patching
+        var pngs = ReportWriter.WritePngs(r, Fixtures.TempDir("report-tiny"));
+        Assert.Equal(12, pngs.Count);
+    }
+
+    [Fact]
+    public void Malformed_keys_do_not_break_the_report()
+    {
+        var r = ReportInput.Build();
+        r["resid_pre_patch_recovery"] = "not an array";
+        r["head_z_patch_last_recovery"] = new JsonArray(new JsonArray());
+        r["pattern_last_row_clean"] = new JsonArray(new JsonArray(new JsonArray()));
+        r["top_heads"] = new JsonArray(new JsonArray(99, 99));
+        r["ov_copy_rank"] = new JsonArray(new JsonArray(new JsonArray()));
+        r["dla_candidates_clean"]!["mlp"] = new JsonArray(new JsonArray(1.0));
+        r["head_top_token_strings_clean"] = new JsonArray();
+        string html = ReportWriter.RenderHtml(r);
+        foreach (var id in SectionIds) Assert.Contains($"<section id=\"{id}\">", html);
+        Assert.Contains("Skipped: the results have no <code>resid_pre_patch_recovery</code>", html);
+        Assert.NotEmpty(ReportWriter.WritePngs(r, Fixtures.TempDir("report-bad")));
+    }
+
+    [Fact]
+    public void Tl_processing_shows_the_attention_bias_column()
+    {
+        var r = ReportInput.Build();
+        r["processing"] = "tl";
+        r["dla_candidates_clean"] = r["dla_clean_tl"]!.DeepClone();
+        string html = ReportWriter.RenderHtml(r);
+        Assert.Contains("TransformerLens semantics", html);
+        Assert.Contains(">attn bias</text>", html);
+        double bias = (double)r["dla_clean_tl"]!["attn_bias"]![1]![0]!;
+        Assert.Contains($"data-v=\"{Math.Round(bias, 6).ToString("0.######", CultureInfo.InvariantCulture)}\"", html);
+        Assert.Equal(12, ReportWriter.WritePngs(r, Fixtures.TempDir("report-tl")).Count);
+    }
+
+    [Fact]
     public void WriteAll_writes_the_page_and_every_png_atomically()
     {
         string dir = Fixtures.TempDir("report");
