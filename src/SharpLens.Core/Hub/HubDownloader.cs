@@ -19,6 +19,9 @@ internal sealed partial class HubDownloader : IDisposable
     internal static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     /// <summary>How long a transfer may stall without a single byte before it counts as interrupted.</summary>
     internal static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>How long to wait for another process that is downloading the same blob.</summary>
+    internal static readonly TimeSpan LockWait = TimeSpan.FromHours(1);
+    static readonly TimeSpan LockPoll = TimeSpan.FromMilliseconds(200);
     const int MaxRedirects = 10;
     const long ProgressStep = 1 << 20;
 
@@ -171,8 +174,45 @@ internal sealed partial class HubDownloader : IDisposable
 
     async Task FetchAsync(FileMetadata metadata, CancellationToken ct)
     {
-        if (!File.Exists(cache.BlobPath(metadata.Etag))) await DownloadBlobAsync(metadata, ct).ConfigureAwait(false);
+        if (!File.Exists(cache.BlobPath(metadata.Etag)))
+        {
+            using var blobLock = await AcquireBlobLockAsync(metadata, ct).ConfigureAwait(false);
+            // Another process may have finished the blob while this one waited.
+            if (!File.Exists(cache.BlobPath(metadata.Etag))) await DownloadBlobAsync(metadata, ct).ConfigureAwait(false);
+        }
         cache.LinkIntoSnapshot(metadata.Commit, metadata.File, metadata.Etag);
+    }
+
+    /// <summary>
+    /// Takes <c>&lt;cache&gt;/.locks/models--org--name/&lt;etag&gt;.lock</c>, the lock file huggingface_hub uses, so that two
+    /// downloads of one blob (two SharpLens runs, or SharpLens and Python) never write the same
+    /// <c>.incomplete</c> file at once. On Unix .NET locks with flock, as Python's filelock does.
+    /// </summary>
+    async Task<FileStream> AcquireBlobLockAsync(FileMetadata metadata, CancellationToken ct)
+    {
+        string lockPath = cache.LockPath(metadata.Etag);
+        HubCache.WriteOrNetworkError(() => Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!));
+        var deadline = DateTime.UtcNow + LockWait;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw DiskError(lockPath, e);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(LockPoll, ct).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                throw new SharpLensException(ExitCode.Network,
+                    $"another process has been downloading {metadata.File} of {cache.RepoId} for over {LockWait.TotalMinutes:0} minutes (lock {lockPath}): {HubErrors.OneLine(e.Message)}", e);
+            }
+        }
     }
 
     /// <summary>
@@ -189,7 +229,7 @@ internal sealed partial class HubDownloader : IDisposable
         // A second round only happens when the partial data had to be thrown away (unsatisfiable range).
         for (int round = 0; round < 2; round++)
         {
-            long existing = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+            long existing = LengthOf(partial);
             if (metadata.Size is { } expected && existing > expected)
             {
                 DeleteQuietly(partial);
@@ -228,7 +268,7 @@ internal sealed partial class HubDownloader : IDisposable
                 await CopyBodyAsync(response, partial, append, existing, hash, metadata, ct).ConfigureAwait(false);
             }
 
-            long length = new FileInfo(partial).Length;
+            long length = LengthOf(partial);
             if (metadata.Size is { } size && length != size)
             {
                 if (length < size) throw HubErrors.Interrupted(metadata.File, length, size, "the server sent less than announced");
@@ -386,6 +426,15 @@ internal sealed partial class HubDownloader : IDisposable
         var buffer = new byte[1 << 16];
         int read;
         while ((read = stream.Read(buffer)) > 0) hash.AppendData(buffer, 0, read);
+    }
+
+    /// <summary>Size of a file, following a symlink to what it points at; 0 when absent.</summary>
+    static long LengthOf(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) return 0;
+        if (info.LinkTarget is null) return info.Length;
+        return info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target ? target.Length : 0;
     }
 
     static void DeleteQuietly(string path)

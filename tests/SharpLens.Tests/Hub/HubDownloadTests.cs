@@ -234,6 +234,38 @@ public sealed class HubDownloadTests : IDisposable
         Assert.DoesNotContain('\n', e.Message);
     }
 
+    [Fact]
+    public void DiskFull_IsAOneLineNetworkErrorAndLeavesNoBlob()
+    {
+        if (!File.Exists("/dev/full")) return; // Linux only: writes to /dev/full fail with ENOSPC
+        string etag = FakeHub.Sha256(files[Shards[0]]);
+        string blobs = Path.Combine(RepoDir, "blobs");
+        Directory.CreateDirectory(blobs);
+        File.CreateSymbolicLink(Path.Combine(blobs, etag + ".incomplete"), "/dev/full");
+
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("disk full", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.False(File.Exists(Path.Combine(blobs, etag)));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", Commit, Shards[0])));
+    }
+
+    [Fact]
+    public void BlobLockedByAnotherDownload_IsWaitedFor()
+    {
+        string etag = FakeHub.Sha256(files[Shards[0]]);
+        string lockPath = Path.Combine(cacheDir, ".locks", "models--tiny-org--tiny-qwen2", etag + ".lock");
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        var held = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        var resolving = Task.Run(() => ModelLocator.Resolve(RepoId, Online()));
+        Thread.Sleep(500);
+        Assert.False(resolving.IsCompleted);
+        held.Dispose();
+        Assert.True(resolving.Wait(TimeSpan.FromSeconds(10)));
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(resolving.Result, Shards[0])));
+    }
+
     /// <summary>Reports synchronously (Progress&lt;T&gt; would post to the thread pool and race the assertions).</summary>
     sealed class SyncProgress(Action<DownloadProgress> report) : IProgress<DownloadProgress>
     {
