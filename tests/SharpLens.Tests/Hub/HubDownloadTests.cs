@@ -173,6 +173,29 @@ public sealed class HubDownloadTests : IDisposable
         Assert.Contains("gated", e.Message);
         Assert.Contains("HF_TOKEN", e.Message);
         Assert.Contains($"{hub.Endpoint}/meta-org/gated", e.Message);
+
+        var wrongToken = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve("meta-org/gated", Online("hf_wrong")));
+        Assert.Equal(ExitCode.Network, wrongToken.Code);
+        Assert.Contains("HF_TOKEN has not been granted access", wrongToken.Message);
+        Assert.DoesNotContain("hf_wrong", wrongToken.Message);
+    }
+
+    [Theory]
+    [InlineData("\"abc123\"", "abc123")]
+    [InlineData("W/\"abc123\"", "abc123")]
+    [InlineData("abc123", "abc123")]
+    [InlineData("\"\"", null)]
+    [InlineData(null, null)]
+    public void Etags_AreNormalizedLikeHuggingfaceHub(string? header, string? expected) =>
+        Assert.Equal(expected, HubDownloader.NormalizeEtag(header));
+
+    [Fact]
+    public void EndpointThatIsNotAHub_IsReportedAsSuch()
+    {
+        var options = new HubOptions(hub.Endpoint + "/not-a-hub", null, cacheDir, Offline: false);
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, options));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("(HTTP 404)", e.Message);
     }
 
     [Fact]
@@ -252,18 +275,18 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
-    public void BlobLockedByAnotherDownload_IsWaitedFor()
+    public async Task BlobLockedByAnotherDownload_IsWaitedFor()
     {
         string etag = FakeHub.Sha256(files[Shards[0]]);
         string lockPath = Path.Combine(cacheDir, ".locks", "models--tiny-org--tiny-qwen2", etag + ".lock");
         Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
         var held = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         var resolving = Task.Run(() => ModelLocator.Resolve(RepoId, Online()));
-        Thread.Sleep(500);
+        await Task.Delay(500);
         Assert.False(resolving.IsCompleted);
         held.Dispose();
-        Assert.True(resolving.Wait(TimeSpan.FromSeconds(10)));
-        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(resolving.Result, Shards[0])));
+        string snapshot = await resolving.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
     }
 
     /// <summary>Reports synchronously (Progress&lt;T&gt; would post to the thread pool and race the assertions).</summary>
