@@ -151,7 +151,7 @@ internal sealed partial class HubDownloader : IDisposable
             // Like huggingface_hub: content behind a redirect (the LFS CDN) is fetched without the token.
             return redirected
                 ? new FileMetadata(file, commit, etag, size, location!, SendToken: false)
-                : new FileMetadata(file, commit, etag, size, url, SendToken: true);
+                : new FileMetadata(file, commit, etag, size, ResolveUrl(file, commit), SendToken: true); // pinned to the commit
         }
         throw new SharpLensException(ExitCode.Network, $"too many redirects for {file} of {cache.RepoId} from {endpoint}");
     }

@@ -54,6 +54,24 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
+    public void SingleFileCheckpoint_DownloadsModelSafetensorsOnly()
+    {
+        var single = new Dictionary<string, byte[]>
+        {
+            ["config.json"] = files["config.json"], ["tokenizer.json"] = files["tokenizer.json"],
+            ["model.safetensors"] = files[Shards[0]],
+        };
+        hub.AddRepo("tiny-org/single", single, Commit);
+        string snapshot = ModelLocator.Resolve("tiny-org/single", Online());
+        Assert.Equal(new[] { "config.json", "model.safetensors", "tokenizer.json" },
+            Directory.GetFiles(snapshot).Select(f => Path.GetFileName(f)).Order().ToArray());
+        Assert.DoesNotContain(hub.Requests, r => r.Path.EndsWith(".index.json"));
+        string noExist = Path.Combine(cacheDir, "models--tiny-org--single", ".no_exist", Commit);
+        Assert.True(File.Exists(Path.Combine(noExist, "tokenizer_config.json")));
+        Assert.True(File.Exists(Path.Combine(noExist, "generation_config.json")));
+    }
+
+    [Fact]
     public void SecondResolve_MakesNoNetworkRequests()
     {
         string first = ModelLocator.Resolve(RepoId, Online());
