@@ -14,6 +14,7 @@ namespace SharpLens.Hub;
 ///   blobs/&lt;etag&gt;.incomplete         a download in progress, resumable
 ///   snapshots/&lt;commit&gt;/&lt;file&gt;      relative symlinks to ../../blobs/&lt;etag&gt;
 ///   .no_exist/&lt;commit&gt;/&lt;file&gt;      empty marker: the file does not exist at that commit
+/// .locks/models--org--name/&lt;etag&gt;.lock   held while a blob downloads
 /// </code>
 /// </summary>
 internal sealed partial class HubCache
@@ -46,6 +47,8 @@ internal sealed partial class HubCache
     public string SnapshotDir(string commit) => Path.Combine(RepoDir, "snapshots", commit);
     public string SnapshotFile(string commit, string file) => Path.Combine(SnapshotDir(commit), file);
     public string BlobPath(string etag) => Path.Combine(BlobsDir, etag);
+    /// <summary><c>&lt;cache&gt;/.locks/models--org--name/&lt;etag&gt;.lock</c>, as huggingface_hub names it.</summary>
+    public string LockPath(string etag) => Path.Combine(Path.GetDirectoryName(RepoDir)!, ".locks", Path.GetFileName(RepoDir), etag + ".lock");
     public string NoExistMarker(string commit, string file) => Path.Combine(RepoDir, ".no_exist", commit, file);
 
     /// <summary>

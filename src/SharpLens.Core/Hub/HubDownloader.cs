@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 
 namespace SharpLens.Hub;
@@ -19,6 +18,9 @@ internal sealed partial class HubDownloader : IDisposable
     internal static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     /// <summary>How long a transfer may stall without a single byte before it counts as interrupted.</summary>
     internal static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>How long to wait for another process that is downloading the same blob.</summary>
+    internal static readonly TimeSpan LockWait = TimeSpan.FromHours(1);
+    static readonly TimeSpan LockPoll = TimeSpan.FromMilliseconds(200);
     const int MaxRedirects = 10;
     const long ProgressStep = 1 << 20;
 
@@ -65,7 +67,8 @@ internal sealed partial class HubDownloader : IDisposable
     /// </summary>
     public async Task<string> DownloadAsync(CancellationToken ct)
     {
-        var config = await HeadAsync("config.json", revision, ct).ConfigureAwait(false)
+        // A bare 404 on the very first file more likely means a wrong endpoint or id than a missing config.json.
+        var config = await HeadAsync("config.json", revision, ct, bare404MeansNoSuchFile: false).ConfigureAwait(false)
             ?? throw new SharpLensException(ExitCode.Network, $"model {cache.RepoId}@{revision} has no config.json: is it a transformers model?");
         string commit = config.Commit;
         cache.WriteRef(revision, commit);
@@ -110,7 +113,7 @@ internal sealed partial class HubDownloader : IDisposable
         new($"{endpoint}/{cache.RepoId}/resolve/{Uri.EscapeDataString(atRevision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}");
 
     /// <summary>HEAD of a file; null when the repository has no such file.</summary>
-    async Task<FileMetadata?> HeadAsync(string file, string atRevision, CancellationToken ct)
+    async Task<FileMetadata?> HeadAsync(string file, string atRevision, CancellationToken ct, bool bare404MeansNoSuchFile = true)
     {
         Uri url = ResolveUrl(file, atRevision);
         for (int hop = 0; hop <= MaxRedirects; hop++)
@@ -128,7 +131,7 @@ internal sealed partial class HubDownloader : IDisposable
             }
             if (status >= 400)
             {
-                if (HubErrors.IsEntryNotFound(response)) return null;
+                if (HubErrors.IsEntryNotFound(response, bare404MeansNoSuchFile)) return null;
                 throw errors.FromResponse(response, file);
             }
 
@@ -148,7 +151,7 @@ internal sealed partial class HubDownloader : IDisposable
             // Like huggingface_hub: content behind a redirect (the LFS CDN) is fetched without the token.
             return redirected
                 ? new FileMetadata(file, commit, etag, size, location!, SendToken: false)
-                : new FileMetadata(file, commit, etag, size, url, SendToken: true);
+                : new FileMetadata(file, commit, etag, size, ResolveUrl(file, commit), SendToken: true); // pinned to the commit
         }
         throw new SharpLensException(ExitCode.Network, $"too many redirects for {file} of {cache.RepoId} from {endpoint}");
     }
@@ -171,184 +174,46 @@ internal sealed partial class HubDownloader : IDisposable
 
     async Task FetchAsync(FileMetadata metadata, CancellationToken ct)
     {
-        if (!File.Exists(cache.BlobPath(metadata.Etag))) await DownloadBlobAsync(metadata, ct).ConfigureAwait(false);
+        if (!File.Exists(cache.BlobPath(metadata.Etag)))
+        {
+            using var blobLock = await AcquireBlobLockAsync(metadata, ct).ConfigureAwait(false);
+            // Another process may have finished the blob while this one waited.
+            if (!File.Exists(cache.BlobPath(metadata.Etag))) await DownloadBlobAsync(metadata, ct).ConfigureAwait(false);
+        }
         cache.LinkIntoSnapshot(metadata.Commit, metadata.File, metadata.Etag);
     }
 
     /// <summary>
-    /// Fills <c>blobs/&lt;etag&gt;.incomplete</c> (resuming what an earlier attempt left), checks its size and,
-    /// for LFS files, its sha256, then renames it into place. A bad file is deleted, never linked.
+    /// Takes <c>&lt;cache&gt;/.locks/models--org--name/&lt;etag&gt;.lock</c>, the lock file huggingface_hub uses, so that two
+    /// downloads of one blob (two SharpLens runs, or SharpLens and Python) never write the same
+    /// <c>.incomplete</c> file at once. On Unix .NET locks with flock, as Python's filelock does.
     /// </summary>
-    async Task DownloadBlobAsync(FileMetadata metadata, CancellationToken ct)
+    async Task<FileStream> AcquireBlobLockAsync(FileMetadata metadata, CancellationToken ct)
     {
-        string blob = cache.BlobPath(metadata.Etag);
-        string partial = blob + ".incomplete";
-        HubCache.WriteOrNetworkError(() => Directory.CreateDirectory(cache.BlobsDir));
-        bool verifySha256 = Sha256Pattern().IsMatch(metadata.Etag);
-
-        // A second round only happens when the partial data had to be thrown away (unsatisfiable range).
-        for (int round = 0; round < 2; round++)
+        string lockPath = cache.LockPath(metadata.Etag);
+        HubCache.WriteOrNetworkError(() => Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!));
+        var deadline = DateTime.UtcNow + LockWait;
+        while (true)
         {
-            long existing = File.Exists(partial) ? new FileInfo(partial).Length : 0;
-            if (metadata.Size is { } expected && existing > expected)
+            try
             {
-                DeleteQuietly(partial);
-                existing = 0;
+                return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            if (existing > 0 && verifySha256) HashExisting(partial, hash);
-
-            if (!(metadata.Size is { } full && full > 0 && existing == full))
+            catch (UnauthorizedAccessException e)
             {
-                using var response = await GetAsync(metadata, existing, ct).ConfigureAwait(false);
-                int status = (int)response.StatusCode;
-                bool append;
-                if (status == 206)
-                {
-                    if (ContentRangeStart(response) != existing)
-                    {
-                        DeleteQuietly(partial);
-                        continue;
-                    }
-                    append = true;
-                }
-                else if (status == 200)
-                {
-                    append = false; // the server ignored Range: start over
-                    if (existing > 0) hash.GetHashAndReset();
-                    existing = 0;
-                }
-                else if (status == 416)
-                {
-                    DeleteQuietly(partial);
-                    continue;
-                }
-                else throw errors.FromResponse(response, metadata.File);
-
-                await CopyBodyAsync(response, partial, append, existing, hash, metadata, ct).ConfigureAwait(false);
+                throw DiskError(lockPath, e);
             }
-
-            long length = new FileInfo(partial).Length;
-            if (metadata.Size is { } size && length != size)
+            catch (IOException) when (DateTime.UtcNow < deadline)
             {
-                if (length < size) throw HubErrors.Interrupted(metadata.File, length, size, "the server sent less than announced");
-                DeleteQuietly(partial);
+                await Task.Delay(LockPoll, ct).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
                 throw new SharpLensException(ExitCode.Network,
-                    $"download of {metadata.File} is corrupt: {length} bytes instead of {size}; it was discarded, run again");
+                    $"another process has been downloading {metadata.File} of {cache.RepoId} for over {LockWait.TotalMinutes:0} minutes (lock {lockPath}): {HubErrors.OneLine(e.Message)}", e);
             }
-            if (verifySha256)
-            {
-                string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
-                if (actual != metadata.Etag)
-                {
-                    DeleteQuietly(partial);
-                    throw new SharpLensException(ExitCode.Network,
-                        $"checksum mismatch for {metadata.File} of {cache.RepoId}: expected sha256 {metadata.Etag}, got {actual}; the download was discarded, run again");
-                }
-            }
-            HubCache.WriteOrNetworkError(() =>
-            {
-                if (File.Exists(blob)) File.Delete(partial); // another process finished it first
-                else File.Move(partial, blob);
-            });
-            return;
         }
-        throw new SharpLensException(ExitCode.Network, $"the server cannot resume {metadata.File} of {cache.RepoId}; run again");
     }
-
-    /// <summary>GET of the content, following redirects by hand; the token only goes to the Hub's own site.</summary>
-    async Task<HttpResponseMessage> GetAsync(FileMetadata metadata, long resumeFrom, CancellationToken ct)
-    {
-        Uri url = metadata.DownloadUri;
-        bool sendToken = metadata.SendToken;
-        for (int hop = 0; hop <= MaxRedirects; hop++)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, url);
-            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
-            if (resumeFrom > 0) request.Headers.Range = new RangeHeaderValue(resumeFrom, null);
-            AddTokenIfSameSite(request, url, sendToken);
-            var response = await SendAsync(request, ct).ConfigureAwait(false);
-            int status = (int)response.StatusCode;
-            if (status is >= 300 and < 400 && response.Headers.Location is { } location)
-            {
-                response.Dispose();
-                var next = new Uri(url, location);
-                sendToken &= SameSite(next, url);
-                url = next;
-                continue;
-            }
-            return response;
-        }
-        throw new SharpLensException(ExitCode.Network, $"too many redirects for {metadata.File} of {cache.RepoId}");
-    }
-
-    async Task CopyBodyAsync(HttpResponseMessage response, string partial, bool append, long existing,
-        IncrementalHash hash, FileMetadata metadata, CancellationToken ct)
-    {
-        long received = existing;
-        long? total = metadata.Size ?? (response.Content.Headers.ContentLength is { } rest ? existing + rest : null);
-        progress?.Report(new DownloadProgress(metadata.File, received, total));
-        long nextReport = received + ProgressStep;
-        var buffer = new byte[1 << 16];
-
-        FileStream file;
-        try
-        {
-            file = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw DiskError(partial, e);
-        }
-
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        try
-        {
-            using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-            while (true)
-            {
-                stall.CancelAfter(StallTimeout);
-                int read;
-                try
-                {
-                    read = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    throw HubErrors.Interrupted(metadata.File, received, total, $"no data for {StallTimeout.TotalSeconds:0} s");
-                }
-                catch (Exception e) when (e is IOException or HttpRequestException)
-                {
-                    throw HubErrors.Interrupted(metadata.File, received, total, e.Message, e);
-                }
-                if (read == 0) break;
-                try
-                {
-                    await file.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
-                }
-                catch (IOException e)
-                {
-                    throw DiskError(partial, e);
-                }
-                hash.AppendData(buffer, 0, read);
-                received += read;
-                if (received >= nextReport)
-                {
-                    progress?.Report(new DownloadProgress(metadata.File, received, total));
-                    nextReport = received + ProgressStep;
-                }
-            }
-        }
-        finally
-        {
-            try { file.Dispose(); }
-            catch (IOException e) { throw DiskError(partial, e); }
-        }
-        progress?.Report(new DownloadProgress(metadata.File, received, total));
-    }
-
-    static SharpLensException DiskError(string path, Exception e) =>
-        new(ExitCode.Network, $"cannot write {path} (disk full or not writable?): {HubErrors.OneLine(e.Message)}", e);
 
     async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
@@ -377,19 +242,5 @@ internal sealed partial class HubDownloader : IDisposable
     static bool SameSite(Uri a, Uri b) =>
         string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
         && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port;
-
-    static long? ContentRangeStart(HttpResponseMessage response) => response.Content.Headers.ContentRange?.From;
-
-    static void HashExisting(string path, IncrementalHash hash)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-        var buffer = new byte[1 << 16];
-        int read;
-        while ((read = stream.Read(buffer)) > 0) hash.AppendData(buffer, 0, read);
-    }
-
-    static void DeleteQuietly(string path)
-    {
-        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
 }
+

@@ -22,9 +22,11 @@ internal sealed class HubErrors(string endpoint, string repoId, string revision,
         return null;
     }
 
-    /// <summary>Whether a 404 means "this file does not exist in the repository" (rather than a missing repo or revision).</summary>
-    public static bool IsEntryNotFound(HttpResponseMessage response) =>
-        response.StatusCode == HttpStatusCode.NotFound && ErrorCode(response) is null or "EntryNotFound";
+    /// <summary>Whether a 404 means "this file does not exist in the repository" (rather than a missing repo or revision);
+    /// a 404 without <c>X-Error-Code</c> counts when <paramref name="bare404MeansNoSuchFile"/>.</summary>
+    public static bool IsEntryNotFound(HttpResponseMessage response, bool bare404MeansNoSuchFile) =>
+        response.StatusCode == HttpStatusCode.NotFound
+        && ErrorCode(response) switch { "EntryNotFound" => true, null => bare404MeansNoSuchFile, _ => false };
 
     /// <summary>The error for a failed HTTP answer about <paramref name="file"/>.</summary>
     public SharpLensException FromResponse(HttpResponseMessage response, string file)

@@ -54,6 +54,24 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
+    public void SingleFileCheckpoint_DownloadsModelSafetensorsOnly()
+    {
+        var single = new Dictionary<string, byte[]>
+        {
+            ["config.json"] = files["config.json"], ["tokenizer.json"] = files["tokenizer.json"],
+            ["model.safetensors"] = files[Shards[0]],
+        };
+        hub.AddRepo("tiny-org/single", single, Commit);
+        string snapshot = ModelLocator.Resolve("tiny-org/single", Online());
+        Assert.Equal(new[] { "config.json", "model.safetensors", "tokenizer.json" },
+            Directory.GetFiles(snapshot).Select(f => Path.GetFileName(f)).Order().ToArray());
+        Assert.DoesNotContain(hub.Requests, r => r.Path.EndsWith(".index.json"));
+        string noExist = Path.Combine(cacheDir, "models--tiny-org--single", ".no_exist", Commit);
+        Assert.True(File.Exists(Path.Combine(noExist, "tokenizer_config.json")));
+        Assert.True(File.Exists(Path.Combine(noExist, "generation_config.json")));
+    }
+
+    [Fact]
     public void SecondResolve_MakesNoNetworkRequests()
     {
         string first = ModelLocator.Resolve(RepoId, Online());
@@ -173,6 +191,29 @@ public sealed class HubDownloadTests : IDisposable
         Assert.Contains("gated", e.Message);
         Assert.Contains("HF_TOKEN", e.Message);
         Assert.Contains($"{hub.Endpoint}/meta-org/gated", e.Message);
+
+        var wrongToken = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve("meta-org/gated", Online("hf_wrong")));
+        Assert.Equal(ExitCode.Network, wrongToken.Code);
+        Assert.Contains("HF_TOKEN has not been granted access", wrongToken.Message);
+        Assert.DoesNotContain("hf_wrong", wrongToken.Message);
+    }
+
+    [Theory]
+    [InlineData("\"abc123\"", "abc123")]
+    [InlineData("W/\"abc123\"", "abc123")]
+    [InlineData("abc123", "abc123")]
+    [InlineData("\"\"", null)]
+    [InlineData(null, null)]
+    public void Etags_AreNormalizedLikeHuggingfaceHub(string? header, string? expected) =>
+        Assert.Equal(expected, HubDownloader.NormalizeEtag(header));
+
+    [Fact]
+    public void EndpointThatIsNotAHub_IsReportedAsSuch()
+    {
+        var options = new HubOptions(hub.Endpoint + "/not-a-hub", null, cacheDir, Offline: false);
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, options));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("(HTTP 404)", e.Message);
     }
 
     [Fact]
@@ -232,6 +273,38 @@ public sealed class HubDownloadTests : IDisposable
         Assert.Contains($"cannot reach 127.0.0.1:{closedPort}", e.Message);
         Assert.Contains("HF_HUB_OFFLINE=1", e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void DiskFull_IsAOneLineNetworkErrorAndLeavesNoBlob()
+    {
+        if (!File.Exists("/dev/full")) return; // Linux only: writes to /dev/full fail with ENOSPC
+        string etag = FakeHub.Sha256(files[Shards[0]]);
+        string blobs = Path.Combine(RepoDir, "blobs");
+        Directory.CreateDirectory(blobs);
+        File.CreateSymbolicLink(Path.Combine(blobs, etag + ".incomplete"), "/dev/full");
+
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("disk full", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.False(File.Exists(Path.Combine(blobs, etag)));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", Commit, Shards[0])));
+    }
+
+    [Fact]
+    public async Task BlobLockedByAnotherDownload_IsWaitedFor()
+    {
+        string etag = FakeHub.Sha256(files[Shards[0]]);
+        string lockPath = Path.Combine(cacheDir, ".locks", "models--tiny-org--tiny-qwen2", etag + ".lock");
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        var held = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        var resolving = Task.Run(() => ModelLocator.Resolve(RepoId, Online()));
+        await Task.Delay(500);
+        Assert.False(resolving.IsCompleted);
+        held.Dispose();
+        string snapshot = await resolving.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
     }
 
     /// <summary>Reports synchronously (Progress&lt;T&gt; would post to the thread pool and race the assertions).</summary>

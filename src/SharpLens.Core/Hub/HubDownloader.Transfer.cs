@@ -1,0 +1,207 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+
+namespace SharpLens.Hub;
+
+/// <summary>The transfer half of <see cref="HubDownloader"/>: resumable GET into <c>.incomplete</c>, verification, rename.</summary>
+internal sealed partial class HubDownloader
+{
+    /// <summary>
+    /// Fills <c>blobs/&lt;etag&gt;.incomplete</c> (resuming what an earlier attempt left), checks its size and,
+    /// for LFS files, its sha256, then renames it into place. A bad file is deleted, never linked.
+    /// </summary>
+    async Task DownloadBlobAsync(FileMetadata metadata, CancellationToken ct)
+    {
+        string blob = cache.BlobPath(metadata.Etag);
+        string partial = blob + ".incomplete";
+        HubCache.WriteOrNetworkError(() => Directory.CreateDirectory(cache.BlobsDir));
+        bool verifySha256 = Sha256Pattern().IsMatch(metadata.Etag);
+
+        // A second round only happens when the partial data had to be thrown away (unsatisfiable range).
+        for (int round = 0; round < 2; round++)
+        {
+            long existing = LengthOf(partial);
+            if (metadata.Size is { } expected && existing > expected)
+            {
+                DeleteQuietly(partial);
+                existing = 0;
+            }
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            if (existing > 0 && verifySha256) HashExisting(partial, hash);
+
+            if (!(metadata.Size is { } full && full > 0 && existing == full))
+            {
+                using var response = await GetAsync(metadata, existing, ct).ConfigureAwait(false);
+                int status = (int)response.StatusCode;
+                bool append;
+                if (status == 206)
+                {
+                    if (ContentRangeStart(response) != existing)
+                    {
+                        DeleteQuietly(partial);
+                        continue;
+                    }
+                    append = true;
+                }
+                else if (status == 200)
+                {
+                    append = false; // the server ignored Range: start over
+                    if (existing > 0) hash.GetHashAndReset();
+                    existing = 0;
+                }
+                else if (status == 416)
+                {
+                    DeleteQuietly(partial);
+                    continue;
+                }
+                else throw errors.FromResponse(response, metadata.File);
+
+                await CopyBodyAsync(response, partial, append, existing, hash, metadata, ct).ConfigureAwait(false);
+            }
+
+            long length = LengthOf(partial);
+            if (metadata.Size is { } size && length != size)
+            {
+                if (length < size) throw HubErrors.Interrupted(metadata.File, length, size, "the server sent less than announced");
+                DeleteQuietly(partial);
+                throw new SharpLensException(ExitCode.Network,
+                    $"download of {metadata.File} is corrupt: {length} bytes instead of {size}; it was discarded, run again");
+            }
+            if (verifySha256)
+            {
+                string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+                if (actual != metadata.Etag)
+                {
+                    DeleteQuietly(partial);
+                    throw new SharpLensException(ExitCode.Network,
+                        $"checksum mismatch for {metadata.File} of {cache.RepoId}: expected sha256 {metadata.Etag}, got {actual}; the download was discarded, run again");
+                }
+            }
+            HubCache.WriteOrNetworkError(() =>
+            {
+                if (File.Exists(blob)) File.Delete(partial); // another process finished it first
+                else File.Move(partial, blob);
+            });
+            return;
+        }
+        throw new SharpLensException(ExitCode.Network, $"the server cannot resume {metadata.File} of {cache.RepoId}; run again");
+    }
+
+    /// <summary>GET of the content, following redirects by hand; the token only goes to the Hub's own site.</summary>
+    async Task<HttpResponseMessage> GetAsync(FileMetadata metadata, long resumeFrom, CancellationToken ct)
+    {
+        Uri url = metadata.DownloadUri;
+        bool sendToken = metadata.SendToken;
+        for (int hop = 0; hop <= MaxRedirects; hop++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
+            if (resumeFrom > 0) request.Headers.Range = new RangeHeaderValue(resumeFrom, null);
+            AddTokenIfSameSite(request, url, sendToken);
+            var response = await SendAsync(request, ct).ConfigureAwait(false);
+            int status = (int)response.StatusCode;
+            if (status is >= 300 and < 400 && response.Headers.Location is { } location)
+            {
+                response.Dispose();
+                var next = new Uri(url, location);
+                sendToken &= SameSite(next, url);
+                url = next;
+                continue;
+            }
+            return response;
+        }
+        throw new SharpLensException(ExitCode.Network, $"too many redirects for {metadata.File} of {cache.RepoId}");
+    }
+
+    async Task CopyBodyAsync(HttpResponseMessage response, string partial, bool append, long existing,
+        IncrementalHash hash, FileMetadata metadata, CancellationToken ct)
+    {
+        long received = existing;
+        long? total = metadata.Size ?? (response.Content.Headers.ContentLength is { } rest ? existing + rest : null);
+        progress?.Report(new DownloadProgress(metadata.File, received, total));
+        long nextReport = received + ProgressStep;
+        var buffer = new byte[1 << 16];
+
+        FileStream file;
+        try
+        {
+            file = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw DiskError(partial, e);
+        }
+
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            while (true)
+            {
+                stall.CancelAfter(StallTimeout);
+                int read;
+                try
+                {
+                    read = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    throw HubErrors.Interrupted(metadata.File, received, total, $"no data for {StallTimeout.TotalSeconds:0} s");
+                }
+                catch (Exception e) when (e is IOException or HttpRequestException)
+                {
+                    throw HubErrors.Interrupted(metadata.File, received, total, e.Message, e);
+                }
+                if (read == 0) break;
+                try
+                {
+                    await file.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    throw DiskError(partial, e);
+                }
+                hash.AppendData(buffer, 0, read);
+                received += read;
+                if (received >= nextReport)
+                {
+                    progress?.Report(new DownloadProgress(metadata.File, received, total));
+                    nextReport = received + ProgressStep;
+                }
+            }
+        }
+        finally
+        {
+            try { file.Dispose(); }
+            catch (IOException e) { throw DiskError(partial, e); }
+        }
+        progress?.Report(new DownloadProgress(metadata.File, received, total));
+    }
+
+    static SharpLensException DiskError(string path, Exception e) =>
+        new(ExitCode.Network, $"cannot write {path} (disk full or not writable?): {HubErrors.OneLine(e.Message)}", e);
+
+    static long? ContentRangeStart(HttpResponseMessage response) => response.Content.Headers.ContentRange?.From;
+
+    static void HashExisting(string path, IncrementalHash hash)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = stream.Read(buffer)) > 0) hash.AppendData(buffer, 0, read);
+    }
+
+    /// <summary>Size of a file, following a symlink to what it points at; 0 when absent.</summary>
+    static long LengthOf(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) return 0;
+        if (info.LinkTarget is null) return info.Length;
+        return info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target ? target.Length : 0;
+    }
+
+    static void DeleteQuietly(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
