@@ -43,16 +43,23 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw SharpLensException.Checkpoint($"{path}: missing");
-        long length = new FileInfo(path).Length;
-        if (length < 8) throw SharpLensException.Checkpoint($"{path}: truncated ({length} bytes; a safetensors file starts with an 8-byte header length)");
-        byte[] lenBytes = new byte[8];
-        using (var fs = File.OpenRead(path)) fs.ReadExactly(lenBytes);
-        long headerLen = BitConverter.ToInt64(lenBytes);
-        if (headerLen <= 0 || headerLen > MaxHeaderBytes || 8 + headerLen > length)
-            throw SharpLensException.Checkpoint(
-                $"{path}: header length {headerLen} does not fit the file ({length} bytes): truncated or not a safetensors file");
-        byte[] header = new byte[headerLen];
-        using (var fs = File.OpenRead(path)) { fs.Seek(8, SeekOrigin.Begin); fs.ReadExactly(header); }
+        // Sizes come from the opened stream: a Hugging Face cache links snapshot files to blobs, and FileInfo.Length
+        // of a symbolic link is the link's own size.
+        long length, headerLen;
+        byte[] header;
+        using (var fs = File.OpenRead(path))
+        {
+            length = fs.Length;
+            if (length < 8) throw SharpLensException.Checkpoint($"{path}: truncated ({length} bytes; a safetensors file starts with an 8-byte header length)");
+            byte[] lenBytes = new byte[8];
+            fs.ReadExactly(lenBytes);
+            headerLen = BitConverter.ToInt64(lenBytes);
+            if (headerLen <= 0 || headerLen > MaxHeaderBytes || 8 + headerLen > length)
+                throw SharpLensException.Checkpoint(
+                    $"{path}: header length {headerLen} does not fit the file ({length} bytes): truncated or not a safetensors file");
+            header = new byte[headerLen];
+            fs.ReadExactly(header);
+        }
         long dataLen = length - 8 - headerLen;
         var entries = ParseHeader(header, dataLen, path);
         if (dataLen == 0) return new SafeTensorsFile(path, entries, null, null, 8 + headerLen);

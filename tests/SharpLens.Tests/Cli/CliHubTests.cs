@@ -1,0 +1,37 @@
+using System.Text.Json.Nodes;
+using SharpLens.Tests.Hub;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Cli;
+
+/// <summary><c>--model org/name</c> through the CLI: downloaded from a loopback Hub into the shared cache, then used offline.</summary>
+public class CliHubTests
+{
+    [Fact]
+    public void RunWithAHubIdDownloadsThenWorksOffline()
+    {
+        using var hub = new FakeHub();
+        hub.AddRepo("tiny/qwen2", FakeHub.TinyQwenFiles(), new string('a', 40));
+        string cache = Fixtures.TempDir("hfcache");
+        var env = new Dictionary<string, string> { ["HF_ENDPOINT"] = hub.Endpoint, ["HF_HUB_CACHE"] = cache };
+        var online = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "run", "--model", "tiny/qwen2", "--text", "Man has four fruits", "--json");
+        Assert.True(online.ExitCode == 0, online.Stderr);
+        Assert.True(Directory.Exists(Path.Combine(cache, "models--tiny--qwen2", "snapshots", new string('a', 40))));
+
+        env["HF_HUB_OFFLINE"] = "1";
+        env["HF_ENDPOINT"] = "http://127.0.0.1:9";   // nothing listens there: offline must not try
+        var offline = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "run", "--model", "tiny/qwen2", "--text", "Man has four fruits", "--json");
+        Assert.True(offline.ExitCode == 0, offline.Stderr);
+        Assert.Equal(JsonNode.Parse(online.Stdout)!["logits_last"]!.ToJsonString(), JsonNode.Parse(offline.Stdout)!["logits_last"]!.ToJsonString());
+    }
+
+    [Fact]
+    public void OfflineWithNothingCachedSaysWhatIsMissing()
+    {
+        var env = new Dictionary<string, string> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = Fixtures.TempDir("hfcache") };
+        var r = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "tokenize", "--model", "Qwen/Qwen1.5-1.8B-Chat", "--text", "hi");
+        Assert.Equal(6, r.ExitCode);
+        Assert.Contains("Qwen/Qwen1.5-1.8B-Chat", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+}
