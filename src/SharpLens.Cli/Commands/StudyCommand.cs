@@ -59,6 +59,7 @@ internal static class StudyCommand
             tok.EnsureFits(config, dir);
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length);
+            AtomicFile.EnsureWritableDirectory(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(model) == null);
 
@@ -136,7 +137,7 @@ internal static class StudyCommand
     sealed class PhaseTracker
     {
         volatile string? _phase;
-        int _done, _total;
+        int _done, _total, _phasesStarted;
 
         /// <summary>A progress sink that records each report synchronously, then forwards it.</summary>
         public IProgress<StudyProgress> Wrap(IProgress<StudyProgress> inner) => new Recorder(this, inner);
@@ -144,7 +145,9 @@ internal static class StudyCommand
         /// <summary>The exit-130 error: which phase stopped, what was skipped, and that no output was written.</summary>
         public SharpLensException Interrupted(string outDir)
         {
-            string where = _phase == null ? "before the first experiment" : $"during the {_phase} phase (run {_done} of {_total})";
+            int completed = Math.Max(_phasesStarted - 1, 0);
+            string where = _phase == null ? "before the first experiment"
+                : $"during the {_phase} phase (run {_done} of {_total}), after {completed} completed phase{(completed == 1 ? "" : "s")}";
             return new SharpLensException(ExitCode.Interrupted,
                 $"stopped by Ctrl-C {where}; skipped the rest of the study and the outputs: nothing was written to {outDir}");
         }
@@ -153,6 +156,7 @@ internal static class StudyCommand
         {
             public void Report(StudyProgress value)
             {
+                if (value.Phase != owner._phase) owner._phasesStarted++;
                 owner._done = value.Done; owner._total = value.Total; owner._phase = value.Phase;
                 inner.Report(value);
             }

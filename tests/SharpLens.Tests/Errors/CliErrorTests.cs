@@ -125,6 +125,16 @@ public class CliErrorTests
     }
 
     [Fact]
+    public void UnwritableOutputDirectoryIsRefusedBeforeTheRuns()
+    {
+        string blocker = Path.Combine(Fixtures.TempDir("cli"), "out");
+        File.WriteAllText(blocker, "a file where the output directory should be");
+        var r = CliProcess.Run("study", "--model", Tiny, "--out", blocker);
+        Assert.StartsWith($"error: cannot write to {blocker} (", AssertFailure(r, ExitCode.Output));
+        Assert.DoesNotContain("Baselines", r.Out);
+    }
+
+    [Fact]
     public void MemoryLimitThatIsNotANumberIsUsage()
     {
         var r = CliProcess.Run(["run", "--model", Tiny, "--text", "Peach"], new Dictionary<string, string> { ["SHARPLENS_MEMORY_LIMIT"] = "8GB" });
@@ -148,7 +158,7 @@ public class CliErrorTests
         var r = p.Wait(TimeSpan.FromSeconds(30));
         clock.Stop();
         string err = AssertFailure(r, ExitCode.Interrupted);
-        Assert.Matches(@"^interrupted: stopped by Ctrl-C during the [\w ]+ phase \(run \d+ of \d+\); skipped the rest of the study and the outputs: nothing was written to ", err);
+        Assert.Matches(@"^interrupted: stopped by Ctrl-C during the .+ phase \(run \d+ of \d+\), after \d+ completed phases?; skipped the rest of the study and the outputs: nothing was written to ", err);
         Assert.EndsWith(outDir, err);
         Assert.Empty(Directory.GetFileSystemEntries(outDir)); // no results.json, no report, no *.tmp
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"took {clock.Elapsed.TotalSeconds:0.00} s to stop");
