@@ -32,7 +32,7 @@ internal static class RunCommand
             if (ids.Length > config.MaxPositions)
                 throw SharpLensException.Input($"the prompt has {ids.Length} tokens, more than the model's context of {config.MaxPositions} " +
                                                "(max_position_embeddings); shorten it");
-            using var m = HookedTransformer.Load(dir, ids.Length);
+            using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: 0);
             var logits = m.Forward([ids], new RunOptions { Logits = LogitsMode.Last, Cancellation = ct }).Logits!.Data;
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             var best = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(k)

@@ -58,7 +58,7 @@ internal static class StudyCommand
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
-            using var m = HookedTransformer.Load(dir, prompts.Tokens.Length);
+            using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
             AtomicFile.EnsureWritableDirectory(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(model) == null);

@@ -17,18 +17,18 @@ public static class MemoryBudget
     public const long FixedMarginBytes = 64L << 20;
 
     /// <summary>
-    /// Bytes a model needs for runs of <paramref name="batch"/> prompts of <paramref name="tokens"/> tokens that
-    /// cache every activation (<paramref name="cachedRuns"/> such caches kept alive at once, as a study does):
-    /// weights + forward-pass arena + caches, plus 10 % and <see cref="FixedMarginBytes"/>.
+    /// Bytes a model needs for runs of <paramref name="batch"/> prompts of <paramref name="tokens"/> tokens, with
+    /// <paramref name="cachedRuns"/> cached runs kept alive at once (a study keeps its clean and corrupted runs; a plain
+    /// run keeps none): weights + forward-pass arena + caches, plus 10 % and <see cref="FixedMarginBytes"/>.
     /// </summary>
-    public static long Estimate(ModelConfig c, long weightBytes, int tokens, int batch = 2, int cachedRuns = 3)
+    public static long Estimate(ModelConfig c, long weightBytes, int tokens, int batch = 2, int cachedRuns = 2)
     {
         long T = Math.Max(tokens, 1), B = Math.Max(batch, 1), L = c.NLayers, H = c.NHeads;
         long d = c.DModel, q = (long)c.NHeads * c.DHead, kv = (long)c.NKvHeads * c.DHead, f = c.DMlp, v = c.VocabSize;
         // forward pass: residual, normed, q/k/v, attention scores, z, outputs, MLP gate/up/post, logits of every position
         long arenaFloats = B * T * (6 * d + 2 * q + 2 * kv + 3 * f + v) + 2 * B * H * T * T;
-        // one full activation cache: per layer the residual-sized hooks, q/k/v/z, pattern and scores, MLP hooks
-        long cacheFloats = L * T * (8 * d + 2 * q + 2 * kv + 3 * f + 2 * H * T) + T * v;
+        // one cached run: per layer the residual-sized hooks, q/k/v/z, per-head results, pattern and scores, MLP hooks; logits
+        long cacheFloats = L * T * (6 * d + 2 * q + 2 * kv + H * d + 3 * f + 2 * H * T) + T * v;
         long need = weightBytes + 4 * (arenaFloats + Math.Max(cachedRuns, 0) * cacheFloats);
         return need + need / 10 + FixedMarginBytes;
     }
@@ -76,9 +76,9 @@ public static class MemoryBudget
             "close other programs, use shorter prompts or a smaller model");
     }
 
-    /// <summary>Estimates what <paramref name="config"/> needs and checks it against <see cref="Available"/>.</summary>
-    public static void Ensure(ModelConfig config, long weightBytes, int tokens, string modelDir) =>
-        Ensure(Estimate(config, weightBytes, tokens), Available(), $"{modelDir} with {tokens}-token prompts");
+    /// <summary>Estimates what <paramref name="config"/> needs (see <see cref="Estimate"/>) and checks it against <see cref="Available"/>.</summary>
+    public static void Ensure(ModelConfig config, long weightBytes, int tokens, int cachedRuns, string modelDir) =>
+        Ensure(Estimate(config, weightBytes, tokens, cachedRuns: cachedRuns), Available(), $"{modelDir} with {tokens}-token prompts");
 
     /// <summary>A byte count for people: "3.71 GB (3712345678 bytes)".</summary>
     public static string Format(long bytes) => bytes >= 1L << 30

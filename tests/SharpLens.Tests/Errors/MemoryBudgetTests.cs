@@ -23,6 +23,24 @@ public class MemoryBudgetTests
     }
 
     [Fact]
+    public void APlainRunNeedsLessThanAStudy() =>
+        Assert.True(MemoryBudget.Estimate(Tiny, 0, 100, cachedRuns: 0) < MemoryBudget.Estimate(Tiny, 0, 100, cachedRuns: 2));
+
+    /// <summary>The seed study's model (Qwen1.5-1.8B, 3.67 GB of bf16 weights) on its 25-token prompts: the estimate
+    /// must stay close to the weights, or machines that run it fine would be refused.</summary>
+    [Fact]
+    public void EstimateForTheSeedModelIsModest()
+    {
+        var qwen18 = Tiny with
+        {
+            DModel = 2048, DMlp = 5504, NLayers = 24, NHeads = 16, NKvHeads = 16, DHead = 128, VocabSize = 151936, MaxPositions = 32768,
+        };
+        long weights = 3_673_000_000;
+        long need = MemoryBudget.Estimate(qwen18, weights, 25);
+        Assert.InRange(need, weights, weights + 1_000_000_000);
+    }
+
+    [Fact]
     public void RefusesWithBothNumbers()
     {
         var e = Assert.Throws<SharpLensException>(() => MemoryBudget.Ensure(3_000_000_000, 1_000_000_000, "Qwen1.5-1.8B"));

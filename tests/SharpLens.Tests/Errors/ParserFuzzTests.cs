@@ -50,27 +50,33 @@ public class ParserFuzzTests
                 return json.Remove(start, Math.Min(1 + what % 8, json.Length - start));
             case 2: return json.Insert(where % (json.Length + 1), Insertions[what % Insertions.Length]);
             default:
-                JsonNode? root;
-                try { root = JsonNode.Parse(json); }
-                catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException) { return json; }
-                if (root is null) return json;
-                var nodes = new List<JsonNode>();
-                Collect(root, nodes);
-                var target = nodes[where % nodes.Count];
-                if (target.Parent is not { } parent) return json;
-                JsonNode? replacement = kind == 3 ? JsonNode.Parse(ReplacementValues[what % ReplacementValues.Length]) : null;
-                if (parent is JsonObject obj)
-                {
-                    string key = target.GetPropertyName();
-                    if (kind == 4) obj.Remove(key); else obj[key] = replacement;
-                }
-                else if (parent is JsonArray array)
-                {
-                    int index = target.GetElementIndex();
-                    if (kind == 4) array.RemoveAt(index); else array[index] = replacement;
-                }
-                return root.ToJsonString();
+                // JsonNode materialises objects lazily: duplicate keys or bad text surface on first use, so all of it is guarded
+                try { return MutateTree(json, kind, where, what); }
+                catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException) { return json; }
         }
+    }
+
+    /// <summary>Replaces (kind 3) or removes (kind 4) one node of the JSON tree.</summary>
+    static string MutateTree(string json, int kind, int where, int what)
+    {
+        JsonNode? root = JsonNode.Parse(json);
+        if (root is null) return json;
+        var nodes = new List<JsonNode>();
+        Collect(root, nodes);
+        var target = nodes[where % nodes.Count];
+        if (target.Parent is not { } parent) return json;
+        JsonNode? replacement = kind == 3 ? JsonNode.Parse(ReplacementValues[what % ReplacementValues.Length]) : null;
+        if (parent is JsonObject obj)
+        {
+            string key = target.GetPropertyName();
+            if (kind == 4) obj.Remove(key); else obj[key] = replacement;
+        }
+        else if (parent is JsonArray array)
+        {
+            int index = target.GetElementIndex();
+            if (kind == 4) array.RemoveAt(index); else array[index] = replacement;
+        }
+        return root.ToJsonString();
     }
 
     static void Collect(JsonNode node, List<JsonNode> nodes)
