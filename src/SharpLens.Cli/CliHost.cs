@@ -34,12 +34,12 @@ internal static class CliHost
         }
         catch (SharpLensException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine(e.Code == ExitCode.Interrupted ? $"interrupted: {e.Message}" : $"error: {e.Message}");
             return (int)e.Code;
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            Console.Error.WriteLine("interrupted: stopped before finishing; no output file was written");
+            Console.Error.WriteLine("interrupted: stopped by Ctrl-C before finishing; no output was written");
             return (int)ExitCode.Interrupted;
         }
         catch (OutOfMemoryException)
@@ -58,6 +58,23 @@ internal static class CliHost
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>
+    /// A text given either inline (<paramref name="inline"/>, e.g. --text) or as a file (<paramref name="file"/>, e.g.
+    /// --text-file, read as strict UTF-8); null when neither is given and <paramref name="required"/> is false.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) when both or (if required) neither are given;
+    /// (<see cref="ExitCode.Input"/>) when the file is missing or not UTF-8.</exception>
+    public static string? Text(ParseResult p, Option<string> inline, Option<string?> file, bool required)
+    {
+        bool explicitInline = p.GetResult(inline) is { Implicit: false };
+        string? path = p.GetValue(file);
+        if (explicitInline && path != null) throw SharpLensException.Usage($"give {inline.Name} or {file.Name}, not both");
+        if (path != null) return SharpLens.IO.TextFiles.ReadStrictUtf8(path, file.Name);
+        string? value = p.GetValue(inline);
+        if (value == null && required) throw SharpLensException.Usage($"{inline.Name} TEXT or {file.Name} PATH is required");
+        return value;
     }
 
     /// <summary>The embedded default model, shipped next to the executable.</summary>

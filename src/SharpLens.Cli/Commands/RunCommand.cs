@@ -1,32 +1,38 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using SharpLens.Loading;
 using SharpLens.Model;
 using SharpLens.Tokenization;
 using Spectre.Console;
 
 namespace SharpLens.Cli.Commands;
 
-/// <summary><c>sharplens run --model DIR --text TEXT [--top K] [--json]</c>: the most likely next tokens.</summary>
+/// <summary><c>sharplens run --model DIR (--text TEXT | --text-file PATH) [--top K] [--json]</c>: the most likely next tokens.</summary>
 internal static class RunCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "model directory or Hub id", Required = true };
-        var text = new Option<string>("--text") { Description = "prompt", Required = true };
+        var text = new Option<string>("--text") { Description = "prompt" };
+        var textFile = new Option<string?>("--text-file") { Description = "read the prompt from a UTF-8 file instead (one final line break is dropped)" };
         var top = new Option<int>("--top") { Description = "how many next tokens to show", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "print {ids, top, logits_last} as JSON" };
-        var cmd = new Command("run", "Run the model on a prompt and show the top next tokens") { model, text, top, json };
+        var cmd = new Command("run", "Run the model on a prompt and show the top next tokens") { model, text, textFile, top, json };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             int k = p.GetValue(top);
             if (k < 1) throw SharpLensException.Usage($"--top must be at least 1, got {k}");
+            string prompt = CliHost.Text(p, text, textFile, required: true)!;
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
+            var config = ModelConfig.Load(dir);
             var tok = HfTokenizer.Load(dir);
-            using var m = HookedTransformer.Load(dir);
-            var ids = tok.Encode(p.GetValue(text)!).ToArray();
-            if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty");
-            if (ids.Length > m.Config.MaxPositions)
-                throw SharpLensException.Input($"the prompt has {ids.Length} tokens, more than the model's context of {m.Config.MaxPositions}");
+            tok.EnsureFits(config, dir);
+            var ids = tok.Encode(prompt).ToArray();
+            if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
+            if (ids.Length > config.MaxPositions)
+                throw SharpLensException.Input($"the prompt has {ids.Length} tokens, more than the model's context of {config.MaxPositions} " +
+                                               "(max_position_embeddings); shorten it");
+            using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: 0);
             var logits = m.Forward([ids], new RunOptions { Logits = LogitsMode.Last, Cancellation = ct }).Logits!.Data;
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             var best = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(k)

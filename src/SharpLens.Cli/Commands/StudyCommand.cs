@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpLens.Experiments;
 using SharpLens.IO;
+using SharpLens.Loading;
 using SharpLens.Model;
 using SharpLens.Reports;
 using SharpLens.Tokenization;
@@ -21,10 +22,13 @@ internal static class StudyCommand
     {
         var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
         var clean = new Option<string>("--clean") { Description = "clean prompt", DefaultValueFactory = _ => PromptSet.SeedClean };
+        var cleanFile = new Option<string?>("--clean-file") { Description = "read the clean prompt from a UTF-8 file (one final line break is dropped)" };
         var corrupted = new Option<string>("--corrupted") { Description = "corrupted prompt (same token length)", DefaultValueFactory = _ => PromptSet.SeedCorrupted };
+        var corruptedFile = new Option<string?>("--corrupted-file") { Description = "read the corrupted prompt from a UTF-8 file" };
         var answer = new Option<string>("--answer") { Description = "the clean prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedAnswer };
         var wrong = new Option<string>("--wrong") { Description = "the corrupted prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedWrong };
-        var control = new Option<string?>("--control") { Description = "unrelated prompt of the same token length for the control patch (default: \"The quick brown fox…\" repeated)" };
+        var control = new Option<string>("--control") { Description = "unrelated prompt of the same token length for the control patch (default: \"The quick brown fox…\" repeated)" };
+        var controlFile = new Option<string?>("--control-file") { Description = "read the control prompt from a UTF-8 file" };
         var pairLayer = new Option<int?>("--pair-layer") { Description = "layer of the head-pair sweep (default: best attention-output patch)" };
         var heads = new Option<string?>("--heads") { Description = "heads to show attention for, as L.H,L.H… (default: top 4 by patching)" };
         var candidates = new Option<string?>("--candidates") { Description = "tokens of the declared set, |-separated, e.g. \" Peach| Orange| Grape| Mango\" (default: answer and wrong; with the seed prompts: the four fruits)" };
@@ -33,27 +37,44 @@ internal static class StudyCommand
         var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-out" };
         var noReport = new Option<bool>("--no-report") { Description = "write results.json only" };
         var cmd = new Command("study", "Run every experiment of the seed study on a clean/corrupted prompt pair")
-            { model, clean, corrupted, answer, wrong, control, pairLayer, heads, candidates, processing, outDir, noReport };
+            { model, clean, cleanFile, corrupted, corruptedFile, answer, wrong, control, controlFile, pairLayer, heads, candidates, processing, outDir, noReport };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
-            string dir = CliHost.ResolveModel(p.GetValue(model), ct);
-            var tok = HfTokenizer.Load(dir);
-            using var m = HookedTransformer.Load(dir);
-            string cleanText = p.GetValue(clean)!, corruptText = p.GetValue(corrupted)!;
-            var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
-            var prompts = PromptSet.Prepare(tok, m.Config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, p.GetValue(control), cand);
+            // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
+            string cleanText = CliHost.Text(p, clean, cleanFile, required: true)!;
+            string corruptText = CliHost.Text(p, corrupted, corruptedFile, required: true)!;
+            string? controlText = CliHost.Text(p, control, controlFile, required: false);
             var options = new StudyOptions
             {
                 PairLayer = p.GetValue(pairLayer),
                 Heads = ParseHeads(p.GetValue(heads)),
                 Processing = p.GetValue(processing) == "tl" ? Processing.Tl : Processing.Hf,
             };
+            var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
+            string outPath = Path.GetFullPath(p.GetValue(outDir)!);
+            string dir = CliHost.ResolveModel(p.GetValue(model), ct);
+            var config = ModelConfig.Load(dir);
+            Study.ValidateOptions(config, options);
+            var tok = HfTokenizer.Load(dir);
+            tok.EnsureFits(config, dir);
+            var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
+            using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
+            AtomicFile.EnsureWritableDirectory(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(model) == null);
 
-            var results = console.WithProgress(progress => Study.Run(m, prompts.Tokens, options, tok.IsDefined, progress, ct));
+            var phase = new PhaseTracker();
+            JsonObject results;
+            try
+            {
+                results = console.WithProgress(progress => Study.Run(m, prompts.Tokens, options, tok.IsDefined, phase.Wrap(progress), ct));
+                ct.ThrowIfCancellationRequested();
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw phase.Interrupted(outPath);
+            }
             var full = Assemble(m, tok, prompts, results);
-            string outPath = Path.GetFullPath(p.GetValue(outDir)!);
             AtomicFile.WriteAllText(Path.Combine(outPath, "results.json"), full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             var written = new List<string> { Path.Combine(outPath, "results.json") };
             if (!p.GetValue(noReport)) written.AddRange(ReportWriter.WriteAll(full, outPath));
@@ -110,5 +131,35 @@ internal static class StudyCommand
                 throw SharpLensException.Usage($"--heads: \"{s}\" is not LAYER.HEAD (e.g. 12.4)");
             return (l, h);
         }).ToList();
+    }
+
+    /// <summary>Remembers the study phase in progress, so that Ctrl-C can say what was interrupted.</summary>
+    sealed class PhaseTracker
+    {
+        volatile string? _phase;
+        int _done, _total, _phasesStarted;
+
+        /// <summary>A progress sink that records each report synchronously, then forwards it.</summary>
+        public IProgress<StudyProgress> Wrap(IProgress<StudyProgress> inner) => new Recorder(this, inner);
+
+        /// <summary>The exit-130 error: which phase stopped, what was skipped, and that no output was written.</summary>
+        public SharpLensException Interrupted(string outDir)
+        {
+            int completed = Math.Max(_phasesStarted - 1, 0);
+            string where = _phase == null ? "before the first experiment"
+                : $"during the {_phase} phase (run {_done} of {_total}), after {completed} completed phase{(completed == 1 ? "" : "s")}";
+            return new SharpLensException(ExitCode.Interrupted,
+                $"stopped by Ctrl-C {where}; skipped the rest of the study and the outputs: nothing was written to {outDir}");
+        }
+
+        sealed class Recorder(PhaseTracker owner, IProgress<StudyProgress> inner) : IProgress<StudyProgress>
+        {
+            public void Report(StudyProgress value)
+            {
+                if (value.Phase != owner._phase) owner._phasesStarted++;
+                owner._done = value.Done; owner._total = value.Total; owner._phase = value.Phase;
+                inner.Report(value);
+            }
+        }
     }
 }

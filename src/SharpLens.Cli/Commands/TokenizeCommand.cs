@@ -5,19 +5,21 @@ using Spectre.Console;
 
 namespace SharpLens.Cli.Commands;
 
-/// <summary><c>sharplens tokenize --model DIR --text TEXT [--json]</c>: positions, token texts and ids.</summary>
+/// <summary><c>sharplens tokenize --model DIR (--text TEXT | --text-file PATH) [--json]</c>: positions, token texts and ids.</summary>
 internal static class TokenizeCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "model directory or Hub id (only the tokenizer files are read)", Required = true };
-        var text = new Option<string>("--text") { Description = "text to tokenize", Required = true };
+        var text = new Option<string>("--text") { Description = "text to tokenize" };
+        var textFile = new Option<string?>("--text-file") { Description = "read the text from a UTF-8 file instead (one final line break is dropped)" };
         var json = new Option<bool>("--json") { Description = "print {ids, tokens} as JSON" };
-        var cmd = new Command("tokenize", "Show how a text splits into tokens") { model, text, json };
+        var cmd = new Command("tokenize", "Show how a text splits into tokens") { model, text, textFile, json };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
+            string input = CliHost.Text(p, text, textFile, required: true)!;
             var tok = HfTokenizer.Load(CliHost.ResolveModel(p.GetValue(model), ct));
-            var ids = tok.Encode(p.GetValue(text)!).ToArray();
+            var ids = tok.Encode(input).ToArray();
             if (p.GetValue(json))
             {
                 Console.WriteLine(new JsonObject

@@ -67,11 +67,14 @@ public static class Study
         }
         Lap("ablation_s");
 
+        Report("attention patterns", 0, 1);
         var topHeads = options.Heads?.ToList() ?? TopHeads(headsLast, options.DefaultTopHeads);
         o["top_heads"] = Json.Grid(topHeads.Select(x => new[] { x.Layer, x.Head }));
         foreach (bool clean in new[] { true, false })
             o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
         Lap("patterns_s");
+        Report("direct logit attribution", 0, 1);
+        ct.ThrowIfCancellationRequested();
 
         var dla = new DirectLogitAttribution(runs, options.Processing);
         int[] pair = [tokens.Answer, tokens.Wrong];
@@ -83,23 +86,31 @@ public static class Study
             o[$"head_top_tokens_{run}"] = Json.Cube(dla.TopTokens(clean, options.TopTokens, isDefinedToken));
         }
         Lap("dla_s");
+        Report("OV circuit", 0, 1);
+        ct.ThrowIfCancellationRequested();
 
         int[] ovTokens = pair.Concat(tokens.Candidates).Distinct().ToArray();
         o["ov_tokens"] = Json.Row(ovTokens);
         o["ov_copy_rank"] = Json.Cube(OvCircuit.CopyRanks(model, ovTokens));
         Lap("ov_circuit_s");
+        Report("OV circuit", 1, 1);
         timings["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 4);
         o["timings"] = timings;
         return o;
     }
 
-    static void ValidateOptions(Loading.ModelConfig c, StudyOptions options)
+    /// <summary>
+    /// Checks the layer and head indices of <paramref name="options"/> against the model; <see cref="Run"/> calls it
+    /// first, and callers should call it before loading weights or tokenizing so that a typo costs nothing.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) naming the index and the valid range.</exception>
+    public static void ValidateOptions(Loading.ModelConfig c, StudyOptions options)
     {
         if (options.PairLayer is { } pl && (pl < 0 || pl >= c.NLayers))
-            throw SharpLensException.Usage($"--pair-layer {pl} is out of range: the model has layers 0–{c.NLayers - 1}");
+            throw SharpLensException.Usage($"--pair-layer {pl} is out of range: the model has layers 0–{c.NLayers - 1}; pick one of those");
         foreach (var (l, h) in options.Heads ?? [])
             if (l < 0 || l >= c.NLayers || h < 0 || h >= c.NHeads)
-                throw SharpLensException.Usage($"--heads {l}.{h} is out of range: layers 0–{c.NLayers - 1}, heads 0–{c.NHeads - 1}");
+                throw SharpLensException.Usage($"--heads {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer");
     }
 
     /// <summary>The heads with the largest absolute final-position patching recovery.</summary>

@@ -18,14 +18,16 @@ public static class AtomicFile
     }
 
     /// <summary>Runs <paramref name="write"/> against a temporary stream, then moves it into place.</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Output"/>) when the directory cannot be created or the file
+    /// cannot be written (disk full, permissions); the temporary file is removed and any old file is left as it was.</exception>
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
         string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
+            Directory.CreateDirectory(dir); // inside the try: a file in the way or a read-only parent is an output error too
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 write(fs);
@@ -47,6 +49,25 @@ public static class AtomicFile
         {
             TryDelete(tmp);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates <paramref name="dir"/> if needed and checks that a file can be created in it, so that a long run is not
+    /// lost to an output directory that cannot be written.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Output"/>) naming the directory and the reason.</exception>
+    public static void EnsureWritableDirectory(string dir, string option = "--out")
+    {
+        try
+        {
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".sharplens-probe.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SharpLensException(ExitCode.Output, $"cannot write to {dir} ({e.Message}); choose another {option} directory", e);
         }
     }
 

@@ -40,12 +40,25 @@ public sealed record ModelConfig
         return Parse(File.ReadAllText(path), path);
     }
 
+    /// <summary>Parses the text of a <c>config.json</c>; <paramref name="path"/> is only used in messages.</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) for malformed JSON, a missing or invalid
+    /// field, or an unsupported architecture; the message names the file and the field.</exception>
     public static ModelConfig Parse(string json, string path = "config.json")
     {
         JsonElement root;
         try { root = JsonDocument.Parse(json).RootElement; }
         catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: not valid JSON ({e.Message})"); }
+        catch (ArgumentException) { throw SharpLensException.Checkpoint($"{path}: not valid JSON (the text is not valid Unicode)"); }
         if (root.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: not a JSON object");
+        try { return FromJson(root, path); }
+        catch (InvalidOperationException) // a string escape that is not valid Unicode (e.g. a lone "\ud800")
+        {
+            throw SharpLensException.Checkpoint($"{path}: holds a string that is not valid Unicode; re-download the model's config.json");
+        }
+    }
+
+    static ModelConfig FromJson(JsonElement root, string path)
+    {
         var r = new Reader(root, path);
 
         string arch = r.Architecture();
@@ -114,9 +127,9 @@ public sealed record ModelConfig
         public double? OptDouble(string key)
         {
             if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind != JsonValueKind.Number || !(v.GetDouble() > 0))
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !(d > 0) || !double.IsFinite(d))
                 throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive number, got {v.GetRawText()}");
-            return v.GetDouble();
+            return d;
         }
 
         public bool? OptBool(string key) =>
@@ -126,7 +139,9 @@ public sealed record ModelConfig
         {
             if (!root.TryGetProperty("rope_scaling", out var s) || s.ValueKind == JsonValueKind.Null) return null;
             if (s.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: rope_scaling must be an object or null");
-            string? type = s.TryGetProperty("rope_type", out var t) ? t.GetString() : s.TryGetProperty("type", out t) ? t.GetString() : null;
+            string? type = s.TryGetProperty("rope_type", out var t) || s.TryGetProperty("type", out t)
+                ? t.ValueKind == JsonValueKind.String ? t.GetString() : t.GetRawText()
+                : null;
             if (type == "default") return null;
             if (type != "llama3")
                 throw SharpLensException.Checkpoint($"{path}: rope_scaling type \"{type}\" is not supported (supported: none, llama3)");

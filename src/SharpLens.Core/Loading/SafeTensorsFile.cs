@@ -71,15 +71,24 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Parses and validates a header against the size of the data section that follows it.</summary>
     public static Dictionary<string, TensorEntry> ParseHeader(ReadOnlySpan<byte> header, long dataLen, string path)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw SharpLensException.Checkpoint($"{path}: header is not valid UTF-8: damaged or not a safetensors file");
         JsonElement root;
         try { root = JsonDocument.Parse(header.ToArray()).RootElement; }
         catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: header is not valid JSON ({e.Message})"); }
         if (root.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: header is not a JSON object");
         var entries = new Dictionary<string, TensorEntry>();
-        foreach (var p in root.EnumerateObject())
+        try
         {
-            if (p.Name == "__metadata__") continue;
-            entries[p.Name] = ParseEntry(p.Name, p.Value, dataLen, path);
+            foreach (var p in root.EnumerateObject())
+            {
+                if (p.Name == "__metadata__") continue;
+                entries[p.Name] = ParseEntry(p.Name, p.Value, dataLen, path);
+            }
+        }
+        catch (InvalidOperationException) // a string escape that is not valid Unicode (e.g. a lone "\ud800")
+        {
+            throw SharpLensException.Checkpoint($"{path}: header holds a string that is not valid Unicode: damaged file");
         }
         TensorEntry? previous = null;
         foreach (var e in entries.Values.Where(e => e.End > e.Begin).OrderBy(e => e.Begin))
@@ -110,6 +119,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             shape[i++] = v;
         }
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2
+            || off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
             || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end))
             throw SharpLensException.Checkpoint(Bad("data_offsets must be [begin, end]"));
         if (begin < 0 || end < begin || end > dataLen)

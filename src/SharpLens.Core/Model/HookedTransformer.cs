@@ -31,11 +31,21 @@ public sealed class HookedTransformer : IDisposable
         Rotary = new Rotary(Config.DHead, Config.RopeTheta, Config.RopeScaling);
     }
 
-    /// <summary>Opens and validates a Hugging Face model directory.</summary>
-    public static HookedTransformer Load(string modelDir)
+    /// <summary>
+    /// Opens and validates a Hugging Face model directory, then checks that the machine has the memory for the weights
+    /// and for runs of <paramref name="promptTokens"/>-token prompts, <paramref name="cachedRuns"/> of them with cached
+    /// activations kept at once (<see cref="MemoryBudget"/>), before anything is read.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) for a missing, damaged or unsupported
+    /// checkpoint; (<see cref="ExitCode.Memory"/>) when the estimate exceeds the available memory.</exception>
+    public static HookedTransformer Load(string modelDir, int promptTokens = 128, int cachedRuns = 2)
     {
         var ckpt = Checkpoint.Open(modelDir);
-        try { return new HookedTransformer(ckpt); }
+        try
+        {
+            MemoryBudget.Ensure(ckpt.Config, ckpt.WeightBytes, promptTokens, cachedRuns, modelDir);
+            return new HookedTransformer(ckpt);
+        }
         catch { ckpt.Dispose(); throw; }
     }
 

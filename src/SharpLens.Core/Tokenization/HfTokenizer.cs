@@ -33,6 +33,19 @@ public sealed class HfTokenizer
     /// <summary>Largest id this tokenizer defines, added tokens included (Qwen2.5: 151,664).</summary>
     public int MaxTokenId { get; }
 
+    /// <summary>
+    /// Checks that every id this tokenizer can produce has a row in the model's embedding: <see cref="MaxTokenId"/>
+    /// must be below <c>vocab_size</c>. A larger <c>vocab_size</c> is normal (Qwen pads 151,646 ids to 151,936 rows).
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) when the tokenizer and the weights do not belong together.</exception>
+    public void EnsureFits(Loading.ModelConfig config, string modelDir)
+    {
+        if (MaxTokenId < config.VocabSize) return;
+        throw SharpLensException.Checkpoint(
+            $"{modelDir}: {TokenizerFileName} defines token ids up to {MaxTokenId}, but config.json has vocab_size {config.VocabSize}, " +
+            $"so ids {config.VocabSize}–{MaxTokenId} have no embedding row; the tokenizer does not belong to these weights (use the model's own {TokenizerFileName})");
+    }
+
     /// <summary>Loads <c>modelDir/tokenizer.json</c>, checking <c>modelDir/tokenizer_config.json</c> too when present.</summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) when a file is missing, unreadable,
     /// malformed, or describes a tokenizer that is not supported yet; the message names the file.</exception>
