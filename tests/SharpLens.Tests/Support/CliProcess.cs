@@ -2,13 +2,13 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace SharpLens.Tests.Errors;
+namespace SharpLens.Tests.Support;
 
 /// <summary>
 /// Runs the built <c>sharplens.dll</c> (copied next to the tests) as a child process, as a user would:
 /// exit code, stdout and stderr as seen from outside.
 /// </summary>
-internal sealed class CliProcess : IDisposable
+public sealed class CliProcess : IDisposable
 {
     readonly Process _process;
     readonly StringBuilder _out = new(), _err = new();
@@ -16,10 +16,11 @@ internal sealed class CliProcess : IDisposable
 
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "sharplens.dll");
 
-    CliProcess(IEnumerable<string> args, IDictionary<string, string>? env)
+    CliProcess(IEnumerable<string> args, IDictionary<string, string>? env, string? workingDir)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
+            WorkingDirectory = workingDir ?? Fixtures.TempDir("cwd"),
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
         psi.ArgumentList.Add(Dll);
@@ -37,15 +38,15 @@ internal sealed class CliProcess : IDisposable
     }
 
     /// <summary>Starts <c>dotnet sharplens.dll ARGS</c> without waiting.</summary>
-    public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null) => new(args, env);
+    public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDir = null) => new(args, env, workingDir);
 
     /// <summary>Runs <c>dotnet sharplens.dll ARGS</c> to the end (at most a minute).</summary>
     public static (int Code, string Out, string Err) Run(params string[] args) => Run(args, null);
 
-    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, IDictionary<string, string>? env)
+    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, IDictionary<string, string>? env, string? workingDir = null)
     {
-        using var p = Start(args, env);
-        return p.Wait(TimeSpan.FromMinutes(1));
+        using var p = Start(args, env, workingDir);
+        return p.Wait(TimeSpan.FromMinutes(3));
     }
 
     public int Id => _process.Id;
