@@ -22,7 +22,7 @@ internal static unsafe class GemmSkinny
 
     /// <summary>Whether a weight product with m rows takes this path at the given level.</summary>
     public static bool Applies(int m, SimdLevel level) => level >= SimdLevel.Avx2 && m <= (ForcedMaxM ?? DefaultMaxM);
-    /// <summary>K-chunk: an NR×KD fp32 W chunk plus an MR×KD x tile stay in L1 (14 KiB for AVX2).</summary>
+    /// <summary>K-chunk: the NR×KD fp32 W chunk (8 KiB for AVX2) stays in L1.</summary>
     internal const int KD = 512;
     /// <summary>How many NR-row groups ahead <see cref="Widen"/> prefetches.</summary>
     const int PfGroups = 2;
@@ -57,7 +57,11 @@ internal static unsafe class GemmSkinny
         });
     }
 
-    /// <summary>Computes columns [n0, n1) of y (row stride ldy) on the calling thread.</summary>
+    /// <summary>
+    /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread. Loop order j0 → kb → x tiles:
+    /// each W chunk [NR][kd] is widened once and stays in L1 while every row tile of x streams past it
+    /// from L2. (Measured: kb outermost with an L1-sized x block was slower; per-tile overhead dominates.)
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunRange<TD>(float* x, int m, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
         where TD : struct, IDotKernel

@@ -13,6 +13,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
     {
         (1, 1, 1, false), (7, 13, 3, false), (25, 67, 129, false), (33, 100, 300, true),
         (1, 300, 17, true), (150, 70, 40, false), (2, 3, 4100, false), (40, 300, 130, true), (61, 517, 203, false),
+        // K a multiple of 8 and 16: the vector-only reductions of the skinny kernels (no scalar k-tail)
+        (5, 64, 37, false), (26, 1040, 45, true),
     };
 
     public static IEnumerable<object[]> LinearCases()
