@@ -97,6 +97,7 @@ internal static unsafe class GemmSkinny
     /// dst[r·ldd + p] = widen(W[j0 + r, kb + p]) for r &lt; nr, p &lt; kd; also prefetches (into L2) the
     /// same chunk of the next NR rows, which the hardware prefetchers would reach only after a page miss.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Widen(in BOperand w, int j0, int nr, int kb, int kd, float* dst, long ldd, int NR)
     {
         bool x86 = Sse.IsSupported, avx2 = Avx2.IsSupported;
@@ -109,11 +110,18 @@ internal static unsafe class GemmSkinny
                 ushort* s = (ushort*)w.Data + (j0 + r) * w.Stride + kb;
                 int p = 0;
                 if (avx2)
-                    for (; p <= kd - 8; p += 8)
+                {
+                    for (; p <= kd - 32; p += 32)  // one 64-byte line of bf16 per iteration
                     {
-                        if ((p & 31) == 0) Sse.Prefetch1(s + next + p);  // never faults
+                        Sse.Prefetch1(s + next + p);  // never faults
                         Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p), 16).AsSingle().Store(d + p);
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 8), 16).AsSingle().Store(d + p + 8);
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 16), 16).AsSingle().Store(d + p + 16);
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 24), 16).AsSingle().Store(d + p + 24);
                     }
+                    for (; p <= kd - 8; p += 8)
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p), 16).AsSingle().Store(d + p);
+                }
                 for (; p < kd; p++) d[p] = BitConverter.Int32BitsToSingle(s[p] << 16);
             }
             else
