@@ -11,7 +11,7 @@ namespace SharpLens.Kernels;
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    /// <summary>Depth of one packed block: a B panel KC×NR (16 KiB for NR=16) stays in L1.</summary>
+    /// <summary>Depth of one packed block: a B panel KC×NR (24 KiB for AVX2, NR = 24) stays in L1.</summary>
     internal const int KC = 256;
     /// <summary>Rows of A packed at once (rounded down to MR): MC×KC fp32 ≈ 144 KiB, held in L2.</summary>
     internal const int MC = 144;

@@ -8,8 +8,8 @@ namespace SharpLens.Kernels;
 /// <summary>AVX2/FMA 6×16 microkernel: 12 ymm accumulators + 2 B vectors + 1 broadcast (15 of 16 registers).</summary>
 internal unsafe struct Avx2Kernel : IMicroKernel
 {
-    public static int MR => 6;
-    public static int NR => 16;
+    public static int MR => 4;
+    public static int NR => 24;
 
     /// <summary>C[mr×nr] (+)= A·B over kc: a = packed A tile [kc][MR], b = packed B panel [kc][NR] (zero-padded),
     /// c = row-major destination with stride ldc; bias (length ≥ nr, or null) is added when !accumulate;
@@ -21,9 +21,7 @@ internal unsafe struct Avx2Kernel : IMicroKernel
             case 1: Tile<R1>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
             case 2: Tile<R2>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
             case 3: Tile<R3>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
-            case 4: Tile<R4>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
-            case 5: Tile<R5>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
-            default: Tile<R6>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
+            default: Tile<R4>(kc, a, b, c, ldc, nr, bias, accumulate, scratch); break;
         }
     }
 
@@ -37,32 +35,24 @@ internal unsafe struct Avx2Kernel : IMicroKernel
         if (R.Value > 1) Prefetch(c + 1 * ldc, nr);
         if (R.Value > 2) Prefetch(c + 2 * ldc, nr);
         if (R.Value > 3) Prefetch(c + 3 * ldc, nr);
-        if (R.Value > 4) Prefetch(c + 4 * ldc, nr);
-        if (R.Value > 5) Prefetch(c + 5 * ldc, nr);
-        Vector256<float> c0_0 = default, c0_1 = default;
-        Vector256<float> c1_0 = default, c1_1 = default;
-        Vector256<float> c2_0 = default, c2_1 = default;
-        Vector256<float> c3_0 = default, c3_1 = default;
-        Vector256<float> c4_0 = default, c4_1 = default;
-        Vector256<float> c5_0 = default, c5_1 = default;
+        Vector256<float> c0_0 = default, c0_1 = default, c0_2 = default;
+        Vector256<float> c1_0 = default, c1_1 = default, c1_2 = default;
+        Vector256<float> c2_0 = default, c2_1 = default, c2_2 = default;
+        Vector256<float> c3_0 = default, c3_1 = default, c3_2 = default;
         for (int p = 0; p < kc; p++)
         {
-            Vector256<float> b0 = Vector256.Load(b + 0), b1 = Vector256.Load(b + 8);
+            Vector256<float> b0 = Vector256.Load(b + 0), b1 = Vector256.Load(b + 8), b2 = Vector256.Load(b + 16);
             Vector256<float> av;
-            av = Vector256.Create(a[0]); c0_0 = Vector256.FusedMultiplyAdd(av, b0, c0_0); c0_1 = Vector256.FusedMultiplyAdd(av, b1, c0_1);
-            if (R.Value > 1) { av = Vector256.Create(a[1]); c1_0 = Vector256.FusedMultiplyAdd(av, b0, c1_0); c1_1 = Vector256.FusedMultiplyAdd(av, b1, c1_1); }
-            if (R.Value > 2) { av = Vector256.Create(a[2]); c2_0 = Vector256.FusedMultiplyAdd(av, b0, c2_0); c2_1 = Vector256.FusedMultiplyAdd(av, b1, c2_1); }
-            if (R.Value > 3) { av = Vector256.Create(a[3]); c3_0 = Vector256.FusedMultiplyAdd(av, b0, c3_0); c3_1 = Vector256.FusedMultiplyAdd(av, b1, c3_1); }
-            if (R.Value > 4) { av = Vector256.Create(a[4]); c4_0 = Vector256.FusedMultiplyAdd(av, b0, c4_0); c4_1 = Vector256.FusedMultiplyAdd(av, b1, c4_1); }
-            if (R.Value > 5) { av = Vector256.Create(a[5]); c5_0 = Vector256.FusedMultiplyAdd(av, b0, c5_0); c5_1 = Vector256.FusedMultiplyAdd(av, b1, c5_1); }
-            a += 6; b += 16;
+            av = Vector256.Create(a[0]); c0_0 = Vector256.FusedMultiplyAdd(av, b0, c0_0); c0_1 = Vector256.FusedMultiplyAdd(av, b1, c0_1); c0_2 = Vector256.FusedMultiplyAdd(av, b2, c0_2);
+            if (R.Value > 1) { av = Vector256.Create(a[1]); c1_0 = Vector256.FusedMultiplyAdd(av, b0, c1_0); c1_1 = Vector256.FusedMultiplyAdd(av, b1, c1_1); c1_2 = Vector256.FusedMultiplyAdd(av, b2, c1_2); }
+            if (R.Value > 2) { av = Vector256.Create(a[2]); c2_0 = Vector256.FusedMultiplyAdd(av, b0, c2_0); c2_1 = Vector256.FusedMultiplyAdd(av, b1, c2_1); c2_2 = Vector256.FusedMultiplyAdd(av, b2, c2_2); }
+            if (R.Value > 3) { av = Vector256.Create(a[3]); c3_0 = Vector256.FusedMultiplyAdd(av, b0, c3_0); c3_1 = Vector256.FusedMultiplyAdd(av, b1, c3_1); c3_2 = Vector256.FusedMultiplyAdd(av, b2, c3_2); }
+            a += 4; b += 24;
         }
-        StoreRow(c + 0 * ldc, c0_0, c0_1, nr, bias, accumulate, scratch);
-        if (R.Value > 1) StoreRow(c + 1 * ldc, c1_0, c1_1, nr, bias, accumulate, scratch);
-        if (R.Value > 2) StoreRow(c + 2 * ldc, c2_0, c2_1, nr, bias, accumulate, scratch);
-        if (R.Value > 3) StoreRow(c + 3 * ldc, c3_0, c3_1, nr, bias, accumulate, scratch);
-        if (R.Value > 4) StoreRow(c + 4 * ldc, c4_0, c4_1, nr, bias, accumulate, scratch);
-        if (R.Value > 5) StoreRow(c + 5 * ldc, c5_0, c5_1, nr, bias, accumulate, scratch);
+        StoreRow(c + 0 * ldc, c0_0, c0_1, c0_2, nr, bias, accumulate, scratch);
+        if (R.Value > 1) StoreRow(c + 1 * ldc, c1_0, c1_1, c1_2, nr, bias, accumulate, scratch);
+        if (R.Value > 2) StoreRow(c + 2 * ldc, c2_0, c2_1, c2_2, nr, bias, accumulate, scratch);
+        if (R.Value > 3) StoreRow(c + 3 * ldc, c3_0, c3_1, c3_2, nr, bias, accumulate, scratch);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -74,26 +64,30 @@ internal unsafe struct Avx2Kernel : IMicroKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreRow(float* c, Vector256<float> v0, Vector256<float> v1, int nr, float* bias, bool accumulate, float* scratch)
+    static void StoreRow(float* c, Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, int nr, float* bias, bool accumulate, float* scratch)
     {
-        if (nr == 16)
+        if (nr == 24)
         {
             if (accumulate)
             {
                 v0 += Vector256.Load(c + 0);
                 v1 += Vector256.Load(c + 8);
+                v2 += Vector256.Load(c + 16);
             }
             else if (bias != null)
             {
                 v0 += Vector256.Load(bias + 0);
                 v1 += Vector256.Load(bias + 8);
+                v2 += Vector256.Load(bias + 16);
             }
             v0.Store(c + 0);
             v1.Store(c + 8);
+            v2.Store(c + 16);
             return;
         }
         v0.Store(scratch + 0);
         v1.Store(scratch + 8);
+        v2.Store(scratch + 16);
         for (int j = 0; j < nr; j++)
             c[j] = (accumulate ? c[j] : bias != null ? bias[j] : 0f) + scratch[j];
     }
