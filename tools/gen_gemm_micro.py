@@ -157,7 +157,7 @@ def scalar_kernel(MR, NR):
 open(os.path.join(OUT, 'GemmMicroAvx512.cs'), 'w').write(vec_kernel('Avx512Kernel', 'Vector512', 16, 14, 2,
     'AVX-512 14×32 microkernel: 28 zmm accumulators + 2 B vectors + 1 broadcast (31 of 32 registers).'))
 open(os.path.join(OUT, 'GemmMicroAvx2.cs'), 'w').write(vec_kernel('Avx2Kernel', 'Vector256', 8, 4, 3,
-    'AVX2/FMA 6×16 microkernel: 12 ymm accumulators + 2 B vectors + 1 broadcast (15 of 16 registers).'))
+    'AVX2/FMA 4×24 microkernel: 12 ymm accumulators + 3 B vectors + 1 broadcast (16 registers).'))
 open(os.path.join(OUT, 'GemmMicroScalar.cs'), 'w').write(scalar_kernel(4, 4))
 
 def dot_kernel(name, V, lanes, MR, NR, desc):

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SharpLens.Kernels;
 
-/// <summary>AVX2/FMA 6×16 microkernel: 12 ymm accumulators + 2 B vectors + 1 broadcast (15 of 16 registers).</summary>
+/// <summary>AVX2/FMA 4×24 microkernel: 12 ymm accumulators + 3 B vectors + 1 broadcast (16 registers).</summary>
 internal unsafe struct Avx2Kernel : IMicroKernel
 {
     public static int MR => 4;
