@@ -18,7 +18,9 @@ public static unsafe class Gemm
     /// <param name="m">Number of rows (tokens) in x and y.</param>
     /// <param name="w">The weight view; strided views (<see cref="WeightMatrix.ColSlice"/>) are fine.</param>
     /// <param name="bias">Empty, or length ≥ N.</param>
-    /// <param name="y">Destination, length ≥ m·N; overwritten.</param>
+    /// <param name="y">Destination, length ≥ m·N; overwritten. Must not overlap x.</param>
+    /// <remarks>m ≤ 48 takes a dot-product path that widens W rows in place; larger m packs transposed
+    /// W panels for a register-blocked microkernel. Results agree to fp32 rounding, not bit-for-bit.</remarks>
     public static void LinearForward(ReadOnlySpan<float> x, int m, WeightMatrix w, ReadOnlySpan<float> bias, Span<float> y)
     {
         int k = w.Cols, n = w.Rows;
@@ -50,7 +52,7 @@ public static unsafe class Gemm
     /// <param name="k">Columns of a = rows of b.</param>
     /// <param name="b">Right operand, length ≥ k·n.</param>
     /// <param name="n">Columns of b and c.</param>
-    /// <param name="c">Destination, length ≥ m·n; overwritten.</param>
+    /// <param name="c">Destination, length ≥ m·n; overwritten. Must not overlap a or b.</param>
     public static void MatMul(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c)
     {
         CheckMatMul(a, m, k, b, n, c);

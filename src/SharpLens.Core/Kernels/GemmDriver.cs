@@ -11,7 +11,7 @@ namespace SharpLens.Kernels;
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    /// <summary>Depth of one packed block: a B panel KC×NR (16 KiB for NR=16) stays in L1.</summary>
+    /// <summary>Depth of one packed block: a B panel KC×NR (24 KiB for AVX2, NR = 24) stays in L1.</summary>
     internal const int KC = 256;
     /// <summary>Rows of A packed at once (rounded down to MR): MC×KC fp32 ≈ 144 KiB, held in L2.</summary>
     internal const int MC = 144;
@@ -23,6 +23,11 @@ internal static unsafe class GemmDriver
     /// <summary>Runs C = A·B (+bias) at the given level. a: [m, k] row-major; c: [m, n] row-major; bias: [n] or null.</summary>
     public static void Run(float* a, int m, int k, in BOperand b, int n, float* bias, float* c, SimdLevel level, int maxThreads)
     {
+        if (!b.KMajor && GemmSkinny.Applies(m, level))
+        {
+            GemmSkinny.Run(a, m, k, b, n, bias, c, level, maxThreads);
+            return;
+        }
         switch (level)
         {
             case SimdLevel.Avx512: Run<Avx512Kernel>(a, m, k, b, n, bias, c, level, maxThreads); break;
@@ -56,6 +61,7 @@ internal static unsafe class GemmDriver
     }
 
     /// <summary>Computes columns [n0, n1) of C (ldc = n) on the calling thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunRange<TK>(float* a, int m, int k, in BOperand b, float* bias, float* c, int ldc, int n0, int n1, bool simdPack)
         where TK : struct, IMicroKernel
     {
@@ -71,7 +77,7 @@ internal static unsafe class GemmDriver
         //   tile    [NR]                       ragged-column store scratch
         long szB = RoundUp((long)ncMax * kcMax, 16), szA = RoundUp((long)mcMax * kcMax, 16);
         long szF = RoundUp((long)NR * kcMax, 16), szT = RoundUp(NR, 16);
-        float* packB = ThreadBuffer.Get(szB + szA + szF + szT);
+        float* packB = GemmThreadBuffer.Get(szB + szA + szF + szT);
         float* packA = packB + szB, f16Rows = packA + szA, tile = f16Rows + szF;
 
         for (int jc = n0; jc < n1; jc += ncMax)
@@ -94,8 +100,12 @@ internal static unsafe class GemmDriver
                         if (ic == 0) GemmPack.PackB(b, nOff, nr, pc, kc, NR, bp, f16Rows, simdPack);
                         float* biasp = first && bias != null ? bias + nOff : null;
                         float* cp = c + (long)ic * ldc + nOff;
-                        for (int ir = 0; ir < mc; ir += MR)
-                            TK.Run(kc, packA + (long)ir * kc, bp, cp + (long)ir * ldc, ldc, Math.Min(MR, mc - ir), nr, biasp, !first, tile);
+                        int tiles = (mc + MR - 1) / MR;
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            var (i0, rows) = GemmPack.TileRows(mc, MR, t);
+                            TK.Run(kc, packA + (long)t * kc * MR, bp, cp + (long)i0 * ldc, ldc, rows, nr, biasp, !first, tile);
+                        }
                     }
                 }
             }
@@ -105,18 +115,20 @@ internal static unsafe class GemmDriver
     static int RoundUp(int x, int m) => (x + m - 1) / m * m;
     static long RoundUp(long x, int m) => (x + m - 1) / m * m;
 
-    /// <summary>One grow-only, pinned, 64-byte-aligned scratch array per thread (no per-call allocation).</summary>
-    static class ThreadBuffer
-    {
-        [ThreadStatic] static float[]? _array;
+}
 
-        public static float* Get(long floats)
-        {
-            var arr = _array;
-            if (arr == null || arr.LongLength < floats + 16)
-                _array = arr = GC.AllocateUninitializedArray<float>((int)(floats + 16), pinned: true);
-            nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
-            return (float*)((p + 63) & ~(nint)63);
-        }
+/// <summary>One grow-only, pinned, 64-byte-aligned scratch array per thread (no per-call allocation).</summary>
+internal static unsafe class GemmThreadBuffer
+{
+    [ThreadStatic] static float[]? _array;
+
+    /// <summary>A 64-byte-aligned pointer to ≥ floats floats, valid until this thread's next call.</summary>
+    public static float* Get(long floats)
+    {
+        var arr = _array;
+        if (arr == null || arr.LongLength < floats + 16)
+            _array = arr = GC.AllocateUninitializedArray<float>((int)(floats + 16), pinned: true);
+        nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
+        return (float*)((p + 63) & ~(nint)63);
     }
 }

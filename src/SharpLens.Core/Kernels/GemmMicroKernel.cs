@@ -36,3 +36,18 @@ internal struct R11 : IRowCount { public static int Value => 11; }
 internal struct R12 : IRowCount { public static int Value => 12; }
 internal struct R13 : IRowCount { public static int Value => 13; }
 internal struct R14 : IRowCount { public static int Value => 14; }
+
+/// <summary>
+/// A dot-product kernel for skinny products (few rows of x): y[i, j] (+)= Σ_p x[i·ldx + p] · w[j·ldw + p]
+/// over p &lt; kd for i &lt; mr ≤ MR, j &lt; nr ≤ NR, with x and w fp32 rows read in place (no packing).
+/// When accumulate is false, y is overwritten (+ bias[j] when bias != null); otherwise added to.
+/// </summary>
+internal unsafe interface IDotKernel
+{
+    /// <summary>Rows of x per tile.</summary>
+    static abstract int MR { get; }
+    /// <summary>Rows of W per tile.</summary>
+    static abstract int NR { get; }
+    /// <summary>Computes one mr×nr tile of y (row stride ldy).</summary>
+    static abstract void Run(int kd, float* x, long ldx, float* w, long ldw, int mr, int nr, float* y, long ldy, float* bias, bool accumulate);
+}

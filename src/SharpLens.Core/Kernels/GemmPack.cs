@@ -29,24 +29,39 @@ internal readonly unsafe struct BOperand
 /// <summary>Packing of GEMM operands into the panel layouts the microkernels read.</summary>
 internal static unsafe class GemmPack
 {
+    /// <summary>How many NR panels ahead <see cref="Transpose"/> prefetches.</summary>
+    const int PfPanels = 1;
+
     /// <summary>
     /// Packs rows [0, mc) × columns [0, kc) of row-major fp32 a (stride lda) into tiles
-    /// dst[ceil(mc/mr)][kc][mr] (row index fastest). Rows past mc in the last tile are left
-    /// unspecified: the kernels are specialised on the real row count and never read them.
+    /// dst[tiles][kc][MR] (row index fastest) of <see cref="TileRows"/> rows each. Rows past a tile's
+    /// count are left unspecified: the kernels are specialised on the real row count and never read them.
     /// </summary>
-    public static void PackA(float* a, long lda, int mc, int kc, int mr, float* dst)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackA(float* a, long lda, int mc, int kc, int MR, float* dst)
     {
-        for (int i0 = 0; i0 < mc; i0 += mr)
+        int tiles = (mc + MR - 1) / MR;
+        for (int t = 0; t < tiles; t++)
         {
-            int rows = Math.Min(mr, mc - i0);
+            var (i0, rows) = TileRows(mc, MR, t);
             for (int i = 0; i < rows; i++)
             {
                 float* src = a + (i0 + i) * lda;
                 float* d = dst + i;
-                for (int k = 0; k < kc; k++) d[k * mr] = src[k];
+                for (int k = 0; k < kc; k++) d[k * MR] = src[k];
             }
-            dst += (long)kc * mr;
+            dst += (long)kc * MR;
         }
+    }
+
+    /// <summary>
+    /// Tile t of mc rows split into ceil(mc/MR) balanced tiles (sizes differ by ≤ 1): e.g. 25 rows with
+    /// MR = 6 → 5×5 rather than 4×6 + 1, because a 1-row tile is FMA-latency bound.
+    /// </summary>
+    public static (int Start, int Rows) TileRows(int mc, int MR, int t)
+    {
+        int tiles = (mc + MR - 1) / MR, q = mc / tiles, r = mc % tiles;
+        return (t * q + Math.Min(t, r), q + (t < r ? 1 : 0));
     }
 
     /// <summary>
@@ -69,10 +84,10 @@ internal static unsafe class GemmPack
         switch (src.DType)
         {
             case DType.F32:
-                Transpose<F32Loader>((byte*)((float*)src.Data + n0 * src.Stride + k0), src.Stride, nr, kc, dst, NR, simd);
+                Transpose<F32Loader>((byte*)((float*)src.Data + n0 * src.Stride + k0), src.Stride, nr, kc, dst, NR, simd, true);
                 break;
             case DType.BF16:
-                Transpose<BF16Loader>((byte*)((ushort*)src.Data + n0 * src.Stride + k0), src.Stride, nr, kc, dst, NR, simd);
+                Transpose<BF16Loader>((byte*)((ushort*)src.Data + n0 * src.Stride + k0), src.Stride, nr, kc, dst, NR, simd, true);
                 break;
             default:
                 // f16 → fp32 rows in scratch [nr][kc] (TensorPrimitives uses F16C/AVX-512 when present), then transpose.
@@ -81,16 +96,22 @@ internal static unsafe class GemmPack
                     var row = new ReadOnlySpan<Half>((Half*)src.Data + (n0 + r) * src.Stride + k0, kc);
                     TensorPrimitives.ConvertToSingle(row, new Span<float>(scratch + (long)r * kc, kc));
                 }
-                Transpose<F32Loader>((byte*)scratch, kc, nr, kc, dst, NR, simd);
+                Transpose<F32Loader>((byte*)scratch, kc, nr, kc, dst, NR, simd, false);
                 break;
         }
     }
 
-    /// <summary>dst[k·NR + r] = widen(src[r·stride + k]) for r &lt; nr, k &lt; kc; 0 for nr ≤ r &lt; NR.</summary>
-    static void Transpose<L>(byte* src, long stride, int nr, int kc, float* dst, int NR, bool simd)
+    /// <summary>
+    /// dst[k·NR + r] = widen(src[r·stride + k]) for r &lt; nr, k &lt; kc; 0 for nr ≤ r &lt; NR.
+    /// prefetchNext: also prefetch (into L2) the same block of the next NR rows, the panel packed next:
+    /// W rows are pages apart, so the hardware prefetchers alone leave this loop waiting on DRAM.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static void Transpose<L>(byte* src, long stride, int nr, int kc, float* dst, int NR, bool simd, bool prefetchNext)
         where L : struct, IElementLoader
     {
         long rowBytes = stride * L.Size;
+        long ahead = prefetchNext && Sse.IsSupported ? PfPanels * NR * rowBytes : 0;
         int r8 = simd ? nr & ~7 : 0, k8 = simd ? kc & ~7 : 0;
         for (int r0 = 0; r0 < r8; r0 += 8)
         {
@@ -98,6 +119,8 @@ internal static unsafe class GemmPack
             for (int k0 = 0; k0 < k8; k0 += 8)
             {
                 byte* p = s + k0 * L.Size;
+                if (ahead != 0 && ((k0 * L.Size) & 63) == 0)
+                    for (int i = 0; i < 8; i++) Sse.Prefetch1(p + ahead + i * rowBytes);  // never faults
                 Transpose8x8(
                     L.Load8(p), L.Load8(p + rowBytes), L.Load8(p + 2 * rowBytes), L.Load8(p + 3 * rowBytes),
                     L.Load8(p + 4 * rowBytes), L.Load8(p + 5 * rowBytes), L.Load8(p + 6 * rowBytes), L.Load8(p + 7 * rowBytes),

@@ -13,6 +13,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
     {
         (1, 1, 1, false), (7, 13, 3, false), (25, 67, 129, false), (33, 100, 300, true),
         (1, 300, 17, true), (150, 70, 40, false), (2, 3, 4100, false), (40, 300, 130, true), (61, 517, 203, false),
+        // K a multiple of 8 and 16: the vector-only reductions of the skinny kernels (no scalar k-tail)
+        (5, 64, 37, false), (26, 1040, 45, true),
     };
 
     public static IEnumerable<object[]> LinearCases()
@@ -22,12 +24,14 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
                 for (int s = 0; s < Shapes.Length; s++)
                     foreach (bool bias in new[] { false, true })
                         foreach (int threads in new[] { 1, 2 })
-                            yield return new object[] { level, dt, s, bias, threads };
+                            foreach (Path path in Enum.GetValues<Path>())
+                                if (path == Path.Auto || level != SimdLevel.Scalar)  // scalar has one path
+                                    yield return new object[] { level, dt, s, bias, threads, path };
     }
 
     [Theory]
     [MemberData(nameof(LinearCases))]
-    public void LinearForward_MatchesNaive(SimdLevel level, DType dtype, int shape, bool withBias, int threads)
+    public void LinearForward_MatchesNaive(SimdLevel level, DType dtype, int shape, bool withBias, int threads, Path path)
     {
         var (m, k, n, slice) = Shapes[shape];
         var rng = new Random(HashCode.Combine(m, k, n, (int)dtype));
@@ -40,7 +44,7 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         Gemm.LinearForwardNaive(x, m, w, bias, expected);
         var actual = new float[m * n];
         actual.AsSpan().Fill(float.NaN);  // the kernel must overwrite, not accumulate into, y
-        RunAt(level, threads, () => Gemm.LinearForward(x, m, w, bias, actual));
+        RunAt(level, threads, () => Gemm.LinearForward(x, m, w, bias, actual), path);
 
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
@@ -125,12 +129,17 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         Assert.True(GemmBenchmark.MeasureFmaPeakGflops(TimeSpan.FromMilliseconds(1)) > 0);
     }
 
-    static void RunAt(SimdLevel level, int threads, Action action)
+    /// <summary>Which LinearForward implementation to force: the size-based default, the packed
+    /// (transposed-panel) path for every M, or the skinny (dot-product) path for every M.</summary>
+    public enum Path { Auto, Packed, Skinny }
+
+    static void RunAt(SimdLevel level, int threads, Action action, Path path = Path.Auto)
     {
         KernelOptions.ForcedLevel = level;
         KernelOptions.ForcedThreads = threads;
+        GemmSkinny.ForcedMaxM = path switch { Path.Packed => 0, Path.Skinny => int.MaxValue, _ => null };
         try { action(); }
-        finally { KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null; }
+        finally { KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null; GemmSkinny.ForcedMaxM = null; }
     }
 
     static void AssertClose(float expected, float actual, double scale, int k, string where)

@@ -1,0 +1,137 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLens.Loading;
+
+namespace SharpLens.Kernels;
+
+/// <summary>
+/// The skinny path of y = x·Wᵀ (few rows of x, e.g. a prompt of 25 tokens or one decoded token):
+/// the packed path's W transposition costs ~60% of its microkernel time at M = 25 (measured), so each group
+/// of NR weight rows is widened to fp32 in place (row-major, no transpose, one KD-chunk at a time) and a
+/// dot-product kernel (<see cref="IDotKernel"/>) sweeps all rows of x against it. N is split across threads.
+/// </summary>
+internal static unsafe class GemmSkinny
+{
+    /// <summary>Largest M routed here by default (above it the packed path amortises its packing).</summary>
+    internal const int DefaultMaxM = 48;
+
+    /// <summary>Test hook for the calling thread: overrides <see cref="DefaultMaxM"/> (0 = never, int.MaxValue = always).</summary>
+    [ThreadStatic] internal static int? ForcedMaxM;
+
+    /// <summary>Whether a weight product with m rows takes this path at the given level.</summary>
+    public static bool Applies(int m, SimdLevel level) => level >= SimdLevel.Avx2 && m <= (ForcedMaxM ?? DefaultMaxM);
+
+    /// <summary>K-chunk: the NR×KD fp32 W chunk (8 KiB for AVX2) stays in L1.</summary>
+    internal const int KD = 512;
+    /// <summary>How many NR-row groups ahead <see cref="Widen"/> prefetches.</summary>
+    const int PfGroups = 2;
+
+    /// <summary>y[m,n] = x[m,k]·Wᵀ (+bias); w must be a [n, k] weight (not K-major).</summary>
+    public static void Run(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, SimdLevel level, int maxThreads)
+    {
+        if (level >= SimdLevel.Avx512) Run<Avx512DotKernel>(x, m, k, w, n, bias, y, maxThreads);
+        else Run<Avx2DotKernel>(x, m, k, w, n, bias, y, maxThreads);
+    }
+
+    static void Run<TD>(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, int maxThreads)
+        where TD : struct, IDotKernel
+    {
+        int groups = (n + TD.NR - 1) / TD.NR;
+        long work = (long)m * n * k;
+        int threads = work < GemmDriver.SingleThreadWork ? 1 : Math.Min(Math.Max(1, maxThreads), groups);
+        if (threads <= 1)
+        {
+            RunRange<TD>(x, m, k, w, bias, y, n, 0, n);
+            return;
+        }
+        int perThread = (groups + threads - 1) / threads;  // whole NR groups per thread
+        threads = (groups + perThread - 1) / perThread;
+        nint px = (nint)x, pbias = (nint)bias, py = (nint)y;
+        BOperand ww = w;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int n0 = t * perThread * TD.NR;
+            int n1 = (int)Math.Min(n, (long)(t + 1) * perThread * TD.NR);
+            RunRange<TD>((float*)px, m, k, ww, (float*)pbias, (float*)py, n, n0, n1);
+        });
+    }
+
+    /// <summary>
+    /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread. Loop order j0 → kb → x tiles:
+    /// each W chunk [NR][kd] is widened once and stays in L1 while every row tile of x streams past it
+    /// from L2. (Measured: kb outermost with an L1-sized x block was slower; per-tile overhead dominates.)
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RunRange<TD>(float* x, int m, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
+        where TD : struct, IDotKernel
+    {
+        int MR = TD.MR, NR = TD.NR;
+        int kdMax = Math.Min(KD, k);
+        bool f32 = w.DType == DType.F32;
+        // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
+        float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
+        int tiles = (m + MR - 1) / MR;
+        for (int j0 = n0; j0 < n1; j0 += NR)
+        {
+            int nr = Math.Min(NR, n1 - j0);
+            for (int kb = 0; kb < k; kb += kdMax)
+            {
+                int kd = Math.Min(kdMax, k - kb);
+                float* wp;
+                long ldw;
+                if (f32) { wp = (float*)w.Data + j0 * w.Stride + kb; ldw = w.Stride; }
+                else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
+                bool first = kb == 0;
+                float* bp = first && bias != null ? bias + j0 : null;
+                for (int t = 0; t < tiles; t++)
+                {
+                    var (i0, rows) = GemmPack.TileRows(m, MR, t);
+                    TD.Run(kd, x + (long)i0 * k + kb, k, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[r·ldd + p] = widen(W[j0 + r, kb + p]) for r &lt; nr, p &lt; kd; also prefetches (into L2) the
+    /// same chunk of the next NR rows, which the hardware prefetchers would reach only after a page miss.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Widen(in BOperand w, int j0, int nr, int kb, int kd, float* dst, long ldd, int NR)
+    {
+        bool x86 = Sse.IsSupported, avx2 = Avx2.IsSupported;
+        long next = PfGroups * NR * w.Stride;
+        for (int r = 0; r < nr; r++)
+        {
+            float* d = dst + r * ldd;
+            if (w.DType == DType.BF16)
+            {
+                ushort* s = (ushort*)w.Data + (j0 + r) * w.Stride + kb;
+                int p = 0;
+                if (avx2)
+                {
+                    for (; p <= kd - 32; p += 32)  // one 64-byte line of bf16 per iteration
+                    {
+                        Sse.Prefetch1(s + next + p);  // never faults
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p), 16).AsSingle().Store(d + p);
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 8), 16).AsSingle().Store(d + p + 8);
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 16), 16).AsSingle().Store(d + p + 16);
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 24), 16).AsSingle().Store(d + p + 24);
+                    }
+                    for (; p <= kd - 8; p += 8)
+                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p), 16).AsSingle().Store(d + p);
+                }
+                for (; p < kd; p++) d[p] = BitConverter.Int32BitsToSingle(s[p] << 16);
+            }
+            else
+            {
+                Half* s = (Half*)w.Data + (j0 + r) * w.Stride + kb;
+                if (x86)
+                    for (int p = 0; p < kd; p += 32) Sse.Prefetch1(s + next + p);
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(s, kd), new Span<float>(d, kd));
+            }
+        }
+    }
+}
