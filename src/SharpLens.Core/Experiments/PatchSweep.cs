@@ -14,7 +14,7 @@ public sealed class PatchSweep
     readonly HookedTransformer _model;
     readonly int[] _tokens;
     readonly ActivationCache _base;
-    readonly KvPrefixCache _prefixes;
+    readonly Lazy<KvPrefix> _prefix;
 
     /// <summary>Rows (batch × positions) per batched run: large enough to amortise weight reads, small enough for cache.</summary>
     public int MaxRows { get; init; } = 512;
@@ -26,7 +26,9 @@ public sealed class PatchSweep
     public PatchSweep(HookedTransformer model, int[] tokens, ActivationCache baseCache)
     {
         _model = model; _tokens = tokens; _base = baseCache;
-        _prefixes = new KvPrefixCache(baseCache, model.HookNames);
+        // One prefix of every position but the last serves every start position (a run reads only its first QStart):
+        // a prefix per start position would hold O(T²·layers) floats across a residual sweep.
+        _prefix = new(() => KvPrefix.FromCache(baseCache, model.HookNames, tokens.Length - 1));
     }
 
     /// <summary>Hook names a base run must cache for <see cref="PatchSweep"/>.</summary>
@@ -97,18 +99,10 @@ public sealed class PatchSweep
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,
-            Prefix = qStart > 0 ? _prefixes.Get(qStart) : null,
+            Prefix = qStart > 0 ? _prefix.Value : null,
             Cancellation = Cancellation,
         });
         var logits = r.Logits!;
         return Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray();
-    }
-
-    /// <summary>KV prefixes of the base run, one per prefix length, made on first use.</summary>
-    sealed class KvPrefixCache(ActivationCache cache, HookNames names)
-    {
-        readonly Dictionary<int, KvPrefix> _byLength = new();
-        public KvPrefix Get(int length) =>
-            _byLength.TryGetValue(length, out var p) ? p : _byLength[length] = KvPrefix.FromCache(cache, names, length);
     }
 }

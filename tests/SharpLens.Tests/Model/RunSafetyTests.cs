@@ -1,0 +1,63 @@
+using SharpLens.Experiments;
+using SharpLens.Model;
+using SharpLens.Tests.Experiments;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Model;
+
+/// <summary>Review regressions: KV-prefix memory, prefix validation, re-entrant runs, the shared empty hook set.</summary>
+public class RunSafetyTests : IDisposable
+{
+    readonly HookedTransformer _model = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+    readonly StudyTokens _tokens = ReferenceExperimentTests.TokensOf(Fixtures.Json("tiny-qwen2", "reference_experiments.json"));
+
+    public void Dispose() => _model.Dispose();
+
+    [Fact]
+    public void APrefixLongerThanQStartIsReadOnlyUpToQStartAndAShortOneIsAClearError()
+    {
+        var (logits, cache) = _model.RunWithCache([_tokens.Clean]);
+        int T = _tokens.Length, d = _model.Config.DModel, V = _model.Config.VocabSize, q0 = 7;
+        var resid = new Tensor(cache["blocks.1.hook_resid_pre"].Data.AsSpan(q0 * d).ToArray(), 1, T - q0, d);
+        RunOptions With(KvPrefix p) => new() { StartLayer = 1, StartResidual = resid, QStart = q0, Prefix = p, Logits = LogitsMode.Last };
+        var r = _model.Forward([_tokens.Clean], With(KvPrefix.FromCache(cache, _model.HookNames, T - 1)));
+        for (int i = 0; i < V; i++) Assert.True(Math.Abs(logits.Data[(T - 1) * V + i] - r.Logits!.Data[i]) < 1e-4);
+        var e = Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], With(KvPrefix.FromCache(cache, _model.HookNames, q0 - 1))));
+        Assert.Contains("KV prefix", e.Message);
+    }
+
+    [Fact]
+    public void AResidualSweepDoesNotCopyOneKvPrefixPerStartPosition()
+    {
+        // a long prompt: the clean prompt repeated; patch the last layer's residual at every position
+        int[] ids = Enumerable.Repeat(_tokens.Clean, 8).SelectMany(t => t).ToArray();
+        var c = _model.Config; int T = ids.Length, L = c.NLayers, kvRow = c.NKvHeads * c.DHead;
+        var (_, cache) = _model.RunWithCache([ids], PatchSweep.NeedsInBaseCache);
+        var sweep = new PatchSweep(_model, ids, cache);
+        string hook = _model.HookNames.Layers[L - 1].ResidPre;
+        var items = Enumerable.Range(0, T).Select(p => (IReadOnlyList<Intervention>)[Intervention.Patch(hook, L - 1, cache[hook].Data, [p])]).ToList();
+        sweep.Run(items.Take(2).ToList(), _ => 0);   // warm the arena
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        sweep.Run(items, row => row[0]);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // one prefix per start position would copy sum_q q·L·kvRow·2 floats
+        long perStartPrefixes = (long)T * (T - 1) / 2 * L * kvRow * 2 * sizeof(float);
+        Assert.True(allocated < perStartPrefixes / 4, $"sweep allocated {allocated} bytes, one prefix per start position is {perStartPrefixes}");
+    }
+
+    [Fact]
+    public void AHookThatRunsTheSameModelIsRefusedInsteadOfCorruptingTheRun()
+    {
+        var hooks = new HookSet().Add("blocks.1.hook_attn_out", _ => _model.Run([_tokens.Corrupted]));
+        var e = Assert.Throws<InvalidOperationException>(() => _model.RunWithHooks([_tokens.Clean], hooks));
+        Assert.Contains("hook ran the model", e.Message);
+        _model.Run([_tokens.Clean]);   // the model is usable afterwards
+    }
+
+    [Fact]
+    public void TheEmptyHookSetCannotBeFilledForEveryone()
+    {
+        HookSet.Empty.Add("blocks.0.hook_resid_pre", ctx => ctx.Data.Clear());
+        Assert.False(new RunOptions().Hooks.Has("blocks.0.hook_resid_pre"));
+    }
+}
