@@ -5,7 +5,8 @@ using SharpLens.Tests.Support;
 
 namespace SharpLens.Tests.Model;
 
-/// <summary>Review regressions: KV-prefix memory, prefix validation, re-entrant runs, the shared empty hook set.</summary>
+/// <summary>Review regressions: KV-prefix memory, prefix validation, re-entrant runs, the shared empty hook set,
+/// prompts whose recovery is undefined.</summary>
 public class RunSafetyTests : IDisposable
 {
     readonly HookedTransformer _model = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
@@ -59,5 +60,18 @@ public class RunSafetyTests : IDisposable
     {
         HookSet.Empty.Add("blocks.0.hook_resid_pre", ctx => ctx.Data.Clear());
         Assert.False(new RunOptions().Hooks.Has("blocks.0.hook_resid_pre"));
+    }
+
+    [Fact]
+    public void IdenticalPromptsAreRefusedBeforeAnyRun()
+    {
+        string dir = Fixtures.Dir("tiny-qwen2");
+        var tok = SharpLens.Tokenization.HfTokenizer.Load(dir);
+        var e = Assert.Throws<SharpLensException>(() => PromptSet.Prepare(tok, _model.Config, PromptSet.SeedClean, PromptSet.SeedClean,
+            PromptSet.SeedAnswer, PromptSet.SeedWrong));
+        Assert.Equal(ExitCode.Input, e.Code);
+        var same = _tokens with { Corrupted = _tokens.Clean };
+        var s = Assert.Throws<SharpLensException>(() => Study.Run(_model, same, new StudyOptions(), _ => true));
+        Assert.Equal(ExitCode.Input, s.Code);
     }
 }
