@@ -76,11 +76,12 @@ public sealed class PatchSweep
     {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
         var hooks = new HookSet();
+        var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
         foreach (var hook in batch.SelectMany(b => b).Select(x => x.Hook).Distinct())
             hooks.Add(hook, ctx =>
             {
                 foreach (var x in batch[ctx.Batch])
-                    if (x.Hook == ctx.Name) x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset);
+                    if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
             });
         Tensor? start = null;
         bool fromEmbedding = batch.Any(b => b.Any(x => x.Layer < 0));
@@ -102,6 +103,11 @@ public sealed class PatchSweep
             Prefix = qStart > 0 ? _prefix.Value : null,
             Cancellation = Cancellation,
         });
+        // An intervention that never ran (a misspelt hook, or a Layer later than its hook's block, which lets the sweep
+        // start after it) would otherwise read as "no effect".
+        if (batch.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
+            throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
+                + "the hook name does not exist, or the declared layer is later than the hook's block");
         var logits = r.Logits!;
         return Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray();
     }

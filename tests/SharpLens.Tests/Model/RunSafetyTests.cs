@@ -28,25 +28,6 @@ public class RunSafetyTests : IDisposable
     }
 
     [Fact]
-    public void AResidualSweepDoesNotCopyOneKvPrefixPerStartPosition()
-    {
-        // a long prompt: the clean prompt repeated; patch the last layer's residual at every position
-        int[] ids = Enumerable.Repeat(_tokens.Clean, 8).SelectMany(t => t).ToArray();
-        var c = _model.Config; int T = ids.Length, L = c.NLayers, kvRow = c.NKvHeads * c.DHead;
-        var (_, cache) = _model.RunWithCache([ids], PatchSweep.NeedsInBaseCache);
-        var sweep = new PatchSweep(_model, ids, cache);
-        string hook = _model.HookNames.Layers[L - 1].ResidPre;
-        var items = Enumerable.Range(0, T).Select(p => (IReadOnlyList<Intervention>)[Intervention.Patch(hook, L - 1, cache[hook].Data, [p])]).ToList();
-        sweep.Run(items.Take(2).ToList(), _ => 0);   // warm the arena
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        sweep.Run(items, row => row[0]);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        // one prefix per start position would copy sum_q q·L·kvRow·2 floats
-        long perStartPrefixes = (long)T * (T - 1) / 2 * L * kvRow * 2 * sizeof(float);
-        Assert.True(allocated < perStartPrefixes / 4, $"sweep allocated {allocated} bytes, one prefix per start position is {perStartPrefixes}");
-    }
-
-    [Fact]
     public void AHookThatRunsTheSameModelIsRefusedInsteadOfCorruptingTheRun()
     {
         var hooks = new HookSet().Add("blocks.1.hook_attn_out", _ => _model.Run([_tokens.Corrupted]));
@@ -73,5 +54,25 @@ public class RunSafetyTests : IDisposable
         var same = _tokens with { Corrupted = _tokens.Clean };
         var s = Assert.Throws<SharpLensException>(() => Study.Run(_model, same, new StudyOptions(), _ => true));
         Assert.Equal(ExitCode.Input, s.Code);
+    }
+}
+
+public class SweepInterventionCheckTests : IDisposable
+{
+    readonly HookedTransformer _model = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+    readonly StudyTokens _tokens = ReferenceExperimentTests.TokensOf(Fixtures.Json("tiny-qwen2", "reference_experiments.json"));
+
+    public void Dispose() => _model.Dispose();
+
+    [Theory]
+    [InlineData("blocks.1.hook_resid_pre", 3)]      // declared layer later than the hook's block: the sweep starts after it
+    [InlineData("blocks.1.hook_resid_pree", 1)]     // misspelt hook
+    public void AnInterventionThatNeverRunsIsAnErrorNotANullResult(string hook, int layer)
+    {
+        var runs = new StudyRuns(_model, _tokens);
+        var src = runs.Clean["blocks.1.hook_resid_pre"].Data;
+        var e = Assert.Throws<InvalidOperationException>(() => runs.SweepOn(clean: false, default)
+            .Run([[Intervention.Patch(hook, layer, src, [_tokens.Last])]], runs.LogitDiff));
+        Assert.Contains("never ran", e.Message);
     }
 }
