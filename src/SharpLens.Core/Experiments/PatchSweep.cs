@@ -14,7 +14,7 @@ public sealed class PatchSweep
     readonly HookedTransformer _model;
     readonly int[] _tokens;
     readonly ActivationCache _base;
-    readonly KvPrefixCache _prefixes;
+    readonly Lazy<KvPrefix> _prefix;
 
     /// <summary>Rows (batch × positions) per batched run: large enough to amortise weight reads, small enough for cache.</summary>
     public int MaxRows { get; init; } = 512;
@@ -26,7 +26,9 @@ public sealed class PatchSweep
     public PatchSweep(HookedTransformer model, int[] tokens, ActivationCache baseCache)
     {
         _model = model; _tokens = tokens; _base = baseCache;
-        _prefixes = new KvPrefixCache(baseCache, model.HookNames);
+        // One prefix of every position but the last serves every start position (a run reads only its first QStart):
+        // a prefix per start position would hold O(T²·layers) floats across a residual sweep.
+        _prefix = new(() => KvPrefix.FromCache(baseCache, model.HookNames, tokens.Length - 1));
     }
 
     /// <summary>Hook names a base run must cache for <see cref="PatchSweep"/>.</summary>
@@ -74,11 +76,12 @@ public sealed class PatchSweep
     {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
         var hooks = new HookSet();
+        var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
         foreach (var hook in batch.SelectMany(b => b).Select(x => x.Hook).Distinct())
             hooks.Add(hook, ctx =>
             {
                 foreach (var x in batch[ctx.Batch])
-                    if (x.Hook == ctx.Name) x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset);
+                    if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
             });
         Tensor? start = null;
         bool fromEmbedding = batch.Any(b => b.Any(x => x.Layer < 0));
@@ -97,18 +100,15 @@ public sealed class PatchSweep
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,
-            Prefix = qStart > 0 ? _prefixes.Get(qStart) : null,
+            Prefix = qStart > 0 ? _prefix.Value : null,
             Cancellation = Cancellation,
         });
+        // An intervention that never ran (a misspelt hook, or a Layer later than its hook's block, which lets the sweep
+        // start after it) would otherwise read as "no effect".
+        if (batch.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
+            throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
+                + "the hook name does not exist, or the declared layer is later than the hook's block");
         var logits = r.Logits!;
         return Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray();
-    }
-
-    /// <summary>KV prefixes of the base run, one per prefix length, made on first use.</summary>
-    sealed class KvPrefixCache(ActivationCache cache, HookNames names)
-    {
-        readonly Dictionary<int, KvPrefix> _byLength = new();
-        public KvPrefix Get(int length) =>
-            _byLength.TryGetValue(length, out var p) ? p : _byLength[length] = KvPrefix.FromCache(cache, names, length);
     }
 }

@@ -42,6 +42,9 @@ public sealed record PromptSet
             throw SharpLensException.Input(
                 $"the clean and corrupted prompts have different token lengths ({c.Length} vs {k.Length}); patching needs them aligned:\n"
                 + SideBySide(tok, c, k));
+        if (c.SequenceEqual(k))
+            throw SharpLensException.Input("the clean and corrupted prompts have the same tokens: patching needs at least one position where they differ "
+                + "(every recovery would be 0/0)");
         int a = Single(tok, config, answer, "--answer"), w = Single(tok, config, wrong, "--wrong");
         if (a == w) throw SharpLensException.Input($"--answer and --wrong are the same token ({Show(answer)} = id {a}): the logit difference would be 0");
         var candStrings = (candidates is { Count: > 0 } ? candidates : [answer, wrong]).ToArray();

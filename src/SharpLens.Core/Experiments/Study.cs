@@ -26,6 +26,10 @@ public static class Study
         Report("baselines", 0, 3);
         var runs = new StudyRuns(model, tokens, ct);
         Report("baselines", 3, 3);
+        if (!double.IsFinite(runs.CleanLogitDiff) || !double.IsFinite(runs.CorruptedLogitDiff))
+            throw SharpLensException.Checkpoint($"the model's logits are not finite (clean logit diff {runs.CleanLogitDiff}, corrupted {runs.CorruptedLogitDiff}); check the weights");
+        if (runs.CleanLogitDiff == runs.CorruptedLogitDiff)
+            throw SharpLensException.Input($"the clean and corrupted runs have the same logit difference ({runs.CleanLogitDiff}): every recovery would be 0/0");
         o["clean_logit_diff"] = runs.CleanLogitDiff;
         o["corrupted_logit_diff"] = runs.CorruptedLogitDiff;
         Lap("baselines_s");

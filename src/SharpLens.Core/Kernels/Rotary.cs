@@ -49,7 +49,7 @@ public sealed class Rotary
         lock (_invFreq)
         {
             if (n <= _positions) return;
-            int cap = Math.Max(n, 64);
+            int cap = Math.Max(n, Math.Max(2 * _positions, 64));   // doubling: growing by one per position was O(T²) trig
             var cos = new float[cap * _half];
             var sin = new float[cap * _half];
             for (int p = 0; p < cap; p++)

@@ -14,6 +14,7 @@ public sealed class HookedTransformer : IDisposable
 {
     readonly Checkpoint _checkpoint;
     readonly object _runLock = new();
+    bool _running;   // guarded by _runLock
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
@@ -87,7 +88,18 @@ public sealed class HookedTransformer : IDisposable
                 if ((uint)id >= (uint)Config.VocabSize) throw SharpLensException.Input($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
         if ((uint)options.StartLayer > (uint)Config.NLayers) throw new ArgumentOutOfRangeException(nameof(options), $"start layer {options.StartLayer}");
         if (options.QStart < 0 || options.QStart >= T) throw new ArgumentOutOfRangeException(nameof(options), $"QStart {options.QStart}");
-        lock (_runLock) return new ForwardPass(this, tokens.Length, T, options).Run(tokens);
+        if (options.QStart > 0 && (options.Prefix is not { } pre || pre.Length < options.QStart || pre.RotK.Length != Config.NLayers
+                                   || pre.V.Length != Config.NLayers))
+            throw new ArgumentException($"QStart {options.QStart} needs a KV prefix of at least {options.QStart} positions for all {Config.NLayers} layers", nameof(options));
+        lock (_runLock)
+        {
+            // Monitor is re-entrant: without this check a hook that runs the model would overwrite the arena buffers
+            // of the run that called it, and that run would silently go on with the nested run's activations.
+            if (_running) throw new InvalidOperationException("a hook ran the model it is hooked into; runs of one model share its buffers, so collect what the hook needs and run afterwards");
+            _running = true;
+            try { return new ForwardPass(this, tokens.Length, T, options).Run(tokens); }
+            finally { _running = false; }
+        }
     }
 
     public void Dispose() => _checkpoint.Dispose();

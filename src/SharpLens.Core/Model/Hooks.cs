@@ -23,7 +23,8 @@ public sealed class HookSet
 {
     readonly Dictionary<string, List<HookFn>> _hooks = new();
 
-    public static readonly HookSet Empty = new();
+    /// <summary>A new empty set (a new one each time: a shared instance could be filled by one caller for all).</summary>
+    public static HookSet Empty => new();
 
     public HookSet Add(string name, HookFn fn)
     {

@@ -48,6 +48,7 @@ public sealed class RunOptions
     /// <summary><c>blocks.StartLayer.hook_resid_pre</c> for positions [QStart, T): [batch, T − QStart, d_model].</summary>
     public Tensor? StartResidual { get; init; }
     public int QStart { get; init; }
+    /// <summary>Keys and values of positions [0, QStart); it may be longer (only its first QStart positions are read).</summary>
     public KvPrefix? Prefix { get; init; }
     public CancellationToken Cancellation { get; init; }
 }

@@ -1,0 +1,78 @@
+using SharpLens.Experiments;
+using SharpLens.Model;
+using SharpLens.Tests.Experiments;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Model;
+
+/// <summary>Review regressions: KV-prefix memory, prefix validation, re-entrant runs, the shared empty hook set,
+/// prompts whose recovery is undefined.</summary>
+public class RunSafetyTests : IDisposable
+{
+    readonly HookedTransformer _model = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+    readonly StudyTokens _tokens = ReferenceExperimentTests.TokensOf(Fixtures.Json("tiny-qwen2", "reference_experiments.json"));
+
+    public void Dispose() => _model.Dispose();
+
+    [Fact]
+    public void APrefixLongerThanQStartIsReadOnlyUpToQStartAndAShortOneIsAClearError()
+    {
+        var (logits, cache) = _model.RunWithCache([_tokens.Clean]);
+        int T = _tokens.Length, d = _model.Config.DModel, V = _model.Config.VocabSize, q0 = 7;
+        var resid = new Tensor(cache["blocks.1.hook_resid_pre"].Data.AsSpan(q0 * d).ToArray(), 1, T - q0, d);
+        RunOptions With(KvPrefix p) => new() { StartLayer = 1, StartResidual = resid, QStart = q0, Prefix = p, Logits = LogitsMode.Last };
+        var r = _model.Forward([_tokens.Clean], With(KvPrefix.FromCache(cache, _model.HookNames, T - 1)));
+        for (int i = 0; i < V; i++) Assert.True(Math.Abs(logits.Data[(T - 1) * V + i] - r.Logits!.Data[i]) < 1e-4);
+        var e = Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], With(KvPrefix.FromCache(cache, _model.HookNames, q0 - 1))));
+        Assert.Contains("KV prefix", e.Message);
+    }
+
+    [Fact]
+    public void AHookThatRunsTheSameModelIsRefusedInsteadOfCorruptingTheRun()
+    {
+        var hooks = new HookSet().Add("blocks.1.hook_attn_out", _ => _model.Run([_tokens.Corrupted]));
+        var e = Assert.Throws<InvalidOperationException>(() => _model.RunWithHooks([_tokens.Clean], hooks));
+        Assert.Contains("hook ran the model", e.Message);
+        _model.Run([_tokens.Clean]);   // the model is usable afterwards
+    }
+
+    [Fact]
+    public void TheEmptyHookSetCannotBeFilledForEveryone()
+    {
+        HookSet.Empty.Add("blocks.0.hook_resid_pre", ctx => ctx.Data.Clear());
+        Assert.False(new RunOptions().Hooks.Has("blocks.0.hook_resid_pre"));
+    }
+
+    [Fact]
+    public void IdenticalPromptsAreRefusedBeforeAnyRun()
+    {
+        string dir = Fixtures.Dir("tiny-qwen2");
+        var tok = SharpLens.Tokenization.HfTokenizer.Load(dir);
+        var e = Assert.Throws<SharpLensException>(() => PromptSet.Prepare(tok, _model.Config, PromptSet.SeedClean, PromptSet.SeedClean,
+            PromptSet.SeedAnswer, PromptSet.SeedWrong));
+        Assert.Equal(ExitCode.Input, e.Code);
+        var same = _tokens with { Corrupted = _tokens.Clean };
+        var s = Assert.Throws<SharpLensException>(() => Study.Run(_model, same, new StudyOptions(), _ => true));
+        Assert.Equal(ExitCode.Input, s.Code);
+    }
+}
+
+public class SweepInterventionCheckTests : IDisposable
+{
+    readonly HookedTransformer _model = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+    readonly StudyTokens _tokens = ReferenceExperimentTests.TokensOf(Fixtures.Json("tiny-qwen2", "reference_experiments.json"));
+
+    public void Dispose() => _model.Dispose();
+
+    [Theory]
+    [InlineData("blocks.1.hook_resid_pre", 3)]      // declared layer later than the hook's block: the sweep starts after it
+    [InlineData("blocks.1.hook_resid_pree", 1)]     // misspelt hook
+    public void AnInterventionThatNeverRunsIsAnErrorNotANullResult(string hook, int layer)
+    {
+        var runs = new StudyRuns(_model, _tokens);
+        var src = runs.Clean["blocks.1.hook_resid_pre"].Data;
+        var e = Assert.Throws<InvalidOperationException>(() => runs.SweepOn(clean: false, default)
+            .Run([[Intervention.Patch(hook, layer, src, [_tokens.Last])]], runs.LogitDiff));
+        Assert.Contains("never ran", e.Message);
+    }
+}
