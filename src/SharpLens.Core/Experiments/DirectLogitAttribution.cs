@@ -91,7 +91,7 @@ public sealed class DirectLogitAttribution
         JsonArray Dla(float[] v) => Json.Row(dirs.Select(dir => (double)TensorPrimitives.Dot(v, dir)));
         var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0)
             .Slice(_runs.Tokens.Last * _runs.Model.Config.VocabSize, _runs.Model.Config.VocabSize).ToArray();
-        double mean = _processing == Processing.Tl ? TensorPrimitives.Sum(logits) / (double)logits.Length : 0;
+        double mean = _processing == Processing.Tl ? logits.Sum(v => (double)v) / logits.Length : 0;
         var o = new JsonObject
         {
             ["tokens"] = Json.Row(tokens),

@@ -51,6 +51,7 @@ public sealed record PromptSet
         int[] cand = candStrings.Select(s => Single(tok, config, s, "--candidates")).ToArray();
 
         int[] ctl;
+        bool controlIsDefault = control == null;
         if (control == null)
         {
             ctl = DefaultControl(tok, c.Length);
@@ -65,7 +66,7 @@ public sealed record PromptSet
         }
         return new PromptSet
         {
-            Clean = clean, Corrupted = corrupted, Control = control, ControlIsDefault = control == null || ctl.SequenceEqual(DefaultControl(tok, c.Length)),
+            Clean = clean, Corrupted = corrupted, Control = control, ControlIsDefault = controlIsDefault,
             Answer = answer, Wrong = wrong, CandidateStrings = candStrings,
             Tokens = new StudyTokens { Clean = c, Corrupted = k, Control = ctl, Answer = a, Wrong = w, Candidates = cand },
             TokenStrings = [c.Select(tok.TokenText).ToArray(), k.Select(tok.TokenText).ToArray(), ctl.Select(tok.TokenText).ToArray()],

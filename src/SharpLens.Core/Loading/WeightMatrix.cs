@@ -48,10 +48,4 @@ public readonly unsafe struct WeightMatrix
     {
         for (int c = 0; c < Cols; c++) dst[c] = this[r, c];
     }
-
-    /// <summary>Wraps a managed fp32 array (pinned by the caller or allocated pinned).</summary>
-    public static WeightMatrix FromPinned(float[] pinned, int rows, int cols)
-    {
-        fixed (float* p = pinned) return new WeightMatrix((nint)p, DType.F32, rows, cols);
-    }
 }

@@ -13,7 +13,7 @@ public sealed class Tensor
         Data = data; Shape = shape;
     }
 
-    public static Tensor Zeros(params int[] shape) => new(new float[shape.Aggregate(1, (a, b) => a * b)], shape);
+    public static Tensor Zeros(params int[] shape) => new(new float[shape.Aggregate(1, (a, b) => checked(a * b))], shape);
 
     public int Rank => Shape.Length;
     public int Length => Data.Length;
