@@ -12,6 +12,17 @@ public static class Fixtures
 {
     static readonly object Gate = new();
     static readonly Dictionary<string, string> Materialized = new();
+    static readonly List<string> Created = [];
+
+    static Fixtures() => AppDomain.CurrentDomain.ProcessExit += (_, _) => CleanUp();
+
+    /// <summary>Removes every directory this test run created under the temporary folder.</summary>
+    static void CleanUp()
+    {
+        lock (Gate)
+            foreach (var d in Created)
+                try { Directory.Delete(d, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
 
     public static string RepoRoot { get; } = FindRepoRoot();
 
@@ -25,7 +36,9 @@ public static class Fixtures
         lock (Gate)
         {
             if (Materialized.TryGetValue(name, out var done)) return done;
-            string dst = Path.Combine(Path.GetTempPath(), "sharplens-fixtures-" + Environment.ProcessId, name);
+            string root = Path.Combine(Path.GetTempPath(), "sharplens-fixtures-" + Environment.ProcessId);
+            if (!Created.Contains(root)) Created.Add(root);
+            string dst = Path.Combine(root, name);
             Directory.CreateDirectory(dst);
             var sources = new List<string> { Path.Combine(RepoRoot, "fixtures", name) };
             if (name == "setcomp-demo") sources.Add(DemoModelDir);
@@ -53,6 +66,7 @@ public static class Fixtures
     {
         string d = Path.Combine(Path.GetTempPath(), $"sharplens-{tag}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(d);
+        lock (Gate) Created.Add(d);
         return d;
     }
 
