@@ -12,5 +12,7 @@ var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2/Ll
     RunCommand.Create(),
     StudyCommand.Create(),
     ReportCommand.Create(),
+    MakeRandomCommand.Create(),
+    BenchCommand.Create(),
 };
 return CliHost.Invoke(root, args);
