@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
 using System.Text.Json.Nodes;
+using SharpLens.Diagnostics;
 using SharpLens.Experiments;
 using SharpLens.Kernels;
 using SharpLens.Loading;
@@ -77,12 +78,14 @@ public static class ModelBenchmark
 
         log?.Invoke($"forward ({ids.Length} tokens, logits at every position)");
         var times = Forwards(model, ids, options.ForwardRuns, ct);
+        if (StageTimer.Snapshot() is { } fp) o["forward_profile_s"] = fp;
         double forward = Median(times);
         o["forward_s"] = Round(forward, 4);
         o["forward_runs_s"] = new JsonArray(times.Select(t => (JsonNode?)Round(t, 4)).ToArray());
 
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
+        StageTimer.Reset();
         var sw = Stopwatch.StartNew();
         var results = Study.Run(model, prompts.Tokens, new StudyOptions(), tok.IsDefined, runs, ct);
         double study = sw.Elapsed.TotalSeconds;
@@ -90,6 +93,7 @@ public static class ModelBenchmark
         o["study_s"] = Round(study, 3);
         o["study_forward_units"] = Round(study / forward, 1);
         o["study_timings"] = results["timings"]?.DeepClone();
+        if (StageTimer.Snapshot() is { } sp) o["study_profile_s"] = sp;
         o["naive_forwards"] = naive;
         o["naive_estimate_s"] = Round(naive * forward, 3);
         o["naive_speedup"] = Round(naive * forward / study, 2);
@@ -97,11 +101,13 @@ public static class ModelBenchmark
         return o;
     }
 
-    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones (seconds each).</summary>
+    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones (seconds each; the stage profile, when on,
+    /// covers the timed ones).</summary>
     static double[] Forwards(HookedTransformer model, int[] ids, int count, CancellationToken ct)
     {
         var options = new RunOptions { Logits = LogitsMode.All, Cancellation = ct };
         model.Forward([ids], options);
+        StageTimer.Reset();
         var times = new double[count];
         for (int i = 0; i < count; i++)
         {

@@ -19,7 +19,9 @@ internal static class VocabularyScan
         {
             int m = Math.Min(BlockRows, vectors.Length - start);
             for (int i = 0; i < m; i++) vectors[start + i].CopyTo(x, i * d);
+            long t0 = Diagnostics.StageTimer.Start();
             Gemm.LinearForward(x.AsSpan(0, m * d), m, unembed, default, s.AsSpan(0, m * V));
+            Diagnostics.StageTimer.Stop(Diagnostics.Stage.VocabScan, t0);
             for (int i = 0; i < m; i++)
             {
                 var row = s.AsSpan(i * V, V);
