@@ -19,6 +19,9 @@ public sealed class PatchSweep
     /// <summary>Rows (batch × positions) per batched run: large enough to amortise weight reads, small enough for cache.</summary>
     public int MaxRows { get; init; } = 512;
     public CancellationToken Cancellation { get; init; }
+    /// <summary>When set, the metric receives only these tokens' final-position logits, in this order (see
+    /// <see cref="RunOptions.LogitTokens"/>); null: the whole vocabulary row.</summary>
+    public int[]? LogitTokens { get; init; }
     /// <summary>Called with the number of runs finished so far in this sweep.</summary>
     public Action<int>? OnProgress { get; init; }
 
@@ -94,6 +97,7 @@ public sealed class PatchSweep
         {
             Hooks = hooks,
             Logits = LogitsMode.Last,
+            LogitTokens = LogitTokens,
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,

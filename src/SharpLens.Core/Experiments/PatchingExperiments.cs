@@ -55,7 +55,7 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
     {
         progress?.Invoke(phase, 0, items.Count);
         var sweep = runs.SweepOn(clean: false, ct, done => progress?.Invoke(phase, done, items.Count));
-        return sweep.Run(items, row => runs.Recovery(runs.LogitDiff(row)));
+        return sweep.Run(items, pair => runs.Recovery(StudyRuns.PairLogitDiff(pair)));
     }
 
     /// <summary>resid_pre_patch_recovery [layer][pos].</summary>

@@ -78,8 +78,9 @@ internal sealed class ForwardPass
                 for (int b = 0; b < _b; b++) h.Slice(((b + 1) * _n - 1) * d, d).CopyTo(src.Slice(b * d, d));
             }
             long t0 = StageTimer.Start();
-            logits = Tensor.Zeros(_b, outPos, c.VocabSize);               // [B, outPos, V]
-            Gemm.LinearForward(src[..(_b * outPos * d)], _b * outPos, _m.Weights.Unembed, default, logits.Data);
+            var unembed = _o.LogitTokens is { } sel ? _m.UnembedRows(sel) : _m.Weights.Unembed;
+            logits = Tensor.Zeros(_b, outPos, unembed.Rows);              // [B, outPos, V or |LogitTokens|]
+            Gemm.LinearForward(src[..(_b * outPos * d)], _b * outPos, unembed, default, logits.Data);
             StageTimer.Stop(Stage.LmHead, t0);
         }
         return new RunResult(logits, _cache);

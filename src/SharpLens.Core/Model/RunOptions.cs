@@ -44,6 +44,9 @@ public sealed class RunOptions
     /// <summary>Hook names to cache; null caches nothing.</summary>
     public Func<string, bool>? CacheFilter { get; init; }
     public LogitsMode Logits { get; init; } = LogitsMode.All;
+    /// <summary>Only these vocabulary entries' logits, in this order: logits are [batch, positions, tokens.Length]
+    /// (a metric that reads two logits then costs two dot products per row instead of the whole unembedding); null: all.</summary>
+    public int[]? LogitTokens { get; init; }
     public int StartLayer { get; init; }
     /// <summary><c>blocks.StartLayer.hook_resid_pre</c> for positions [QStart, T): [batch, T − QStart, d_model].</summary>
     public Tensor? StartResidual { get; init; }
