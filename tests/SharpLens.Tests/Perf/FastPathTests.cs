@@ -41,4 +41,28 @@ public class FastPathTests
         slice.ReadRow(2, part);
         for (int c = 0; c < slice.Cols; c++) Assert.Equal(slice[2, c], part[c]);
     }
+
+    [Fact]
+    public void SweepPartition_CoversEveryItemOnce_WithinMaxRows()
+    {
+        using var m = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+        int T = 25, L = 24;
+        var sweep = new SharpLens.Experiments.PatchSweep(m, new int[T], new ActivationCache()) { MaxRows = 100 };
+        var rng = new Random(3);
+        var items = Enumerable.Range(0, 300).Select(_ => (Pos: rng.Next(T), Layer: rng.Next(-1, L + 1)))
+            .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
+        var ranges = sweep.Partition(items, T, L);
+        Assert.Equal(0, ranges[0].Start);
+        Assert.Equal(items.Count, ranges[^1].End);
+        for (int i = 0; i < ranges.Count; i++)
+        {
+            if (i > 0) Assert.Equal(ranges[i - 1].End, ranges[i].Start);
+            var batch = items.GetRange(ranges[i].Start, ranges[i].End - ranges[i].Start);
+            int pos = batch.Min(b => b.Layer < 0 ? 0 : b.Pos);
+            Assert.True(batch.Count == 1 || batch.Count * (T - pos) <= 100, $"batch {i}: {batch.Count} items from position {pos}");
+        }
+        // Items that all start at the last layer and position share one run.
+        var cheap = Enumerable.Repeat((Pos: T - 1, Layer: L), 50).ToList();
+        Assert.Single(sweep.Partition(cheap, T, L));
+    }
 }
