@@ -25,7 +25,7 @@ public sealed class AblationExperiments(StudyRuns runs, Processing processing, A
             for (int h = 0; h < H; h++) items.Add([HeadAblation(l, h)]);
         string phase = $"zero ablation ({run} run)";
         progress?.Invoke(phase, 0, items.Count);
-        var v = runs.SweepOn(clean, ct, done => progress?.Invoke(phase, done, items.Count)).Run(items, runs.LogitDiff);
+        var v = runs.SweepOn(clean, ct, done => progress?.Invoke(phase, done, items.Count)).Run(items, StudyRuns.PairLogitDiff);
         return new Result(v[..L], v[L..(2 * L)], Json.Rows(v[(2 * L)..], H).ToArray());
     }
 

@@ -39,7 +39,14 @@ public sealed class DirectLogitAttribution
     /// <summary>Component outputs at the final position of one run, already divided by the final scale: [d] each.</summary>
     sealed record Components(float[] Embed, float[][][] Heads, float[][] AttnBias, float[][] Mlp);
 
-    Components Read(bool clean)
+    readonly Components?[] _components = new Components?[2];
+
+    /// <summary>The components of the clean or corrupted run, computed once. A head's result at the final position is
+    /// W_O[:, h] · z[last, h] (the base runs do not cache hook_result: [pos, heads, d_model] per layer is the largest
+    /// activation there is, and only its final row is read).</summary>
+    Components Read(bool clean) => _components[clean ? 0 : 1] ??= Compute(clean);
+
+    Components Compute(bool clean)
     {
         var m = _runs.Model; var c = m.Config; var cache = clean ? _runs.Clean : _runs.Corrupted;
         int d = c.DModel, H = c.NHeads, e = c.DHead, last = _runs.Tokens.Last;
@@ -58,11 +65,16 @@ public sealed class DirectLogitAttribution
             bool fold = _processing == Processing.Tl && w.Bv.Length > 0;
             for (int h = 0; h < H; h++)
             {
-                if (!fold) { heads[l][h] = Scaled(cache[names.Result].Data.AsSpan((last * H + h) * d, d)); continue; }
-                var bv = w.Bv.AsSpan(h / c.GroupSize * e, e);
                 var z = cache[names.Z].Data.AsSpan((last * H + h) * e, e).ToArray();
-                TensorPrimitives.Subtract(z, bv, z);
                 var o = new float[d];
+                if (!fold)
+                {
+                    Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
+                    heads[l][h] = Scaled(o);
+                    continue;
+                }
+                var bv = w.Bv.AsSpan(h / c.GroupSize * e, e);
+                TensorPrimitives.Subtract(z, bv, z);
                 var bo = new float[d];
                 Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
                 Gemm.LinearForward(bv, 1, w.Wo.ColSlice(h * e, e), default, bo);

@@ -16,21 +16,29 @@ public static class OvCircuit
     {
         var c = model.Config; var w = model.Weights;
         int d = c.DModel, e = c.DHead, H = c.NHeads;
+        int n = tokens.Length;
         var vectors = new List<float[]>();
-        var x = new float[d];
-        var vh = new float[e];
+        var embed = new float[n * d];                     // [tokens, d]: E[t]
+        for (int i = 0; i < n; i++) w.Embed.ReadRow(tokens[i], embed.AsSpan(i * d, d));
+        var x = new float[n * d];                         // [tokens, d]: E[t] ⊙ w_ln1
+        var vh = new float[n * e];                        // [tokens, e]
+        var o = new float[n * d];                         // [tokens, d]
         for (int l = 0; l < c.NLayers; l++)
+        {
+            for (int i = 0; i < n; i++) TensorPrimitives.Multiply(embed.AsSpan(i * d, d), w.Layers[l].Ln1, x.AsSpan(i * d, d));
             for (int h = 0; h < H; h++)
-                foreach (int t in tokens)
+            {
+                // All tokens at once: one pass over each head's weight slices instead of one per token.
+                Gemm.LinearForward(x, n, w.Layers[l].Wv.RowSlice(h / c.GroupSize * e, e), default, vh);
+                Gemm.LinearForward(vh, n, w.Layers[l].Wo.ColSlice(h * e, e), default, o);
+                for (int i = 0; i < n; i++)
                 {
-                    w.Embed.ReadRow(t, x);
-                    TensorPrimitives.Multiply(x, w.Layers[l].Ln1, x);
-                    Gemm.LinearForward(x, 1, w.Layers[l].Wv.RowSlice(h / c.GroupSize * e, e), default, vh);
-                    var o = new float[d];
-                    Gemm.LinearForward(vh, 1, w.Layers[l].Wo.ColSlice(h * e, e), default, o);
-                    TensorPrimitives.Multiply(o, w.LnFinal, o);
-                    vectors.Add(o);
+                    var row = o.AsSpan(i * d, d).ToArray();
+                    TensorPrimitives.Multiply(row, w.LnFinal, row);
+                    vectors.Add(row);
                 }
+            }
+        }
         var ranks = new int[vectors.Count];
         VocabularyScan.Scores(w.Unembed, vectors.ToArray(), null, (i, row) =>
         {

@@ -19,6 +19,9 @@ public sealed class PatchSweep
     /// <summary>Rows (batch × positions) per batched run: large enough to amortise weight reads, small enough for cache.</summary>
     public int MaxRows { get; init; } = 512;
     public CancellationToken Cancellation { get; init; }
+    /// <summary>When set, the metric receives only these tokens' final-position logits, in this order (see
+    /// <see cref="RunOptions.LogitTokens"/>); null: the whole vocabulary row.</summary>
+    public int[]? LogitTokens { get; init; }
     /// <summary>Called with the number of runs finished so far in this sweep.</summary>
     public Action<int>? OnProgress { get; init; }
 
@@ -47,29 +50,52 @@ public sealed class PatchSweep
                           Layer: items[i].Count == 0 ? L : items[i].Min(x => x.Layer)))
             .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
         int done = 0;
-        for (int s = 0; s < order.Count;)
+        foreach (var (s, e) in Partition(order.Select(o => (o.Pos, o.Layer)).ToList(), T, L))
         {
-            // Grow the batch while rows fit and starting at the batch's common (layer, position) wastes < 25%.
-            int e = s + 1, pos = order[s].Pos, layer = order[s].Layer;
-            double own = Cost(order[s].Layer, order[s].Pos);
-            while (e < order.Count)
-            {
-                int p2 = Math.Min(pos, order[e].Pos), l2 = Math.Min(layer, order[e].Layer);
-                int rows = (e - s + 1) * (T - p2);
-                double shared = (e - s + 1) * Cost(l2, p2), own2 = own + Cost(order[e].Layer, order[e].Pos);
-                if (rows > MaxRows || shared > 1.25 * own2) break;
-                pos = p2; layer = l2; own = own2; e++;
-            }
             var batch = order.GetRange(s, e - s);
+            int pos = batch.Min(b => b.Pos), layer = batch.Min(b => b.Layer);
             var values = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
             for (int i = 0; i < batch.Count; i++) results[batch[i].Index] = values[i];
             done += batch.Count;
             OnProgress?.Invoke(done);
-            s = e;
         }
         return results;
+    }
 
-        double Cost(int layer, int p) => (L - Math.Max(layer, 0) + 1) * (double)(T - p);
+    /// <summary>Per-layer cost of a batched run besides its rows, in rows: every run reads and packs each layer's
+    /// weights once, which costs about as much as a dozen rows of products.</summary>
+    const double OverheadRows = 12;
+
+    /// <summary>
+    /// Splits items (sorted by first position, then layer) into contiguous batches of at most <see cref="MaxRows"/> rows
+    /// that minimise the modelled time Σ (layers run) × (rows + <see cref="OverheadRows"/>): a batch starts at its
+    /// items' smallest layer and position, so merging saves weight passes but recomputes what some items did not need.
+    /// Exact dynamic programme over split points; returns [start, end) index ranges in order.
+    /// </summary>
+    internal List<(int Start, int End)> Partition(IReadOnlyList<(int Pos, int Layer)> sorted, int T, int L)
+    {
+        int n = sorted.Count;
+        var best = new double[n + 1];
+        var from = new int[n + 1];
+        for (int e = 1; e <= n; e++)
+        {
+            best[e] = double.MaxValue;
+            int pos = int.MaxValue, layer = int.MaxValue;
+            for (int s = e - 1; s >= 0; s--)
+            {
+                pos = Math.Min(pos, sorted[s].Layer < 0 ? 0 : sorted[s].Pos);   // from the embedding: every position
+                layer = Math.Min(layer, sorted[s].Layer);
+                long rows = (long)(e - s) * (T - pos);
+                if (rows > MaxRows && s < e - 1) break;
+                int layers = L - Math.Clamp(layer, 0, L - 1);
+                double cost = best[s] + layers * (rows + OverheadRows);
+                if (cost < best[e]) { best[e] = cost; from[e] = s; }
+            }
+        }
+        var ranges = new List<(int, int)>();
+        for (int e = n; e > 0; e = from[e]) ranges.Add((from[e], e));
+        ranges.Reverse();
+        return ranges;
     }
 
     double[] RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart, Func<ReadOnlySpan<float>, double> metric)
@@ -97,6 +123,7 @@ public sealed class PatchSweep
         {
             Hooks = hooks,
             Logits = LogitsMode.Last,
+            LogitTokens = LogitTokens,
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,

@@ -30,7 +30,7 @@ public sealed class StudyRuns
     /// <summary>What the base runs keep: what sweeps resume from, what is patched in, and what DLA and patterns read.</summary>
     static bool BaseFilter(string n) => PatchSweep.NeedsInBaseCache(n) || n == HookNames.Embed || n == HookNames.LnFinalScale
         || n.EndsWith(".hook_attn_out", StringComparison.Ordinal) || n.EndsWith(".hook_mlp_out", StringComparison.Ordinal)
-        || n.EndsWith(".attn.hook_z", StringComparison.Ordinal) || n.EndsWith(".attn.hook_result", StringComparison.Ordinal)
+        || n.EndsWith(".attn.hook_z", StringComparison.Ordinal)
         || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal);
 
     (Tensor, ActivationCache) Cached(int[] ids, Func<string, bool> filter, CancellationToken ct)
@@ -42,12 +42,20 @@ public sealed class StudyRuns
     /// <summary>logits[answer] − logits[wrong] of one final-position logits row.</summary>
     public double LogitDiff(ReadOnlySpan<float> lastLogits) => (double)lastLogits[Tokens.Answer] - lastLogits[Tokens.Wrong];
 
+    /// <summary>The tokens the metric reads, in the order <see cref="PairLogitDiff"/> expects: answer, wrong.</summary>
+    public int[] MetricTokens => [Tokens.Answer, Tokens.Wrong];
+
+    /// <summary>logits[answer] − logits[wrong] from the two logits of <see cref="MetricTokens"/>.</summary>
+    public static double PairLogitDiff(ReadOnlySpan<float> pair) => (double)pair[0] - pair[1];
+
     /// <summary>(x − corrupted) / (clean − corrupted).</summary>
     public double Recovery(double x) => (x - CorruptedLogitDiff) / (CleanLogitDiff - CorruptedLogitDiff);
 
-    /// <summary>A sweep over the corrupted run (patching) or the clean one (ablation).</summary>
+    /// <summary>A sweep over the corrupted run (patching) or the clean one (ablation); its metric gets the
+    /// <see cref="MetricTokens"/> logits only (use <see cref="PairLogitDiff"/>).</summary>
     public PatchSweep SweepOn(bool clean, CancellationToken ct, Action<int>? progress = null) =>
-        new(Model, clean ? Tokens.Clean : Tokens.Corrupted, clean ? Clean : Corrupted) { Cancellation = ct, OnProgress = progress };
+        new(Model, clean ? Tokens.Clean : Tokens.Corrupted, clean ? Clean : Corrupted)
+            { Cancellation = ct, OnProgress = progress, LogitTokens = MetricTokens };
 
     /// <summary>The activation of one hook in a base cache, as patch source memory (batch item 0).</summary>
     public static ReadOnlyMemory<float> Source(ActivationCache cache, string hook) => cache[hook].Data;

@@ -5,34 +5,57 @@ namespace SharpLens.Kernels;
 /// <summary>
 /// Causal grouped-query attention over a batch. Query head h reads key/value head h / (H / G).
 /// Shapes: q [B, n, H, e] for absolute positions q0 … q0+n−1; keys/values [B, T, G, e]; scores/pattern [B, H, n, T].
+/// Each (batch item, head) is independent: large problems (long prompts, big sweep batches) split them across
+/// <see cref="KernelOptions.EffectiveThreads"/> threads; every output element is computed the same way either way.
 /// </summary>
-public static class Attention
+public static unsafe class Attention
 {
+    /// <summary>Below this many multiply-adds a call stays on the calling thread.</summary>
+    const long ParallelWork = 1L << 20;
+
     /// <summary>scores[b, h, i, j] = q·k / sqrt(e) for j ≤ q0 + i, −inf above the diagonal.</summary>
     public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores)
     {
         float inv = 1f / MathF.Sqrt(e);
         int group = H / G;
-        for (int b = 0; b < B; b++)
-            for (int h = 0; h < H; h++)
+        fixed (float* pq = q, pk = k, ps = scores)
+        {
+            nint aq = (nint)pq, ak = (nint)pk, asc = (nint)ps;
+            ForEachHead(B, H, (long)n * T * e, bh =>
+            {
+                int b = bh / H, h = bh % H;
                 for (int i = 0; i < n; i++)
                 {
-                    var qv = q.Slice(((b * n + i) * H + h) * e, e);
-                    var row = scores.Slice(((b * H + h) * n + i) * T, T);
+                    var qv = new ReadOnlySpan<float>((float*)aq + ((long)(b * n + i) * H + h) * e, e);
+                    var row = new Span<float>((float*)asc + ((long)(b * H + h) * n + i) * T, T);
                     int last = q0 + i;
+                    float* kb = (float*)ak + ((long)b * T * G + h / group) * e;
                     for (int j = 0; j <= last; j++)
-                        row[j] = TensorPrimitives.Dot(qv, k.Slice(((b * T + j) * G + h / group) * e, e)) * inv;
+                        row[j] = TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(kb + (long)j * G * e, e)) * inv;
                     row[(last + 1)..].Fill(float.NegativeInfinity);
                 }
+            });
+        }
     }
 
     /// <summary>Row-wise softmax in place over rows of length T.</summary>
     public static void Pattern(Span<float> scores, int T)
     {
-        for (int r = 0; r < scores.Length / T; r++)
+        int rows = scores.Length / T;
+        fixed (float* ps = scores)
         {
-            var row = scores.Slice(r * T, T);
-            Softmax.Row(row, row);
+            nint a = (nint)ps;
+            // Rows are independent; split them in blocks of 64.
+            int blocks = (rows + 63) / 64;
+            ForEach(blocks, (long)rows * T * 8, blk =>
+            {
+                int r1 = Math.Min(rows, (blk + 1) * 64);
+                for (int r = blk * 64; r < r1; r++)
+                {
+                    var row = new Span<float>((float*)a + (long)r * T, T);
+                    Softmax.Row(row, row);
+                }
+            });
         }
     }
 
@@ -40,15 +63,36 @@ public static class Attention
     public static void WeightedValues(ReadOnlySpan<float> pattern, ReadOnlySpan<float> v, int B, int n, int T, int H, int G, int e, Span<float> z)
     {
         int group = H / G;
-        for (int b = 0; b < B; b++)
-            for (int i = 0; i < n; i++)
-                for (int h = 0; h < H; h++)
+        fixed (float* pp = pattern, pv = v, pz = z)
+        {
+            nint ap = (nint)pp, av = (nint)pv, az = (nint)pz;
+            ForEachHead(B, H, (long)n * T * e, bh =>
+            {
+                int b = bh / H, h = bh % H;
+                float* vb = (float*)av + ((long)b * T * G + h / group) * e;
+                for (int i = 0; i < n; i++)
                 {
-                    var zv = z.Slice(((b * n + i) * H + h) * e, e);
+                    var zv = new Span<float>((float*)az + ((long)(b * n + i) * H + h) * e, e);
                     zv.Clear();
-                    var p = pattern.Slice(((b * H + h) * n + i) * T, T);
+                    float* p = (float*)ap + ((long)(b * H + h) * n + i) * T;
                     for (int j = 0; j < T; j++)
-                        if (p[j] != 0) TensorPrimitives.MultiplyAdd(v.Slice(((b * T + j) * G + h / group) * e, e), p[j], zv, zv);
+                        if (p[j] != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vb + (long)j * G * e, e), p[j], zv, zv);
                 }
+            });
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> for every (batch item, head) index b·H + h.</summary>
+    static void ForEachHead(int B, int H, long workPerHead, Action<int> body) => ForEach(B * H, workPerHead * B * H, body);
+
+    static void ForEach(int count, long work, Action<int> body)
+    {
+        int threads = Math.Min(KernelOptions.EffectiveThreads, count);
+        if (threads <= 1 || work < ParallelWork)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace SharpLens.Loading;
 
 /// <summary>
@@ -43,9 +45,42 @@ public readonly unsafe struct WeightMatrix
         }
     }
 
-    /// <summary>Widens row r into dst (length Cols).</summary>
+    /// <summary>Widens row r into dst (length ≥ Cols), vectorised (exact: bf16 and f16 widen without rounding).</summary>
     public void ReadRow(int r, Span<float> dst)
     {
-        for (int c = 0; c < Cols; c++) dst[c] = this[r, c];
+        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of {Rows}");
+        if (dst.Length < Cols) throw new ArgumentException($"dst has {dst.Length} elements, need {Cols}", nameof(dst));
+        long start = r * RowStride;
+        switch (DType)
+        {
+            case DType.F32: new ReadOnlySpan<float>((float*)Data + start, Cols).CopyTo(dst); break;
+            case DType.F16: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)Data + start, Cols), dst); break;
+            default: WidenBf16((ushort*)Data + start, dst[..Cols]); break;
+        }
+    }
+
+    /// <summary>bf16 → fp32: the 16 bits become the high half of the float.</summary>
+    static void WidenBf16(ushort* src, Span<float> dst)
+    {
+        int n = dst.Length, i = 0;
+        fixed (float* d = dst)
+        {
+            if (Vector256.IsHardwareAccelerated)
+                for (; i + 16 <= n; i += 16)
+                {
+                    var v = Vector256.Load(src + i);
+                    var (lo, hi) = Vector256.Widen(v);
+                    (lo << 16).AsSingle().Store(d + i);
+                    (hi << 16).AsSingle().Store(d + i + 8);
+                }
+            for (; i < n; i++) d[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
+        }
+    }
+
+    /// <summary>Views an fp32 array that lives on the pinned object heap (<c>GC.AllocateArray(n, pinned: true)</c>);
+    /// the view is valid while the array is referenced. Any other array could move and must not be passed.</summary>
+    internal static WeightMatrix FromPinned(float[] pinned, int rows, int cols)
+    {
+        fixed (float* p = pinned) return new WeightMatrix((nint)p, DType.F32, rows, cols);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using SharpLens.Diagnostics;
 using SharpLens.Kernels;
 
 namespace SharpLens.Model;
@@ -26,10 +27,12 @@ internal sealed class ForwardPass
     void Point(string name, Span<float> buf, params int[] shape)
     {
         int per = buf.Length / _b;
+        long t0 = StageTimer.Start();
         if (_o.Hooks.Has(name))
             for (int b = 0; b < _b; b++) _o.Hooks.Fire(name, b, buf.Slice(b * per, per), shape, _q0);
         if (_o.CacheFilter?.Invoke(name) ?? false)
             _cache.Set(name, new Tensor(buf.ToArray(), [_b, .. shape]));
+        StageTimer.Stop(Stage.Hooks, t0);
     }
 
     public RunResult Run(int[][] tokens)
@@ -46,9 +49,11 @@ internal sealed class ForwardPass
         }
         else
         {
+            long t0 = StageTimer.Start();
             for (int b = 0; b < _b; b++)
                 for (int i = 0; i < _n; i++)
                     _m.Weights.Embed.ReadRow(tokens[b][_q0 + i], x.Slice((b * _n + i) * d, d));
+            StageTimer.Stop(Stage.Embed, t0);
             Point(HookNames.Embed, x, _n, d);
         }
 
@@ -72,8 +77,11 @@ internal sealed class ForwardPass
                 src = a.Get(ArenaSlot.Gather, _b * d);                    // [B, d]: each item's final position
                 for (int b = 0; b < _b; b++) h.Slice(((b + 1) * _n - 1) * d, d).CopyTo(src.Slice(b * d, d));
             }
-            logits = Tensor.Zeros(_b, outPos, c.VocabSize);               // [B, outPos, V]
-            Gemm.LinearForward(src[..(_b * outPos * d)], _b * outPos, _m.Weights.Unembed, default, logits.Data);
+            long t0 = StageTimer.Start();
+            var unembed = _o.LogitTokens is { } sel ? _m.UnembedRows(sel) : _m.Weights.Unembed;
+            logits = Tensor.Zeros(_b, outPos, unembed.Rows);              // [B, outPos, V or |LogitTokens|]
+            Gemm.LinearForward(src[..(_b * outPos * d)], _b * outPos, unembed, default, logits.Data);
+            StageTimer.Stop(Stage.LmHead, t0);
         }
         return new RunResult(logits, _cache);
     }
@@ -83,9 +91,13 @@ internal sealed class ForwardPass
     {
         int d = w.Length, rows = x.Length / d;
         var scale = _m.Arena.Get(ArenaSlot.Scale, rows);                  // [B, n, 1]
+        long t0 = StageTimer.Start();
         for (int r = 0; r < rows; r++) scale[r] = RmsNorm.Scale(x.Slice(r * d, d), _m.Config.RmsNormEps);
+        StageTimer.Stop(Stage.Norm, t0);
         Point(scaleHook, scale, _n, 1);
+        t0 = StageTimer.Start();
         for (int r = 0; r < rows; r++) RmsNorm.Apply(x.Slice(r * d, d), scale[r], w, y.Slice(r * d, d));
+        StageTimer.Stop(Stage.Norm, t0);
     }
 
     void Block(int l, Span<float> x)
@@ -100,25 +112,30 @@ internal sealed class ForwardPass
         var q = a.Get(ArenaSlot.Q, rows * H * e);                         // [B, n, H, e]
         var k = a.Get(ArenaSlot.K, rows * G * e);                         // [B, n, G, e]
         var v = a.Get(ArenaSlot.V, rows * G * e);                         // [B, n, G, e]
+        long t0 = StageTimer.Start();
         Gemm.LinearForward(h, rows, w.Wq, w.Bq, q);
         Gemm.LinearForward(h, rows, w.Wk, w.Bk, k);
         Gemm.LinearForward(h, rows, w.Wv, w.Bv, v);
+        StageTimer.Stop(Stage.QkvProj, t0);
         Point(names.Q, q, _n, H, e);
         Point(names.K, k, _n, G, e);
         Point(names.V, v, _n, G, e);
 
         // Step 2b: rotary embedding of q and k at their absolute positions.
+        t0 = StageTimer.Start();
         for (int r = 0; r < rows; r++)
         {
             int pos = _q0 + r % _n;
             _m.Rotary.Apply(q.Slice(r * H * e, H * e), pos);
             _m.Rotary.Apply(k.Slice(r * G * e, G * e), pos);
         }
+        StageTimer.Stop(Stage.Rotary, t0);
         Point(names.RotQ, q, _n, H, e);
         Point(names.RotK, k, _n, G, e);
 
         // Step 2c: keys and values of every position: the cached prefix, then the ones just computed.
         int kvRow = G * e;
+        t0 = StageTimer.Start();
         var kAll = a.Get(ArenaSlot.KAll, _b * _t * kvRow);                // [B, T, G, e]
         var vAll = a.Get(ArenaSlot.VAll, _b * _t * kvRow);                // [B, T, G, e]
         for (int b = 0; b < _b; b++)
@@ -132,15 +149,22 @@ internal sealed class ForwardPass
             k.Slice(b * _n * kvRow, _n * kvRow).CopyTo(kAll.Slice((b * _t + _q0) * kvRow));
             v.Slice(b * _n * kvRow, _n * kvRow).CopyTo(vAll.Slice((b * _t + _q0) * kvRow));
         }
+        StageTimer.Stop(Stage.KvGather, t0);
 
         // Step 2d: causal attention scores, pattern and pattern-weighted values z.
         var scores = a.Get(ArenaSlot.Scores, _b * H * _n * _t);           // [B, H, n, T]
         var z = a.Get(ArenaSlot.Z, rows * H * e);                         // [B, n, H, e]
+        t0 = StageTimer.Start();
         Attention.Scores(q, kAll, _b, _n, _t, _q0, H, G, e, scores);
+        StageTimer.Stop(Stage.Attention, t0);
         Point(names.Scores, scores, H, _n, _t);
+        t0 = StageTimer.Start();
         Attention.Pattern(scores, _t);                                     // in place: scores → pattern
+        StageTimer.Stop(Stage.Attention, t0);
         Point(names.Pattern, scores, H, _n, _t);
+        t0 = StageTimer.Start();
         Attention.WeightedValues(scores, vAll, _b, _n, _t, H, G, e, z);
+        StageTimer.Stop(Stage.Attention, t0);
         Point(names.Z, z, _n, H, e);
 
         // Step 2e: output projection, per head when hook_result is wanted.
@@ -148,7 +172,9 @@ internal sealed class ForwardPass
         if (Wanted(names.Result))
         {
             var result = a.Get(ArenaSlot.Result, rows * H * d);           // [B, n, H, d]
+            t0 = StageTimer.Start();
             HeadResults(z, w.Wo, rows, result);
+            StageTimer.Stop(Stage.HeadResults, t0);
             Point(names.Result, result, _n, H, d);
             for (int r = 0; r < rows; r++)
             {
@@ -157,7 +183,12 @@ internal sealed class ForwardPass
                 for (int hh = 0; hh < H; hh++) TensorPrimitives.Add(o, result.Slice((r * H + hh) * d, d), o);
             }
         }
-        else Gemm.LinearForward(z, rows, w.Wo, default, attnOut);
+        else
+        {
+            t0 = StageTimer.Start();
+            Gemm.LinearForward(z, rows, w.Wo, default, attnOut);
+            StageTimer.Stop(Stage.OProj, t0);
+        }
         Point(names.AttnOut, attnOut, _n, d);
         TensorPrimitives.Add(x, attnOut, x);
         Point(names.ResidMid, x, _n, d);
@@ -167,14 +198,20 @@ internal sealed class ForwardPass
         var gate = a.Get(ArenaSlot.Gate, rows * f);                       // [B, n, f]
         var up = a.Get(ArenaSlot.Up, rows * f);                           // [B, n, f]
         var post = a.Get(ArenaSlot.Post, rows * f);                       // [B, n, f]
+        t0 = StageTimer.Start();
         Gemm.LinearForward(h, rows, w.WGate, default, gate);
         Gemm.LinearForward(h, rows, w.WUp, default, up);
+        StageTimer.Stop(Stage.GateUpProj, t0);
         Point(names.MlpPre, gate, _n, f);
         Point(names.MlpPreLinear, up, _n, f);
+        t0 = StageTimer.Start();
         SwiGlu.Apply(gate, up, post, post);
+        StageTimer.Stop(Stage.SwiGlu, t0);
         Point(names.MlpPost, post, _n, f);
         var mlpOut = a.Get(ArenaSlot.MlpOut, rows * d);                   // [B, n, d]
+        t0 = StageTimer.Start();
         Gemm.LinearForward(post, rows, w.WDown, default, mlpOut);
+        StageTimer.Stop(Stage.DownProj, t0);
         Point(names.MlpOut, mlpOut, _n, d);
         TensorPrimitives.Add(x, mlpOut, x);
         Point(names.ResidPost, x, _n, d);

@@ -50,6 +50,26 @@ public sealed class HookedTransformer : IDisposable
         catch { ckpt.Dispose(); throw; }
     }
 
+    readonly Dictionary<string, (float[] Rows, WeightMatrix View)> _unembedRows = new();
+
+    /// <summary>The unembedding rows of <paramref name="tokens"/> widened to a pinned fp32 matrix [tokens, d_model],
+    /// kept for later runs with the same selection (sweeps ask for the same pair thousands of times).</summary>
+    internal WeightMatrix UnembedRows(int[] tokens)
+    {
+        string key = string.Join(',', tokens);
+        lock (_unembedRows)
+        {
+            if (_unembedRows.TryGetValue(key, out var hit)) return hit.View;
+            int d = Config.DModel;
+            var rows = GC.AllocateArray<float>(tokens.Length * d, pinned: true);
+            for (int i = 0; i < tokens.Length; i++) Weights.Unembed.ReadRow(tokens[i], rows.AsSpan(i * d, d));
+            if (_unembedRows.Count > 64) _unembedRows.Clear();
+            var view = WeightMatrix.FromPinned(rows, tokens.Length, d);
+            _unembedRows[key] = (rows, view);
+            return view;
+        }
+    }
+
     /// <summary>Bytes of weights mapped from disk.</summary>
     public long WeightBytes => _checkpoint.WeightBytes;
 
@@ -88,6 +108,8 @@ public sealed class HookedTransformer : IDisposable
                 if ((uint)id >= (uint)Config.VocabSize) throw SharpLensException.Input($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
         if ((uint)options.StartLayer > (uint)Config.NLayers) throw new ArgumentOutOfRangeException(nameof(options), $"start layer {options.StartLayer}");
         if (options.QStart < 0 || options.QStart >= T) throw new ArgumentOutOfRangeException(nameof(options), $"QStart {options.QStart}");
+        if (options.LogitTokens is { } sel && (sel.Length == 0 || sel.Any(t => (uint)t >= (uint)Config.VocabSize)))
+            throw new ArgumentOutOfRangeException(nameof(options), "LogitTokens must be non-empty ids inside the vocabulary");
         if (options.QStart > 0 && (options.Prefix is not { } pre || pre.Length < options.QStart || pre.RotK.Length != Config.NLayers
                                    || pre.V.Length != Config.NLayers))
             throw new ArgumentException($"QStart {options.QStart} needs a KV prefix of at least {options.QStart} positions for all {Config.NLayers} layers", nameof(options));

@@ -10,18 +10,20 @@ public enum LogitsMode { All, Last, None }
 public sealed class KvPrefix
 {
     public required int Length { get; init; }
-    public required float[][] RotK { get; init; }  // [layer][Length · n_kv · d_head]
-    public required float[][] V { get; init; }     // [layer][Length · n_kv · d_head]
+    public required float[][] RotK { get; init; }  // [layer][≥ Length · n_kv · d_head]: positions [0, Length) are read
+    public required float[][] V { get; init; }     // [layer][≥ Length · n_kv · d_head]
 
-    /// <summary>Takes the first <paramref name="length"/> positions of batch item <paramref name="item"/> of a cache
-    /// holding every layer's <c>hook_rot_k</c> and <c>hook_v</c>.</summary>
+    /// <summary>The first <paramref name="length"/> positions of batch item <paramref name="item"/> of a cache holding every
+    /// layer's <c>hook_rot_k</c> and <c>hook_v</c>. Item 0 shares the cache's arrays (its positions come first), so a
+    /// sweep's prefixes of every length cost no copies.</summary>
     public static KvPrefix FromCache(ActivationCache cache, HookNames names, int length, int item = 0)
     {
         float[] Take(string name)
         {
             var t = cache[name];
             int perPos = t.Shape[2] * t.Shape[3];
-            return t.Slice(item).Slice(0, length * perPos).ToArray();
+            if (length > t.Shape[1]) throw new ArgumentOutOfRangeException(nameof(length), $"prefix of {length} positions, cache has {t.Shape[1]}");
+            return item == 0 ? t.Data : t.Slice(item).Slice(0, length * perPos).ToArray();
         }
         return new KvPrefix
         {
@@ -44,6 +46,9 @@ public sealed class RunOptions
     /// <summary>Hook names to cache; null caches nothing.</summary>
     public Func<string, bool>? CacheFilter { get; init; }
     public LogitsMode Logits { get; init; } = LogitsMode.All;
+    /// <summary>Only these vocabulary entries' logits, in this order: logits are [batch, positions, tokens.Length]
+    /// (a metric that reads two logits then costs two dot products per row instead of the whole unembedding); null: all.</summary>
+    public int[]? LogitTokens { get; init; }
     public int StartLayer { get; init; }
     /// <summary><c>blocks.StartLayer.hook_resid_pre</c> for positions [QStart, T): [batch, T − QStart, d_model].</summary>
     public Tensor? StartResidual { get; init; }

@@ -123,7 +123,7 @@ public class HookApiTests : IDisposable
             var hooks = new HookSet().Add(hook, ctx => src.AsSpan(pos * d, d).CopyTo(ctx.Data.Slice(pos * d, d)));
             expected.Add(runs.LogitDiff(_model.RunWithHooks([_tokens.Corrupted], hooks).Slice(0)[^_model.Config.VocabSize..]));
         }
-        var swept = runs.SweepOn(clean: false, default).Run(items, runs.LogitDiff);
+        var swept = runs.SweepOn(clean: false, default).Run(items, StudyRuns.PairLogitDiff);
         for (int i = 0; i < items.Count; i++) Assert.True(Math.Abs(expected[i] - swept[i]) < 1e-4, $"item {i}: {expected[i]} vs {swept[i]}");
     }
 
@@ -134,7 +134,7 @@ public class HookApiTests : IDisposable
         int pos = Enumerable.Range(0, _tokens.Length).Single(p => _tokens.Clean[p] != _tokens.Corrupted[p]);
         string hook = "blocks.0.hook_resid_pre";
         var v = runs.SweepOn(clean: false, default).Run([[Intervention.Patch(hook, 0, runs.Clean[hook].Data, [pos])]],
-            row => runs.Recovery(runs.LogitDiff(row)));
+            pair => runs.Recovery(StudyRuns.PairLogitDiff(pair)));
         Assert.True(Math.Abs(v[0] - 1) < 1e-5, $"recovery {v[0]}");
     }
 }

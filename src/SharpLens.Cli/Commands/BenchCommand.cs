@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SharpLens.Benchmarks;
+using Spectre.Console;
+
+namespace SharpLens.Cli.Commands;
+
+/// <summary>
+/// <c>sharplens bench --model DIR [--json] [--quick]</c>: GEMM throughput against the FMA peak, the seed-prompt forward,
+/// the whole default study (in forwards, and against a naive one-forward-per-run loop) and the peak resident set.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo); needs tokenizer.json" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var quick = new Option<bool>("--quick") { Description = "shorter measurements (fewer forwards, short GEMM probes)" };
+        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick };
+        cmd.SetAction(p => CliHost.Guard(ct =>
+        {
+            string dir = CliHost.ResolveModel(p.GetValue(model), ct);
+            bool asJson = p.GetValue(json);
+            var r = ModelBenchmark.Run(dir, new BenchOptions { Quick = p.GetValue(quick) }, step => Console.Error.WriteLine($"bench: {step}…"), ct);
+            if (asJson) Console.WriteLine(r.ToJsonString());
+            else Show(r);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static void Show(JsonObject r)
+    {
+        string S(string key) => r[key]?.ToString() ?? "";
+        var m = r["model"]!; var mg = r["model_gemm"]!; var mc = r["machine"]!;
+        AnsiConsole.MarkupLine($"[bold]Machine[/] {Markup.Escape(mc["cpu_model"]!.ToString())}, {mc["cores"]} cores, AVX-512 {mc["avx512"]}, kernels {mc["simd_level"]} × {mc["kernel_threads"]} threads");
+        AnsiConsole.MarkupLine($"[bold]Model[/] {Markup.Escape(m["path"]!.ToString())}: {m["architecture"]}, {m["n_layers"]} layers, d_model {m["d_model"]}, d_mlp {m["d_mlp"]}, " +
+                               $"vocab {m["vocab_size"]}, {m["dtype"]}, {m["weight_gb"]} GB");
+        var t = new Table().Title("sharplens bench (wall clock; noisy on a shared machine)").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+        t.AddRow("FMA peak (fp32, all cores)", $"{S("fma_peak_gflops")} GFLOP/s");
+        t.AddRow($"GEMM {ModelBenchmark.RefBigM}×{ModelBenchmark.RefK}×{ModelBenchmark.RefN} bf16", $"{S("gemm_gflops")} GFLOP/s ({Pct(r["gemm_peak_fraction"])} of peak)");
+        t.AddRow($"GEMM {ModelBenchmark.RefSkinnyM}×{ModelBenchmark.RefK}×{ModelBenchmark.RefN} bf16", $"{S("gemm_skinny_gflops")} GFLOP/s ({Pct(r["gemm_skinny_peak_fraction"])} of peak)");
+        t.AddRow($"GEMM {mg["shape"]} {mg["dtype"]} (model)", $"{mg["gflops"]} GFLOP/s ({Pct(mg["peak_fraction"])} of peak)");
+        t.AddRow($"GEMM {mg["skinny_shape"]} {mg["dtype"]} (model)", $"{mg["skinny_gflops"]} GFLOP/s ({Pct(mg["skinny_peak_fraction"])} of peak)");
+        t.AddRow($"forward, {S("prompt_tokens")} tokens, all logits (median)", $"{S("forward_s")} s");
+        t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
+        t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
+        t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
+        t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
+        AnsiConsole.Write(t);
+        if (r["study_timings"] is JsonObject st)
+            AnsiConsole.MarkupLine("[grey]study phases: " + Markup.Escape(string.Join(", ", st.Select(kv => $"{kv.Key} {kv.Value}"))) + "[/]");
+    }
+
+    static string Pct(JsonNode? fraction) => fraction == null ? "?" : $"{fraction.GetValue<double>() * 100:0}%";
+}

@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Runtime.Intrinsics.X86;
+using System.Text.Json.Nodes;
+using SharpLens.Diagnostics;
+using SharpLens.Experiments;
+using SharpLens.Kernels;
+using SharpLens.Loading;
+using SharpLens.Model;
+using SharpLens.Tokenization;
+
+namespace SharpLens.Benchmarks;
+
+/// <summary>How long <see cref="ModelBenchmark.Run"/> spends on each measurement.</summary>
+public sealed record BenchOptions
+{
+    /// <summary>Short budgets (for tests and a quick look): fewer forwards, shorter GEMM and peak probes.</summary>
+    public bool Quick { get; init; }
+    /// <summary>Timed forwards after the warm-up (median reported).</summary>
+    public int ForwardRuns => Quick ? 3 : 7;
+    public TimeSpan GemmBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.5);
+    public TimeSpan PeakBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.0);
+}
+
+/// <summary>
+/// The numbers of <c>sharplens bench</c>: GEMM throughput at the reference shapes (625×2048×5504 and 25×2048×5504, bf16)
+/// and at the model's own, as fractions of a measured FMA peak; the 25-token-class forward on the seed prompt (logits at
+/// every position, median after a warm-up); the whole default <c>hf</c> study on the seed prompts, in units of that
+/// forward and against a naive loop that does one full forward per patched/ablated run; and the peak resident set.
+/// Timings are wall-clock on whatever else the machine is doing: never assert on them.
+/// </summary>
+public static class ModelBenchmark
+{
+    /// <summary>The reference GEMM shapes (Qwen1.5-1.8B's MLP: prompt-batch and single-prompt rows), whatever the model.</summary>
+    public const int RefK = 2048, RefN = 5504, RefBigM = 625, RefSkinnyM = 25;
+
+    /// <summary>Runs every measurement on the model in <paramref name="modelDir"/> (which needs a tokenizer.json) and returns
+    /// one JSON object; <paramref name="log"/> hears each step as it starts.</summary>
+    public static JsonObject Run(string modelDir, BenchOptions options, Action<string>? log = null, CancellationToken ct = default)
+    {
+        var o = new JsonObject { ["quick"] = options.Quick, ["machine"] = Machine() };
+
+        log?.Invoke("FMA peak");
+        double peak = GemmBenchmark.MeasureFmaPeakGflops(options.PeakBudget);
+        o["fma_peak_gflops"] = Round(peak);
+        log?.Invoke($"GEMM {RefBigM}×{RefK}×{RefN} bf16");
+        double big = GemmBenchmark.MeasureGflops(RefBigM, RefK, RefN, DType.BF16, options.GemmBudget);
+        ct.ThrowIfCancellationRequested();
+        log?.Invoke($"GEMM {RefSkinnyM}×{RefK}×{RefN} bf16");
+        double skinny = GemmBenchmark.MeasureGflops(RefSkinnyM, RefK, RefN, DType.BF16, options.GemmBudget);
+        o["gemm_gflops"] = Round(big);
+        o["gemm_skinny_gflops"] = Round(skinny);
+        o["gemm_peak_fraction"] = Round(big / peak, 3);
+        o["gemm_skinny_peak_fraction"] = Round(skinny / peak, 3);
+        ct.ThrowIfCancellationRequested();
+
+        log?.Invoke("loading the model");
+        var tok = HfTokenizer.Load(modelDir);
+        using var model = HookedTransformer.Load(modelDir);
+        var c = model.Config;
+        var dtype = model.Weights.Layers[0].WGate.DType;
+        o["model"] = Describe(model, dtype);
+
+        bool sameShapes = c.DModel == RefK && c.DMlp == RefN && dtype == DType.BF16;
+        log?.Invoke($"GEMM at the model's shapes ({c.DModel}×{c.DMlp} {dtype})");
+        double own = sameShapes ? big : GemmBenchmark.MeasureGflops(RefBigM, c.DModel, c.DMlp, dtype, options.GemmBudget);
+        double ownSkinny = sameShapes ? skinny : GemmBenchmark.MeasureGflops(RefSkinnyM, c.DModel, c.DMlp, dtype, options.GemmBudget);
+        o["model_gemm"] = new JsonObject
+        {
+            ["shape"] = $"{RefBigM}x{c.DModel}x{c.DMlp}", ["skinny_shape"] = $"{RefSkinnyM}x{c.DModel}x{c.DMlp}", ["dtype"] = dtype.ToString().ToLowerInvariant(),
+            ["gflops"] = Round(own), ["skinny_gflops"] = Round(ownSkinny),
+            ["peak_fraction"] = Round(own / peak, 3), ["skinny_peak_fraction"] = Round(ownSkinny / peak, 3),
+        };
+
+        var prompts = PromptSet.Prepare(tok, c, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer, PromptSet.SeedWrong,
+            candidates: PromptSet.SeedCandidates.Split('|'));
+        int[] ids = prompts.Tokens.Clean;
+        o["prompt_tokens"] = ids.Length;
+
+        log?.Invoke($"forward ({ids.Length} tokens, logits at every position)");
+        var times = Forwards(model, ids, options.ForwardRuns, ct);
+        if (StageTimer.Snapshot() is { } fp) o["forward_profile_s"] = fp;
+        double forward = Median(times);
+        o["forward_s"] = Round(forward, 4);
+        o["forward_runs_s"] = new JsonArray(times.Select(t => (JsonNode?)Round(t, 4)).ToArray());
+
+        log?.Invoke("the default hf study on the seed prompts");
+        var runs = new RunCounter();
+        StageTimer.Reset();
+        var sw = Stopwatch.StartNew();
+        var results = Study.Run(model, prompts.Tokens, new StudyOptions(), tok.IsDefined, runs, ct);
+        double study = sw.Elapsed.TotalSeconds;
+        int naive = runs.Total;
+        o["study_s"] = Round(study, 3);
+        o["study_forward_units"] = Round(study / forward, 1);
+        o["study_timings"] = results["timings"]?.DeepClone();
+        if (StageTimer.Snapshot() is { } sp) o["study_profile_s"] = sp;
+        o["naive_forwards"] = naive;
+        o["naive_estimate_s"] = Round(naive * forward, 3);
+        o["naive_speedup"] = Round(naive * forward / study, 2);
+        o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+        return o;
+    }
+
+    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones (seconds each; the stage profile, when on,
+    /// covers the timed ones).</summary>
+    static double[] Forwards(HookedTransformer model, int[] ids, int count, CancellationToken ct)
+    {
+        var options = new RunOptions { Logits = LogitsMode.All, Cancellation = ct };
+        model.Forward([ids], options);
+        StageTimer.Reset();
+        var times = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Forward([ids], options);
+            times[i] = sw.Elapsed.TotalSeconds;
+        }
+        return times;
+    }
+
+    /// <summary>Counts the runs a study performs: the largest total reported per phase (every sweep item is one run of a
+    /// naive loop; the baselines phase counts the three unpatched runs).</summary>
+    sealed class RunCounter : IProgress<StudyProgress>
+    {
+        readonly Dictionary<string, int> _phases = new();
+        public void Report(StudyProgress p) => _phases[p.Phase] = Math.Max(p.Total, _phases.GetValueOrDefault(p.Phase));
+        public int Total => _phases.Values.Sum();
+    }
+
+    static JsonObject Describe(HookedTransformer m, DType dtype)
+    {
+        var c = m.Config;
+        return new JsonObject
+        {
+            ["path"] = Path.GetFullPath(m.Directory), ["architecture"] = c.Architecture, ["n_layers"] = c.NLayers, ["d_model"] = c.DModel,
+            ["d_mlp"] = c.DMlp, ["n_heads"] = c.NHeads, ["n_kv_heads"] = c.NKvHeads, ["d_head"] = c.DHead, ["vocab_size"] = c.VocabSize,
+            ["tied"] = c.TieWordEmbeddings, ["dtype"] = dtype.ToString().ToLowerInvariant(), ["weight_gb"] = Round(m.WeightBytes / 1e9, 3),
+        };
+    }
+
+    /// <summary>Cores, CPU model, SIMD support and the runtime.</summary>
+    public static JsonObject Machine()
+    {
+        string cpu = "unknown";
+        try
+        {
+            if (File.Exists("/proc/cpuinfo"))
+                cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException) { /* keep "unknown" */ }
+        return new JsonObject
+        {
+            ["cores"] = Environment.ProcessorCount, ["cpu_model"] = cpu, ["avx512"] = Avx512F.IsSupported, ["avx2"] = Avx2.IsSupported,
+            ["fma"] = Fma.IsSupported, ["simd_level"] = KernelOptions.EffectiveLevel.ToString(), ["kernel_threads"] = KernelOptions.EffectiveThreads,
+            ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            ["runtime"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+        };
+    }
+
+    /// <summary>VmHWM of /proc/self/status (peak resident set, mapped weights included) in bytes; the current
+    /// working set where /proc is unavailable.</summary>
+    public static long PeakRssBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line[6..].Trim().Split(' ')[0]) * 1024;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return Process.GetCurrentProcess().PeakWorkingSet64;
+    }
+
+    static double Median(double[] v)
+    {
+        var s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    static double Round(double v, int digits = 1) => Math.Round(v, digits);
+}

@@ -1,0 +1,261 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace SharpLens.Loading;
+
+/// <summary>
+/// Writes a Hugging Face checkpoint with random weights and a real architecture (config.json, bf16 safetensors shards
+/// with <c>model.safetensors.index.json</c>, the Qwen1.5 tokenizer), so speed and memory can be measured without the
+/// real weights. Tensors are generated and written in 4 MiB chunks (never the whole model in memory), deterministically
+/// from the seed and the tensor name, into a temporary directory that is renamed into place at the end.
+/// Matrices and biases are approximately normal (Irwin–Hall of 4 uniforms, standard deviation
+/// <see cref="RandomModelSpec.InitStd"/>), norm weights are 1: activations stay in a sane range through every layer.
+/// </summary>
+public static class RandomCheckpoint
+{
+    /// <summary>Resource name of the gzipped Qwen1.5 tokenizer.json embedded in this assembly.</summary>
+    const string TokenizerResource = "SharpLens.Resources.qwen1.5-tokenizer.json.gz";
+    const string TokenizerConfigResource = "SharpLens.Resources.qwen1.5-tokenizer_config.json";
+    /// <summary>Elements generated from one random stream; the unit of determinism and of parallel generation.</summary>
+    const int BlockElems = 1 << 16;
+    /// <summary>Blocks generated and written at once (32 × 64 Ki bf16 = 4 MiB).</summary>
+    const int BlocksPerChunk = 32;
+
+    /// <summary>Presets with the exact shapes of real models.</summary>
+    public static IReadOnlyDictionary<string, RandomModelSpec> Presets { get; } = new Dictionary<string, RandomModelSpec>
+    {
+        ["qwen1.5-1.8b"] = new()
+        {
+            Name = "qwen1.5-1.8b", Architecture = "Qwen2ForCausalLM", DModel = 2048, DMlp = 5504, NLayers = 24, NHeads = 16, NKvHeads = 16,
+            VocabSize = 151936, Tied = false, RopeTheta = 1e6, RmsNormEps = 1e-6, MaxPositions = 32768,
+        },
+        ["qwen2-0.5b"] = new()
+        {
+            Name = "qwen2-0.5b", Architecture = "Qwen2ForCausalLM", DModel = 896, DMlp = 4864, NLayers = 24, NHeads = 14, NKvHeads = 2,
+            VocabSize = 151936, Tied = true, RopeTheta = 1e6, RmsNormEps = 1e-6, MaxPositions = 32768,
+        },
+        ["qwen2.5-1.5b"] = new()
+        {
+            Name = "qwen2.5-1.5b", Architecture = "Qwen2ForCausalLM", DModel = 1536, DMlp = 8960, NLayers = 28, NHeads = 12, NKvHeads = 2,
+            VocabSize = 151936, Tied = true, RopeTheta = 1e6, RmsNormEps = 1e-6, MaxPositions = 32768,
+        },
+        ["llama-style"] = new()
+        {
+            Name = "llama-style", Architecture = "LlamaForCausalLM", DModel = 2048, DMlp = 8192, NLayers = 16, NHeads = 32, NKvHeads = 8,
+            HeadDim = 64, VocabSize = 151936, Tied = true, RopeTheta = 500000, RmsNormEps = 1e-5, MaxPositions = 131072,
+            RopeScaling = new Llama3RopeScaling(32, 1, 4, 8192),
+        },
+    };
+
+    /// <summary>The preset called <paramref name="name"/> (case-insensitive), or a usage error listing them.</summary>
+    public static RandomModelSpec Preset(string name) =>
+        Presets.TryGetValue(name.ToLowerInvariant(), out var s) ? s
+            : throw SharpLensException.Usage($"unknown preset \"{name}\"; presets: {string.Join(", ", Presets.Keys)}");
+
+    /// <summary>Every tensor of the model in Hugging Face order, with its shape and how it is initialised.</summary>
+    public static IEnumerable<(string Name, long[] Shape, bool IsNorm)> Tensors(RandomModelSpec spec) =>
+        Checkpoint.ExpectedTensors(spec.ToConfig()).Select(t => (t.Name, t.Shape, t.Name.EndsWith("norm.weight", StringComparison.Ordinal)));
+
+    /// <summary>Bytes of tensor data (bf16) the checkpoint holds.</summary>
+    public static long WeightBytes(RandomModelSpec spec) => Tensors(spec).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * 2);
+
+    /// <summary>
+    /// Writes the checkpoint to <paramref name="outDir"/>, which must not exist or be empty (or is replaced when
+    /// <paramref name="overwrite"/>). <paramref name="progress"/> gets (bytes written, total bytes).
+    /// </summary>
+    public static void Write(RandomModelSpec spec, string outDir, ulong seed, bool overwrite = false,
+        Action<long, long>? progress = null, CancellationToken ct = default)
+    {
+        string dest = Path.GetFullPath(outDir);
+        if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any() && !overwrite)
+            throw SharpLensException.Usage($"{dest} already exists and is not empty (use --force to replace it)");
+        if (File.Exists(dest)) throw SharpLensException.Usage($"{dest} is a file, not a directory");
+        string parent = Path.GetDirectoryName(dest)!;
+        string tmp = Path.Combine(parent, $".{Path.GetFileName(dest)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(tmp);
+            WriteInto(spec, tmp, seed, progress, ct);
+            if (Directory.Exists(dest))
+            {
+                string old = tmp + ".old";
+                Directory.Move(dest, old);
+                Directory.Move(tmp, dest);
+                Directory.Delete(old, recursive: true);
+            }
+            else Directory.Move(tmp, dest);
+        }
+        catch (IOException e)
+        {
+            TryDelete(tmp);
+            throw new SharpLensException(ExitCode.Output, $"cannot write {dest}: {e.Message}", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            TryDelete(tmp);
+            throw new SharpLensException(ExitCode.Output, $"cannot write {dest}: {e.Message}", e);
+        }
+        catch
+        {
+            TryDelete(tmp);
+            throw;
+        }
+    }
+
+    static void WriteInto(RandomModelSpec spec, string dir, ulong seed, Action<long, long>? progress, CancellationToken ct)
+    {
+        File.WriteAllText(Path.Combine(dir, "config.json"), spec.ConfigJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        WriteTokenizer(dir);
+        var tensors = Tensors(spec).Select(t => (t.Name, t.Shape, t.IsNorm, Bytes: t.Shape.Aggregate(1L, (a, b) => a * b) * 2)).ToList();
+        long total = tensors.Sum(t => t.Bytes), done = 0;
+
+        // Assign tensors to shards in order, cutting at equal shares of the bytes.
+        int want = Math.Max(1, spec.Shards);
+        var shardOf = new int[tensors.Count];
+        long before = 0;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            shardOf[i] = (int)Math.Min(want - 1, before * want / Math.Max(1, total));
+            before += tensors[i].Bytes;
+        }
+        var used = shardOf.Distinct().Order().ToList();
+        int shards = used.Count;
+        string FileName(int s) => shards == 1 ? "model.safetensors" : $"model-{used.IndexOf(s) + 1:00000}-of-{shards:00000}.safetensors";
+
+        var weightMap = new JsonObject();
+        foreach (int s in used)
+        {
+            var mine = Enumerable.Range(0, tensors.Count).Where(i => shardOf[i] == s).Select(i => tensors[i]).ToList();
+            using var fs = new FileStream(Path.Combine(dir, FileName(s)), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            WriteHeader(fs, mine.Select(t => (t.Name, t.Shape, t.Bytes)));
+            foreach (var t in mine)
+            {
+                WriteTensor(fs, t.Name, t.Bytes / 2, t.IsNorm, seed, spec.InitStd, n =>
+                {
+                    done += n * 2;
+                    progress?.Invoke(done, total);
+                }, ct);
+                weightMap[t.Name] = FileName(s);
+            }
+            fs.Flush(flushToDisk: true);
+        }
+        if (shards > 1)
+        {
+            var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
+            File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+    }
+
+    /// <summary>The 8-byte header length, then the JSON header padded with spaces to a multiple of 8 bytes.</summary>
+    static void WriteHeader(Stream s, IEnumerable<(string Name, long[] Shape, long Bytes)> tensors)
+    {
+        var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
+        long offset = 0;
+        foreach (var (name, shape, bytes) in tensors)
+        {
+            header[name] = new JsonObject
+            {
+                ["dtype"] = "BF16",
+                ["shape"] = new JsonArray(shape.Select(x => (JsonNode?)x).ToArray()),
+                ["data_offsets"] = new JsonArray(offset, offset + bytes),
+            };
+            offset += bytes;
+        }
+        var json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        int padded = (json.Length + 7) / 8 * 8;
+        s.Write(BitConverter.GetBytes((long)padded));
+        s.Write(json);
+        for (int i = json.Length; i < padded; i++) s.WriteByte((byte)' ');
+    }
+
+    /// <summary>Streams one bf16 tensor: blocks of <see cref="BlockElems"/> elements, each from its own seeded stream.</summary>
+    static void WriteTensor(Stream s, string name, long count, bool isNorm, ulong seed, double std, Action<long> wrote, CancellationToken ct)
+    {
+        var buffer = new byte[BlocksPerChunk * BlockElems * 2];
+        ulong tensorSeed = Mix(seed ^ Fnv(name));
+        long blocks = (count + BlockElems - 1) / BlockElems;
+        for (long b0 = 0; b0 < blocks; b0 += BlocksPerChunk)
+        {
+            ct.ThrowIfCancellationRequested();
+            int nb = (int)Math.Min(BlocksPerChunk, blocks - b0);
+            long chunkElems = Math.Min((long)nb * BlockElems, count - b0 * BlockElems);
+            Parallel.For(0, nb, j =>
+            {
+                long first = (b0 + j) * BlockElems;
+                int n = (int)Math.Min(BlockElems, count - first);
+                var dst = buffer.AsSpan(j * BlockElems * 2, n * 2);
+                if (isNorm) FillConstant(dst, 1f);
+                else FillNormal(dst, Mix(tensorSeed + (ulong)(b0 + j) * 0x9E3779B97F4A7C15UL), (float)std);
+            });
+            s.Write(buffer, 0, (int)chunkElems * 2);
+            wrote(chunkElems);
+        }
+    }
+
+    static void FillConstant(Span<byte> dst, float v)
+    {
+        ushort bits = Bf16(v);
+        for (int i = 0; i < dst.Length; i += 2) { dst[i] = (byte)bits; dst[i + 1] = (byte)(bits >> 8); }
+    }
+
+    /// <summary>Approximately normal bf16 values: the centred sum of four 16-bit uniforms, scaled to <paramref name="std"/>.</summary>
+    static void FillNormal(Span<byte> dst, ulong state, float std)
+    {
+        // Sum of 4 uniforms on [0, 65535]: mean 131070, variance 4·(65536² − 1)/12.
+        const double Sd = 37837.23;
+        float scale = (float)(std / Sd);
+        for (int i = 0; i < dst.Length; i += 2)
+        {
+            ulong r = SplitMix(ref state);
+            long sum = (long)(r & 0xFFFF) + (long)((r >> 16) & 0xFFFF) + (long)((r >> 32) & 0xFFFF) + (long)(r >> 48);
+            ushort bits = Bf16((sum - 131070) * scale);
+            dst[i] = (byte)bits; dst[i + 1] = (byte)(bits >> 8);
+        }
+    }
+
+    /// <summary>fp32 → bf16, round to nearest even (finite inputs).</summary>
+    internal static ushort Bf16(float v)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(v);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+
+    static ulong SplitMix(ref ulong state)
+    {
+        ulong z = state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    static ulong Mix(ulong x) => SplitMix(ref x);
+
+    static ulong Fnv(string s)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
+        return h;
+    }
+
+    /// <summary>Writes the embedded Qwen1.5 tokenizer.json (gunzipped) and tokenizer_config.json into <paramref name="dir"/>.</summary>
+    public static void WriteTokenizer(string dir)
+    {
+        var asm = typeof(RandomCheckpoint).Assembly;
+        using (var gz = new GZipStream(Open(TokenizerResource), CompressionMode.Decompress))
+        using (var o = File.Create(Path.Combine(dir, "tokenizer.json")))
+            gz.CopyTo(o);
+        using (var c = Open(TokenizerConfigResource))
+        using (var o = File.Create(Path.Combine(dir, "tokenizer_config.json")))
+            c.CopyTo(o);
+
+        Stream Open(string name) => asm.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"embedded resource {name} is missing from {asm.GetName().Name}");
+    }
+
+    static void TryDelete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); } catch { /* best effort */ }
+    }
+}

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SharpLens.Cli;
+using SharpLens.Cli.Commands;
+using SharpLens.Model;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Perf;
+
+/// <summary>Tests that swap <see cref="Console.Out"/> run one at a time.</summary>
+[CollectionDefinition("Console", DisableParallelization = true)]
+public class ConsoleCollection;
+
+/// <summary><c>sharplens make-random</c> and <c>sharplens bench --json</c> end to end (no timing is asserted).</summary>
+[Collection("Console")]
+public class CliPerfCommandTests
+{
+    static (int Code, string Out) Invoke(params string[] args)
+    {
+        var root = new RootCommand { MakeRandomCommand.Create(), BenchCommand.Create() };
+        var old = Console.Out;
+        var sw = new StringWriter();
+        Console.SetOut(sw);
+        try { return (CliHost.Invoke(root, args), sw.ToString()); }
+        finally { Console.SetOut(old); }
+    }
+
+    [Fact]
+    public void MakeRandom_ThenBenchJson_PrintsEveryKeyPositive()
+    {
+        string root = Fixtures.TempDir("bench");
+        string dir = Path.Combine(root, "m");
+        try
+        {
+            var (code, _) = Invoke("make-random", "--like", "qwen1.5-1.8b", "--small", "--layers", "2", "--out", dir, "--seed", "3");
+            Assert.Equal(0, code);
+            using (var m = HookedTransformer.Load(dir)) Assert.Equal(2, m.Config.NLayers);
+            var (again, _) = Invoke("make-random", "--like", "qwen1.5-1.8b", "--small", "--layers", "1", "--out", dir);
+            Assert.Equal((int)ExitCode.Usage, again);
+
+            var (benchCode, output) = Invoke("bench", "--model", dir, "--json", "--quick");
+            Assert.Equal(0, benchCode);
+            var o = JsonNode.Parse(output.Trim())!.AsObject();
+            foreach (var key in new[] { "forward_s", "study_s", "study_forward_units", "peak_rss_gb", "gemm_gflops", "gemm_skinny_gflops",
+                                        "fma_peak_gflops", "naive_estimate_s", "naive_speedup", "gemm_peak_fraction", "gemm_skinny_peak_fraction" })
+                Assert.True(o[key]!.GetValue<double>() > 0, $"{key} = {o[key]}");
+            Assert.True(o["naive_forwards"]!.GetValue<int>() > 100);
+            Assert.True(o["model_gemm"]!["gflops"]!.GetValue<double>() > 0);
+            Assert.True(o["machine"]!["cores"]!.GetValue<int>() > 0);
+            Assert.NotNull(o["machine"]!["cpu_model"]);
+            Assert.NotNull(o["machine"]!["avx512"]);
+            Assert.Equal(25, o["prompt_tokens"]!.GetValue<int>());
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void MakeRandom_UnknownPreset_IsAUsageError()
+    {
+        var (code, _) = Invoke("make-random", "--like", "gpt-2", "--out", Path.Combine(Path.GetTempPath(), "never-" + Guid.NewGuid()));
+        Assert.Equal((int)ExitCode.Usage, code);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Security.Cryptography;
+using SharpLens.Experiments;
+using SharpLens.Loading;
+using SharpLens.Model;
+using SharpLens.Tests.Support;
+using SharpLens.Tokenization;
+
+namespace SharpLens.Tests.Perf;
+
+/// <summary>Random checkpoints (<see cref="RandomCheckpoint"/>): the presets' exact architectures, and small variants
+/// that load, tokenize the seed prompts with the embedded Qwen tokenizer and run.</summary>
+public class RandomCheckpointTests
+{
+    public static TheoryData<string> Presets => new() { "qwen1.5-1.8b", "qwen2-0.5b", "qwen2.5-1.5b", "llama-style" };
+
+    [Fact]
+    public void Qwen15Preset_HasTheRealConfig()
+    {
+        var c = RandomCheckpoint.Preset("qwen1.5-1.8b").ToConfig();
+        Assert.Equal("Qwen2ForCausalLM", c.Architecture);
+        Assert.Equal((2048, 5504, 24, 16, 16, 128, 151936), (c.DModel, c.DMlp, c.NLayers, c.NHeads, c.NKvHeads, c.DHead, c.VocabSize));
+        Assert.Equal((1e6, 1e-6, 32768), (c.RopeTheta, c.RmsNormEps, c.MaxPositions));
+        Assert.False(c.TieWordEmbeddings);
+        Assert.True(c.QkvBias);
+        // 1.84 G parameters in bf16: the real checkpoint's 3.67 GB.
+        Assert.InRange(RandomCheckpoint.WeightBytes(RandomCheckpoint.Preset("qwen1.5-1.8b")), 3.66e9, 3.68e9);
+    }
+
+    [Fact]
+    public void OtherPresets_HaveTheirArchitectures()
+    {
+        var q2 = RandomCheckpoint.Preset("qwen2-0.5b").ToConfig();
+        Assert.Equal((896, 4864, 24, 14, 2, 64, true), (q2.DModel, q2.DMlp, q2.NLayers, q2.NHeads, q2.NKvHeads, q2.DHead, q2.TieWordEmbeddings));
+        var q25 = RandomCheckpoint.Preset("qwen2.5-1.5b").ToConfig();
+        Assert.Equal((1536, 8960, 28, 12, 2, 128, true), (q25.DModel, q25.DMlp, q25.NLayers, q25.NHeads, q25.NKvHeads, q25.DHead, q25.TieWordEmbeddings));
+        var ll = RandomCheckpoint.Preset("llama-style").ToConfig();
+        Assert.Equal(("LlamaForCausalLM", 32, 8, 64, false, true), (ll.Architecture, ll.NHeads, ll.NKvHeads, ll.DHead, ll.QkvBias, ll.TieWordEmbeddings));
+        Assert.NotNull(ll.RopeScaling);
+        Assert.Throws<SharpLensException>(() => RandomCheckpoint.Preset("gpt-2"));
+    }
+
+    [Theory, MemberData(nameof(Presets))]
+    public void SmallOneLayerVariant_LoadsTokenizesAndRuns(string preset)
+    {
+        var spec = RandomCheckpoint.Preset(preset).Small().WithLayers(1);
+        string dir = Path.Combine(Fixtures.TempDir("random"), "model");
+        try
+        {
+            RandomCheckpoint.Write(spec, dir, seed: 7);
+            Assert.True(File.Exists(Path.Combine(dir, "model.safetensors.index.json")));
+            Assert.Equal(2, Directory.GetFiles(dir, "model-*-of-00002.safetensors").Length);
+            var tok = HfTokenizer.Load(dir);
+            using var m = HookedTransformer.Load(dir);
+            Assert.Equal(spec.ToConfig(), m.Config);
+            var prompts = PromptSet.Prepare(tok, m.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer, PromptSet.SeedWrong);
+            var logits = m.Run([prompts.Tokens.Clean]);
+            Assert.Equal([1, prompts.Tokens.Length, 151936], logits.Shape);
+            Assert.All(logits.Data, v => Assert.True(float.IsFinite(v)));
+            // Sane activations: random logits of order 1, not 0 and not huge.
+            double rms = Math.Sqrt(logits.Data.Average(v => (double)v * v));
+            Assert.InRange(rms, 0.01, 100);
+        }
+        finally { Directory.Delete(Path.GetDirectoryName(dir)!, recursive: true); }
+    }
+
+    [Fact]
+    public void SameSeed_SameBytes_DifferentSeed_DifferentBytes()
+    {
+        var tiny = new RandomModelSpec
+        {
+            Name = "tiny", Architecture = "Qwen2ForCausalLM", DModel = 32, DMlp = 64, NLayers = 2, NHeads = 4, NKvHeads = 2,
+            VocabSize = 300, Tied = false, RopeTheta = 1e6, RmsNormEps = 1e-6, MaxPositions = 64, Shards = 1,
+        };
+        string root = Fixtures.TempDir("random-seed");
+        try
+        {
+            string Hash(string name, ulong seed)
+            {
+                string d = Path.Combine(root, name);
+                RandomCheckpoint.Write(tiny, d, seed);
+                return Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(d, "model.safetensors"))));
+            }
+            Assert.Equal(Hash("a", 1), Hash("b", 1));
+            Assert.NotEqual(Hash("c", 1), Hash("d", 2));
+            using var m = HookedTransformer.Load(Path.Combine(root, "a"));
+            Assert.Equal(1f, m.Weights.LnFinal[0]);
+            var embed = Enumerable.Range(0, 300 * 32).Select(i => m.Weights.Embed[i / 32, i % 32]).ToArray();
+            double std = Math.Sqrt(embed.Average(v => (double)v * v));
+            Assert.InRange(std, 0.018, 0.022);
+            Assert.InRange(embed.Average(), -0.002, 0.002);
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void ExistingNonEmptyDirectory_IsRefused_AndLeftAlone()
+    {
+        string dir = Fixtures.TempDir("random-exists");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "keep.txt"), "mine");
+            var spec = RandomCheckpoint.Preset("qwen2-0.5b").Small().WithLayers(1);
+            var e = Assert.Throws<SharpLensException>(() => RandomCheckpoint.Write(spec, dir, 0));
+            Assert.Equal(ExitCode.Usage, e.Code);
+            Assert.Equal(["keep.txt"], Directory.GetFiles(dir).Select(Path.GetFileName));
+            Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(dir)!, $".{Path.GetFileName(dir)}.tmp-*"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
