@@ -17,7 +17,7 @@ public sealed record Intervention(string Hook, int Layer, int FirstPosition, Set
 {
     /// <summary>Copy positions of a [pos, ...] activation from a source activation of the same per-prompt shape.</summary>
     public static Intervention Patch(string hook, int layer, ReadOnlyMemory<float> source, IReadOnlyList<int> positions) =>
-        new(hook, layer, positions.Min(), (t, shape, off) =>
+        new(PositionFirst(hook), layer, positions.Min(), (t, shape, off) =>
         {
             int row = RowSize(shape);
             foreach (int p in positions)
@@ -26,11 +26,11 @@ public sealed record Intervention(string Hook, int Layer, int FirstPosition, Set
 
     /// <summary>Copy whole activation (every position).</summary>
     public static Intervention PatchAll(string hook, int layer, ReadOnlyMemory<float> source) =>
-        new(hook, layer, 0, (t, shape, off) => source.Span.Slice(off * RowSize(shape), t.Length).CopyTo(t));
+        new(PositionFirst(hook), layer, 0, (t, shape, off) => source.Span.Slice(off * RowSize(shape), t.Length).CopyTo(t));
 
     /// <summary>Copy the slices of <paramref name="heads"/> of a [pos, heads, d_head] activation at the given positions.</summary>
     public static Intervention PatchHeads(string hook, int layer, ReadOnlyMemory<float> source, IReadOnlyList<int> heads, IReadOnlyList<int> positions) =>
-        new(hook, layer, positions.Min(), (t, shape, off) =>
+        new(PositionFirst(hook), layer, positions.Min(), (t, shape, off) =>
         {
             int nh = shape[1], e = shape[2];
             foreach (int p in positions)
@@ -43,11 +43,17 @@ public sealed record Intervention(string Hook, int Layer, int FirstPosition, Set
 
     /// <summary>Set one head's slice of a [pos, heads, d_head] activation to <paramref name="value"/> (d_head floats) at every position.</summary>
     public static Intervention FillHead(string hook, int layer, int head, ReadOnlyMemory<float> value) =>
-        new(hook, layer, 0, (t, shape, _) =>
+        new(PositionFirst(hook), layer, 0, (t, shape, _) =>
         {
             int nh = shape[1], e = shape[2];
             for (int p = 0; p < shape[0]; p++) value.Span.CopyTo(t.Slice((p * nh + head) * e, e));
         });
+
+    /// <summary>These setters index a [pos, ...] layout; attention scores and patterns are [heads, q_pos, k_pos].</summary>
+    static string PositionFirst(string hook) =>
+        hook.EndsWith(".hook_attn_scores", StringComparison.Ordinal) || hook.EndsWith(".hook_pattern", StringComparison.Ordinal)
+            ? throw new ArgumentException($"{hook} is [heads, q_pos, k_pos], not [pos, ...]: write a Setter for it", nameof(hook))
+            : hook;
 
     static int RowSize(int[] shape)
     {

@@ -75,4 +75,16 @@ public class SweepInterventionCheckTests : IDisposable
             .Run([[Intervention.Patch(hook, layer, src, [_tokens.Last])]], runs.LogitDiff));
         Assert.Contains("never ran", e.Message);
     }
+
+    [Theory]
+    [InlineData("blocks.1.attn.hook_pattern")]
+    [InlineData("blocks.1.attn.hook_attn_scores")]
+    public void PositionFirstSettersRefuseAttentionPatternHooks(string hook)
+    {
+        var src = new float[16];
+        Assert.Throws<ArgumentException>(() => Intervention.Patch(hook, 1, src, [0]));
+        Assert.Throws<ArgumentException>(() => Intervention.PatchHeads(hook, 1, src, [0], [0]));
+        Assert.Throws<ArgumentException>(() => Intervention.FillHead(hook, 1, 0, src));
+        Assert.Throws<ArgumentException>(() => Intervention.PatchAll(hook, 1, src));
+    }
 }
