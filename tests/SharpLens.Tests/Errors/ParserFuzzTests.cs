@@ -38,55 +38,12 @@ public class ParserFuzzTests
 
     static readonly string[] Insertions = ["{", "}", "[", "]", ",", ":", "\"", "\\", "null", "0", "-", "1e999", "\\u12", "\u00e9", "\ud800"];
 
+    static readonly JsonMutator Mutator = new(ReplacementValues, Insertions);
+
     /// <summary>One edit of a JSON text: truncate, delete, insert, replace a node, remove a node.</summary>
-    internal static string Mutate(string json, int kind, int where, int what)
-    {
-        if (json.Length == 0) return json;
-        switch (kind)
-        {
-            case 0: return json[..(where % (json.Length + 1))];
-            case 1:
-                int start = where % json.Length;
-                return json.Remove(start, Math.Min(1 + what % 8, json.Length - start));
-            case 2: return json.Insert(where % (json.Length + 1), Insertions[what % Insertions.Length]);
-            default:
-                // JsonNode materialises objects lazily: duplicate keys or bad text surface on first use, so all of it is guarded
-                try { return MutateTree(json, kind, where, what); }
-                catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException) { return json; }
-        }
-    }
+    internal static string Mutate(string json, int kind, int where, int what) => Mutator.Mutate(json, kind, where, what);
 
-    /// <summary>Replaces (kind 3) or removes (kind 4) one node of the JSON tree.</summary>
-    static string MutateTree(string json, int kind, int where, int what)
-    {
-        JsonNode? root = JsonNode.Parse(json);
-        if (root is null) return json;
-        var nodes = new List<JsonNode>();
-        Collect(root, nodes);
-        var target = nodes[where % nodes.Count];
-        if (target.Parent is not { } parent) return json;
-        JsonNode? replacement = kind == 3 ? JsonNode.Parse(ReplacementValues[what % ReplacementValues.Length]) : null;
-        if (parent is JsonObject obj)
-        {
-            string key = target.GetPropertyName();
-            if (kind == 4) obj.Remove(key); else obj[key] = replacement;
-        }
-        else if (parent is JsonArray array)
-        {
-            int index = target.GetElementIndex();
-            if (kind == 4) array.RemoveAt(index); else array[index] = replacement;
-        }
-        return root.ToJsonString();
-    }
-
-    static void Collect(JsonNode node, List<JsonNode> nodes)
-    {
-        nodes.Add(node);
-        if (node is JsonObject obj) foreach (var (_, child) in obj) { if (child is not null) Collect(child, nodes); }
-        else if (node is JsonArray array) foreach (var child in array) { if (child is not null) Collect(child, nodes); }
-    }
-
-    static readonly Gen<(int Kind, int Where, int What)> Edit = Gen.Select(Gen.Int[0, 4], Gen.Int[0, 100_000], Gen.Int[0, 1000]);
+    static readonly Gen<(int Kind, int Where, int What)> Edit = JsonMutator.Edit;
 
     /// <summary>Runs <paramref name="parse"/>, letting only checkpoint errors through.</summary>
     static void OnlyCheckpointErrors(Action parse)

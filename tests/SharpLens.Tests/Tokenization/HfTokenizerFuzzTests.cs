@@ -23,49 +23,12 @@ public class HfTokenizerFuzzTests
 
     static readonly string[] Insertions = ["{", "}", "[", "]", ",", ":", "\"", "\\", "null", "0", "-", "\\u12", "\u00e9"];
 
+    static readonly Support.JsonMutator Mutator = new(ReplacementValues, Insertions);
+
     /// <summary>One edit of the JSON: as a tree (replace or remove a node) or as text (truncate, delete, insert).</summary>
-    static string Mutate(string json, int kind, int where, int what)
-    {
-        switch (kind)
-        {
-            case 0: return json[..(where % (json.Length + 1))];
-            case 1:
-                int start = where % json.Length;
-                return json.Remove(start, Math.Min(1 + what % 8, json.Length - start));
-            case 2: return json.Insert(where % (json.Length + 1), Insertions[what % Insertions.Length]);
-            default:
-                JsonNode? root;
-                try { root = JsonNode.Parse(json); } catch (System.Text.Json.JsonException) { return json; }
-                if (root is null) return json;
-                var nodes = new List<JsonNode>();
-                Collect(root, nodes);
-                var target = nodes[where % nodes.Count];
-                var parent = target.Parent;
-                if (parent is null) return json;
-                JsonNode? replacement = kind == 3 ? JsonNode.Parse(ReplacementValues[what % ReplacementValues.Length]) : null;
-                if (parent is JsonObject obj)
-                {
-                    string key = target.GetPropertyName();
-                    if (kind == 4) obj.Remove(key); else obj[key] = replacement;
-                }
-                else if (parent is JsonArray array)
-                {
-                    int index = target.GetElementIndex();
-                    if (kind == 4) array.RemoveAt(index); else array[index] = replacement;
-                }
-                return root.ToJsonString();
-        }
-    }
+    static string Mutate(string json, int kind, int where, int what) => Mutator.Mutate(json, kind, where, what);
 
-    static void Collect(JsonNode node, List<JsonNode> nodes)
-    {
-        nodes.Add(node);
-        if (node is JsonObject obj) foreach (var (_, child) in obj) { if (child is not null) Collect(child, nodes); }
-        else if (node is JsonArray array) foreach (var child in array) { if (child is not null) Collect(child, nodes); }
-    }
-
-    static readonly Gen<(int Kind, int Where, int What)> Edit =
-        Gen.Select(Gen.Int[0, 4], Gen.Int[0, 100_000], Gen.Int[0, 1000]);
+    static readonly Gen<(int Kind, int Where, int What)> Edit = Support.JsonMutator.Edit;
 
     [Fact]
     public void DamagedTokenizerJsonLoadsOrFailsWithSharpLensException()
