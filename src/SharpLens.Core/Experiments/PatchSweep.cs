@@ -9,7 +9,7 @@ namespace SharpLens.Experiments;
 /// residual stream at L, and one whose interventions all start at position ≥ p recomputes only positions ≥ p,
 /// attending to the base run's cached keys and values before p. Only final-position logits are computed.
 /// </summary>
-public sealed class PatchSweep
+public sealed partial class PatchSweep
 {
     readonly HookedTransformer _model;
     readonly int[] _tokens;
@@ -52,7 +52,7 @@ public sealed class PatchSweep
         {
             var batch = order.GetRange(s, e - s);
             int pos = batch.Min(b => b.Pos), layer = batch.Min(b => b.Layer);
-            var values = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
+            var (values, _, _) = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
             for (int i = 0; i < batch.Count; i++) results[batch[i].Index] = values[i];
             done += batch.Count;
             OnProgress?.Invoke(done);
@@ -96,7 +96,11 @@ public sealed class PatchSweep
         return ranges;
     }
 
-    double[] RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart, Func<ReadOnlySpan<float>, double> metric)
+    /// <summary>Runs one batch from (startLayer, qStart); returns the metrics, the layer it really started at, and, with
+    /// <paramref name="captureKv"/>, a cache of every computed layer's hook_rot_k and hook_v. <paramref name="prefixes"/>
+    /// (one per item) replace the base run's KV prefix.</summary>
+    (double[] Values, int StartLayer, ActivationCache Cache) RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart,
+        Func<ReadOnlySpan<float>, double> metric, KvPrefix[]? prefixes = null, bool captureKv = false)
     {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
         var hooks = new HookSet();
@@ -124,11 +128,13 @@ public sealed class PatchSweep
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,
-            Prefix = qStart > 0 ? _prefixes.Get(qStart) : null,
+            Prefix = qStart > 0 && prefixes == null ? _prefixes.Get(qStart) : null,
+            Prefixes = qStart > 0 ? prefixes : null,
+            CacheFilter = captureKv ? NeedsInBaseCache : null,
             Cancellation = Cancellation,
         });
         var logits = r.Logits!;
-        return Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray();
+        return (Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray(), startLayer, r.Cache);
     }
 
     /// <summary>KV prefixes of the base run, one per prefix length, made on first use.</summary>

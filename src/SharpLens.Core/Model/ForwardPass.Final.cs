@@ -19,7 +19,7 @@ internal sealed partial class ForwardPass
         {
             if (_q0 > 0)
             {
-                var prefix = _o.Prefix ?? throw new InvalidOperationException("QStart > 0 needs a KV prefix");
+                var prefix = _o.Prefixes?[b] ?? _o.Prefix ?? throw new InvalidOperationException("QStart > 0 needs a KV prefix");
                 prefix.RotK[l].AsSpan(0, _q0 * kvRow).CopyTo(kAll.Slice(b * _t * kvRow));
                 prefix.V[l].AsSpan(0, _q0 * kvRow).CopyTo(vAll.Slice(b * _t * kvRow));
             }

@@ -97,6 +97,8 @@ public sealed class HookedTransformer : IDisposable
                 if ((uint)id >= (uint)Config.VocabSize) throw SharpLensException.Input($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
         if ((uint)options.StartLayer > (uint)Config.NLayers) throw new ArgumentOutOfRangeException(nameof(options), $"start layer {options.StartLayer}");
         if (options.QStart < 0 || options.QStart >= T) throw new ArgumentOutOfRangeException(nameof(options), $"QStart {options.QStart}");
+        if (options.Prefixes is { } ps && ps.Length != tokens.Length)
+            throw new ArgumentException($"{ps.Length} KV prefixes for a batch of {tokens.Length}", nameof(options));
         if (options.LogitTokens is { } sel && (sel.Length == 0 || sel.Any(t => (uint)t >= (uint)Config.VocabSize)))
             throw new ArgumentOutOfRangeException(nameof(options), "LogitTokens must be non-empty ids inside the vocabulary");
         lock (_runLock) return new ForwardPass(this, tokens.Length, T, options).Run(tokens);

@@ -54,6 +54,9 @@ public sealed class RunOptions
     public Tensor? StartResidual { get; init; }
     public int QStart { get; init; }
     public KvPrefix? Prefix { get; init; }
+    /// <summary>Per batch item prefixes (overriding <see cref="Prefix"/>): item b attends to <c>Prefixes[b]</c> before QStart.
+    /// Only the layers from <see cref="StartLayer"/> on are read.</summary>
+    public KvPrefix[]? Prefixes { get; init; }
     public CancellationToken Cancellation { get; init; }
 }
 

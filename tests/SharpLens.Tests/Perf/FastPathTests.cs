@@ -90,4 +90,26 @@ public class FastPathTests
                 Assert.Equal(all[b, T - 1, t], last[b, 0, t], 1e-4f);
         for (int t = 0; t < V; t++) Assert.Equal(all[0, T - 1, t], resumedItem0[0, 0, t], 1e-4f);
     }
+
+    [Theory, MemberData(nameof(Models))]
+    public void PairedAblation_EqualsTwoSeparateSweeps(string fixture)
+    {
+        var r = Fixtures.Json(fixture, "reference_experiments.json");
+        int[] Ids(string run) => r["tokens"]![run]!.AsArray().Select(t => t!.GetValue<int>()).ToArray();
+        using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
+        var tokens = new SharpLens.Experiments.StudyTokens
+        {
+            Clean = Ids("clean"), Corrupted = Ids("corrupted"), Control = Ids("clean"),
+            Answer = r["answer_tokens"]!["clean"]!.GetValue<int>(), Wrong = r["answer_tokens"]!["corrupted"]!.GetValue<int>(), Candidates = [],
+        };
+        var runs = new SharpLens.Experiments.StudyRuns(m, tokens);
+        var ablation = new SharpLens.Experiments.AblationExperiments(runs, SharpLens.Experiments.Processing.Hf);
+        var (clean, corrupted) = ablation.RunBoth();
+        foreach (var (paired, separate) in new[] { (clean, ablation.Run(true)), (corrupted, ablation.Run(false)) })
+        {
+            double[] Flat(SharpLens.Experiments.AblationExperiments.Result x) => [.. x.Attn, .. x.Mlp, .. x.Heads.SelectMany(h => h)];
+            var a = Flat(paired); var b = Flat(separate);
+            for (int i = 0; i < a.Length; i++) Assert.Equal(b[i], a[i], 1e-3);
+        }
+    }
 }
