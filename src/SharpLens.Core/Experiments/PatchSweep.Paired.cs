@@ -31,13 +31,15 @@ public sealed partial class PatchSweep
         var order = Enumerable.Range(0, items.Count).Select(i => (Index: i, Pos: 0, Layer: items[i].Min(x => x.Layer)))
             .OrderBy(x => x.Layer).ToList();
         int done = 0;
+        var pool = new List<KvPrefix>();   // per batch slot, reused by every batch: [layer][shared · n_kv · d_head]
         foreach (var (s, e) in Partition(order.Select(o => (o.Pos, o.Layer)).ToList(), T, L))
         {
             var batch = order.GetRange(s, e - s);
             var list = batch.Select(b => items[b.Index]).ToList();
-            var (values, start, cache) = RunBatch(list, batch.Min(b => b.Layer), 0, metric, captureKv: true);
-            var prefixes = Enumerable.Range(0, list.Count).Select(b => Prefix(cache, start, b, shared)).ToArray();
-            var (others, _, _) = other.RunBatch(list, start, shared, metric, prefixes);
+            while (pool.Count < list.Count) pool.Add(NewPrefix(shared));
+            var prefixes = pool.GetRange(0, list.Count).ToArray();
+            var (values, start) = RunBatch(list, batch.Min(b => b.Layer), 0, metric, moreHooks: hooks => Capture(hooks, prefixes, shared));
+            var (others, _) = other.RunBatch(list, start, shared, metric, prefixes);
             for (int i = 0; i < batch.Count; i++)
             {
                 own[batch[i].Index] = values[i];
@@ -50,24 +52,28 @@ public sealed partial class PatchSweep
         return (own, second);
     }
 
-    /// <summary>Keys and values of positions [0, length) of batch item <paramref name="item"/>, for the layers from
-    /// <paramref name="startLayer"/> on (earlier layers are never read by a run that starts there).</summary>
-    KvPrefix Prefix(ActivationCache cache, int startLayer, int item, int length)
+    /// <summary>An empty prefix of <paramref name="length"/> positions for every layer.</summary>
+    KvPrefix NewPrefix(int length)
     {
-        var names = _model.HookNames.Layers;
-        float[] Take(string name)
+        var c = _model.Config;
+        int size = length * c.NKvHeads * c.DHead;
+        return new KvPrefix
         {
-            var t = cache[name];
-            return t.Slice(item).Slice(0, length * t.Shape[2] * t.Shape[3]).ToArray();
-        }
-        var rotK = new float[names.Length][];
-        var v = new float[names.Length][];
-        for (int l = startLayer; l < names.Length; l++)
+            Length = length,
+            RotK = Enumerable.Range(0, c.NLayers).Select(_ => new float[size]).ToArray(),
+            V = Enumerable.Range(0, c.NLayers).Select(_ => new float[size]).ToArray(),
+        };
+    }
+
+    /// <summary>Hooks that copy each item's rotated keys and values at positions [0, length) of every layer it computes
+    /// into its prefix (layers it does not compute are never read by a run starting at the same layer).</summary>
+    void Capture(HookSet hooks, KvPrefix[] prefixes, int length)
+    {
+        foreach (var names in _model.HookNames.Layers)
         {
-            rotK[l] = Take(names[l].RotK);
-            v[l] = Take(names[l].V);
+            int l = names.Layer;
+            hooks.Add(names.RotK, ctx => ctx.Data[..prefixes[ctx.Batch].RotK[l].Length].CopyTo(prefixes[ctx.Batch].RotK[l]));
+            hooks.Add(names.V, ctx => ctx.Data[..prefixes[ctx.Batch].V[l].Length].CopyTo(prefixes[ctx.Batch].V[l]));
         }
-        for (int l = 0; l < startLayer; l++) rotK[l] = v[l] = [];
-        return new KvPrefix { Length = length, RotK = rotK, V = v };
     }
 }

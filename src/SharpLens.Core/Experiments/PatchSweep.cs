@@ -52,7 +52,7 @@ public sealed partial class PatchSweep
         {
             var batch = order.GetRange(s, e - s);
             int pos = batch.Min(b => b.Pos), layer = batch.Min(b => b.Layer);
-            var (values, _, _) = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
+            var (values, _) = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
             for (int i = 0; i < batch.Count; i++) results[batch[i].Index] = values[i];
             done += batch.Count;
             OnProgress?.Invoke(done);
@@ -96,11 +96,11 @@ public sealed partial class PatchSweep
         return ranges;
     }
 
-    /// <summary>Runs one batch from (startLayer, qStart); returns the metrics, the layer it really started at, and, with
-    /// <paramref name="captureKv"/>, a cache of every computed layer's hook_rot_k and hook_v. <paramref name="prefixes"/>
-    /// (one per item) replace the base run's KV prefix.</summary>
-    (double[] Values, int StartLayer, ActivationCache Cache) RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart,
-        Func<ReadOnlySpan<float>, double> metric, KvPrefix[]? prefixes = null, bool captureKv = false)
+    /// <summary>Runs one batch from (startLayer, qStart); returns the metrics and the layer it really started at.
+    /// <paramref name="prefixes"/> (one per item) replace the base run's KV prefix; <paramref name="moreHooks"/> adds
+    /// hooks after the interventions' (they see the patched activations).</summary>
+    (double[] Values, int StartLayer) RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart,
+        Func<ReadOnlySpan<float>, double> metric, KvPrefix[]? prefixes = null, Action<HookSet>? moreHooks = null)
     {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
         var hooks = new HookSet();
@@ -110,6 +110,7 @@ public sealed partial class PatchSweep
                 foreach (var x in batch[ctx.Batch])
                     if (x.Hook == ctx.Name) x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset);
             });
+        moreHooks?.Invoke(hooks);
         Tensor? start = null;
         bool fromEmbedding = batch.Any(b => b.Any(x => x.Layer < 0));
         if (!fromEmbedding && (startLayer > 0 || qStart > 0))
@@ -130,11 +131,10 @@ public sealed partial class PatchSweep
             QStart = qStart,
             Prefix = qStart > 0 && prefixes == null ? _prefixes.Get(qStart) : null,
             Prefixes = qStart > 0 ? prefixes : null,
-            CacheFilter = captureKv ? NeedsInBaseCache : null,
             Cancellation = Cancellation,
         });
         var logits = r.Logits!;
-        return (Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray(), startLayer, r.Cache);
+        return (Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray(), startLayer);
     }
 
     /// <summary>KV prefixes of the base run, one per prefix length, made on first use.</summary>
