@@ -15,17 +15,46 @@ public sealed class AblationExperiments(StudyRuns runs, Processing processing, A
 
     public Result Run(bool clean)
     {
+        var items = Items();
+        string phase = $"zero ablation ({(clean ? "clean" : "corrupted")} run)";
+        progress?.Invoke(phase, 0, items.Count);
+        var v = runs.SweepOn(clean, ct, done => progress?.Invoke(phase, done, items.Count)).Run(items, StudyRuns.PairLogitDiff);
+        return Split(v);
+    }
+
+    /// <summary>
+    /// Both runs at once: each item runs on the clean prompt, then on the corrupted one for the positions from the first
+    /// differing token only (before it, the two ablated runs are identical), reusing the clean run's keys and values.
+    /// </summary>
+    public (Result Clean, Result Corrupted) RunBoth()
+    {
+        var items = Items();
+        const string pc = "zero ablation (clean run)", pk = "zero ablation (corrupted run)";
+        progress?.Invoke(pc, 0, items.Count);
+        progress?.Invoke(pk, 0, items.Count);
+        int shared = 0;
+        while (shared < runs.Tokens.Length && runs.Tokens.Clean[shared] == runs.Tokens.Corrupted[shared]) shared++;
+        var clean = runs.SweepOn(true, ct, done => progress?.Invoke(pc, done, items.Count));
+        var corrupted = runs.SweepOn(false, ct);
+        var (vc, vk) = clean.RunPaired(items, corrupted, shared, StudyRuns.PairLogitDiff, done => progress?.Invoke(pk, done, items.Count));
+        return (Split(vc), Split(vk));
+    }
+
+    List<IReadOnlyList<Intervention>> Items()
+    {
         var c = runs.Model.Config;
         int L = c.NLayers, H = c.NHeads;
-        string run = clean ? "clean" : "corrupted";
         var items = new List<IReadOnlyList<Intervention>>();
         for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].AttnOut, l)]);
         for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].MlpOut, l)]);
         for (int l = 0; l < L; l++)
             for (int h = 0; h < H; h++) items.Add([HeadAblation(l, h)]);
-        string phase = $"zero ablation ({run} run)";
-        progress?.Invoke(phase, 0, items.Count);
-        var v = runs.SweepOn(clean, ct, done => progress?.Invoke(phase, done, items.Count)).Run(items, StudyRuns.PairLogitDiff);
+        return items;
+    }
+
+    Result Split(double[] v)
+    {
+        int L = runs.Model.Config.NLayers, H = runs.Model.Config.NHeads;
         return new Result(v[..L], v[L..(2 * L)], Json.Rows(v[(2 * L)..], H).ToArray());
     }
 

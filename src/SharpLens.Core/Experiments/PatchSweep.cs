@@ -9,7 +9,7 @@ namespace SharpLens.Experiments;
 /// residual stream at L, and one whose interventions all start at position ≥ p recomputes only positions ≥ p,
 /// attending to the base run's cached keys and values before p. Only final-position logits are computed.
 /// </summary>
-public sealed class PatchSweep
+public sealed partial class PatchSweep
 {
     readonly HookedTransformer _model;
     readonly int[] _tokens;
@@ -54,7 +54,7 @@ public sealed class PatchSweep
         {
             var batch = order.GetRange(s, e - s);
             int pos = batch.Min(b => b.Pos), layer = batch.Min(b => b.Layer);
-            var values = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
+            var (values, _) = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
             for (int i = 0; i < batch.Count; i++) results[batch[i].Index] = values[i];
             done += batch.Count;
             OnProgress?.Invoke(done);
@@ -98,7 +98,11 @@ public sealed class PatchSweep
         return ranges;
     }
 
-    double[] RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart, Func<ReadOnlySpan<float>, double> metric)
+    /// <summary>Runs one batch from (startLayer, qStart); returns the metrics and the layer it really started at.
+    /// <paramref name="prefixes"/> (one per item) replace the base run's KV prefix; <paramref name="moreHooks"/> adds
+    /// hooks after the interventions' (they see the patched activations).</summary>
+    (double[] Values, int StartLayer) RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart,
+        Func<ReadOnlySpan<float>, double> metric, KvPrefix[]? prefixes = null, Action<HookSet>? moreHooks = null)
     {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
         var hooks = new HookSet();
@@ -109,6 +113,7 @@ public sealed class PatchSweep
                 foreach (var x in batch[ctx.Batch])
                     if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
             });
+        moreHooks?.Invoke(hooks);
         Tensor? start = null;
         bool fromEmbedding = batch.Any(b => b.Any(x => x.Layer < 0));
         if (!fromEmbedding && (startLayer > 0 || qStart > 0))
@@ -127,7 +132,8 @@ public sealed class PatchSweep
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,
-            Prefix = qStart > 0 ? _prefix.Value : null,
+            Prefix = qStart > 0 && prefixes == null ? _prefix.Value : null,
+            Prefixes = qStart > 0 ? prefixes : null,
             Cancellation = Cancellation,
         });
         // An intervention that never ran (a misspelt hook, or a Layer later than its hook's block, which lets the sweep
@@ -136,6 +142,6 @@ public sealed class PatchSweep
             throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
                 + "the hook name does not exist, or the declared layer is later than the hook's block");
         var logits = r.Logits!;
-        return Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray();
+        return (Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray(), startLayer);
     }
 }

@@ -57,11 +57,12 @@ public static class Study
         Lap("control_patch_s");
 
         var ablation = new AblationExperiments(runs, options.Processing, Report, ct);
+        var (ablatedClean, ablatedCorrupted) = ablation.RunBoth();
         foreach (bool clean in new[] { true, false })
         {
             string run = clean ? "clean" : "corrupted";
             double baseline = clean ? runs.CleanLogitDiff : runs.CorruptedLogitDiff;
-            var r = ablation.Run(clean);
+            var r = clean ? ablatedClean : ablatedCorrupted;
             o[$"zero_ablate_attn_{run}_logit_diff"] = Json.Row(r.Attn);
             o[$"zero_ablate_mlp_{run}_logit_diff"] = Json.Row(r.Mlp);
             o[$"zero_ablate_head_{run}_logit_diff"] = Json.Grid(r.Heads);

@@ -9,7 +9,7 @@ namespace SharpLens.Model;
 /// B = batch, n = positions computed (T − QStart), T = total positions, d = d_model, H = n_heads,
 /// G = n_kv_heads, e = d_head, f = d_mlp, V = vocab. Every buffer lives in the model's arena.
 /// </summary>
-internal sealed class ForwardPass
+internal sealed partial class ForwardPass
 {
     readonly HookedTransformer _m;
     readonly RunOptions _o;
@@ -57,11 +57,13 @@ internal sealed class ForwardPass
             Point(HookNames.Embed, x, _n, d);
         }
 
-        // Step 2: the decoder blocks.
+        // Step 2: the decoder blocks (the last one for the final rows only when nothing else is read).
+        bool lastRowsOnly = FinalRowsSuffice();
         for (int l = _o.StartLayer; l < c.NLayers; l++)
         {
             _o.Cancellation.ThrowIfCancellationRequested();
-            Block(l, x);
+            if (lastRowsOnly && l == c.NLayers - 1) FinalBlock(l, x);
+            else Block(l, x);
         }
 
         // Step 3: final RMSNorm and unembedding (only the rows the caller reads).
@@ -134,22 +136,9 @@ internal sealed class ForwardPass
         Point(names.RotK, k, _n, G, e);
 
         // Step 2c: keys and values of every position: the cached prefix, then the ones just computed.
-        int kvRow = G * e;
-        t0 = StageTimer.Start();
-        var kAll = a.Get(ArenaSlot.KAll, _b * _t * kvRow);                // [B, T, G, e]
-        var vAll = a.Get(ArenaSlot.VAll, _b * _t * kvRow);                // [B, T, G, e]
-        for (int b = 0; b < _b; b++)
-        {
-            if (_q0 > 0)
-            {
-                var prefix = _o.Prefix ?? throw new InvalidOperationException("QStart > 0 needs a KV prefix");
-                prefix.RotK[l].AsSpan(0, _q0 * kvRow).CopyTo(kAll.Slice(b * _t * kvRow));
-                prefix.V[l].AsSpan(0, _q0 * kvRow).CopyTo(vAll.Slice(b * _t * kvRow));
-            }
-            k.Slice(b * _n * kvRow, _n * kvRow).CopyTo(kAll.Slice((b * _t + _q0) * kvRow));
-            v.Slice(b * _n * kvRow, _n * kvRow).CopyTo(vAll.Slice((b * _t + _q0) * kvRow));
-        }
-        StageTimer.Stop(Stage.KvGather, t0);
+        var kAll = a.Get(ArenaSlot.KAll, _b * _t * G * e);                // [B, T, G, e]
+        var vAll = a.Get(ArenaSlot.VAll, _b * _t * G * e);                // [B, T, G, e]
+        GatherKv(l, k, v, kAll, vAll);
 
         // Step 2d: causal attention scores, pattern and pattern-weighted values z.
         var scores = a.Get(ArenaSlot.Scores, _b * H * _n * _t);           // [B, H, n, T]

@@ -108,11 +108,14 @@ public sealed class HookedTransformer : IDisposable
                 if ((uint)id >= (uint)Config.VocabSize) throw SharpLensException.Input($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
         if ((uint)options.StartLayer > (uint)Config.NLayers) throw new ArgumentOutOfRangeException(nameof(options), $"start layer {options.StartLayer}");
         if (options.QStart < 0 || options.QStart >= T) throw new ArgumentOutOfRangeException(nameof(options), $"QStart {options.QStart}");
+        if (options.Prefixes is { } ps && ps.Length != tokens.Length)
+            throw new ArgumentException($"{ps.Length} KV prefixes for a batch of {tokens.Length}", nameof(options));
         if (options.LogitTokens is { } sel && (sel.Length == 0 || sel.Any(t => (uint)t >= (uint)Config.VocabSize)))
             throw new ArgumentOutOfRangeException(nameof(options), "LogitTokens must be non-empty ids inside the vocabulary");
-        if (options.QStart > 0 && (options.Prefix is not { } pre || pre.Length < options.QStart || pre.RotK.Length != Config.NLayers
-                                   || pre.V.Length != Config.NLayers))
-            throw new ArgumentException($"QStart {options.QStart} needs a KV prefix of at least {options.QStart} positions for all {Config.NLayers} layers", nameof(options));
+        if (options.QStart > 0)
+            foreach (var pre in options.Prefixes ?? [options.Prefix!])
+                if (pre is null || pre.Length < options.QStart || pre.RotK.Length != Config.NLayers || pre.V.Length != Config.NLayers)
+                    throw new ArgumentException($"QStart {options.QStart} needs a KV prefix of at least {options.QStart} positions for all {Config.NLayers} layers", nameof(options));
         lock (_runLock)
         {
             // Monitor is re-entrant: without this check a hook that runs the model would overwrite the arena buffers

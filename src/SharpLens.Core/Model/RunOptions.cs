@@ -55,6 +55,9 @@ public sealed class RunOptions
     public int QStart { get; init; }
     /// <summary>Keys and values of positions [0, QStart); it may be longer (only its first QStart positions are read).</summary>
     public KvPrefix? Prefix { get; init; }
+    /// <summary>Per batch item prefixes (overriding <see cref="Prefix"/>): item b attends to <c>Prefixes[b]</c> before QStart.
+    /// Only the layers from <see cref="StartLayer"/> on are read.</summary>
+    public KvPrefix[]? Prefixes { get; init; }
     public CancellationToken Cancellation { get; init; }
 }
 

@@ -2,7 +2,7 @@ using SharpLens.Kernels;
 
 namespace SharpLens.Tests.Perf;
 
-/// <summary>The attention kernels give bit-identical results on one thread and split across threads.</summary>
+/// <summary>The attention and SwiGLU kernels give bit-identical results on one thread and split across threads.</summary>
 public class AttentionParallelTests
 {
     [Fact]
@@ -40,5 +40,26 @@ public class AttentionParallelTests
             for (int j = q0 + i + 1; j < T; j++) Assert.Equal(0f, row[j]);
             Assert.Equal(1.0, row.ToArray().Sum(x => (double)x), 1e-5);
         }
+    }
+
+    [Fact]
+    public void ParallelSwiGlu_EqualsSingleThreaded()
+    {
+        var rng = new Random(9);
+        int n = (1 << 19) + 37;
+        var gate = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
+        var up = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] Run(int threads)
+        {
+            KernelOptions.ForcedThreads = threads;
+            try
+            {
+                var post = new float[n];
+                SwiGlu.Apply(gate, up, post, post);
+                return post;
+            }
+            finally { KernelOptions.ForcedThreads = null; }
+        }
+        Assert.Equal(Run(1), Run(2));
     }
 }

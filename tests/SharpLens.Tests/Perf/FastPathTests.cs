@@ -65,4 +65,51 @@ public class FastPathTests
         var cheap = Enumerable.Repeat((Pos: T - 1, Layer: L), 50).ToList();
         Assert.Single(sweep.Partition(cheap, T, L));
     }
+
+    [Theory, MemberData(nameof(Models))]
+    public void LastLogits_FromTheFinalRowsOnlyBlock_EqualTheFullRun(string fixture)
+    {
+        using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
+        int V = m.Config.VocabSize;
+        int[][] tokens = [[1, 5, 9, 2, 7, 3, 8], [4, 4, 8, 1, 0, 6, 2]];
+        var all = m.Forward(tokens, new RunOptions()).Logits!;                             // every row, every block whole
+        var last = m.Forward(tokens, new RunOptions { Logits = LogitsMode.Last }).Logits!; // last block: final rows only
+        // Resumed at layer 1 from the cached residual with a KV prefix of 3 positions, as sweeps run.
+        var (_, cache) = m.RunWithCache(tokens, n => n.EndsWith("hook_resid_pre") || n.EndsWith("hook_rot_k") || n.EndsWith("hook_v"));
+        var resid = cache[m.HookNames.Layers[1].ResidPre];
+        int T = tokens[0].Length, d = m.Config.DModel, q0 = 3;
+        var start = Tensor.Zeros(2, T - q0, d);
+        for (int b = 0; b < 2; b++) resid.Slice(b).Slice(q0 * d, (T - q0) * d).CopyTo(start.Slice(b));
+        var resumedItem0 = m.Forward([tokens[0]], new RunOptions
+        {
+            Logits = LogitsMode.Last, StartLayer = 1, QStart = q0, Prefix = KvPrefix.FromCache(cache, m.HookNames, q0, 0),
+            StartResidual = new Tensor(start.Slice(0).ToArray(), 1, T - q0, d),
+        }).Logits!;
+        for (int b = 0; b < 2; b++)
+            for (int t = 0; t < V; t++)
+                Assert.Equal(all[b, T - 1, t], last[b, 0, t], 1e-4f);
+        for (int t = 0; t < V; t++) Assert.Equal(all[0, T - 1, t], resumedItem0[0, 0, t], 1e-4f);
+    }
+
+    [Theory, MemberData(nameof(Models))]
+    public void PairedAblation_EqualsTwoSeparateSweeps(string fixture)
+    {
+        var r = Fixtures.Json(fixture, "reference_experiments.json");
+        int[] Ids(string run) => r["tokens"]![run]!.AsArray().Select(t => t!.GetValue<int>()).ToArray();
+        using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
+        var tokens = new SharpLens.Experiments.StudyTokens
+        {
+            Clean = Ids("clean"), Corrupted = Ids("corrupted"), Control = Ids("clean"),
+            Answer = r["answer_tokens"]!["clean"]!.GetValue<int>(), Wrong = r["answer_tokens"]!["corrupted"]!.GetValue<int>(), Candidates = [],
+        };
+        var runs = new SharpLens.Experiments.StudyRuns(m, tokens);
+        var ablation = new SharpLens.Experiments.AblationExperiments(runs, SharpLens.Experiments.Processing.Hf);
+        var (clean, corrupted) = ablation.RunBoth();
+        foreach (var (paired, separate) in new[] { (clean, ablation.Run(true)), (corrupted, ablation.Run(false)) })
+        {
+            double[] Flat(SharpLens.Experiments.AblationExperiments.Result x) => [.. x.Attn, .. x.Mlp, .. x.Heads.SelectMany(h => h)];
+            var a = Flat(paired); var b = Flat(separate);
+            for (int i = 0; i < a.Length; i++) Assert.Equal(b[i], a[i], 1e-3);
+        }
+    }
 }
