@@ -117,17 +117,19 @@ internal static unsafe class GemmDriver
 
 }
 
-/// <summary>One grow-only, pinned, 64-byte-aligned scratch array per thread (no per-call allocation).</summary>
+/// <summary>Grow-only, pinned, 64-byte-aligned scratch arrays per thread (no per-call allocation): slot 0 for a
+/// kernel's own working buffers, slot 1 for operands packed by the calling thread and shared with its workers.</summary>
 internal static unsafe class GemmThreadBuffer
 {
-    [ThreadStatic] static float[]? _array;
+    [ThreadStatic] static float[]? _slot0, _slot1;
 
-    /// <summary>A 64-byte-aligned pointer to ≥ floats floats, valid until this thread's next call.</summary>
-    public static float* Get(long floats)
+    /// <summary>A 64-byte-aligned pointer to ≥ floats floats in this thread's slot (0 or 1), valid until its next call
+    /// for the same slot.</summary>
+    public static float* Get(long floats, int slot = 0)
     {
-        var arr = _array;
+        ref float[]? arr = ref (slot == 0 ? ref _slot0 : ref _slot1);
         if (arr == null || arr.LongLength < floats + 16)
-            _array = arr = GC.AllocateUninitializedArray<float>((int)(floats + 16), pinned: true);
+            arr = GC.AllocateUninitializedArray<float>((int)(floats + 16), pinned: true);
         nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
         return (float*)((p + 63) & ~(nint)63);
     }

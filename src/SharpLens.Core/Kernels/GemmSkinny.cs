@@ -40,6 +40,7 @@ internal static unsafe class GemmSkinny
     {
         int groups = (n + TD.NR - 1) / TD.NR;
         long work = (long)m * n * k;
+        x = PackX(x, m, k, Math.Min(KD, k));
         int threads = work < GemmDriver.SingleThreadWork ? 1 : Math.Min(Math.Max(1, maxThreads), groups);
         if (threads <= 1)
         {
@@ -59,9 +60,29 @@ internal static unsafe class GemmSkinny
     }
 
     /// <summary>
-    /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread. Loop order j0 → kb → x tiles:
-    /// each W chunk [NR][kd] is widened once and stays in L1 while every row tile of x streams past it
-    /// from L2. (Measured: kb outermost with an L1-sized x block was slower; per-tile overhead dominates.)
+    /// Copies x [m, k] into chunks of kd columns with each chunk's rows contiguous: packed[c][i][p] = x[i, c·kd + p]
+    /// (the last chunk's rows keep stride kd). Read in place, a chunk's rows lie k floats apart, which for k a multiple
+    /// of 1024 maps every row's lines onto the same L1 sets; packed, a chunk is one block the cache holds whole.
+    /// Measured: 5–8 % off a 25-token forward of the 1.8B-shaped model. The buffer is the calling thread's slot 1,
+    /// shared read-only with the workers.
+    /// </summary>
+    static float* PackX(float* x, int m, int k, int kd)
+    {
+        int chunks = (k + kd - 1) / kd;
+        float* packed = GemmThreadBuffer.Get((long)chunks * m * kd, slot: 1);
+        for (int c = 0; c < chunks; c++)
+        {
+            int kb = c * kd, len = Math.Min(kd, k - kb);
+            for (int i = 0; i < m; i++)
+                new ReadOnlySpan<float>(x + (long)i * k + kb, len).CopyTo(new Span<float>(packed + ((long)c * m + i) * kd, len));
+        }
+        return packed;
+    }
+
+    /// <summary>
+    /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread, from x packed by <see cref="PackX"/>.
+    /// Loop order j0 → kb → x tiles: each W chunk [NR][kd] is widened once and stays in L1 while every row tile of
+    /// the packed x chunk streams past it from L2. (Measured: kb outermost with an L1-sized x block was slower; per-tile overhead dominates.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunRange<TD>(float* x, int m, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
@@ -88,7 +109,7 @@ internal static unsafe class GemmSkinny
                 for (int t = 0; t < tiles; t++)
                 {
                     var (i0, rows) = GemmPack.TileRows(m, MR, t);
-                    TD.Run(kd, x + (long)i0 * k + kb, k, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
+                    TD.Run(kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
                 }
             }
         }
