@@ -82,7 +82,8 @@ internal static unsafe class GemmSkinny
     /// <summary>
     /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread, from x packed by <see cref="PackX"/>.
     /// Loop order j0 → kb → x tiles: each W chunk [NR][kd] is widened once and stays in L1 while every row tile of
-    /// the packed x chunk streams past it from L2. (Measured: kb outermost with an L1-sized x block was slower; per-tile overhead dominates.)
+    /// the packed x chunk streams past it from L2. (Measured: kb outermost with an L1-sized x block was slower;
+    /// per-tile overhead dominates. Other measured dead ends: docs/benchmarks.md.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunRange<TD>(float* x, int m, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
