@@ -61,6 +61,8 @@ internal sealed partial class HubCache
         if (File.Exists(refPath))
         {
             string commit = File.ReadAllText(refPath).Trim();
+            if (commit.Length > 0 && !IsCommitHash(commit))
+                throw SharpLensException.Checkpoint($"{refPath} does not hold a commit hash; delete it and run again");
             if (commit.Length > 0) return commit;
         }
         return IsCommitHash(revision) && Directory.Exists(SnapshotDir(revision)) ? revision : null;
@@ -73,7 +75,7 @@ internal sealed partial class HubCache
         if (revision == commit) return;
         string refPath = RefPath(revision);
         if (File.Exists(refPath) && File.ReadAllText(refPath).Trim() == commit) return;
-        WriteOrNetworkError(() => AtomicFile.WriteAllText(refPath, commit));
+        WriteOrDiskError(() => AtomicFile.WriteAllText(refPath, commit));
     }
 
     /// <summary>Whether the snapshot has <paramref name="file"/> (a symlink to an existing blob, or a plain file).</summary>
@@ -84,7 +86,14 @@ internal sealed partial class HubCache
     {
         var info = new FileInfo(path);
         if (!info.Exists) return false;
-        return info.LinkTarget is null || info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true };
+        try
+        {
+            return info.LinkTarget is null || info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true };
+        }
+        catch (IOException)
+        {
+            return false; // a link loop: as good as missing (a download replaces the link)
+        }
     }
 
     /// <summary>Whether a download recorded that <paramref name="file"/> does not exist at <paramref name="commit"/>.</summary>
@@ -94,7 +103,7 @@ internal sealed partial class HubCache
     public void MarkMissing(string commit, string file)
     {
         string marker = NoExistMarker(commit, file);
-        WriteOrNetworkError(() =>
+        WriteOrDiskError(() =>
         {
             Directory.CreateDirectory(Path.GetDirectoryName(marker)!);
             File.WriteAllBytes(marker, []);
@@ -160,24 +169,34 @@ internal sealed partial class HubCache
     {
         string link = SnapshotFile(commit, file);
         string blob = BlobPath(etag);
-        WriteOrNetworkError(() =>
+        string relative = Path.GetRelativePath(Path.GetDirectoryName(link)!, blob);
+        if (new FileInfo(link).LinkTarget == relative) return; // linked already (by another run, or Python)
+        WriteOrDiskError(() =>
         {
             Directory.CreateDirectory(Path.GetDirectoryName(link)!);
-            if (File.Exists(link) || new FileInfo(link).LinkTarget is not null) File.Delete(link);
-            string relative = Path.GetRelativePath(Path.GetDirectoryName(link)!, blob);
+            // Made under a temporary name and renamed over the link, so that concurrent runs never see it missing.
+            string temp = $"{link}.{Guid.NewGuid():N}.tmp";
             try
             {
-                File.CreateSymbolicLink(link, relative);
+                try
+                {
+                    File.CreateSymbolicLink(temp, relative);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+                {
+                    File.Copy(blob, temp, overwrite: true);
+                }
+                File.Move(temp, link, overwrite: true);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+            finally
             {
-                File.Copy(blob, link, overwrite: true);
+                if (File.Exists(temp) || new FileInfo(temp).LinkTarget is not null) File.Delete(temp);
             }
         });
     }
 
-    /// <summary>Runs a cache write; a failing disk (full, read-only, no permission) becomes one clear Network error.</summary>
-    internal static void WriteOrNetworkError(Action write)
+    /// <summary>Runs a cache write; a failing disk (full, read-only, no permission) becomes one clear Output error.</summary>
+    internal static void WriteOrDiskError(Action write)
     {
         try
         {
@@ -185,11 +204,11 @@ internal sealed partial class HubCache
         }
         catch (SharpLensException e) when (e.Code == ExitCode.Output)
         {
-            throw new SharpLensException(ExitCode.Network, $"cannot write to the Hugging Face cache: {e.Message}", e);
+            throw new SharpLensException(ExitCode.Output, $"cannot write to the Hugging Face cache: {e.Message}", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SharpLensException(ExitCode.Network,
+            throw new SharpLensException(ExitCode.Output,
                 $"cannot write to the Hugging Face cache (disk full or not writable?): {e.Message.ReplaceLineEndings(" ")}", e);
         }
     }

@@ -8,13 +8,13 @@ internal sealed partial class HubDownloader
 {
     /// <summary>
     /// Fills <c>blobs/&lt;etag&gt;.incomplete</c> (resuming what an earlier attempt left), checks its size and,
-    /// for LFS files, its sha256, then renames it into place. A bad file is deleted, never linked.
+    /// its sha256 (LFS files) or git blob id (small files), then renames it into place. A bad file is deleted, never linked.
     /// </summary>
     async Task DownloadBlobAsync(FileMetadata metadata, CancellationToken ct)
     {
         string blob = cache.BlobPath(metadata.Etag);
         string partial = blob + ".incomplete";
-        HubCache.WriteOrNetworkError(() => Directory.CreateDirectory(cache.BlobsDir));
+        HubCache.WriteOrDiskError(() => Directory.CreateDirectory(cache.BlobsDir));
         bool verifySha256 = Sha256Pattern().IsMatch(metadata.Etag);
 
         // A second round only happens when the partial data had to be thrown away (unsatisfiable range).
@@ -67,17 +67,16 @@ internal sealed partial class HubDownloader
                 throw new SharpLensException(ExitCode.Network,
                     $"download of {metadata.File} is corrupt: {length} bytes instead of {size}; it was discarded, run again");
             }
-            if (verifySha256)
+            string? mismatch = verifySha256
+                ? Mismatch("sha256", metadata.Etag, Convert.ToHexStringLower(hash.GetHashAndReset()))
+                : GitBlobIdPattern().IsMatch(metadata.Etag) ? Mismatch("git blob id", metadata.Etag, GitBlobId(partial)) : null;
+            if (mismatch is not null)
             {
-                string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
-                if (actual != metadata.Etag)
-                {
-                    DeleteQuietly(partial);
-                    throw new SharpLensException(ExitCode.Network,
-                        $"checksum mismatch for {metadata.File} of {cache.RepoId}: expected sha256 {metadata.Etag}, got {actual}; the download was discarded, run again");
-                }
+                DeleteQuietly(partial);
+                throw new SharpLensException(ExitCode.Network,
+                    $"checksum mismatch for {metadata.File} of {cache.RepoId}: {mismatch}; the download was discarded, run again");
             }
-            HubCache.WriteOrNetworkError(() =>
+            HubCache.WriteOrDiskError(() =>
             {
                 if (File.Exists(blob)) File.Delete(partial); // another process finished it first
                 else File.Move(partial, blob);
@@ -178,8 +177,20 @@ internal sealed partial class HubDownloader
         progress?.Report(new DownloadProgress(metadata.File, received, total));
     }
 
+    static string? Mismatch(string kind, string expected, string actual) =>
+        actual == expected ? null : $"expected {kind} {expected}, got {actual}";
+
+    /// <summary>The git blob id of a file, sha1("blob &lt;size&gt;\0" + content): the ETag the Hub gives a small (non-LFS) file.</summary>
+    static string GitBlobId(string path)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+        hash.AppendData(System.Text.Encoding.ASCII.GetBytes($"blob {LengthOf(path)}\0"));
+        HashExisting(path, hash);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
     static SharpLensException DiskError(string path, Exception e) =>
-        new(ExitCode.Network, $"cannot write {path} (disk full or not writable?): {HubErrors.OneLine(e.Message)}", e);
+        new(ExitCode.Output, $"cannot write {path} (disk full or not writable?): {HubErrors.OneLine(e.Message)}", e);
 
     static long? ContentRangeStart(HttpResponseMessage response) => response.Content.Headers.ContentRange?.From;
 

@@ -102,7 +102,8 @@ internal sealed partial class HubDownloader : IDisposable
         var metadata = await HeadAsync(file, commit, ct).ConfigureAwait(false);
         if (metadata is null)
         {
-            cache.MarkMissing(commit, file);
+            // Only the Hub's own "EntryNotFound" is remembered: a bare 404 (a proxy, a mirror) may not mean that.
+            if (lastAbsenceExplicit) cache.MarkMissing(commit, file);
             return false;
         }
         await FetchAsync(metadata, ct).ConfigureAwait(false);
@@ -111,6 +112,10 @@ internal sealed partial class HubDownloader : IDisposable
 
     Uri ResolveUrl(string file, string atRevision) =>
         new($"{endpoint}/{cache.RepoId}/resolve/{Uri.EscapeDataString(atRevision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}");
+
+    /// <summary>Whether the last <see cref="HeadAsync"/> that found no file was told so by the Hub (X-Error-Code
+    /// EntryNotFound) rather than by a bare 404.</summary>
+    bool lastAbsenceExplicit;
 
     /// <summary>HEAD of a file; null when the repository has no such file.</summary>
     async Task<FileMetadata?> HeadAsync(string file, string atRevision, CancellationToken ct, bool bare404MeansNoSuchFile = true)
@@ -131,7 +136,11 @@ internal sealed partial class HubDownloader : IDisposable
             }
             if (status >= 400)
             {
-                if (HubErrors.IsEntryNotFound(response, bare404MeansNoSuchFile)) return null;
+                if (HubErrors.IsEntryNotFound(response, bare404MeansNoSuchFile))
+                {
+                    lastAbsenceExplicit = HubErrors.ErrorCode(response) == "EntryNotFound";
+                    return null;
+                }
                 throw errors.FromResponse(response, file);
             }
 
@@ -172,6 +181,9 @@ internal sealed partial class HubDownloader : IDisposable
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();
 
+    [GeneratedRegex("^[0-9a-f]{40}$")]
+    private static partial Regex GitBlobIdPattern();
+
     async Task FetchAsync(FileMetadata metadata, CancellationToken ct)
     {
         if (!File.Exists(cache.BlobPath(metadata.Etag)))
@@ -191,7 +203,7 @@ internal sealed partial class HubDownloader : IDisposable
     async Task<FileStream> AcquireBlobLockAsync(FileMetadata metadata, CancellationToken ct)
     {
         string lockPath = cache.LockPath(metadata.Etag);
-        HubCache.WriteOrNetworkError(() => Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!));
+        HubCache.WriteOrDiskError(() => Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!));
         var deadline = DateTime.UtcNow + LockWait;
         while (true)
         {

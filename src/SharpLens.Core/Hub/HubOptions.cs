@@ -24,7 +24,7 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
     /// Reads the options through <paramref name="getVariable"/> the way huggingface_hub does:
     /// endpoint from HF_ENDPOINT (default https://huggingface.co); token from HF_TOKEN, else the legacy
     /// HUGGING_FACE_HUB_TOKEN, else the file written by <c>huggingface-cli login</c> (HF_TOKEN_PATH, default
-    /// HF_HOME/token); offline when HF_HUB_OFFLINE is 1, ON, YES or TRUE; cache from HF_HUB_CACHE, else the
+    /// HF_HOME/token); offline when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is 1, ON, YES or TRUE; cache from HF_HUB_CACHE, else the
     /// legacy HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
     /// ~/.cache/huggingface/hub.
     /// </summary>
@@ -51,7 +51,7 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
             ?? ReadStoredToken(Expand(Get("HF_TOKEN_PATH") ?? Path.Combine(hfHome, "token")));
 
         string? endpoint = Get("HF_ENDPOINT")?.TrimEnd('/');
-        bool offline = IsTrue(Get("HF_HUB_OFFLINE"));
+        bool offline = IsTrue(Get("HF_HUB_OFFLINE")) || IsTrue(Get("TRANSFORMERS_OFFLINE"));  // as huggingface_hub reads them
         return new HubOptions(endpoint ?? DefaultEndpoint, token, cache, offline);
     }
 

@@ -56,6 +56,10 @@ public sealed class FakeHub : IDisposable
     public bool CorruptCdnBodies { get; set; }
     /// <summary>The CDN answers 200 with the whole file even when asked for a range.</summary>
     public bool IgnoreRange { get; set; }
+    /// <summary>Every small (non-LFS) file body has one byte flipped; its ETag stays the true git blob id.</summary>
+    public bool CorruptSmallBodies { get; set; }
+    /// <summary>Files answered with a bare 404 (no X-Error-Code), as a proxy or a plain mirror would.</summary>
+    public HashSet<string> Bare404Files { get; } = new();
 
     /// <summary>The six files of the tiny-qwen2 checkpoint, as a Hub repository would hold them.</summary>
     public static Dictionary<string, byte[]> TinyQwenFiles()
@@ -180,6 +184,11 @@ public sealed class FakeHub : IDisposable
             await WriteAsync(stream, 404, "Not Found", [("X-Error-Code", "RevisionNotFound"), ("X-Error-Message", $"Invalid rev id: {revision}")], [], isHead);
             return;
         }
+        if (Bare404Files.Contains(file))
+        {
+            await WriteAsync(stream, 404, "Not Found", [], [], isHead);
+            return;
+        }
         if (!repo.Commits[commit].TryGetValue(file, out var content))
         {
             await WriteAsync(stream, 404, "Not Found",
@@ -198,8 +207,14 @@ public sealed class FakeHub : IDisposable
             ], [], isHead);
             return;
         }
+        string blobId = GitBlobId(content);
+        if (CorruptSmallBodies)
+        {
+            content = (byte[])content.Clone();
+            content[content.Length / 2] ^= 0xFF;
+        }
         await WriteAsync(stream, 200, "OK",
-            [("X-Repo-Commit", commit), ("ETag", $"\"{GitBlobId(content)}\""), ("Content-Type", "application/octet-stream")],
+            [("X-Repo-Commit", commit), ("ETag", $"\"{blobId}\""), ("Content-Type", "application/octet-stream")],
             content, isHead);
     }
 

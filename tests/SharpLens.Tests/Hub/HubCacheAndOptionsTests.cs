@@ -85,6 +85,18 @@ public sealed class HubCacheAndOptionsTests
         var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve($"Qwen/Qwen1.5-1.8B-Chat@{olderCommit}", options));
         Assert.Equal(ExitCode.Network, e.Code);
         Assert.Contains("lacks config.json, tokenizer.json, model.safetensors", e.Message);
+
+        // A link loop in a snapshot counts as a missing file, not as an internal error.
+        File.CreateSymbolicLink(Path.Combine(repo, "snapshots", olderCommit, "tokenizer.json"), "tokenizer.json");
+        var loop = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve($"Qwen/Qwen1.5-1.8B-Chat@{olderCommit}", options));
+        Assert.Equal(ExitCode.Network, loop.Code);
+        Assert.Contains("tokenizer.json", loop.Message);
+
+        // A ref must hold a commit hash: anything else (a path) is refused, not used as a directory name.
+        File.WriteAllText(Path.Combine(repo, "refs", "main"), "../../../../etc");
+        var badRef = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve("Qwen/Qwen1.5-1.8B-Chat", options));
+        Assert.Equal(ExitCode.Checkpoint, badRef.Code);
+        Assert.Contains("does not hold a commit hash", badRef.Message);
     }
 
     static Func<string, string?> Env(params (string Name, string Value)[] variables)
@@ -131,6 +143,7 @@ public sealed class HubCacheAndOptionsTests
             Assert.True(HubOptions.FromEnvironment(Env(("HOME", home), ("HF_HUB_OFFLINE", yes))).Offline);
         foreach (string no in new[] { "0", "false", "" })
             Assert.False(HubOptions.FromEnvironment(Env(("HOME", home), ("HF_HUB_OFFLINE", no))).Offline);
+        Assert.True(HubOptions.FromEnvironment(Env(("HOME", home), ("TRANSFORMERS_OFFLINE", "1"))).Offline);
 
         // `huggingface-cli login` stores the token in HF_HOME/token.
         string hfHome = Path.Combine(home, "hf");

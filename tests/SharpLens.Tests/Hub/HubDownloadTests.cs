@@ -173,6 +173,47 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
+    public void CorruptedSmallFile_IsRefusedByItsGitBlobId()
+    {
+        hub.CorruptSmallBodies = true;
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("checksum mismatch", e.Message);
+        Assert.Contains("git blob id", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", Commit, "config.json")));
+        Assert.DoesNotContain(Directory.GetFiles(Path.Combine(RepoDir, "blobs")), f => !f.EndsWith(".incomplete"));
+
+        hub.CorruptSmallBodies = false;
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        Assert.Equal(files["config.json"], File.ReadAllBytes(Path.Combine(snapshot, "config.json")));
+    }
+
+    [Fact]
+    public void Bare404_IsNotRememberedAsAMissingFile()
+    {
+        hub.Bare404Files.Add("tokenizer.json");
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Contains("tokenizer.json", e.Message);
+        Assert.False(File.Exists(Path.Combine(RepoDir, ".no_exist", Commit, "tokenizer.json")));
+
+        hub.Bare404Files.Clear();  // the proxy recovers: the next run asks again and succeeds
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        Assert.Equal(files["tokenizer.json"], File.ReadAllBytes(Path.Combine(snapshot, "tokenizer.json")));
+    }
+
+    [Fact]
+    public async Task ConcurrentDownloads_OfOneModel_AllSucceed()
+    {
+        var runs = Enumerable.Range(0, 6).Select(_ => Task.Run(() => ModelLocator.Resolve(RepoId, Online()))).ToArray();
+        string[] snapshots = await Task.WhenAll(runs);
+        Assert.All(snapshots, s => Assert.Equal(snapshots[0], s));
+        foreach (var (file, content) in files)
+            Assert.Equal(content, File.ReadAllBytes(Path.Combine(snapshots[0], file)));
+        Assert.Empty(Directory.GetFiles(Path.Combine(RepoDir, "snapshots", Commit), "*.tmp"));
+    }
+
+    [Fact]
     public void UnknownRepo_IsAOneLineNetworkError()
     {
         var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve("nobody/nothing", Online()));
@@ -276,7 +317,7 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
-    public void DiskFull_IsAOneLineNetworkErrorAndLeavesNoBlob()
+    public void DiskFull_IsAOneLineOutputErrorAndLeavesNoBlob()
     {
         if (!File.Exists("/dev/full")) return; // Linux only: writes to /dev/full fail with ENOSPC
         string etag = FakeHub.Sha256(files[Shards[0]]);
@@ -285,7 +326,7 @@ public sealed class HubDownloadTests : IDisposable
         File.CreateSymbolicLink(Path.Combine(blobs, etag + ".incomplete"), "/dev/full");
 
         var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
-        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Equal(ExitCode.Output, e.Code);
         Assert.Contains("disk full", e.Message);
         Assert.DoesNotContain('\n', e.Message);
         Assert.False(File.Exists(Path.Combine(blobs, etag)));
