@@ -34,21 +34,25 @@ internal static class CliHost
         }
         catch (SharpLensException e)
         {
+            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
             Console.Error.WriteLine(e.Code == ExitCode.Interrupted ? $"interrupted: {e.Message}" : $"error: {e.Message}");
             return (int)e.Code;
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
+            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
             Console.Error.WriteLine("interrupted: stopped by Ctrl-C before finishing; no output was written");
             return (int)ExitCode.Interrupted;
         }
         catch (OutOfMemoryException)
         {
+            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
             Console.Error.WriteLine("error: out of memory");
             return (int)ExitCode.Memory;
         }
         catch (Exception e)
         {
+            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
             Console.Error.WriteLine($"internal error: {e.GetType().Name}: {e.Message}");
             if (Environment.GetEnvironmentVariable("SHARPLENS_DEBUG") == "1") Console.Error.WriteLine(e);
             else Console.Error.WriteLine("(this is a bug in SharpLens; set SHARPLENS_DEBUG=1 for details)");

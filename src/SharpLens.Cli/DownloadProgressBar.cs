@@ -7,6 +7,15 @@ internal sealed class DownloadProgressBar : IProgress<DownloadProgress>
 {
     string? _file;
     DateTime _last;
+    static bool _lineOpen;
+
+    /// <summary>Ends a progress line left half-drawn by an interrupted download, so the next message starts on its own line.</summary>
+    public static void EndOpenLine()
+    {
+        if (!_lineOpen) return;
+        _lineOpen = false;
+        Console.Error.WriteLine();
+    }
 
     public static IProgress<DownloadProgress> Create() => new DownloadProgressBar();
 
@@ -25,6 +34,7 @@ internal sealed class DownloadProgressBar : IProgress<DownloadProgress>
             return;
         }
         Console.Error.Write($"\r{p.File,-36} {bar} {size}   ");
+        _lineOpen = !done;
         if (done) Console.Error.WriteLine();
     }
 
