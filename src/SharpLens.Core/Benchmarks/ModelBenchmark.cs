@@ -54,8 +54,12 @@ public static class ModelBenchmark
         ct.ThrowIfCancellationRequested();
 
         log?.Invoke("loading the model");
+        var loading = Stopwatch.StartNew();
         var tok = HfTokenizer.Load(modelDir);
+        o["tokenizer_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);  // first load in this process: JIT included
+        loading.Restart();
         using var model = HookedTransformer.Load(modelDir);
+        o["model_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);
         var c = model.Config;
         var dtype = model.Weights.Layers[0].WGate.DType;
         o["model"] = Describe(model, dtype);

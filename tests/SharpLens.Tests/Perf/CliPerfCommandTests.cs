@@ -42,7 +42,8 @@ public class CliPerfCommandTests
             Assert.Equal(0, benchCode);
             var o = JsonNode.Parse(output.Trim())!.AsObject();
             foreach (var key in new[] { "forward_s", "study_s", "study_forward_units", "peak_rss_gb", "gemm_gflops", "gemm_skinny_gflops",
-                                        "fma_peak_gflops", "naive_estimate_s", "naive_speedup", "gemm_peak_fraction", "gemm_skinny_peak_fraction" })
+                                        "fma_peak_gflops", "naive_estimate_s", "naive_speedup", "gemm_peak_fraction", "gemm_skinny_peak_fraction",
+                                        "tokenizer_load_s", "model_load_s" })
                 Assert.True(o[key]!.GetValue<double>() > 0, $"{key} = {o[key]}");
             Assert.True(o["naive_forwards"]!.GetValue<int>() > 100);
             Assert.True(o["model_gemm"]!["gflops"]!.GetValue<double>() > 0);
