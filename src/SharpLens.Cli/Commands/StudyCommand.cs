@@ -57,6 +57,9 @@ internal static class StudyCommand
             Study.ValidateOptions(config, options);
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
+            // The seed's default candidates (the four fruits) must not fail a study that never asked for them:
+            // a fruit this tokenizer splits is left out (answer and wrong are always candidates).
+            if (p.GetValue(candidates) == null && cand != null) cand = cand.Where(t => tok.Encode(t).Count() == 1).ToList();
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
             AtomicFile.EnsureWritableDirectory(outPath);

@@ -78,6 +78,7 @@ public static class Study
         foreach (bool clean in new[] { true, false })
             o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
         Lap("patterns_s");
+        Report("attention patterns", 1, 1);
         Report("direct logit attribution", 0, 1);
         ct.ThrowIfCancellationRequested();
 
@@ -91,6 +92,7 @@ public static class Study
             o[$"head_top_tokens_{run}"] = Json.Cube(dla.TopTokens(clean, options.TopTokens, isDefinedToken));
         }
         Lap("dla_s");
+        Report("direct logit attribution", 1, 1);
         Report("OV circuit", 0, 1);
         ct.ThrowIfCancellationRequested();
 
