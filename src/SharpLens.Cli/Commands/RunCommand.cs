@@ -29,9 +29,7 @@ internal static class RunCommand
             tok.EnsureFits(config, dir);
             var ids = tok.Encode(prompt).ToArray();
             if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
-            if (ids.Length > config.MaxPositions)
-                throw SharpLensException.Input($"the prompt has {ids.Length} tokens, more than the model's context of {config.MaxPositions} " +
-                                               "(max_position_embeddings); shorten it");
+            config.CheckPromptLength(ids.Length, "prompt");
             using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: 0);
             var logits = m.Forward([ids], new RunOptions { Logits = LogitsMode.Last, Cancellation = ct }).Logits!.Data;
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));

@@ -91,8 +91,7 @@ public sealed record PromptSet
         if (string.IsNullOrEmpty(text)) throw SharpLensException.Input($"the {what} is empty");
         var ids = tok.Encode(text).ToArray();
         if (ids.Length == 0) throw SharpLensException.Input($"the {what} has no tokens");
-        if (ids.Length > config.MaxPositions)
-            throw SharpLensException.Input($"the {what} has {ids.Length} tokens, more than the model's context of {config.MaxPositions}");
+        config.CheckPromptLength(ids.Length, what);
         int bad = ids.FirstOrDefault(i => i >= config.VocabSize, -1);
         if (bad >= 0) throw SharpLensException.Checkpoint($"the tokenizer produced id {bad}, but the model's vocab_size is {config.VocabSize}");
         return ids;

@@ -28,6 +28,23 @@ public sealed record ModelConfig
     /// <summary>Whether q/k/v projections carry biases (Qwen2: always; Llama: <c>attention_bias</c>).</summary>
     public required bool QkvBias { get; init; }
     public required int MaxPositions { get; init; }
+    /// <summary>Qwen2's <c>sliding_window</c> when <c>use_sliding_window</c> is true, else null. Sliding-window attention is
+    /// not implemented; it changes nothing for prompts no longer than the window, so those are the only ones accepted.</summary>
+    public int? SlidingWindow { get; init; }
+
+    /// <summary>
+    /// Refuses a prompt of <paramref name="tokens"/> tokens that this model cannot run exactly: longer than
+    /// max_position_embeddings, or than an active sliding window.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) naming the limit.</exception>
+    public void CheckPromptLength(int tokens, string what)
+    {
+        if (tokens > MaxPositions)
+            throw SharpLensException.Input($"the {what} has {tokens} tokens, more than the model's context of {MaxPositions} (max_position_embeddings); shorten it");
+        if (SlidingWindow is { } window && tokens > window)
+            throw SharpLensException.Input($"the {what} has {tokens} tokens, more than the model's sliding window of {window}; " +
+                                           "sliding-window attention is not supported yet, so shorten it");
+    }
 
     /// <summary>Query heads that share one key/value head (grouped-query attention).</summary>
     public int GroupSize => NHeads / NKvHeads;
@@ -86,6 +103,7 @@ public sealed record ModelConfig
             TieWordEmbeddings = r.OptBool("tie_word_embeddings") ?? false, // Qwen2Config and LlamaConfig default to false
             QkvBias = qwen || (r.OptBool("attention_bias") ?? false),
             MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
+            SlidingWindow = qwen && (r.OptBool("use_sliding_window") ?? false) ? r.OptInt("sliding_window") : null,
         };
     }
 
@@ -96,6 +114,7 @@ public sealed record ModelConfig
         ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
         ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
+        ["sliding_window"] = SlidingWindow,
     };
 
     readonly struct Reader(JsonElement root, string path)

@@ -63,7 +63,31 @@ public class PromptErrorTests
     {
         var e = Prepare(PromptSet.SeedClean, PromptSet.SeedCorrupted, config: Config with { MaxPositions = 8 });
         Assert.Equal(ExitCode.Input, e.Code);
-        Assert.Matches(@"^the clean prompt has \d+ tokens, more than the model's context of 8$", e.Message);
+        Assert.Matches(@"^the clean prompt has \d+ tokens, more than the model's context of 8 \(max_position_embeddings\); shorten it$", e.Message);
+    }
+
+    [Theory]
+    [InlineData("Qwen2ForCausalLM", true, 8)]
+    [InlineData("Qwen2ForCausalLM", false, null)]
+    [InlineData("LlamaForCausalLM", true, null)]  // Llama ignores sliding_window, as transformers does
+    public void SlidingWindow_IsReadOnlyWhenQwen2UsesIt(string architecture, bool use, int? expected)
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "config.json")))!;
+        json["architectures"] = new System.Text.Json.Nodes.JsonArray(architecture);
+        json["use_sliding_window"] = use;
+        json["sliding_window"] = 8;
+        Assert.Equal(expected, ModelConfig.Parse(json.ToJsonString()).SlidingWindow);
+    }
+
+    [Fact]
+    public void PromptLongerThanAnActiveSlidingWindow()
+    {
+        var e = Prepare(PromptSet.SeedClean, PromptSet.SeedCorrupted, config: Config with { SlidingWindow = 8 });
+        Assert.Equal(ExitCode.Input, e.Code);
+        Assert.Matches(@"^the clean prompt has \d+ tokens, more than the model's sliding window of 8; sliding-window attention is not supported yet", e.Message);
+        // A window at least as long as the prompt changes nothing, so the study goes ahead.
+        Assert.Null(Record.Exception(() => PromptSet.Prepare(Tok, Config with { SlidingWindow = 64 }, PromptSet.SeedClean, PromptSet.SeedCorrupted,
+            PromptSet.SeedAnswer, PromptSet.SeedWrong)));
     }
 
     [Fact]
