@@ -129,14 +129,14 @@ internal sealed class StudyConsole(IAnsiConsole console)
             foreach (double v in resid[l]) line.Append($"[{Background(v)}]{Shade(v)}{Shade(v)}[/]");
             console.MarkupLine(line.ToString());
         }
-        console.MarkupLine($"[grey]scale:[/] [red3]{Shade(-0.5)}{Shade(-0.5)}[/] ≤ −0.1   [grey23]{Shade(0)}{Shade(0)}[/] ≈ 0   [darkgreen]{Shade(0.3)}{Shade(0.3)}[/] ≥ 0.1   " +
+        console.MarkupLine($"[grey]scale:[/] [red3]{Shade(-0.6)}{Shade(-0.6)}[/] ≤ −0.6   [red3]{Shade(-0.1)}{Shade(-0.1)}[/] ≤ −0.1   [grey23]{Shade(0)}{Shade(0)}[/] ≈ 0   [darkgreen]{Shade(0.3)}{Shade(0.3)}[/] ≥ 0.1   " +
                            $"[green3]{Shade(0.6)}{Shade(0.6)}[/] ≥ 0.6   [lime]{Shade(1)}{Shade(1)}[/] ≥ 0.9");
         var best = resid.SelectMany((row, l) => row.Select((v, p) => (l, p, v))).OrderByDescending(x => x.v).Take(5);
         console.MarkupLine("strongest: " + string.Join(", ", best.Select(x => $"L{x.l} pos {x.p} {Markup.Escape(TokenizeCommand.Visible(tokens[x.p]))} [green]{x.v:0.00}[/]")));
     }
 
-    /// <summary>A block character that also reads without colour: denser for larger |recovery|.</summary>
-    static char Shade(double v) => Math.Abs(v) switch { >= 0.9 => '█', >= 0.6 => '▓', >= 0.1 => '▒', _ => '·' };
+    /// <summary>A character that also reads without colour: blocks, denser for larger recovery; '-' and '=' below zero.</summary>
+    internal static char Shade(double v) => v switch { >= 0.9 => '█', >= 0.6 => '▓', >= 0.1 => '▒', > -0.1 => '·', > -0.6 => '-', _ => '=' };
 
     static string Background(double v) => v switch
     {

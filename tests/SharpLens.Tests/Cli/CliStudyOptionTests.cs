@@ -74,4 +74,13 @@ public class CliStudyOptionTests
         Assert.Equal((int)ExitCode.Input, asked.ExitCode);
         Assert.Contains(" Grape", asked.Stderr);
     }
+
+    [Fact]
+    public void ResidualGridCharacters_ShowTheSignWithoutColour()
+    {
+        double[] values = [-0.9, -0.3, 0, 0.3, 0.7, 1];
+        var chars = values.Select(SharpLens.Cli.StudyConsole.Shade).ToArray();
+        Assert.Equal(values.Length, chars.Distinct().Count());
+        Assert.DoesNotContain(SharpLens.Cli.StudyConsole.Shade(-0.3), new[] { SharpLens.Cli.StudyConsole.Shade(0.3), SharpLens.Cli.StudyConsole.Shade(0.7) });
+    }
 }
