@@ -82,6 +82,36 @@ public static unsafe class Attention
         }
     }
 
+    /// <summary>Naive reference for <see cref="Scores"/> (same contract; plain loops, double accumulation).</summary>
+    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores)
+    {
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < T; j++)
+                    {
+                        double s = 0;
+                        for (int c = 0; c < e; c++)
+                            s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
+                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i ? (float)(s / Math.Sqrt(e)) : float.NegativeInfinity;
+                    }
+    }
+
+    /// <summary>Naive reference for <see cref="WeightedValues"/> (same contract; plain loops, double accumulation).</summary>
+    public static void WeightedValuesNaive(ReadOnlySpan<float> pattern, ReadOnlySpan<float> v, int B, int n, int T, int H, int G, int e, Span<float> z)
+    {
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < n; i++)
+                    for (int c = 0; c < e; c++)
+                    {
+                        double s = 0;
+                        for (int j = 0; j < T; j++)
+                            s += (double)pattern[((b * H + h) * n + i) * T + j] * v[((b * T + j) * G + h / (H / G)) * e + c];
+                        z[((b * n + i) * H + h) * e + c] = (float)s;
+                    }
+    }
+
     /// <summary>Runs <paramref name="body"/> for every (batch item, head) index b·H + h.</summary>
     static void ForEachHead(int B, int H, long workPerHead, Action<int> body) => ForEach(B * H, workPerHead * B * H, body);
 

@@ -1,0 +1,50 @@
+using SharpLens.Kernels;
+
+namespace SharpLens.Tests.Kernels;
+
+/// <summary>Attention's SIMD/threaded kernels against their naive references: grouped-query heads, a cached prefix
+/// (queries for the last n of T positions), and shapes large enough to split across threads.</summary>
+public class AttentionKernelTests
+{
+    // (B, n, T, q0, H, G, e): q0 + n == T (queries are the last n positions).
+    public static TheoryData<int, int, int, int, int, int, int> Shapes => new()
+    {
+        { 1, 5, 5, 0, 2, 2, 8 },      // plain causal, multi-head attention
+        { 2, 3, 7, 4, 4, 2, 6 },      // cached prefix of 4, GQA with groups of 2, head size not a multiple of 8
+        { 2, 64, 64, 0, 4, 1, 64 },   // ≥ 1M multiply-adds: split across threads; one key/value head for four queries
+        { 3, 1, 40, 39, 8, 4, 16 },   // one query row (final position only)
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void ScoresPatternAndValues_MatchTheNaiveKernels(int B, int n, int T, int q0, int H, int G, int e)
+    {
+        var rng = new Random(HashCode.Combine(B, n, T, H, G, e));
+        float[] q = Random(rng, B * n * H * e), k = Random(rng, B * T * G * e), v = Random(rng, B * T * G * e);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            KernelOptions.ForcedThreads = threads;
+            try
+            {
+                var fast = new float[B * H * n * T];
+                var naive = new float[B * H * n * T];
+                Attention.Scores(q, k, B, n, T, q0, H, G, e, fast);
+                Attention.ScoresNaive(q, k, B, n, T, q0, H, G, e, naive);
+                for (int i = 0; i < fast.Length; i++)
+                    if (float.IsNegativeInfinity(naive[i])) Assert.True(float.IsNegativeInfinity(fast[i]), $"scores[{i}] above the diagonal");
+                    else Assert.True(Math.Abs(fast[i] - naive[i]) <= 1e-5 * (1 + Math.Abs(naive[i])), $"scores[{i}]: {fast[i]} vs {naive[i]} ({threads} threads)");
+
+                Attention.Pattern(naive, T);
+                var zFast = new float[B * n * H * e];
+                var zNaive = new float[B * n * H * e];
+                Attention.WeightedValues(naive, v, B, n, T, H, G, e, zFast);
+                Attention.WeightedValuesNaive(naive, v, B, n, T, H, G, e, zNaive);
+                for (int i = 0; i < zFast.Length; i++)
+                    Assert.True(Math.Abs(zFast[i] - zNaive[i]) <= 1e-5 * (1 + Math.Abs(zNaive[i])), $"z[{i}]: {zFast[i]} vs {zNaive[i]} ({threads} threads)");
+            }
+            finally { KernelOptions.ForcedThreads = null; }
+        }
+    }
+
+    static float[] Random(Random rng, int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+}
