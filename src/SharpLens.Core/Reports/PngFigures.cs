@@ -79,10 +79,40 @@ internal static class PngFigures
         foreach (var run in new[] { "clean", "corrupted" })
             if (DlaData.Read(v, run) is { } d)
                 yield return ($"dla_{run}", DlaBars(d));
+        foreach (var run in new[] { "clean", "corrupted" })
+            if (v.AblationFraction("head", run) is { } heads && Ok(heads))
+                yield return ($"zero_ablation_head_{run}_fraction", Heatmap(heads, Layers(heads.Length), Heads(heads[0].Length),
+                    $"Zero ablation of one head (attn.hook_z, every position) on the {run} run: fraction of its baseline kept", "head", "layer", "fraction", 1, false));
+        foreach (var run in new[] { "clean", "corrupted" })
+            if (v.Cube($"pattern_last_row_{run}") is { } pattern && TopHeads(v, pattern) is { Count: > 0 } top)
+            {
+                var rows = top.Select(t => pattern[t.l][t.h]).ToArray();
+                var toks = run == "clean" ? clean : corr;
+                var cols = Enumerable.Range(0, rows.Max(r => r.Length)).Select(p => $"{p} {(p < toks.Length ? Visible(toks[p]) : "?")}").ToArray();
+                if (Ok(rows))
+                    yield return ($"attention_final_token_{run}", Heatmap(rows, top.Select(t => $"L{t.l}H{t.h}").ToArray(), cols,
+                        $"Attention from the final position ({run} run, hook_pattern), top heads", "key position (token)", "head", "attention", 1, true));
+            }
+        if (v.Cube("ov_copy_rank") is { } ov && ov.Length > 0 && v.Ints("ov_tokens") is { Length: > 0 } ovTokens
+            && ResultsView.Num(v.Root["model"]?["vocab_size"] ?? v.Root["config"]?["vocab_size"]) is double vocab && vocab > 0)
+        {
+            var label = v.LabelsFor(ovTokens)[0];
+            var score = ov.Select(layer => layer.Select(head => head.Length > 0 ? 1 - (head[0] - 1) / vocab : double.NaN).ToArray()).ToArray();
+            if (Ok(score))
+                yield return ("ov_copy_rank", Heatmap(score, Layers(score.Length), Heads(score[0].Length),
+                    $"OV circuit W_V·W_O of each head: does it copy “{Visible(label)}”? 1 − (rank − 1) / vocabulary", "head", "layer", "copy score (1 = top-ranked)", 1, false));
+        }
     }
 
-    /// <summary>A grid worth drawing: at least one row, and no empty row.</summary>
-    static bool Ok(double[][] z) => z.Length > 0 && z.All(r => r.Length > 0);
+    /// <summary>The heads to show attention for: results' top_heads that exist in the pattern cube.</summary>
+    static List<(int l, int h)> TopHeads(ResultsView v, double[][][] pattern) =>
+        (v.Node("top_heads") as System.Text.Json.Nodes.JsonArray ?? [])
+            .Select(p => ResultsView.Ints(p))
+            .Where(p => p is { Length: 2 } && p[0] >= 0 && p[0] < pattern.Length && p[1] >= 0 && p[1] < pattern[p[0]].Length)
+            .Select(p => (p![0], p[1])).ToList();
+
+    /// <summary>A grid worth drawing: at least one row, no empty row, and at least one finite value.</summary>
+    static bool Ok(double[][] z) => z.Length > 0 && z.All(r => r.Length > 0) && z.Any(r => r.Any(double.IsFinite));
 
     static string[] Layers(int n) => Enumerable.Range(0, n).Select(l => "L" + l).ToArray();
     static string[] Heads(int n) => Enumerable.Range(0, n).Select(h => "H" + h).ToArray();

@@ -26,10 +26,13 @@ public static class ReportWriter
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentException.ThrowIfNullOrEmpty(outDir);
+        // Everything is rendered in memory first, so a rendering failure leaves no files at all.
+        string htmlText = RenderHtml(results);
+        var pngs = PngFigures.Render(new ResultsView(results)).ToList();
         string html = Path.GetFullPath(Path.Combine(outDir, HtmlFileName));
-        AtomicFile.WriteAllText(html, RenderHtml(results));
+        AtomicFile.WriteAllText(html, htmlText);
         var written = new List<string> { html };
-        written.AddRange(WritePngs(results, Path.Combine(outDir, FiguresFolder)));
+        written.AddRange(Write(pngs, Path.Combine(outDir, FiguresFolder)));
         return written;
     }
 
@@ -43,7 +46,7 @@ public static class ReportWriter
 
     /// <summary>
     /// Renders the main figures (residual heatmap, attention-vs-MLP bars, head grids, head-pair matrices,
-    /// control patch, ablation bars, DLA bars) with ScottPlot and writes each as a PNG into
+    /// control patch, ablation bars and head grids, attention from the final token, DLA bars, OV copying) with ScottPlot and writes each as a PNG into
     /// <paramref name="figuresDir"/>, atomically. Figures whose keys are missing are skipped.
     /// </summary>
     /// <param name="results">The parsed results.json object.</param>
@@ -53,8 +56,13 @@ public static class ReportWriter
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentException.ThrowIfNullOrEmpty(figuresDir);
+        return Write(PngFigures.Render(new ResultsView(results)).ToList(), figuresDir);
+    }
+
+    static List<string> Write(IEnumerable<(string name, byte[] png)> pngs, string figuresDir)
+    {
         var written = new List<string>();
-        foreach (var (name, png) in PngFigures.Render(new ResultsView(results)))
+        foreach (var (name, png) in pngs)
         {
             string path = Path.GetFullPath(Path.Combine(figuresDir, name + ".png"));
             AtomicFile.WriteAllBytes(path, png);

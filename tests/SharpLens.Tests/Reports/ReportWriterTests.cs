@@ -104,7 +104,7 @@ public class ReportWriterTests
         Assert.Contains("(<code>dla_clean</code>)", html); // falls back to the answer/wrong DLA
         Assert.Contains("<h3>L", html); // top heads derived from head patching
         var pngs = ReportWriter.WritePngs(r, Fixtures.TempDir("report-tiny"));
-        Assert.Equal(12, pngs.Count);
+        Assert.Equal(14, pngs.Count); // no top_heads or vocabulary size: no attention or OV figures
     }
 
     [Fact]
@@ -125,6 +125,20 @@ public class ReportWriterTests
     }
 
     [Fact]
+    public void Null_matrices_skip_their_figures_instead_of_failing_the_report()
+    {
+        var r = ReportInput.Build();
+        foreach (var key in new[] { "head_z_patch_all_recovery", "resid_pre_patch_recovery" })
+            r[key] = new JsonArray(r[key]!.AsArray().Select(row => (JsonNode?)new JsonArray(row!.AsArray().Select(_ => (JsonNode?)null).ToArray())).ToArray());
+        string dir = Fixtures.TempDir("report-null");
+        var names = ReportWriter.WriteAll(r, dir).Select(Path.GetFileName).ToHashSet();
+        Assert.DoesNotContain("head_z_patch_all_recovery.png", names);
+        Assert.DoesNotContain("resid_pre_patch_recovery.png", names);
+        Assert.Contains("head_z_patch_last_recovery.png", names);
+        Assert.Contains("report.html", names);
+    }
+
+    [Fact]
     public void Tl_processing_shows_the_attention_bias_column()
     {
         var r = ReportInput.Build();
@@ -135,7 +149,7 @@ public class ReportWriterTests
         Assert.Contains(">attn bias</text>", html);
         double bias = (double)r["dla_clean_tl"]!["attn_bias"]![1]![0]!;
         Assert.Contains($"data-v=\"{Math.Round(bias, 6).ToString("0.######", CultureInfo.InvariantCulture)}\"", html);
-        Assert.Equal(12, ReportWriter.WritePngs(r, Fixtures.TempDir("report-tl")).Count);
+        Assert.Equal(17, ReportWriter.WritePngs(r, Fixtures.TempDir("report-tl")).Count);
     }
 
     [Fact]
@@ -147,7 +161,9 @@ public class ReportWriterTests
         var names = paths.Skip(1).Select(Path.GetFileName).ToHashSet();
         foreach (var n in new[] { "resid_pre_patch_recovery", "attn_mlp_patch_last_recovery", "attn_mlp_patch_all_recovery", "head_z_patch_last_recovery",
                      "head_z_patch_all_recovery", "head_pair_z_patch_last_recovery", "head_pair_superadditivity", "control_vs_real_patch",
-                     "zero_ablation_logit_diff", "zero_ablation_fraction", "dla_clean", "dla_corrupted" })
+                     "zero_ablation_logit_diff", "zero_ablation_fraction", "dla_clean", "dla_corrupted",
+                     "zero_ablation_head_clean_fraction", "zero_ablation_head_corrupted_fraction",
+                     "attention_final_token_clean", "attention_final_token_corrupted", "ov_copy_rank" })
             Assert.Contains(n + ".png", names);
         foreach (var p in paths) Assert.True(new FileInfo(p).Length > 1000, p);
         Assert.Empty(Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories));
@@ -159,7 +175,7 @@ public class ReportWriterTests
     {
         string dir = Fixtures.TempDir("report-png");
         var paths = ReportWriter.WritePngs(ReportInput.Build(), dir);
-        Assert.Equal(12, paths.Count);
+        Assert.Equal(17, paths.Count);
         foreach (var p in paths)
         {
             using var bmp = SKBitmap.Decode(p);
@@ -167,7 +183,7 @@ public class ReportWriterTests
             Assert.Equal((1200, 700), (bmp.Width, bmp.Height));
             var (distinct, red, blue) = Census(bmp);
             Assert.True(distinct >= 40, $"{Path.GetFileName(p)}: only {distinct} colours");
-            if (Path.GetFileName(p).StartsWith("head_") || Path.GetFileName(p).StartsWith("resid_"))
+            if (Path.GetFileName(p).StartsWith("head_") || Path.GetFileName(p).StartsWith("resid_") || Path.GetFileName(p).StartsWith("zero_ablation_head"))
             {
                 Assert.True(red > 200, $"{Path.GetFileName(p)}: {red} red pixels");
                 Assert.True(blue > 200, $"{Path.GetFileName(p)}: {blue} blue pixels");
