@@ -7,13 +7,34 @@ namespace SharpLens.Cli;
 internal static class CliApp
 {
     /// <summary>The root command with every subcommand: tokenize, run, study, report, make-random, bench.</summary>
-    public static RootCommand BuildRoot() => new("SharpLens: mechanistic interpretability for Qwen2/Llama-family models on the CPU")
+    public static RootCommand BuildRoot()
     {
-        TokenizeCommand.Create(),
-        RunCommand.Create(),
-        StudyCommand.Create(),
-        ReportCommand.Create(),
-        MakeRandomCommand.Create(),
-        BenchCommand.Create(),
-    };
+        var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2/Llama-family models on the CPU")
+        {
+            TokenizeCommand.Create(),
+            RunCommand.Create(),
+            StudyCommand.Create(),
+            ReportCommand.Create(),
+            MakeRandomCommand.Create(),
+            BenchCommand.Create(),
+        };
+        foreach (var command in root.Subcommands) RejectEmptyStrings(command);
+        return root;
+    }
+
+    /// <summary>An empty string given as a path (<c>--out ""</c>, a file argument) is a usage error, not a path.</summary>
+    static void RejectEmptyStrings(Command command)
+    {
+        // Paths only: an empty prompt (--text "") is an input error with its own message.
+        foreach (var option in command.Options.OfType<Option<string>>().Where(o => o.Name is "--out" or "--model" || o.Name.EndsWith("-file")))
+            option.Validators.Add(r =>
+            {
+                if (r.Tokens.Any(t => t.Value.Length == 0)) r.AddError($"{option.Name} is empty: give a value");
+            });
+        foreach (var argument in command.Arguments)
+            argument.Validators.Add(r =>
+            {
+                if (r.Tokens.Any(t => t.Value.Length == 0)) r.AddError($"{argument.Name} is empty: give a value");
+            });
+    }
 }

@@ -15,12 +15,22 @@ internal static class CliHost
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {Readable(e.Message)}");
             Console.Error.WriteLine("(run with --help for usage)");
             return (int)ExitCode.Usage;
         }
         return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
+
+    /// <summary>A parse error with .NET type names (<c>System.Nullable`1[System.Int32]</c>) said in words.</summary>
+    internal static string Readable(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @"expected type '(System\.Nullable`1\[)?System\.(\w+)\]?'", m => m.Groups[2].Value switch
+        {
+            "Int32" or "Int64" => "a whole number",
+            "Double" or "Single" => "a number",
+            "Boolean" => "true or false",
+            var other => other,
+        });
 
     /// <summary>Runs a command body with error handling and Ctrl-C cancellation.</summary>
     public static int Guard(Func<CancellationToken, int> body)

@@ -19,6 +19,7 @@ public static class TextFiles
     public static string ReadStrictUtf8(string path, string option)
     {
         byte[] bytes;
+        if (Directory.Exists(path)) throw SharpLensException.Input($"{option} {path}: is a directory, not a file");
         try { bytes = File.ReadAllBytes(path); }
         catch (FileNotFoundException) { throw SharpLensException.Input($"{option} {path}: no such file"); }
         catch (DirectoryNotFoundException) { throw SharpLensException.Input($"{option} {path}: no such file"); }

@@ -32,6 +32,33 @@ public class CliErrorTests
         Assert.Contains("--help", err);
     }
 
+    [Theory]
+    [InlineData("study", "--out", "")]
+    [InlineData("study", "--clean-file", "")]
+    [InlineData("run", "--model", "models/setcomp-demo", "--text-file", "")]
+    [InlineData("run", "--model", "")]
+    [InlineData("report", "", "--out", "x")]
+    public void EmptyStringArgumentsAreUsage(params string[] args)
+    {
+        string err = AssertFailure(CliProcess.Run(args), ExitCode.Usage, maxLines: 2);
+        Assert.Contains("is empty", err);
+    }
+
+    [Fact]
+    public void NonNumericLayerSaysAWholeNumberIsExpected()
+    {
+        string err = AssertFailure(CliProcess.Run("study", "--pair-layer", "x"), ExitCode.Usage, maxLines: 2);
+        Assert.Contains("as a whole number", err);
+        Assert.DoesNotContain("System.", err);
+    }
+
+    [Fact]
+    public void DirectoryAsPromptFileIsInput()
+    {
+        string err = AssertFailure(CliProcess.Run("study", "--clean-file", Fixtures.TempDir("dir-as-file")), ExitCode.Input);
+        Assert.Contains("is a directory", err);
+    }
+
     [Fact]
     public void LayerOutOfRangeIsCheckedBeforeAnyRun()
     {
