@@ -62,6 +62,7 @@ internal static class StudyCommand
             if (p.GetValue(candidates) == null && cand != null) cand = cand.Where(t => tok.Encode(t).Count() == 1).ToList();
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
+            bool outExisted = Directory.Exists(outPath);
             AtomicFile.EnsureWritableDirectory(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(model) == null);
@@ -70,17 +71,30 @@ internal static class StudyCommand
             JsonObject results;
             try
             {
+                ct.ThrowIfCancellationRequested();  // Ctrl-C while the model loaded
                 results = console.WithProgress(progress => Study.Run(m, prompts.Tokens, options, tok.IsDefined, phase.Wrap(progress), ct));
                 ct.ThrowIfCancellationRequested();
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
+                RemoveIfEmpty(outPath, outExisted);
                 throw phase.Interrupted(outPath);
             }
             var full = Assemble(m, tok, prompts, results);
             AtomicFile.WriteAllText(Path.Combine(outPath, "results.json"), full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             var written = new List<string> { Path.Combine(outPath, "results.json") };
-            if (!p.GetValue(noReport)) written.AddRange(ReportWriter.WriteAll(full, outPath));
+            if (!p.GetValue(noReport))
+            {
+                try
+                {
+                    written.AddRange(ReportWriter.WriteAll(full, outPath, ct));
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    throw new SharpLensException(ExitCode.Interrupted,
+                        $"stopped by Ctrl-C while rendering the report: {written[0]} is complete; report.html and the figures were skipped");
+                }
+            }
             console.Summary(full);
             console.Written(written);
             return 0;
@@ -137,6 +151,17 @@ internal static class StudyCommand
     }
 
     /// <summary>Remembers the study phase in progress, so that Ctrl-C can say what was interrupted.</summary>
+    /// <summary>Removes an --out directory this run created and left empty (an interrupted study writes nothing).</summary>
+    static void RemoveIfEmpty(string dir, bool existedBefore)
+    {
+        try
+        {
+            if (!existedBefore && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
     sealed class PhaseTracker
     {
         volatile string? _phase;

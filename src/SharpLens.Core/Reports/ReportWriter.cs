@@ -22,13 +22,15 @@ public static class ReportWriter
     /// <param name="results">The parsed results.json object.</param>
     /// <param name="outDir">Output directory; created when missing.</param>
     /// <returns>The full paths of every file written, report.html first.</returns>
-    public static IReadOnlyList<string> WriteAll(JsonObject results, string outDir)
+    /// <param name="ct">Checked once everything is rendered, before the first file is written: a cancelled call writes nothing.</param>
+    public static IReadOnlyList<string> WriteAll(JsonObject results, string outDir, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentException.ThrowIfNullOrEmpty(outDir);
         // Everything is rendered in memory first, so a rendering failure leaves no files at all.
         string htmlText = RenderHtml(results);
         var pngs = PngFigures.Render(new ResultsView(results)).ToList();
+        ct.ThrowIfCancellationRequested();
         string html = Path.GetFullPath(Path.Combine(outDir, HtmlFileName));
         AtomicFile.WriteAllText(html, htmlText);
         var written = new List<string> { html };

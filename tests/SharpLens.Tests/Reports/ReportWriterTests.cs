@@ -125,6 +125,14 @@ public class ReportWriterTests
     }
 
     [Fact]
+    public void Cancelled_before_writing_leaves_no_files()
+    {
+        string dir = Path.Combine(Fixtures.TempDir("report-cancel"), "out");
+        Assert.ThrowsAny<OperationCanceledException>(() => ReportWriter.WriteAll(ReportInput.Build(), dir, new CancellationToken(canceled: true)));
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
     public void Null_matrices_skip_their_figures_instead_of_failing_the_report()
     {
         var r = ReportInput.Build();
