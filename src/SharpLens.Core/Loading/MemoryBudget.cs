@@ -13,13 +13,18 @@ public static class MemoryBudget
     /// <summary>Environment variable that overrides the available memory (bytes); used by tests and for capping.</summary>
     public const string LimitVariable = "SHARPLENS_MEMORY_LIMIT";
 
-    /// <summary>Fixed headroom for the runtime, the tokenizer and the managed heap's slack.</summary>
-    public const long FixedMarginBytes = 64L << 20;
+    /// <summary>Fixed headroom for the runtime (JIT, libraries, thread stacks) and the managed heap's slack; measured:
+    /// the 3.7 MB demo model peaks near 100 MB resident.</summary>
+    public const long FixedMarginBytes = 96L << 20;
+
+    /// <summary>The tokenizer's vocabulary and merges in managed memory, per vocabulary entry (measured on Qwen's
+    /// 151,936 entries: ~90 MB).</summary>
+    public const long TokenizerBytesPerEntry = 640;
 
     /// <summary>
     /// Bytes a model needs for runs of <paramref name="batch"/> prompts of <paramref name="tokens"/> tokens, with
     /// <paramref name="cachedRuns"/> cached runs kept alive at once (a study keeps its clean and corrupted runs; a plain
-    /// run keeps none): weights + forward-pass arena + caches, plus 10 % and <see cref="FixedMarginBytes"/>.
+    /// run keeps none): weights + forward-pass arena + caches (plus 10 % of those), <see cref="FixedMarginBytes"/> and the tokenizer.
     /// </summary>
     public static long Estimate(ModelConfig c, long weightBytes, int tokens, int batch = 2, int cachedRuns = 2)
     {
@@ -29,8 +34,9 @@ public static class MemoryBudget
         long arenaFloats = B * T * (6 * d + 2 * q + 2 * kv + 3 * f + v) + 2 * B * H * T * T;
         // one cached run: per layer the residual-sized hooks, q/k/v/z, per-head results, pattern and scores, MLP hooks; logits
         long cacheFloats = L * T * (6 * d + 2 * q + 2 * kv + H * d + 3 * f + 2 * H * T) + T * v;
-        long need = weightBytes + 4 * (arenaFloats + Math.Max(cachedRuns, 0) * cacheFloats);
-        return need + need / 10 + FixedMarginBytes;
+        long activations = 4 * (arenaFloats + Math.Max(cachedRuns, 0) * cacheFloats);
+        // the mapped weights are exactly their size; the 10 % covers the activations' allocator slack
+        return weightBytes + activations + activations / 10 + FixedMarginBytes + TokenizerBytesPerEntry * v;
     }
 
     /// <summary>
