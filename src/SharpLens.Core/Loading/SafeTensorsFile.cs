@@ -53,10 +53,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             if (length < 8) throw SharpLensException.Checkpoint($"{path}: truncated ({length} bytes; a safetensors file starts with an 8-byte header length)");
             byte[] lenBytes = new byte[8];
             fs.ReadExactly(lenBytes);
-            headerLen = BitConverter.ToInt64(lenBytes);
-            if (headerLen <= 0 || headerLen > MaxHeaderBytes || 8 + headerLen > length)
+            ulong declared = BitConverter.ToUInt64(lenBytes);  // u64 in the format: never shown as a negative number
+            if (declared == 0 || declared > (ulong)MaxHeaderBytes || 8 + (long)declared > length)
                 throw SharpLensException.Checkpoint(
-                    $"{path}: header length {headerLen} does not fit the file ({length} bytes): truncated or not a safetensors file");
+                    $"{path}: header length {declared} does not fit the file ({length} bytes): truncated or not a safetensors file");
+            headerLen = (long)declared;
             header = new byte[headerLen];
             fs.ReadExactly(header);
         }

@@ -98,6 +98,16 @@ public class CheckpointErrorTests
     }
 
     [Fact]
+    public void HeaderLengthAboveTheSignedRangeIsShownAsWritten()
+    {
+        string dir = Copy(), shard = Path.Combine(dir, Shard1);
+        byte[] bytes = File.ReadAllBytes(shard);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, ulong.MaxValue);
+        File.WriteAllBytes(shard, bytes);
+        Assert.Contains($"header length {ulong.MaxValue} does not fit the file", LoadError(dir));
+    }
+
+    [Fact]
     public void HeaderThatIsNotJson()
     {
         string dir = Copy(), shard = Path.Combine(dir, Shard1);
