@@ -54,7 +54,16 @@ public sealed record ModelConfig
         string path = Path.Combine(modelDir, "config.json");
         if (!File.Exists(path))
             throw SharpLensException.Checkpoint($"{path}: missing (a Hugging Face model directory needs config.json)");
-        return Parse(File.ReadAllText(path), path);
+        string text;
+        try
+        {
+            text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)).TrimStart('\uFEFF');
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw SharpLensException.Checkpoint($"{path}: not valid UTF-8 (a config.json is JSON text); re-download the model");
+        }
+        return Parse(text, path);
     }
 
     /// <summary>Parses the text of a <c>config.json</c>; <paramref name="path"/> is only used in messages.</summary>

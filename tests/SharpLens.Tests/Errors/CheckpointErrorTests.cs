@@ -98,6 +98,16 @@ public class CheckpointErrorTests
     }
 
     [Fact]
+    public void ConfigThatIsNotUtf8()
+    {
+        string dir = Copy(), config = Path.Combine(dir, "config.json");
+        byte[] bytes = File.ReadAllBytes(config);
+        bytes[Array.IndexOf(bytes, (byte)'"')] = 0xFF;  // an invalid byte where a quote was
+        File.WriteAllBytes(config, bytes);
+        Assert.Contains("config.json: not valid UTF-8", LoadError(dir));
+    }
+
+    [Fact]
     public void HeaderLengthAboveTheSignedRangeIsShownAsWritten()
     {
         string dir = Copy(), shard = Path.Combine(dir, Shard1);
