@@ -196,8 +196,7 @@ internal static class PngFigures
         plt.Add.Bars(bars);
         plt.Add.HorizontalLine(0, 1.2f, Colors.Gray);
         plt.Legend.FontSize = 14;
-        plt.Legend.Alignment = Alignment.UpperRight;
-        plt.ShowLegend();
+        plt.ShowLegend(Edge.Bottom);  // below the axes: inside, it would hide bars
         Style(plt, title, xLabel, yLabel);
         RotatedTicks(plt, categories);
         plt.Axes.Margins(0.02, 0.12);
