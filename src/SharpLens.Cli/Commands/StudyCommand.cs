@@ -150,7 +150,6 @@ internal static class StudyCommand
         }).ToList();
     }
 
-    /// <summary>Remembers the study phase in progress, so that Ctrl-C can say what was interrupted.</summary>
     /// <summary>Removes an --out directory this run created and left empty (an interrupted study writes nothing).</summary>
     static void RemoveIfEmpty(string dir, bool existedBefore)
     {
@@ -162,6 +161,7 @@ internal static class StudyCommand
         catch (UnauthorizedAccessException) { }
     }
 
+    /// <summary>Remembers the study phase in progress, so that Ctrl-C can say what was interrupted.</summary>
     sealed class PhaseTracker
     {
         volatile string? _phase;
