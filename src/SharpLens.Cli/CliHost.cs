@@ -44,34 +44,33 @@ internal static class CliHost
         }
         catch (SharpLensException e)
         {
-            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
-            Console.Error.WriteLine(e.Code == ExitCode.Interrupted ? $"interrupted: {e.Message}" : $"error: {e.Message}");
-            return (int)e.Code;
+            return Fail(e.Code, e.Code == ExitCode.Interrupted ? $"interrupted: {e.Message}" : $"error: {e.Message}");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
-            Console.Error.WriteLine("interrupted: stopped by Ctrl-C before finishing; no output was written");
-            return (int)ExitCode.Interrupted;
+            return Fail(ExitCode.Interrupted, "interrupted: stopped by Ctrl-C before finishing; no output was written");
         }
         catch (OutOfMemoryException)
         {
-            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
-            Console.Error.WriteLine("error: out of memory");
-            return (int)ExitCode.Memory;
+            return Fail(ExitCode.Memory, "error: out of memory");
         }
         catch (Exception e)
         {
-            DownloadProgressBar.EndOpenLine();  // a half-drawn progress line must not swallow the message
-            Console.Error.WriteLine($"internal error: {e.GetType().Name}: {e.Message}");
-            if (Environment.GetEnvironmentVariable("SHARPLENS_DEBUG") == "1") Console.Error.WriteLine(e);
-            else Console.Error.WriteLine("(this is a bug in SharpLens; set SHARPLENS_DEBUG=1 for details)");
-            return (int)ExitCode.Internal;
+            return Fail(ExitCode.Internal, $"internal error: {e.GetType().Name}: {e.Message}",
+                Environment.GetEnvironmentVariable("SHARPLENS_DEBUG") == "1" ? e.ToString() : "(this is a bug in SharpLens; set SHARPLENS_DEBUG=1 for details)");
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>Prints the message lines on stderr, starting on a fresh line if a download progress bar was cut short.</summary>
+    static int Fail(ExitCode code, params string[] lines)
+    {
+        DownloadProgressBar.EndOpenLine();
+        foreach (string line in lines) Console.Error.WriteLine(line);
+        return (int)code;
     }
 
     /// <summary>

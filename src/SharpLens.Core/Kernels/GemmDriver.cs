@@ -40,24 +40,29 @@ internal static unsafe class GemmDriver
         where TK : struct, IMicroKernel
     {
         bool simdPack = level >= SimdLevel.Avx2 && Avx2.IsSupported;
-        int panels = (n + TK.NR - 1) / TK.NR;
-        long work = (long)m * n * k;
+        nint pa = (nint)a, pbias = (nint)bias, pc = (nint)c;
+        BOperand bb = b;
+        ForEachColumnRange(n, TK.NR, (long)m * n * k, maxThreads,
+            (n0, n1) => RunRange<TK>((float*)pa, m, k, bb, (float*)pbias, (float*)pc, n, n0, n1, simdPack));
+    }
+
+    /// <summary>
+    /// Splits the n output columns into one contiguous range per thread, each a whole number of nr-column panels,
+    /// and runs <paramref name="range"/>(n0, n1) for each (on the calling thread alone below <see cref="SingleThreadWork"/>).
+    /// </summary>
+    internal static void ForEachColumnRange(int n, int nr, long work, int maxThreads, Action<int, int> range)
+    {
+        int panels = (n + nr - 1) / nr;
         int threads = work < SingleThreadWork ? 1 : Math.Min(Math.Max(1, maxThreads), panels);
         if (threads <= 1)
         {
-            RunRange<TK>(a, m, k, b, bias, c, n, 0, n, simdPack);
+            range(0, n);
             return;
         }
-        int perThread = (panels + threads - 1) / threads;  // whole NR panels per thread
+        int perThread = (panels + threads - 1) / threads;
         threads = (panels + perThread - 1) / perThread;
-        nint pa = (nint)a, pbias = (nint)bias, pc = (nint)c;
-        BOperand bb = b;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-        {
-            int n0 = t * perThread * TK.NR;
-            int n1 = (int)Math.Min(n, (long)(t + 1) * perThread * TK.NR);
-            RunRange<TK>((float*)pa, m, k, bb, (float*)pbias, (float*)pc, n, n0, n1, simdPack);
-        });
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            t => range(t * perThread * nr, (int)Math.Min(n, (long)(t + 1) * perThread * nr)));
     }
 
     /// <summary>Computes columns [n0, n1) of C (ldc = n) on the calling thread.</summary>

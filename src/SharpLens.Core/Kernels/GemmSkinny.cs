@@ -38,25 +38,11 @@ internal static unsafe class GemmSkinny
     static void Run<TD>(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, int maxThreads)
         where TD : struct, IDotKernel
     {
-        int groups = (n + TD.NR - 1) / TD.NR;
-        long work = (long)m * n * k;
         x = PackX(x, m, k, Math.Min(KD, k));
-        int threads = work < GemmDriver.SingleThreadWork ? 1 : Math.Min(Math.Max(1, maxThreads), groups);
-        if (threads <= 1)
-        {
-            RunRange<TD>(x, m, k, w, bias, y, n, 0, n);
-            return;
-        }
-        int perThread = (groups + threads - 1) / threads;  // whole NR groups per thread
-        threads = (groups + perThread - 1) / perThread;
         nint px = (nint)x, pbias = (nint)bias, py = (nint)y;
         BOperand ww = w;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-        {
-            int n0 = t * perThread * TD.NR;
-            int n1 = (int)Math.Min(n, (long)(t + 1) * perThread * TD.NR);
-            RunRange<TD>((float*)px, m, k, ww, (float*)pbias, (float*)py, n, n0, n1);
-        });
+        GemmDriver.ForEachColumnRange(n, TD.NR, (long)m * n * k, maxThreads,
+            (n0, n1) => RunRange<TD>((float*)px, m, k, ww, (float*)pbias, (float*)py, n, n0, n1));
     }
 
     /// <summary>
