@@ -68,7 +68,7 @@ internal sealed partial class HubDownloader : IDisposable
     public async Task<string> DownloadAsync(CancellationToken ct)
     {
         // A bare 404 on the very first file more likely means a wrong endpoint or id than a missing config.json.
-        var config = await HeadAsync("config.json", revision, ct, bare404MeansNoSuchFile: false).ConfigureAwait(false)
+        var config = (await HeadAsync("config.json", revision, ct, bare404MeansNoSuchFile: false).ConfigureAwait(false)).Metadata
             ?? throw new SharpLensException(ExitCode.Network, $"model {cache.RepoId}@{revision} has no config.json: is it a transformers model?");
         string commit = config.Commit;
         cache.WriteRef(revision, commit);
@@ -99,11 +99,11 @@ internal sealed partial class HubDownloader : IDisposable
     {
         if (cache.HasFile(commit, file)) return true;
         if (cache.KnownMissing(commit, file)) return false;
-        var metadata = await HeadAsync(file, commit, ct).ConfigureAwait(false);
+        var (metadata, hubSaysAbsent) = await HeadAsync(file, commit, ct).ConfigureAwait(false);
         if (metadata is null)
         {
             // Only the Hub's own "EntryNotFound" is remembered: a bare 404 (a proxy, a mirror) may not mean that.
-            if (lastAbsenceExplicit) cache.MarkMissing(commit, file);
+            if (hubSaysAbsent) cache.MarkMissing(commit, file);
             return false;
         }
         await FetchAsync(metadata, ct).ConfigureAwait(false);
@@ -113,12 +113,9 @@ internal sealed partial class HubDownloader : IDisposable
     Uri ResolveUrl(string file, string atRevision) =>
         new($"{endpoint}/{cache.RepoId}/resolve/{Uri.EscapeDataString(atRevision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}");
 
-    /// <summary>Whether the last <see cref="HeadAsync"/> that found no file was told so by the Hub (X-Error-Code
-    /// EntryNotFound) rather than by a bare 404.</summary>
-    bool lastAbsenceExplicit;
-
-    /// <summary>HEAD of a file; null when the repository has no such file.</summary>
-    async Task<FileMetadata?> HeadAsync(string file, string atRevision, CancellationToken ct, bool bare404MeansNoSuchFile = true)
+    /// <summary>HEAD of a file: its metadata, or null when the repository has no such file, with whether the Hub said
+    /// so itself (X-Error-Code EntryNotFound) rather than with a bare 404.</summary>
+    async Task<(FileMetadata? Metadata, bool HubSaysAbsent)> HeadAsync(string file, string atRevision, CancellationToken ct, bool bare404MeansNoSuchFile = true)
     {
         Uri url = ResolveUrl(file, atRevision);
         for (int hop = 0; hop <= MaxRedirects; hop++)
@@ -137,10 +134,7 @@ internal sealed partial class HubDownloader : IDisposable
             if (status >= 400)
             {
                 if (HubErrors.IsEntryNotFound(response, bare404MeansNoSuchFile))
-                {
-                    lastAbsenceExplicit = HubErrors.ErrorCode(response) == "EntryNotFound";
-                    return null;
-                }
+                    return (null, HubErrors.ErrorCode(response) == "EntryNotFound");
                 throw errors.FromResponse(response, file);
             }
 
@@ -158,9 +152,10 @@ internal sealed partial class HubDownloader : IDisposable
 
             bool redirected = status is >= 300 and < 400 && location is not null;
             // Like huggingface_hub: content behind a redirect (the LFS CDN) is fetched without the token.
-            return redirected
+            var metadata = redirected
                 ? new FileMetadata(file, commit, etag, size, location!, SendToken: false)
                 : new FileMetadata(file, commit, etag, size, ResolveUrl(file, commit), SendToken: true); // pinned to the commit
+            return (metadata, false);
         }
         throw new SharpLensException(ExitCode.Network, $"too many redirects for {file} of {cache.RepoId} from {endpoint}");
     }
