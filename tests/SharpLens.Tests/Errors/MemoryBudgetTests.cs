@@ -53,8 +53,9 @@ public class MemoryBudgetTests
     [Fact]
     public void EnoughOrUnknownMemoryPasses()
     {
-        MemoryBudget.Ensure(1000, 1000, "m");
-        MemoryBudget.Ensure(long.MaxValue, null, "m");
+        Assert.Null(Record.Exception(() => MemoryBudget.Ensure(1000, 1000, "m")));          // exactly enough
+        Assert.Null(Record.Exception(() => MemoryBudget.Ensure(long.MaxValue, null, "m")));  // unknown: no check
+        Assert.Throws<SharpLensException>(() => MemoryBudget.Ensure(1001, 1000, "m"));       // one byte short
     }
 
     [Fact]
