@@ -101,8 +101,7 @@ public sealed class DirectLogitAttribution
         var comp = Read(clean);
         var dirs = tokens.Select(Direction).ToArray();
         JsonArray Dla(float[] v) => Json.Row(dirs.Select(dir => (double)TensorPrimitives.Dot(v, dir)));
-        var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0)
-            .Slice(_runs.Tokens.Last * _runs.Model.Config.VocabSize, _runs.Model.Config.VocabSize).ToArray();
+        var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0).ToArray();
         double mean = _processing == Processing.Tl ? logits.Sum(v => (double)v) / logits.Length : 0;
         var o = new JsonObject
         {

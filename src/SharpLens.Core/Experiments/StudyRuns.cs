@@ -12,19 +12,22 @@ public sealed class StudyRuns
     public ActivationCache Clean { get; }
     public ActivationCache Corrupted { get; }
     public ActivationCache Control { get; }
-    public Tensor CleanLogits { get; }      // [1, T, V]
-    public Tensor CorruptedLogits { get; }  // [1, T, V]
+    /// <summary>The clean run's final-position logits, [1, 1, V] (the only position a study reads).</summary>
+    public Tensor CleanLogits { get; }
+    /// <summary>The corrupted run's final-position logits, [1, 1, V].</summary>
+    public Tensor CorruptedLogits { get; }
     public double CleanLogitDiff { get; }
     public double CorruptedLogitDiff { get; }
 
     public StudyRuns(HookedTransformer model, StudyTokens tokens, CancellationToken ct = default)
     {
         Model = model; Tokens = tokens;
-        (CleanLogits, Clean) = Cached(tokens.Clean, BaseFilter, ct);
-        (CorruptedLogits, Corrupted) = Cached(tokens.Corrupted, BaseFilter, ct);
-        (_, Control) = Cached(tokens.Control, n => n.EndsWith(".hook_resid_pre", StringComparison.Ordinal), ct);
-        CleanLogitDiff = LogitDiff(CleanLogits.Slice(0).Slice(tokens.Last * model.Config.VocabSize, model.Config.VocabSize));
-        CorruptedLogitDiff = LogitDiff(CorruptedLogits.Slice(0).Slice(tokens.Last * model.Config.VocabSize, model.Config.VocabSize));
+        (var cleanLogits, Clean) = Cached(tokens.Clean, BaseFilter, LogitsMode.Last, ct);
+        (var corruptedLogits, Corrupted) = Cached(tokens.Corrupted, BaseFilter, LogitsMode.Last, ct);
+        (_, Control) = Cached(tokens.Control, n => n.EndsWith(".hook_resid_pre", StringComparison.Ordinal), LogitsMode.None, ct);
+        (CleanLogits, CorruptedLogits) = (cleanLogits!, corruptedLogits!);
+        CleanLogitDiff = LogitDiff(CleanLogits.Slice(0));
+        CorruptedLogitDiff = LogitDiff(CorruptedLogits.Slice(0));
     }
 
     /// <summary>What the base runs keep: what sweeps resume from, what is patched in, and what DLA and patterns read.</summary>
@@ -33,10 +36,10 @@ public sealed class StudyRuns
         || n.EndsWith(".attn.hook_z", StringComparison.Ordinal)
         || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal);
 
-    (Tensor, ActivationCache) Cached(int[] ids, Func<string, bool> filter, CancellationToken ct)
+    (Tensor?, ActivationCache) Cached(int[] ids, Func<string, bool> filter, LogitsMode logits, CancellationToken ct)
     {
-        var r = Model.Forward([ids], new RunOptions { CacheFilter = filter, Cancellation = ct });
-        return (r.Logits!, r.Cache);
+        var r = Model.Forward([ids], new RunOptions { CacheFilter = filter, Logits = logits, Cancellation = ct });
+        return (r.Logits, r.Cache);
     }
 
     /// <summary>logits[answer] − logits[wrong] of one final-position logits row.</summary>
