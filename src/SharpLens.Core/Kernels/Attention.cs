@@ -123,6 +123,6 @@ public static unsafe class Attention
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
+        KernelThreads.For(count, threads, body);
     }
 }

@@ -42,15 +42,18 @@ internal static unsafe class GemmDriver
         bool simdPack = level >= SimdLevel.Avx2 && Avx2.IsSupported;
         nint pa = (nint)a, pbias = (nint)bias, pc = (nint)c;
         BOperand bb = b;
-        ForEachColumnRange(n, TK.NR, (long)m * n * k, maxThreads,
+        // Two ranges per thread: each range packs its own A blocks, so more would repack A more often.
+        ForEachColumnRange(n, TK.NR, (long)m * n * k, maxThreads, chunksPerThread: 2,
             (n0, n1) => RunRange<TK>((float*)pa, m, k, bb, (float*)pbias, (float*)pc, n, n0, n1, simdPack));
     }
 
     /// <summary>
-    /// Splits the n output columns into one contiguous range per thread, each a whole number of nr-column panels,
-    /// and runs <paramref name="range"/>(n0, n1) for each (on the calling thread alone below <see cref="SingleThreadWork"/>).
+    /// Splits the n output columns into contiguous ranges of whole nr-column panels, about
+    /// <paramref name="chunksPerThread"/> per thread, and runs <paramref name="range"/>(n0, n1) for each on
+    /// <see cref="KernelThreads"/> (threads claim ranges as they free up, so a core the host slows down takes fewer);
+    /// on the calling thread alone below <see cref="SingleThreadWork"/>.
     /// </summary>
-    internal static void ForEachColumnRange(int n, int nr, long work, int maxThreads, Action<int, int> range)
+    internal static void ForEachColumnRange(int n, int nr, long work, int maxThreads, int chunksPerThread, Action<int, int> range)
     {
         int panels = (n + nr - 1) / nr;
         int threads = work < SingleThreadWork ? 1 : Math.Min(Math.Max(1, maxThreads), panels);
@@ -59,10 +62,10 @@ internal static unsafe class GemmDriver
             range(0, n);
             return;
         }
-        int perThread = (panels + threads - 1) / threads;
-        threads = (panels + perThread - 1) / perThread;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            t => range(t * perThread * nr, (int)Math.Min(n, (long)(t + 1) * perThread * nr)));
+        int chunks = Math.Min(panels, threads * chunksPerThread);
+        int perChunk = (panels + chunks - 1) / chunks;
+        chunks = (panels + perChunk - 1) / perChunk;
+        KernelThreads.For(chunks, threads, c => range(c * perChunk * nr, (int)Math.Min(n, (long)(c + 1) * perChunk * nr)));
     }
 
     /// <summary>Computes columns [n0, n1) of C (ldc = n) on the calling thread.</summary>

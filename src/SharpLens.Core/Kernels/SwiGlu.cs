@@ -23,7 +23,7 @@ public static unsafe class SwiGlu
         {
             nint g = (nint)pg, u = (nint)pu, s = (nint)ps, p = (nint)pp;
             int per = (n + threads - 1) / threads;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            KernelThreads.For(threads, threads, t =>
             {
                 int i0 = t * per, len = Math.Min(per, n - i0);
                 if (len <= 0) return;
