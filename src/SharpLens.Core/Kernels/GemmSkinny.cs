@@ -25,6 +25,10 @@ internal static unsafe class GemmSkinny
 
     /// <summary>K-chunk: the NR×KD fp32 W chunk (8 KiB for AVX2) stays in L1.</summary>
     internal const int KD = 512;
+    /// <summary>Most bytes of packed x one pass over the column range reads: a quarter of this machine's 512 KB L2
+    /// (measured on the 24 mapped down projections, 25×5504×2048: +8–10 % at 256 KB, +15 % at 128 KB against one pass;
+    /// no change for K = 2048).</summary>
+    internal const int XBlockBytes = 128 * 1024;
     /// <summary>How many NR-row groups ahead <see cref="Widen"/> prefetches.</summary>
     const int PfGroups = 2;
 
@@ -67,9 +71,11 @@ internal static unsafe class GemmSkinny
 
     /// <summary>
     /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread, from x packed by <see cref="PackX"/>.
-    /// Loop order j0 → kb → x tiles: each W chunk [NR][kd] is widened once and stays in L1 while every row tile of
-    /// the packed x chunk streams past it from L2. (Measured: kb outermost with an L1-sized x block was slower;
-    /// per-tile overhead dominates. Other measured dead ends: docs/benchmarks.md.)
+    /// Loop order kl → j0 → kb → x tiles: each W chunk [NR][kd] is widened once and stays in L1 while every row tile of
+    /// the packed x chunk streams past it from L2. The K range is cut into spans kl of at most <see cref="XBlockBytes"/>
+    /// of x so that the x every group re-reads stays in L2 (one or two spans unless K is large: the MLP down projection's
+    /// x is 25 × 5504 floats, 550 KB, more than this machine's 512 KB L2). (Measured: kb outermost with an L1-sized x
+    /// block was slower; per-tile overhead dominates. Other measured dead ends: docs/benchmarks.md.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunRange<TD>(float* x, int m, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
@@ -77,26 +83,31 @@ internal static unsafe class GemmSkinny
     {
         int MR = TD.MR, NR = TD.NR;
         int kdMax = Math.Min(KD, k);
+        int klMax = Math.Max(1, XBlockBytes / (sizeof(float) * m * kdMax)) * kdMax;
         bool f32 = w.DType == DType.F32;
         // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
         float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
         int tiles = (m + MR - 1) / MR;
-        for (int j0 = n0; j0 < n1; j0 += NR)
+        for (int kl = 0; kl < k; kl += klMax)
         {
-            int nr = Math.Min(NR, n1 - j0);
-            for (int kb = 0; kb < k; kb += kdMax)
+            int klEnd = Math.Min(k, kl + klMax);
+            for (int j0 = n0; j0 < n1; j0 += NR)
             {
-                int kd = Math.Min(kdMax, k - kb);
-                float* wp;
-                long ldw;
-                if (f32) { wp = (float*)w.Data + j0 * w.Stride + kb; ldw = w.Stride; }
-                else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
-                bool first = kb == 0;
-                float* bp = first && bias != null ? bias + j0 : null;
-                for (int t = 0; t < tiles; t++)
+                int nr = Math.Min(NR, n1 - j0);
+                for (int kb = kl; kb < klEnd; kb += kdMax)
                 {
-                    var (i0, rows) = GemmPack.TileRows(m, MR, t);
-                    TD.Run(kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
+                    int kd = Math.Min(kdMax, k - kb);
+                    float* wp;
+                    long ldw;
+                    if (f32) { wp = (float*)w.Data + j0 * w.Stride + kb; ldw = w.Stride; }
+                    else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
+                    bool first = kb == 0;
+                    float* bp = first && bias != null ? bias + j0 : null;
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        var (i0, rows) = GemmPack.TileRows(m, MR, t);
+                        TD.Run(kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
+                    }
                 }
             }
         }

@@ -15,6 +15,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (1, 300, 17, true), (150, 70, 40, false), (2, 3, 4100, false), (40, 300, 130, true), (61, 517, 203, false),
         // K a multiple of 8 and 16: the vector-only reductions of the skinny kernels (no scalar k-tail)
         (5, 64, 37, false), (26, 1040, 45, true),
+        // several L2 spans of K in the skinny path (GemmSkinny.XBlockBytes), the last one ragged
+        (25, 2600, 9, false),
     };
 
     public static IEnumerable<object[]> LinearCases()
