@@ -5,8 +5,9 @@ namespace SharpLens.Kernels;
 /// <summary>The gated MLP activation: <c>post = silu(gate) ⊙ up</c>, <c>silu(g) = g · sigmoid(g)</c>.</summary>
 public static unsafe class SwiGlu
 {
-    /// <summary>Elements below which the activation stays on the calling thread.</summary>
-    const int ParallelElements = 1 << 18;
+    /// <summary>Elements below which the activation stays on the calling thread (a 25-token prompt of the 1.8B shapes
+    /// has 137,600: ~0.5 ms on one core, 24 times a forward).</summary>
+    const int ParallelElements = 1 << 16;
 
     /// <summary>post = silu(gate) ⊙ up; large inputs are split into contiguous chunks across
     /// <see cref="KernelOptions.EffectiveThreads"/> threads (elementwise, so the result is the same either way).</summary>
