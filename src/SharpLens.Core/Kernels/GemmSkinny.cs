@@ -45,7 +45,7 @@ internal static unsafe class GemmSkinny
         x = PackX(x, m, k, Math.Min(KD, k));
         nint px = (nint)x, pbias = (nint)bias, py = (nint)y;
         BOperand ww = w;
-        GemmDriver.ForEachColumnRange(n, TD.NR, (long)m * n * k, maxThreads, chunksPerThread: 8,
+        GemmDriver.ForEachColumnRange(n, TD.NR, (long)m * n * k, maxThreads, ColumnSplit.Tapered,
             (n0, n1) => RunRange<TD>((float*)px, m, k, ww, (float*)pbias, (float*)py, n, n0, n1));
     }
 
