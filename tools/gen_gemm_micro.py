@@ -237,7 +237,7 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
     if V == 'Vector256' and NR == 4:
         w('    /// <summary>y[0..4) (+)= (Σa, Σb, Σc, Σd) (+ bias[0..4) on the first pass).</summary>')
         w('    [MethodImpl(MethodImplOptions.AggressiveInlining)]')
-        w('    static void Reduce4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* y, float* bias, bool accumulate)')
+        w('    internal static void Reduce4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* y, float* bias, bool accumulate)')
         w('    {')
         w('        Vector256<float> t = Avx.HorizontalAdd(Avx.HorizontalAdd(a, b), Avx.HorizontalAdd(c, d));')
         w('        Vector128<float> s = t.GetLower() + t.GetUpper();')

@@ -81,7 +81,7 @@ internal unsafe struct Avx2DotKernel : IDotKernel
 
     /// <summary>y[0..4) (+)= (Σa, Σb, Σc, Σd) (+ bias[0..4) on the first pass).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Reduce4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* y, float* bias, bool accumulate)
+    internal static void Reduce4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* y, float* bias, bool accumulate)
     {
         Vector256<float> t = Avx.HorizontalAdd(Avx.HorizontalAdd(a, b), Avx.HorizontalAdd(c, d));
         Vector128<float> s = t.GetLower() + t.GetUpper();

@@ -42,7 +42,7 @@ internal static unsafe class GemmSkinny
     static void Run<TD>(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, int maxThreads)
         where TD : struct, IDotKernel
     {
-        x = PackX(x, m, k, Math.Min(KD, k));
+        x = PackX(x, m, k, Math.Min(KD, k), evenOdd: w.DType == DType.BF16);
         nint px = (nint)x, pbias = (nint)bias, py = (nint)y;
         BOperand ww = w;
         GemmDriver.ForEachColumnRange(n, TD.NR, (long)m * n * k, maxThreads, ColumnSplit.Tapered,
@@ -51,12 +51,12 @@ internal static unsafe class GemmSkinny
 
     /// <summary>
     /// Copies x [m, k] into chunks of kd columns with each chunk's rows contiguous: packed[c][i][p] = x[i, c·kd + p]
-    /// (the last chunk's rows keep stride kd). Read in place, a chunk's rows lie k floats apart, which for k a multiple
-    /// of 1024 maps every row's lines onto the same L1 sets; packed, a chunk is one block the cache holds whole.
-    /// Measured: 5–8 % off a 25-token forward of the 1.8B-shaped model. The buffer is the calling thread's slot 1,
-    /// shared read-only with the workers.
+    /// (the last chunk's rows keep stride kd), in the even/odd order of <see cref="GemmSkinnyBf16"/> when the weights
+    /// are bf16. Read in place, a chunk's rows lie k floats apart, which for k a multiple of 1024 maps every row's lines
+    /// onto the same L1 sets; packed, a chunk is one block the cache holds whole. Measured: 5–8 % off a 25-token forward
+    /// of the 1.8B-shaped model. The buffer is the calling thread's slot 1, shared read-only with the workers.
     /// </summary>
-    static float* PackX(float* x, int m, int k, int kd)
+    static float* PackX(float* x, int m, int k, int kd, bool evenOdd)
     {
         int chunks = (k + kd - 1) / kd;
         float* packed = GemmThreadBuffer.Get((long)chunks * m * kd, slot: 1);
@@ -64,7 +64,11 @@ internal static unsafe class GemmSkinny
         {
             int kb = c * kd, len = Math.Min(kd, k - kb);
             for (int i = 0; i < m; i++)
-                new ReadOnlySpan<float>(x + (long)i * k + kb, len).CopyTo(new Span<float>(packed + ((long)c * m + i) * kd, len));
+            {
+                float* src = x + (long)i * k + kb, dst = packed + ((long)c * m + i) * kd;
+                if (evenOdd) GemmSkinnyBf16.PackRow(src, dst, len);
+                else new ReadOnlySpan<float>(src, len).CopyTo(new Span<float>(dst, len));
+            }
         }
         return packed;
     }
@@ -85,6 +89,8 @@ internal static unsafe class GemmSkinny
         int kdMax = Math.Min(KD, k);
         int klMax = Math.Max(1, XBlockBytes / (sizeof(float) * m * kdMax)) * kdMax;
         bool f32 = w.DType == DType.F32;
+        // The fused first tile is the AVX2 kernel's 3×4 shape; it needs a whole first row tile.
+        bool fuseFirstTile = w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel) && Avx2.IsSupported && Fma.IsSupported && m >= TD.MR;
         // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
         float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
         int tiles = (m + MR - 1) / MR;
@@ -99,11 +105,19 @@ internal static unsafe class GemmSkinny
                     int kd = Math.Min(kdMax, k - kb);
                     float* wp;
                     long ldw;
-                    if (f32) { wp = (float*)w.Data + j0 * w.Stride + kb; ldw = w.Stride; }
-                    else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
                     bool first = kb == 0;
                     float* bp = first && bias != null ? bias + j0 : null;
-                    for (int t = 0; t < tiles; t++)
+                    int t = 0;
+                    if (f32) { wp = (float*)w.Data + j0 * w.Stride + kb; ldw = w.Stride; }
+                    else if (fuseFirstTile && nr == NR && kd % 16 == 0)
+                    {
+                        // Row tile 0 widens the chunk into `wide` while it computes (GemmSkinnyBf16.FirstTileAvx2).
+                        GemmSkinnyBf16.FirstTileAvx2(kd, x + (long)kb * m, kdMax, (ushort*)w.Data + j0 * w.Stride + kb, w.Stride,
+                            wide, kdMax, y + j0, ldy, bp, !first);
+                        wp = wide; ldw = kdMax; t = 1;
+                    }
+                    else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
+                    for (; t < tiles; t++)
                     {
                         var (i0, rows) = GemmPack.TileRows(m, MR, t);
                         TD.Run(kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
@@ -114,13 +128,14 @@ internal static unsafe class GemmSkinny
     }
 
     /// <summary>
-    /// dst[r·ldd + p] = widen(W[j0 + r, kb + p]) for r &lt; nr, p &lt; kd; also prefetches (into L2) the
+    /// dst[r·ldd + p] = widen(W[j0 + r, kb + p]) for r &lt; nr, p &lt; kd (bf16: in the even/odd order of
+    /// <see cref="GemmSkinnyBf16"/>); also prefetches (into L2) the
     /// same chunk of the next NR rows, which the hardware prefetchers would reach only after a page miss.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Widen(in BOperand w, int j0, int nr, int kb, int kd, float* dst, long ldd, int NR)
     {
-        bool x86 = Sse.IsSupported, avx2 = Avx2.IsSupported;
+        bool x86 = Sse.IsSupported;
         long next = PfGroups * NR * w.Stride;
         for (int r = 0; r < nr; r++)
         {
@@ -128,21 +143,9 @@ internal static unsafe class GemmSkinny
             if (w.DType == DType.BF16)
             {
                 ushort* s = (ushort*)w.Data + (j0 + r) * w.Stride + kb;
-                int p = 0;
-                if (avx2)
-                {
-                    for (; p <= kd - 32; p += 32)  // one 64-byte line of bf16 per iteration
-                    {
-                        Sse.Prefetch1(s + next + p);  // never faults
-                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p), 16).AsSingle().Store(d + p);
-                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 8), 16).AsSingle().Store(d + p + 8);
-                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 16), 16).AsSingle().Store(d + p + 16);
-                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p + 24), 16).AsSingle().Store(d + p + 24);
-                    }
-                    for (; p <= kd - 8; p += 8)
-                        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(s + p), 16).AsSingle().Store(d + p);
-                }
-                for (; p < kd; p++) d[p] = BitConverter.Int32BitsToSingle(s[p] << 16);
+                if (x86)
+                    for (int p = 0; p < kd; p += 32) Sse.Prefetch1(s + next + p);  // one 64-byte line each; never faults
+                GemmSkinnyBf16.WidenRow(s, d, kd);  // even/odd order, as PackX packed x
             }
             else
             {
