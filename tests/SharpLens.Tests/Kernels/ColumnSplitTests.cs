@@ -5,6 +5,10 @@ namespace SharpLens.Tests.Kernels;
 /// <summary>How the GEMM drivers cut the output columns into chunks for the worker threads.</summary>
 public class ColumnSplitTests
 {
+    /// <summary>(panels, threads): tiny, the 1.8B model's q/k/v/o (2048 columns / 4), gate/up (5504 / 4), LM head
+    /// (151,936 / 4), and an odd thread count.</summary>
+    public static TheoryData<int, int> Sizes => new() { { 1, 2 }, { 3, 2 }, { 512, 2 }, { 1376, 2 }, { 37984, 2 }, { 1000, 7 } };
+
     static void AssertPartition(int[] b, int panels)
     {
         Assert.Equal(0, b[0]);
@@ -13,12 +17,7 @@ public class ColumnSplitTests
     }
 
     [Theory]
-    [InlineData(1, 2)]
-    [InlineData(3, 2)]
-    [InlineData(512, 2)]
-    [InlineData(1376, 2)]
-    [InlineData(37984, 2)]
-    [InlineData(1000, 7)]
+    [MemberData(nameof(Sizes))]
     public void Even_IsTwoEqualChunksPerThread(int panels, int threads)
     {
         int[] b = GemmDriver.PanelBounds(panels, threads, ColumnSplit.Even);
@@ -29,12 +28,7 @@ public class ColumnSplitTests
     }
 
     [Theory]
-    [InlineData(1, 2)]
-    [InlineData(3, 2)]
-    [InlineData(512, 2)]
-    [InlineData(1376, 2)]
-    [InlineData(37984, 2)]
-    [InlineData(1000, 7)]
+    [MemberData(nameof(Sizes))]
     public void Tapered_ShrinksToASmallLastChunk(int panels, int threads)
     {
         int[] b = GemmDriver.PanelBounds(panels, threads, ColumnSplit.Tapered);
