@@ -22,6 +22,9 @@ internal static unsafe class GemmSkinny
     /// <summary>Test hook for the calling thread: overrides <see cref="DefaultMaxM"/> (0 = never, int.MaxValue = always).</summary>
     [ThreadStatic] internal static int? ForcedMaxM;
 
+    /// <summary>Test hook for the calling thread (with one kernel thread): widen every bf16 chunk in a pass of its own.</summary>
+    [ThreadStatic] internal static bool NoFusedFirstTile;
+
     /// <summary>Whether a weight product with m rows takes this path at the given level.</summary>
     public static bool Applies(int m, SimdLevel level) => level >= SimdLevel.Avx2 && m <= (ForcedMaxM ?? DefaultMaxM);
 
@@ -92,7 +95,7 @@ internal static unsafe class GemmSkinny
         int klMax = Math.Max(1, XBlockBytes / (sizeof(float) * m * kdMax)) * kdMax;
         bool f32 = w.DType == DType.F32;
         // The fused first tile is the AVX2 kernel's 3×4 shape; it needs a whole first row tile.
-        bool fuseFirstTile = w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel) && Avx2.IsSupported && Fma.IsSupported && m >= TD.MR;
+        bool fuseFirstTile = !NoFusedFirstTile && w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel) && Avx2.IsSupported && Fma.IsSupported && m >= TD.MR;
         // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
         float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
         int tiles = (m + MR - 1) / MR;

@@ -123,6 +123,27 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         Assert.Equal(Environment.ProcessorCount, KernelOptions.MaxThreads);
     }
 
+    [Theory]
+    [InlineData(25, 1024, 40, true)]    // whole 3×4 tiles; bias on the first K-chunk only
+    [InlineData(7, 528, 9, false)]      // a ragged last group (9 = 2·4 + 1) and a 16-wide last chunk
+    public void SkinnyBf16_FusedFirstTile_GivesTheSameBitsAsASeparatePass(int m, int k, int n, bool withBias)
+    {
+        if (!KernelOptions.IsSupported(SimdLevel.Avx2)) return;  // the fused tile is AVX2 code
+        var rng = new Random(m + k + n);
+        float[] x = RandomArray(rng, m * k);
+        float[] bias = withBias ? RandomArray(rng, n) : Array.Empty<float>();
+        using var store = new NativeWeight(rng, n, k, DType.BF16);
+        float[] Run(bool separate)
+        {
+            var y = new float[m * n];
+            GemmSkinny.NoFusedFirstTile = separate;
+            try { RunAt(SimdLevel.Avx2, 1, () => Gemm.LinearForward(x, m, store.View, bias, y), Path.Skinny); }
+            finally { GemmSkinny.NoFusedFirstTile = false; }
+            return y;
+        }
+        Assert.Equal(Run(separate: true), Run(separate: false));
+    }
+
     [Fact]
     public void BenchmarkProbesRun()
     {
