@@ -94,8 +94,10 @@ internal static unsafe class GemmSkinny
         int kdMax = Math.Min(KD, k);
         int klMax = Math.Max(1, XBlockBytes / (sizeof(float) * m * kdMax)) * kdMax;
         bool f32 = w.DType == DType.F32;
-        // The fused first tile is the AVX2 kernel's 3×4 shape; it needs a whole first row tile.
-        bool fuseFirstTile = !NoFusedFirstTile && w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel) && Avx2.IsSupported && Fma.IsSupported && m >= TD.MR;
+        // The fused first tile is the AVX2 kernel's 3×4 shape; it needs a first row tile of exactly MR rows (the tiles
+        // are balanced: m = 4 is two tiles of 2, not 3 + 1).
+        bool fuseFirstTile = !NoFusedFirstTile && w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel)
+            && Avx2.IsSupported && Fma.IsSupported && GemmPack.TileRows(m, MR, 0).Rows == MR;
         // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
         float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
         int tiles = (m + MR - 1) / MR;

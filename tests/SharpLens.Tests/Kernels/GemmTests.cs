@@ -17,6 +17,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (5, 64, 37, false), (26, 1040, 45, true),
         // several L2 spans of K in the skinny path (GemmSkinny.XBlockBytes), the last one ragged
         (25, 2600, 9, false),
+        // m = 4: balanced row tiles of 2 + 2, so the skinny path's fused 3-row first tile must not apply
+        (4, 1040, 13, false),
     };
 
     public static IEnumerable<object[]> LinearCases()
