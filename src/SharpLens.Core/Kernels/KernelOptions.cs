@@ -44,7 +44,8 @@ public static class KernelOptions
         set => _maxLevel = value;
     }
 
-    /// <summary>Most threads one kernel call may use (≥ 1); default <see cref="Environment.ProcessorCount"/>.</summary>
+    /// <summary>Most threads one kernel call may use (≥ 1); default <see cref="Environment.ProcessorCount"/>. Kernel
+    /// loops never use more threads than there are cores (<see cref="KernelThreads"/>), whatever this says.</summary>
     public static int MaxThreads
     {
         get => _maxThreads;

@@ -37,15 +37,19 @@ internal static class KernelThreads
     internal static int WorkerCount { get { lock (Workers) return Workers.Count; } }
 
     /// <summary>
-    /// Runs body(i) for every i in [0, count) on the calling thread and up to threads − 1 workers, and returns when all
-    /// have finished. An exception from any item is rethrown here (the remaining items still run).
+    /// Runs body(i) for every i in [0, count) on the calling thread and up to threads − 1 workers (at most one thread
+    /// per core), and returns when all have finished. The first exception from an item is rethrown here, after the
+    /// remaining items have still run — on the workers or inline alike.
     /// </summary>
     public static void For(int count, int threads, Action<int> body)
     {
-        threads = Math.Min(threads, count);
+        // More threads than cores never helps these compute-bound loops; the pool stays at ProcessorCount − 1 workers.
+        threads = Math.Min(Math.Min(threads, count), Environment.ProcessorCount);
         if (threads <= 1 || Monitor.IsEntered(Gate) || !Monitor.TryEnter(Gate))
         {
-            for (int i = 0; i < count; i++) body(i);
+            var inline = new Job(count, 0, body);
+            inline.Work();
+            inline.Rethrow();
             return;
         }
         try
@@ -81,17 +85,17 @@ internal static class KernelThreads
     {
         int index = (int)state!;  // 1-based: worker i serves jobs that asked for at least i workers
         long seen = Interlocked.Read(ref _generation);
+        bool wanted = true;       // whether the last job asked for this worker: only those spin for the next one
         while (true)
         {
-            // Only as many workers spin as there are other cores: a spinning worker on an oversubscribed machine
-            // would take time from the threads still working.
-            if (index >= Environment.ProcessorCount || !SpinUntilNewJob(seen))
+            if (!wanted || !SpinUntilNewJob(seen))
                 lock (Wake)
                     while (Interlocked.Read(ref _generation) == seen)
                         Monitor.Wait(Wake);
             seen = Interlocked.Read(ref _generation);
             var job = Volatile.Read(ref _current);
-            if (job != null && index <= job.Helpers) job.Work();
+            wanted = job != null && index <= job.Helpers;
+            if (wanted) job!.Work();
         }
     }
 
