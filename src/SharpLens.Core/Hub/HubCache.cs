@@ -38,10 +38,14 @@ internal sealed partial class HubCache
     public string BlobsDir => Path.Combine(RepoDir, "blobs");
 
     [GeneratedRegex("^[0-9a-f]{40}$")]
-    private static partial Regex CommitHashPattern();
+    private static partial Regex GitObjectIdPattern();
+
+    /// <summary>True for a full 40-character lowercase git object id: a commit hash, or a file's git blob id (the ETag
+    /// the Hub gives a small, non-LFS file).</summary>
+    public static bool IsGitObjectId(string s) => GitObjectIdPattern().IsMatch(s);
 
     /// <summary>True for a full 40-character lowercase git commit hash.</summary>
-    public static bool IsCommitHash(string revision) => CommitHashPattern().IsMatch(revision);
+    public static bool IsCommitHash(string revision) => IsGitObjectId(revision);
 
     public string RefPath(string revision) => Path.Combine(RepoDir, "refs", revision);
     public string SnapshotDir(string commit) => Path.Combine(RepoDir, "snapshots", commit);

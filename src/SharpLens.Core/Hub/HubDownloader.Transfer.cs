@@ -69,7 +69,7 @@ internal sealed partial class HubDownloader
             }
             string? mismatch = verifySha256
                 ? Mismatch("sha256", metadata.Etag, Convert.ToHexStringLower(hash.GetHashAndReset()))
-                : GitBlobIdPattern().IsMatch(metadata.Etag) ? Mismatch("git blob id", metadata.Etag, GitBlobId(partial)) : null;
+                : HubCache.IsGitObjectId(metadata.Etag) ? Mismatch("git blob id", metadata.Etag, GitBlobId(partial)) : null;
             if (mismatch is not null)
             {
                 DeleteQuietly(partial);

@@ -176,9 +176,6 @@ internal sealed partial class HubDownloader : IDisposable
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();
 
-    [GeneratedRegex("^[0-9a-f]{40}$")]
-    private static partial Regex GitBlobIdPattern();
-
     async Task FetchAsync(FileMetadata metadata, CancellationToken ct)
     {
         if (!File.Exists(cache.BlobPath(metadata.Etag)))

@@ -15,7 +15,7 @@ public static unsafe class SwiGlu
     public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> scratch, Span<float> post)
     {
         int n = gate.Length, threads = Math.Min(KernelOptions.EffectiveThreads, n / (ParallelElements / 2));
-        if (threads <= 1 || n < ParallelElements)
+        if (threads <= 1)  // n < ParallelElements
         {
             Chunk(gate, up, scratch, post);
             return;

@@ -98,12 +98,8 @@ internal sealed partial class ForwardPass
         StageTimer.Stop(Stage.OProj, t0);
         System.Numerics.Tensors.TensorPrimitives.Add(xl, attnOut, xl);
 
-        // MLP of the final rows.
-        t0 = StageTimer.Start();
-        var scale = a.Get(ArenaSlot.Scale, _b);
-        for (int b = 0; b < _b; b++) scale[b] = RmsNorm.Scale(xl.Slice(b * d, d), c.RmsNormEps);
-        for (int b = 0; b < _b; b++) RmsNorm.Apply(xl.Slice(b * d, d), scale[b], w.Ln2, hl.Slice(b * d, d));
-        StageTimer.Stop(Stage.Norm, t0);
+        // MLP of the final rows (Norm's hook point is inert here: no hook or cache, see FinalRowsSuffice).
+        Norm(xl, w.Ln2, names.Ln2Scale, hl);
         var gate = a.Get(ArenaSlot.Gate, _b * f);                         // [B, f]
         var up = a.Get(ArenaSlot.Up, _b * f);                             // [B, f]
         var post = a.Get(ArenaSlot.Post, _b * f);                         // [B, f]
