@@ -139,6 +139,22 @@ internal static unsafe class GemmPack
             for (int k = 0; k < kc; k++) new Span<float>(dst + (long)k * NR + nr, NR - nr).Clear();
     }
 
+    /// <summary>dst[p·ld + i] = src[i·stride + p] for i &lt; 8, p &lt; len: 8 rows stored transposed (8×8 blocks on AVX).</summary>
+    public static void Transpose8Rows(float* src, long stride, int len, float* dst, int ld)
+    {
+        int p = 0;
+        if (Avx.IsSupported)
+            for (; p <= len - 8; p += 8)
+            {
+                float* s = src + p;
+                Transpose8x8(Vector256.Load(s), Vector256.Load(s + stride), Vector256.Load(s + 2 * stride),
+                    Vector256.Load(s + 3 * stride), Vector256.Load(s + 4 * stride), Vector256.Load(s + 5 * stride),
+                    Vector256.Load(s + 6 * stride), Vector256.Load(s + 7 * stride), dst + (long)p * ld, ld);
+            }
+        for (; p < len; p++)
+            for (int i = 0; i < 8; i++) dst[(long)p * ld + i] = src[i * stride + p];
+    }
+
     /// <summary>Stores the transpose of the 8×8 block with rows r0..r7 as 8 vectors at dst + i·ld.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,

@@ -25,6 +25,9 @@ internal static unsafe class GemmSkinny
     /// <summary>Test hook for the calling thread (with one kernel thread): widen every bf16 chunk in a pass of its own.</summary>
     [ThreadStatic] internal static bool NoFusedFirstTile;
 
+    /// <summary>Test hook for the calling thread: every row through the dot kernel (no <see cref="Avx2BcastKernel"/>).</summary>
+    [ThreadStatic] internal static bool NoBroadcast;
+
     /// <summary>Whether a weight product with m rows takes this path at the given level.</summary>
     public static bool Applies(int m, SimdLevel level) => level >= SimdLevel.Avx2 && m <= (ForcedMaxM ?? DefaultMaxM);
 
@@ -34,8 +37,8 @@ internal static unsafe class GemmSkinny
     /// (measured on the 24 mapped down projections, 25×5504×2048: +8–10 % at 256 KB, +15 % at 128 KB against one pass;
     /// no change for K = 2048).</summary>
     internal const int XBlockBytes = 128 * 1024;
-    /// <summary>How many NR-row groups ahead <see cref="Widen"/> and the fused first tile's <see cref="ChunkPrefetch"/> prefetch
-    /// (1–5 measured the same).</summary>
+    /// <summary>How many NR-row groups ahead <see cref="Widen"/> and, around the fused first tile, the broadcast kernel or
+    /// <see cref="ChunkPrefetch"/> prefetch the weights (1–8 measured the same).</summary>
     const int PfGroups = 2;
 
     /// <summary>y[m,n] = x[m,k]·Wᵀ (+bias); w must be a [n, k] weight (not K-major).</summary>
@@ -48,24 +51,33 @@ internal static unsafe class GemmSkinny
     static void Run<TD>(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, int maxThreads)
         where TD : struct, IDotKernel
     {
-        x = PackX(x, m, k, Math.Min(KD, k), evenOdd: w.DType == DType.BF16);
+        int bcastRows = BroadcastRows<TD>(m);
+        x = PackX(x, m, k, Math.Min(KD, k), evenOdd: w.DType == DType.BF16, bcastRows);
         nint px = (nint)x, pbias = (nint)bias, py = (nint)y;
         BOperand ww = w;
         GemmDriver.ForEachColumnRange(n, TD.NR, (long)m * n * k, maxThreads, ColumnSplit.Tapered,
-            (n0, n1) => RunRange<TD>((float*)px, m, k, ww, (float*)pbias, (float*)py, n, n0, n1));
+            (n0, n1) => RunRange<TD>((float*)px, m, bcastRows, k, ww, (float*)pbias, (float*)py, n, n0, n1));
     }
+
+    /// <summary>How many of the m rows (the first ones, a multiple of 8) the AVX2 broadcast kernel takes
+    /// (<see cref="Avx2BcastKernel"/>); the dot kernel takes the rest, and every row below 8 rows.</summary>
+    static int BroadcastRows<TD>(int m) where TD : struct, IDotKernel =>
+        !NoBroadcast && typeof(TD) == typeof(Avx2DotKernel) && Avx2.IsSupported && Fma.IsSupported
+            ? m - m % Avx2BcastKernel.RowBlock : 0;
 
     /// <summary>
     /// Copies x [m, k] into chunks of kd columns with each chunk's rows contiguous: packed[c][i][p] = x[i, c·kd + p]
     /// (the last chunk's rows keep stride kd), in the even/odd order of <see cref="GemmSkinnyBf16"/> when the weights
     /// are bf16. Read in place, a chunk's rows lie k floats apart, which for k a multiple of 1024 maps every row's lines
     /// onto the same L1 sets; packed, a chunk is one block the cache holds whole. Measured: 5–8 % off a 25-token forward
-    /// of the 1.8B-shaped model. The buffer is the calling thread's slot 1, shared read-only with the workers.
+    /// of the 1.8B-shaped model. The first bcastRows rows are then also stored transposed, after the chunks, for the
+    /// broadcast kernel (<see cref="TransposedBlock"/>). The buffer is the calling thread's slot 1, shared read-only with
+    /// the workers.
     /// </summary>
-    static float* PackX(float* x, int m, int k, int kd, bool evenOdd)
+    static float* PackX(float* x, int m, int k, int kd, bool evenOdd, int bcastRows)
     {
         int chunks = (k + kd - 1) / kd;
-        float* packed = GemmThreadBuffer.Get((long)chunks * m * kd, slot: 1);
+        float* packed = GemmThreadBuffer.Get((long)chunks * (m + bcastRows) * kd, slot: 1);
         for (int c = 0; c < chunks; c++)
         {
             int kb = c * kd, len = Math.Min(kd, k - kb);
@@ -75,33 +87,46 @@ internal static unsafe class GemmSkinny
                 if (evenOdd) GemmSkinnyBf16.PackRow(src, dst, len);
                 else new ReadOnlySpan<float>(src, len).CopyTo(new Span<float>(dst, len));
             }
+            for (int i0 = 0; i0 < bcastRows; i0 += Avx2BcastKernel.MaxRows)
+            {
+                int rows = Math.Min(Avx2BcastKernel.MaxRows, bcastRows - i0);
+                float* dst = TransposedBlock(packed, m, bcastRows, kd, chunks, kb, i0);
+                for (int r0 = 0; r0 < rows; r0 += 8)
+                    GemmPack.Transpose8Rows(packed + ((long)c * m + i0 + r0) * kd, kd, len, dst + r0, rows);
+            }
         }
         return packed;
     }
 
+    /// <summary>The broadcast kernel's x for rows [i0, i0 + 24) (or fewer) of the K-chunk starting at kb:
+    /// xT[p][i] = packed x[i0 + i][p], rows·kd floats after the row-major chunks of <see cref="PackX"/>.</summary>
+    static float* TransposedBlock(float* packed, int m, int bcastRows, int kdMax, int chunks, int kb, int i0) =>
+        packed + (long)chunks * m * kdMax + (long)kb * bcastRows + (long)i0 * kdMax;
+
     /// <summary>
     /// Computes columns [n0, n1) of y (row stride ldy) on the calling thread, from x packed by <see cref="PackX"/>.
-    /// Loop order kl → j0 → kb → x tiles: each W chunk [NR][kd] is widened once and stays in L1 while every row tile of
-    /// the packed x chunk streams past it from L2. The K range is cut into spans kl of at most <see cref="XBlockBytes"/>
+    /// Loop order kl → j0 → kb → x tiles: each W chunk [NR][kd] is widened once and stays in L1 while the packed x chunk
+    /// streams past it from L2 — its first bcastRows rows in blocks of 24 through the broadcast kernel, the rest in row
+    /// tiles through the dot kernel. The K range is cut into spans kl of at most <see cref="XBlockBytes"/>
     /// of x so that the x every group re-reads stays in L2 (one or two spans unless K is large: the MLP down projection's
     /// x is 25 × 5504 floats, 550 KB, more than this machine's 512 KB L2). (Measured: kb outermost with an L1-sized x
     /// block was slower; per-tile overhead dominates. Other measured dead ends: docs/benchmarks.md.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RunRange<TD>(float* x, int m, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
+    static void RunRange<TD>(float* x, int m, int bcastRows, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
         where TD : struct, IDotKernel
     {
         int MR = TD.MR, NR = TD.NR;
-        int kdMax = Math.Min(KD, k);
+        int kdMax = Math.Min(KD, k), chunks = (k + kdMax - 1) / kdMax;
         int klMax = Math.Max(1, XBlockBytes / (sizeof(float) * m * kdMax)) * kdMax;
         bool f32 = w.DType == DType.F32;
-        // The fused first tile is the AVX2 kernel's 3×4 shape; it needs a first row tile of exactly MR rows (the tiles
-        // are balanced: m = 4 is two tiles of 2, not 3 + 1).
+        // Rows [bcastRows, m) go through the dot kernel in row tiles; with bf16 weights on AVX2, the first of those tiles
+        // widens the chunk while it computes (GemmSkinnyBf16.FirstTileAvx2, 1–3 rows).
+        int dotRows = m - bcastRows, tiles = (dotRows + MR - 1) / MR, blocks = (bcastRows + Avx2BcastKernel.MaxRows - 1) / Avx2BcastKernel.MaxRows;
         bool fuseFirstTile = !NoFusedFirstTile && w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel)
-            && Avx2.IsSupported && Fma.IsSupported && GemmPack.TileRows(m, MR, 0).Rows == MR;
+            && Avx2.IsSupported && Fma.IsSupported && tiles > 0;
         // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
         float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
-        int tiles = (m + MR - 1) / MR;
         for (int kl = 0; kl < k; kl += klMax)
         {
             int klEnd = Math.Min(k, kl + klMax);
@@ -120,21 +145,33 @@ internal static unsafe class GemmSkinny
                     if (f32) { wp = (float*)w.Data + j0 * w.Stride + kb; ldw = w.Stride; }
                     else if (fuseFirstTile && nr == NR && kd % 16 == 0)
                     {
-                        // Row tile 0 widens the chunk into `wide` while it computes (GemmSkinnyBf16.FirstTileAvx2).
-                        GemmSkinnyBf16.FirstTileAvx2(kd, x + (long)kb * m, kdMax, (ushort*)w.Data + j0 * w.Stride + kb, w.Stride,
-                            wide, kdMax, y + j0, ldy, bp, !first);
+                        var (i0, rows) = GemmPack.TileRows(dotRows, MR, 0);
+                        i0 += bcastRows;
+                        GemmSkinnyBf16.FirstTileAvx2(rows, kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax,
+                            (ushort*)w.Data + j0 * w.Stride + kb, w.Stride, wide, kdMax, y + (long)i0 * ldy + j0, ldy, bp, !first);
                         wp = wide; ldw = kdMax; t = 1; fused = true;
                     }
                     else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
                     // The fused tile reads W straight from memory, and each row of a group starts a page the hardware
-                    // prefetchers reach late: fetch the same chunk of the group PfGroups on, a share per row tile.
-                    var pf = new ChunkPrefetch(fused ? Math.Min(NR, n1 - (j0 + PfGroups * NR)) : 0,
-                        (byte*)((ushort*)w.Data + (j0 + PfGroups * NR) * w.Stride + kb), w.Stride * sizeof(ushort),
+                    // prefetchers reach late: fetch the same chunk of the group PfGroups on while this one computes — from
+                    // inside the first broadcast call's loop when there is one (a burst of prefetches before it cost more
+                    // than it saved: measured), else a share before each row tile.
+                    byte* ahead = fused && j0 + (PfGroups + 1) * NR <= n1
+                        ? (byte*)((ushort*)w.Data + (j0 + PfGroups * NR) * w.Stride + kb) : null;
+                    var pf = new ChunkPrefetch(ahead != null && blocks == 0 ? NR : 0, ahead, w.Stride * sizeof(ushort),
                         kd * sizeof(ushort), tiles - t);
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        pf.Next();
+                        int i0 = b * Avx2BcastKernel.MaxRows, rows = Math.Min(Avx2BcastKernel.MaxRows, bcastRows - i0);
+                        Avx2BcastKernel.Run(kd, TransposedBlock(x, m, bcastRows, kdMax, chunks, kb, i0), rows / Avx2BcastKernel.RowBlock,
+                            wp, ldw, nr, y + (long)i0 * ldy + j0, ldy, bp, !first, b == 0 ? ahead : null, w.Stride * sizeof(ushort));
+                    }
                     for (; t < tiles; t++)
                     {
                         pf.Next();
-                        var (i0, rows) = GemmPack.TileRows(m, MR, t);
+                        var (i0, rows) = GemmPack.TileRows(dotRows, MR, t);
+                        i0 += bcastRows;
                         TD.Run(kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
                     }
                 }

@@ -64,18 +64,30 @@ internal static unsafe class GemmSkinnyBf16
     }
 
     /// <summary>
-    /// The first 3×4 tile of a K-chunk with the widening folded in: y[0..3, 0..4) (+)= x[0..3]·W[0..4]ᵀ over kd
-    /// (a multiple of 16) from bf16 rows w (row stride ldw elements), while also storing the widened rows to wide (row
-    /// stride ldd, even/odd order) for the chunk's other row tiles. The conversions overlap this tile's FMAs instead of
-    /// running as a pass of their own before it (measured on the mapped 1.8B gate projections: +2–6 %). It issues no
-    /// prefetches itself: the caller spreads those of a later group's chunk over the other row tiles
-    /// (<see cref="GemmSkinny.ChunkPrefetch"/>). Its sums run in the same order as
-    /// <see cref="Avx2DotKernel"/>'s on the widened chunk, so a group gives the same bits whichever path it takes.
-    /// Registers: 12 accumulators + 3 x rows + 1 W row (the mask is a memory operand).
+    /// The first row tile (rows = 1–3 rows of x, 4 weight rows) of a K-chunk with the widening folded in: y[0..rows, 0..4)
+    /// (+)= x[0..rows]·W[0..4]ᵀ over kd (a multiple of 16) from bf16 rows w (row stride ldw elements), while also storing
+    /// the widened rows to wide (row stride ldd, even/odd order) for the chunk's other tiles. The conversions overlap this
+    /// tile's FMAs instead of running as a pass of their own before it (measured on the mapped 1.8B gate projections:
+    /// +2–6 %). It issues no prefetches itself: the caller spreads those of a later group's chunk over the other calls
+    /// (<see cref="GemmSkinny.ChunkPrefetch"/>). Its sums run in the same order as <see cref="Avx2DotKernel"/>'s on the
+    /// widened chunk, so a group gives the same bits whichever path it takes. Registers: 12 accumulators + 3 x rows + 1 W
+    /// row (the mask is a memory operand).
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static void FirstTileAvx2(int kd, float* x, long ldx, ushort* w, long ldw, float* wide, long ldd,
+    public static void FirstTileAvx2(int rows, int kd, float* x, long ldx, ushort* w, long ldw, float* wide, long ldd,
         float* y, long ldy, float* bias, bool accumulate)
+    {
+        switch (rows)
+        {
+            case 1: FirstTile<R1>(kd, x, ldx, w, ldw, wide, ldd, y, ldy, bias, accumulate); break;
+            case 2: FirstTile<R2>(kd, x, ldx, w, ldw, wide, ldd, y, ldy, bias, accumulate); break;
+            case 3: FirstTile<R3>(kd, x, ldx, w, ldw, wide, ldd, y, ldy, bias, accumulate); break;
+            default: throw new ArgumentOutOfRangeException(nameof(rows));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static void FirstTile<R>(int kd, float* x, long ldx, ushort* w, long ldw, float* wide, long ldd,
+        float* y, long ldy, float* bias, bool accumulate) where R : struct, IRowCount
     {
         Vector256<float> a0_0 = default, a0_1 = default, a0_2 = default, a0_3 = default;
         Vector256<float> a1_0 = default, a1_1 = default, a1_2 = default, a1_3 = default;
@@ -87,28 +99,48 @@ internal static unsafe class GemmSkinnyBf16
         for (nint p = 0; p < kd; p += 16)
         {
             // even elements of the block: x[p .. p+8) against (bf16 pair << 16)
-            Vector256<float> x0 = Vector256.Load(x0p + p), x1 = Vector256.Load(x1p + p), x2 = Vector256.Load(x2p + p), wv;
+            Vector256<float> x0 = Vector256.Load(x0p + p), x1 = default, x2 = default, wv;
+            if (R.Value > 1) x1 = Vector256.Load(x1p + p);
+            if (R.Value > 2) x2 = Vector256.Load(x2p + p);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s0 + p)), 16).AsSingle(); wv.Store(d0 + p);
-            a0_0 = Fma.MultiplyAdd(x0, wv, a0_0); a1_0 = Fma.MultiplyAdd(x1, wv, a1_0); a2_0 = Fma.MultiplyAdd(x2, wv, a2_0);
+            a0_0 = Fma.MultiplyAdd(x0, wv, a0_0);
+            if (R.Value > 1) a1_0 = Fma.MultiplyAdd(x1, wv, a1_0);
+            if (R.Value > 2) a2_0 = Fma.MultiplyAdd(x2, wv, a2_0);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s1 + p)), 16).AsSingle(); wv.Store(d1 + p);
-            a0_1 = Fma.MultiplyAdd(x0, wv, a0_1); a1_1 = Fma.MultiplyAdd(x1, wv, a1_1); a2_1 = Fma.MultiplyAdd(x2, wv, a2_1);
+            a0_1 = Fma.MultiplyAdd(x0, wv, a0_1);
+            if (R.Value > 1) a1_1 = Fma.MultiplyAdd(x1, wv, a1_1);
+            if (R.Value > 2) a2_1 = Fma.MultiplyAdd(x2, wv, a2_1);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s2 + p)), 16).AsSingle(); wv.Store(d2 + p);
-            a0_2 = Fma.MultiplyAdd(x0, wv, a0_2); a1_2 = Fma.MultiplyAdd(x1, wv, a1_2); a2_2 = Fma.MultiplyAdd(x2, wv, a2_2);
+            a0_2 = Fma.MultiplyAdd(x0, wv, a0_2);
+            if (R.Value > 1) a1_2 = Fma.MultiplyAdd(x1, wv, a1_2);
+            if (R.Value > 2) a2_2 = Fma.MultiplyAdd(x2, wv, a2_2);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s3 + p)), 16).AsSingle(); wv.Store(d3 + p);
-            a0_3 = Fma.MultiplyAdd(x0, wv, a0_3); a1_3 = Fma.MultiplyAdd(x1, wv, a1_3); a2_3 = Fma.MultiplyAdd(x2, wv, a2_3);
+            a0_3 = Fma.MultiplyAdd(x0, wv, a0_3);
+            if (R.Value > 1) a1_3 = Fma.MultiplyAdd(x1, wv, a1_3);
+            if (R.Value > 2) a2_3 = Fma.MultiplyAdd(x2, wv, a2_3);
             // odd elements: x[p+8 .. p+16) against (bf16 pair & 0xFFFF0000)
-            x0 = Vector256.Load(x0p + p + 8); x1 = Vector256.Load(x1p + p + 8); x2 = Vector256.Load(x2p + p + 8);
+            x0 = Vector256.Load(x0p + p + 8);
+            if (R.Value > 1) x1 = Vector256.Load(x1p + p + 8);
+            if (R.Value > 2) x2 = Vector256.Load(x2p + p + 8);
             wv = (Vector256.Load((int*)(s0 + p)) & high).AsSingle(); wv.Store(d0 + p + 8);
-            a0_0 = Fma.MultiplyAdd(x0, wv, a0_0); a1_0 = Fma.MultiplyAdd(x1, wv, a1_0); a2_0 = Fma.MultiplyAdd(x2, wv, a2_0);
+            a0_0 = Fma.MultiplyAdd(x0, wv, a0_0);
+            if (R.Value > 1) a1_0 = Fma.MultiplyAdd(x1, wv, a1_0);
+            if (R.Value > 2) a2_0 = Fma.MultiplyAdd(x2, wv, a2_0);
             wv = (Vector256.Load((int*)(s1 + p)) & high).AsSingle(); wv.Store(d1 + p + 8);
-            a0_1 = Fma.MultiplyAdd(x0, wv, a0_1); a1_1 = Fma.MultiplyAdd(x1, wv, a1_1); a2_1 = Fma.MultiplyAdd(x2, wv, a2_1);
+            a0_1 = Fma.MultiplyAdd(x0, wv, a0_1);
+            if (R.Value > 1) a1_1 = Fma.MultiplyAdd(x1, wv, a1_1);
+            if (R.Value > 2) a2_1 = Fma.MultiplyAdd(x2, wv, a2_1);
             wv = (Vector256.Load((int*)(s2 + p)) & high).AsSingle(); wv.Store(d2 + p + 8);
-            a0_2 = Fma.MultiplyAdd(x0, wv, a0_2); a1_2 = Fma.MultiplyAdd(x1, wv, a1_2); a2_2 = Fma.MultiplyAdd(x2, wv, a2_2);
+            a0_2 = Fma.MultiplyAdd(x0, wv, a0_2);
+            if (R.Value > 1) a1_2 = Fma.MultiplyAdd(x1, wv, a1_2);
+            if (R.Value > 2) a2_2 = Fma.MultiplyAdd(x2, wv, a2_2);
             wv = (Vector256.Load((int*)(s3 + p)) & high).AsSingle(); wv.Store(d3 + p + 8);
-            a0_3 = Fma.MultiplyAdd(x0, wv, a0_3); a1_3 = Fma.MultiplyAdd(x1, wv, a1_3); a2_3 = Fma.MultiplyAdd(x2, wv, a2_3);
+            a0_3 = Fma.MultiplyAdd(x0, wv, a0_3);
+            if (R.Value > 1) a1_3 = Fma.MultiplyAdd(x1, wv, a1_3);
+            if (R.Value > 2) a2_3 = Fma.MultiplyAdd(x2, wv, a2_3);
         }
         Avx2DotKernel.Reduce4(a0_0, a0_1, a0_2, a0_3, y, bias, accumulate);
-        Avx2DotKernel.Reduce4(a1_0, a1_1, a1_2, a1_3, y + ldy, bias, accumulate);
-        Avx2DotKernel.Reduce4(a2_0, a2_1, a2_2, a2_3, y + 2 * ldy, bias, accumulate);
+        if (R.Value > 1) Avx2DotKernel.Reduce4(a1_0, a1_1, a1_2, a1_3, y + ldy, bias, accumulate);
+        if (R.Value > 2) Avx2DotKernel.Reduce4(a2_0, a2_1, a2_2, a2_3, y + 2 * ldy, bias, accumulate);
     }
 }

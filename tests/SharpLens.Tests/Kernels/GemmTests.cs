@@ -126,8 +126,9 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(25, 1024, 40, true)]    // whole 3×4 tiles; bias on the first K-chunk only
+    [InlineData(25, 1024, 40, true)]    // 24 rows through the broadcast kernel, a fused 1-row tile; bias on the first K-chunk only
     [InlineData(7, 528, 9, false)]      // a ragged last group (9 = 2·4 + 1) and a 16-wide last chunk
+    [InlineData(10, 528, 12, true)]     // 8 rows through the broadcast kernel, a fused tile of the other 2
     public void SkinnyBf16_FusedFirstTile_GivesTheSameBitsAsASeparatePass(int m, int k, int n, bool withBias)
     {
         if (!KernelOptions.IsSupported(SimdLevel.Avx2)) return;  // the fused tile is AVX2 code
@@ -156,15 +157,22 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
 
     /// <summary>Which LinearForward implementation to force: the size-based default, the packed
     /// (transposed-panel) path for every M, or the skinny (dot-product) path for every M.</summary>
-    public enum Path { Auto, Packed, Skinny }
+    /// <summary>Auto: the default routing; Packed / Skinny: forced; SkinnyDotOnly: the skinny path without its AVX2
+    /// broadcast kernel (every row through the dot kernel).</summary>
+    public enum Path { Auto, Packed, Skinny, SkinnyDotOnly }
 
     static void RunAt(SimdLevel level, int threads, Action action, Path path = Path.Auto)
     {
         KernelOptions.ForcedLevel = level;
         KernelOptions.ForcedThreads = threads;
-        GemmSkinny.ForcedMaxM = path switch { Path.Packed => 0, Path.Skinny => int.MaxValue, _ => null };
+        GemmSkinny.ForcedMaxM = path switch { Path.Packed => 0, Path.Skinny or Path.SkinnyDotOnly => int.MaxValue, _ => null };
+        GemmSkinny.NoBroadcast = path == Path.SkinnyDotOnly;
         try { action(); }
-        finally { KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null; GemmSkinny.ForcedMaxM = null; }
+        finally
+        {
+            KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null;
+            GemmSkinny.ForcedMaxM = null; GemmSkinny.NoBroadcast = false;
+        }
     }
 
     static void AssertClose(float expected, float actual, double scale, int k, string where)
