@@ -38,6 +38,16 @@ public unsafe class GemmBenchmarks
     [GlobalCleanup]
     public void Cleanup() => NativeMemory.AlignedFree((void*)_w);
 
-    [Benchmark]
+    [Benchmark(Baseline = true)]
     public void LinearForward() => Gemm.LinearForward(_x, M, _weight, default, _y);
+
+    /// <summary>The same with the skinny path's AVX2 broadcast kernel off (every row through the dot kernel; the packed
+    /// path at M = 625 is unaffected).</summary>
+    [Benchmark]
+    public void LinearForwardDotKernelOnly()
+    {
+        GemmSkinny.NoBroadcast = true;
+        try { Gemm.LinearForward(_x, M, _weight, default, _y); }
+        finally { GemmSkinny.NoBroadcast = false; }
+    }
 }

@@ -9,10 +9,13 @@ namespace SharpLens.Kernels;
 /// <summary>
 /// The skinny path of y = x·Wᵀ (few rows of x, e.g. a prompt of 25 tokens or one decoded token):
 /// the packed path's W transposition costs ~60% of its microkernel time at M = 25 (measured), so each group
-/// of NR weight rows is widened to fp32 in place (row-major, no transpose, one KD-chunk at a time) and a
-/// dot-product kernel (<see cref="IDotKernel"/>) sweeps all rows of x against it. bf16 weights are widened in the
-/// even/odd order of <see cref="GemmSkinnyBf16"/> (x packed to match), on AVX2 by the chunk's first row tile while it
-/// computes. N is split across threads in tapered chunks (<see cref="ColumnSplit.Tapered"/>).
+/// of NR weight rows is widened to fp32 in place (row-major, no transpose, one KD-chunk at a time) and the rows of x
+/// sweep past it: on AVX2 the first rows in blocks of up to 24 through the broadcast kernel
+/// (<see cref="Avx2BcastKernel"/>, x transposed), the rest (fewer than 8, or all of them at other levels) through a
+/// dot-product kernel (<see cref="IDotKernel"/>). bf16 weights are widened in the even/odd order of
+/// <see cref="GemmSkinnyBf16"/> (x packed to match), on AVX2 by the chunk's first dot tile while it computes (in a pass of
+/// its own when every row takes the broadcast kernel). N is split
+/// across threads in tapered chunks (<see cref="ColumnSplit.Tapered"/>).
 /// </summary>
 internal static unsafe class GemmSkinny
 {
