@@ -17,7 +17,7 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (5, 64, 37, false), (26, 1040, 45, true),
         // several L2 spans of K in the skinny path (GemmSkinny.XBlockBytes), the last one ragged
         (25, 2600, 9, false),
-        // m = 4: balanced row tiles of 2 + 2, so the skinny path's fused 3-row first tile must not apply
+        // m = 4: balanced row tiles of 2 + 2, so the skinny path's fused first tile has 2 rows (a 3-row one summed row 2 twice)
         (4, 1040, 13, false),
     };
 
@@ -155,10 +155,9 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         Assert.True(GemmBenchmark.MeasureFmaPeakGflops(TimeSpan.FromMilliseconds(1)) > 0);
     }
 
-    /// <summary>Which LinearForward implementation to force: the size-based default, the packed
-    /// (transposed-panel) path for every M, or the skinny (dot-product) path for every M.</summary>
-    /// <summary>Auto: the default routing; Packed / Skinny: forced; SkinnyDotOnly: the skinny path without its AVX2
-    /// broadcast kernel (every row through the dot kernel).</summary>
+    /// <summary>Which LinearForward implementation to force: the size-based default, the packed (transposed-panel) path
+    /// for every M, the skinny path for every M, or the skinny path without its AVX2 broadcast kernel (every row through
+    /// the dot kernel).</summary>
     public enum Path { Auto, Packed, Skinny, SkinnyDotOnly }
 
     static void RunAt(SimdLevel level, int threads, Action action, Path path = Path.Auto)
