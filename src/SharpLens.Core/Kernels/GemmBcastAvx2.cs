@@ -9,7 +9,7 @@ namespace SharpLens.Kernels;
 /// weight rows, vectors along the rows of x instead of along K. x comes transposed, xT[p][i] ([kd][8·C] for C = 1–3
 /// blocks of 8 rows); each step p broadcasts w[r][p] for the 4 weight rows and adds it times xT[p] to 4 × C accumulators
 /// (12 ymm + 3 x + 1 broadcast = 16 registers). Against the 3×4 dot kernel it reads each weight once per 24 rows instead
-/// of once per 3, has no horizontal sums and one call per 24 rows: on L1/L2-resident data 95–98 GFLOP/s on one core
+/// of once per 3, has no horizontal sums and one call per 24 rows: on L1/L2-resident data 95–101 GFLOP/s on one core
 /// against the dot kernel's 86–90 for 25 rows (measured, 2026-11-25). The sums run along p in order, one lane per
 /// output, so its bits differ from the dot kernel's (8 partial sums): a sequential sum of a chunk's 512 terms, whose
 /// worst error measured 3–4× the dot kernel's (4–5e-5 against 1–2e-5 on 25×2048×5504 products, fp32), well inside the

@@ -125,7 +125,8 @@ internal static unsafe class GemmSkinny
         bool f32 = w.DType == DType.F32;
         // Rows [bcastRows, m) go through the dot kernel in row tiles; with bf16 weights on AVX2, the first of those tiles
         // widens the chunk while it computes (GemmSkinnyBf16.FirstTileAvx2, 1–3 rows).
-        int dotRows = m - bcastRows, tiles = (dotRows + MR - 1) / MR, blocks = (bcastRows + Avx2BcastKernel.MaxRows - 1) / Avx2BcastKernel.MaxRows;
+        int dotRows = m - bcastRows, tiles = (dotRows + MR - 1) / MR;
+        int blocks = (bcastRows + Avx2BcastKernel.MaxRows - 1) / Avx2BcastKernel.MaxRows;
         bool fuseFirstTile = !NoFusedFirstTile && w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel)
             && Avx2.IsSupported && Fma.IsSupported && tiles > 0;
         // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
@@ -165,7 +166,6 @@ internal static unsafe class GemmSkinny
                         kd * sizeof(ushort), tiles - t);
                     for (int b = 0; b < blocks; b++)
                     {
-                        pf.Next();
                         int i0 = b * Avx2BcastKernel.MaxRows, rows = Math.Min(Avx2BcastKernel.MaxRows, bcastRows - i0);
                         Avx2BcastKernel.Run(kd, TransposedBlock(x, m, bcastRows, kdMax, chunks, kb, i0), rows / Avx2BcastKernel.RowBlock,
                             wp, ldw, nr, y + (long)i0 * ldy + j0, ldy, bp, !first, b == 0 ? ahead : null, w.Stride * sizeof(ushort));
@@ -226,8 +226,8 @@ internal static unsafe class GemmSkinny
 
         public ChunkPrefetch(int rows, byte* first, long rowStride, int rowBytes, int steps)
         {
-            // Lines from the one holding the row's first byte (rows start at the same offset within a line whenever
-            // the stride is a multiple of 64 bytes, as every weight here has).
+            // Lines from the one holding the row's first byte. Rows share that offset within a line when the stride is
+            // a multiple of 64 bytes (every projection of the real models); otherwise a row's last line may be missed.
             _row = (byte*)((nint)first & ~(nint)63); _rowStride = rowStride;
             _rowLines = (int)(((nint)first & 63) + rowBytes + 63) / 64;
             _rowsLeft = steps > 0 ? Math.Max(0, rows) : 0;

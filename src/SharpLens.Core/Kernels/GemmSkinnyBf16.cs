@@ -68,8 +68,8 @@ internal static unsafe class GemmSkinnyBf16
     /// (+)= x[0..rows]·W[0..4]ᵀ over kd (a multiple of 16) from bf16 rows w (row stride ldw elements), while also storing
     /// the widened rows to wide (row stride ldd, even/odd order) for the chunk's other tiles. The conversions overlap this
     /// tile's FMAs instead of running as a pass of their own before it (measured on the mapped 1.8B gate projections:
-    /// +2–6 %). It issues no prefetches itself: the caller spreads those of a later group's chunk over the other calls
-    /// (<see cref="GemmSkinny.ChunkPrefetch"/>). Its sums run in the same order as <see cref="Avx2DotKernel"/>'s on the
+    /// +2–6 %). It issues no prefetches itself: the broadcast kernel's loop (<see cref="Avx2BcastKernel"/>) or the caller
+    /// between the other row tiles (<see cref="GemmSkinny.ChunkPrefetch"/>) fetches a later group's chunk. Its sums run in the same order as <see cref="Avx2DotKernel"/>'s on the
     /// widened chunk, so a group gives the same bits whichever path it takes. Registers: 12 accumulators + 3 x rows + 1 W
     /// row (the mask is a memory operand).
     /// </summary>
