@@ -53,8 +53,7 @@ internal static unsafe class Avx2BcastKernel
         int width = RowBlock * C.Value;
         for (nint p = 0; p < kd; p++)
         {
-            if (pf != null && (p & 7) == 0 && Sse.IsSupported)  // line p/8 of the chunk: row (p/8) mod 4, its line p/32
-                Sse.Prefetch1(pf + ((p >> 3) & 3) * pfStride + (p >> 5) * 64);
+            if (pf != null && (p & 7) == 0 && Sse.IsSupported) Sse.Prefetch1(PrefetchLine(pf, pfStride, p));
             float* xp = xT + p * width;
             Vector256<float> x0 = Vector256.Load(xp), x1 = default, x2 = default, b;
             if (C.Value > 1) x1 = Vector256.Load(xp + 8);
@@ -72,6 +71,11 @@ internal static unsafe class Avx2BcastKernel
         if (C.Value > 1) Store8x4(a01, a11, a21, a31, nr, y + 8 * ldy, ldy, bias, accumulate);
         if (C.Value > 2) Store8x4(a02, a12, a22, a32, nr, y + 16 * ldy, ldy, bias, accumulate);
     }
+
+    /// <summary>The line step p (a multiple of 8) prefetches: line p/8 of the chunk, taking the 4 rows in turn — row
+    /// (p/8) mod 4, its line p/32 — so a kd-step loop covers kd/32 lines of every row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static byte* PrefetchLine(byte* pf, long pfStride, nint p) => pf + ((p >> 3) & 3) * pfStride + (p >> 5) * 64;
 
     /// <summary>Rows i &lt; 8 of y get (c0[i], c1[i], c2[i], c3[i]) in columns 0..nr: the 4×8 block transposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
