@@ -40,8 +40,8 @@ internal static unsafe class GemmSkinny
     /// (measured on the 24 mapped down projections, 25×5504×2048: +8–10 % at 256 KB, +15 % at 128 KB against one pass;
     /// no change for K = 2048).</summary>
     internal const int XBlockBytes = 128 * 1024;
-    /// <summary>How many NR-row groups ahead <see cref="Widen"/> and, around the fused first tile, the broadcast kernel or
-    /// <see cref="ChunkPrefetch"/> prefetch the weights (1–8 measured the same).</summary>
+    /// <summary>How many NR-row groups ahead <see cref="Widen"/> and, after the fused first tile, the broadcast kernel
+    /// prefetch the weights (1–8 measured the same).</summary>
     const int PfGroups = 2;
 
     /// <summary>y[m,n] = x[m,k]·Wᵀ (+bias); w must be a [n, k] weight (not K-major).</summary>
@@ -157,13 +157,12 @@ internal static unsafe class GemmSkinny
                     }
                     else { Widen(w, j0, nr, kb, kd, wide, kdMax, NR); wp = wide; ldw = kdMax; }
                     // The fused tile reads W straight from memory, and each row of a group starts a page the hardware
-                    // prefetchers reach late: fetch the same chunk of the group PfGroups on while this one computes — from
-                    // inside the first broadcast call's loop when there is one (a burst of prefetches before it cost more
-                    // than it saved: measured), else a share before each row tile.
+                    // prefetchers reach late: the first broadcast call fetches the same chunk of the group PfGroups on
+                    // from inside its loop. (A burst of prefetches before a call cost more than it saved, measured; with
+                    // fewer than 8 rows there is no broadcast call and no prefetch: spreading one over the 1–2 dot tiles
+                    // measured no better.)
                     byte* ahead = fused && j0 + (PfGroups + 1) * NR <= n1
                         ? (byte*)((ushort*)w.Data + (j0 + PfGroups * NR) * w.Stride + kb) : null;
-                    var pf = new ChunkPrefetch(ahead != null && blocks == 0 ? NR : 0, ahead, w.Stride * sizeof(ushort),
-                        kd * sizeof(ushort), tiles - t);
                     for (int b = 0; b < blocks; b++)
                     {
                         int i0 = b * Avx2BcastKernel.MaxRows, rows = Math.Min(Avx2BcastKernel.MaxRows, bcastRows - i0);
@@ -172,7 +171,6 @@ internal static unsafe class GemmSkinny
                     }
                     for (; t < tiles; t++)
                     {
-                        pf.Next();
                         var (i0, rows) = GemmPack.TileRows(dotRows, MR, t);
                         i0 += bcastRows;
                         TD.Run(kd, x + ((long)kb * m + (long)i0 * kdMax), kdMax, wp, ldw, rows, nr, y + (long)i0 * ldy + j0, ldy, bp, !first);
@@ -208,45 +206,6 @@ internal static unsafe class GemmSkinny
                 if (x86)
                     for (int p = 0; p < kd; p += 32) Sse.Prefetch1(s + next + p);
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(s, kd), new Span<float>(d, kd));
-            }
-        }
-    }
-
-    /// <summary>
-    /// Prefetches (into L2) a chunk of weight rows — rows of rowBytes in memory, rowStride bytes apart — in equal shares
-    /// over <c>steps</c> calls of <see cref="Next"/>, without a division per line (a 64-bit divide per line cost more
-    /// than the prefetches saved, measured). A hint only: it never faults, whatever the address.
-    /// </summary>
-    internal struct ChunkPrefetch
-    {
-        byte* _row;
-        readonly long _rowStride;
-        readonly int _rowLines, _perStep;
-        int _line, _rowsLeft;
-
-        public ChunkPrefetch(int rows, byte* first, long rowStride, int rowBytes, int steps)
-        {
-            // Lines from the one holding the row's first byte. Rows share that offset within a line when the stride is
-            // a multiple of 64 bytes (every projection of the real models); otherwise a row's last line may be missed.
-            _row = (byte*)((nint)first & ~(nint)63); _rowStride = rowStride;
-            _rowLines = (int)(((nint)first & 63) + rowBytes + 63) / 64;
-            _rowsLeft = steps > 0 ? Math.Max(0, rows) : 0;
-            _perStep = _rowsLeft == 0 ? 0 : (_rowsLeft * _rowLines + steps - 1) / steps;
-            _line = 0;
-        }
-
-        /// <summary>Prefetches the next share of the chunk.</summary>
-        public void Next() => Step(null);
-
-        /// <summary>The next share's line addresses: prefetched, or (for tests) added to <paramref name="seen"/>.</summary>
-        internal void Step(List<nint>? seen)
-        {
-            for (int q = 0; q < _perStep && _rowsLeft > 0; q++)
-            {
-                byte* line = _row + _line * 64;
-                if (seen != null) seen.Add((nint)line);
-                else if (Sse.IsSupported) Sse.Prefetch1(line);
-                if (++_line == _rowLines) { _line = 0; _row += _rowStride; _rowsLeft--; }
             }
         }
     }

@@ -68,10 +68,10 @@ internal static unsafe class GemmSkinnyBf16
     /// (+)= x[0..rows]·W[0..4]ᵀ over kd (a multiple of 16) from bf16 rows w (row stride ldw elements), while also storing
     /// the widened rows to wide (row stride ldd, even/odd order) for the chunk's other tiles. The conversions overlap this
     /// tile's FMAs instead of running as a pass of their own before it (measured on the mapped 1.8B gate projections:
-    /// +2–6 %). It issues no prefetches itself: the broadcast kernel's loop (<see cref="Avx2BcastKernel"/>) or the caller
-    /// between the other row tiles (<see cref="GemmSkinny.ChunkPrefetch"/>) fetches a later group's chunk. Its sums run in the same order as <see cref="Avx2DotKernel"/>'s on the
-    /// widened chunk, so a group gives the same bits whichever path it takes. Registers: 12 accumulators + 3 x rows + 1 W
-    /// row (the mask is a memory operand).
+    /// +2–6 %). It issues no prefetches itself: the broadcast kernel's loop (<see cref="Avx2BcastKernel"/>) fetches a
+    /// later group's chunk. Its sums run in the same order as <see cref="Avx2DotKernel"/>'s on the widened chunk, so a
+    /// group gives the same bits whichever path it takes. Registers: 12 accumulators + 3 x rows + 1 W row (the mask is a
+    /// memory operand).
     /// </summary>
     public static void FirstTileAvx2(int rows, int kd, float* x, long ldx, ushort* w, long ldw, float* wide, long ldd,
         float* y, long ldy, float* bias, bool accumulate)
@@ -103,44 +103,38 @@ internal static unsafe class GemmSkinnyBf16
             if (R.Value > 1) x1 = Vector256.Load(x1p + p);
             if (R.Value > 2) x2 = Vector256.Load(x2p + p);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s0 + p)), 16).AsSingle(); wv.Store(d0 + p);
-            a0_0 = Fma.MultiplyAdd(x0, wv, a0_0);
-            if (R.Value > 1) a1_0 = Fma.MultiplyAdd(x1, wv, a1_0);
-            if (R.Value > 2) a2_0 = Fma.MultiplyAdd(x2, wv, a2_0);
+            Fma3<R>(x0, x1, x2, wv, ref a0_0, ref a1_0, ref a2_0);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s1 + p)), 16).AsSingle(); wv.Store(d1 + p);
-            a0_1 = Fma.MultiplyAdd(x0, wv, a0_1);
-            if (R.Value > 1) a1_1 = Fma.MultiplyAdd(x1, wv, a1_1);
-            if (R.Value > 2) a2_1 = Fma.MultiplyAdd(x2, wv, a2_1);
+            Fma3<R>(x0, x1, x2, wv, ref a0_1, ref a1_1, ref a2_1);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s2 + p)), 16).AsSingle(); wv.Store(d2 + p);
-            a0_2 = Fma.MultiplyAdd(x0, wv, a0_2);
-            if (R.Value > 1) a1_2 = Fma.MultiplyAdd(x1, wv, a1_2);
-            if (R.Value > 2) a2_2 = Fma.MultiplyAdd(x2, wv, a2_2);
+            Fma3<R>(x0, x1, x2, wv, ref a0_2, ref a1_2, ref a2_2);
             wv = Avx2.ShiftLeftLogical(Vector256.Load((int*)(s3 + p)), 16).AsSingle(); wv.Store(d3 + p);
-            a0_3 = Fma.MultiplyAdd(x0, wv, a0_3);
-            if (R.Value > 1) a1_3 = Fma.MultiplyAdd(x1, wv, a1_3);
-            if (R.Value > 2) a2_3 = Fma.MultiplyAdd(x2, wv, a2_3);
+            Fma3<R>(x0, x1, x2, wv, ref a0_3, ref a1_3, ref a2_3);
             // odd elements: x[p+8 .. p+16) against (bf16 pair & 0xFFFF0000)
             x0 = Vector256.Load(x0p + p + 8);
             if (R.Value > 1) x1 = Vector256.Load(x1p + p + 8);
             if (R.Value > 2) x2 = Vector256.Load(x2p + p + 8);
             wv = (Vector256.Load((int*)(s0 + p)) & high).AsSingle(); wv.Store(d0 + p + 8);
-            a0_0 = Fma.MultiplyAdd(x0, wv, a0_0);
-            if (R.Value > 1) a1_0 = Fma.MultiplyAdd(x1, wv, a1_0);
-            if (R.Value > 2) a2_0 = Fma.MultiplyAdd(x2, wv, a2_0);
+            Fma3<R>(x0, x1, x2, wv, ref a0_0, ref a1_0, ref a2_0);
             wv = (Vector256.Load((int*)(s1 + p)) & high).AsSingle(); wv.Store(d1 + p + 8);
-            a0_1 = Fma.MultiplyAdd(x0, wv, a0_1);
-            if (R.Value > 1) a1_1 = Fma.MultiplyAdd(x1, wv, a1_1);
-            if (R.Value > 2) a2_1 = Fma.MultiplyAdd(x2, wv, a2_1);
+            Fma3<R>(x0, x1, x2, wv, ref a0_1, ref a1_1, ref a2_1);
             wv = (Vector256.Load((int*)(s2 + p)) & high).AsSingle(); wv.Store(d2 + p + 8);
-            a0_2 = Fma.MultiplyAdd(x0, wv, a0_2);
-            if (R.Value > 1) a1_2 = Fma.MultiplyAdd(x1, wv, a1_2);
-            if (R.Value > 2) a2_2 = Fma.MultiplyAdd(x2, wv, a2_2);
+            Fma3<R>(x0, x1, x2, wv, ref a0_2, ref a1_2, ref a2_2);
             wv = (Vector256.Load((int*)(s3 + p)) & high).AsSingle(); wv.Store(d3 + p + 8);
-            a0_3 = Fma.MultiplyAdd(x0, wv, a0_3);
-            if (R.Value > 1) a1_3 = Fma.MultiplyAdd(x1, wv, a1_3);
-            if (R.Value > 2) a2_3 = Fma.MultiplyAdd(x2, wv, a2_3);
+            Fma3<R>(x0, x1, x2, wv, ref a0_3, ref a1_3, ref a2_3);
         }
         Avx2DotKernel.Reduce4(a0_0, a0_1, a0_2, a0_3, y, bias, accumulate);
         if (R.Value > 1) Avx2DotKernel.Reduce4(a1_0, a1_1, a1_2, a1_3, y + ldy, bias, accumulate);
         if (R.Value > 2) Avx2DotKernel.Reduce4(a2_0, a2_1, a2_2, a2_3, y + 2 * ldy, bias, accumulate);
+    }
+
+    /// <summary>a_i += x_i · w for the tile's rows i &lt; R.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Fma3<R>(Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> w,
+        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2) where R : struct, IRowCount
+    {
+        a0 = Fma.MultiplyAdd(x0, w, a0);
+        if (R.Value > 1) a1 = Fma.MultiplyAdd(x1, w, a1);
+        if (R.Value > 2) a2 = Fma.MultiplyAdd(x2, w, a2);
     }
 }
