@@ -84,7 +84,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             foreach (var p in root.EnumerateObject())
             {
                 if (p.Name == "__metadata__") continue;
-                entries[p.Name] = ParseEntry(p.Name, p.Value, dataLen, path);
+                // JSON allows a repeated key; which of two entries a reader keeps is arbitrary, so neither is trusted.
+                if (!entries.TryAdd(p.Name, ParseEntry(p.Name, p.Value, dataLen, path)))
+                    throw SharpLensException.Checkpoint($"{path}: tensor {p.Name} is listed twice in the header: damaged file");
             }
         }
         catch (InvalidOperationException) // a string escape that is not valid Unicode (e.g. a lone "\ud800")

@@ -52,6 +52,19 @@ public class ParserRegressionTests
         CheckpointError(() => SafeTensorsFile.ParseHeader(Encoding.UTF8.GetBytes(header), ParserFuzzTests.ValidDataLength, "x"));
     }
 
+    /// <summary>A header that names a tensor twice (valid JSON) is refused, not resolved by keeping the last entry.</summary>
+    [Fact]
+    public void HeaderThatNamesATensorTwice()
+    {
+        var ok = SafeTensorsFile.ParseHeader(Encoding.UTF8.GetBytes(ParserFuzzTests.ValidHeader), ParserFuzzTests.ValidDataLength, "x");
+        Assert.True(ok.ContainsKey("a.weight") && ok.ContainsKey("c"));
+        // "c" renamed to "a.weight": both entries stay valid on their own and do not overlap.
+        string header = ParserFuzzTests.ValidHeader.Replace("\"c\":", "\"a.weight\":");
+        Assert.NotEqual(ParserFuzzTests.ValidHeader, header);
+        var e = CheckpointError(() => SafeTensorsFile.ParseHeader(Encoding.UTF8.GetBytes(header), ParserFuzzTests.ValidDataLength, "x"));
+        Assert.Contains("tensor a.weight is listed twice in the header", e.Message);
+    }
+
     /// <summary>A tensor name with an escaped lone surrogate ("\ud800") is valid UTF-8 JSON but not valid Unicode text.</summary>
     [Fact]
     public void HeaderWithALoneSurrogateEscape()
