@@ -23,29 +23,34 @@ internal static unsafe class Avx2BcastKernel
     public const int NR = 4;
 
     /// <summary>
-    /// y[i·ldy + r] (+)= Σ_{p &lt; kd} xT[p·8·blocks + i] · w[r·ldw + p] for i &lt; 8·blocks, r &lt; nr ≤ 4. When accumulate
-    /// is false, y is overwritten (+ bias[r] when bias != null). Weight rows nr..3 are not read. When pf != null, one
-    /// 64-byte line every 8 steps is prefetched (into L2) from the 4 rows at pf, pfStride bytes apart, taking the rows in
-    /// turn: kd/32 lines of each, the whole of a kd-long chunk of 2-byte weights, spread over the loop (measured on the
-    /// 1.8B-shaped projections: one thread 66–70 → 78–86 GFLOP/s).
+    /// The sums of one K-chunk, S[i][r] = Σ_{p &lt; kd} xT[p·8·blocks + i] · w[r·ldw + p] for i &lt; 8·blocks, r &lt; nr ≤ 4,
+    /// carried across a product's chunks in yT, this group's [4][8·blocks] running total in the kernel's own layout
+    /// (yT[r·24 + i]), so that a chunk ends with plain vector loads and stores: on the first chunk (first) the total
+    /// starts as S + bias[r] (bias may be null), on later ones it is S + yT. On the last chunk (last) the total goes to
+    /// y[i·ldy + r] instead, transposed once; otherwise to yT. (Transposing into y after every chunk, 24 partial-line
+    /// read-modify-writes of rows far apart, cost 9–16 % of the kernel's time at kd = 512, measured.) The additions run
+    /// in the same order either way: y[i, r] = ((S₀ + bias) + S₁) + …. Weight rows nr..3 are not read.
+    /// When pf != null, one 64-byte line every 8 steps is prefetched (into L2) from the 4 rows at pf, pfStride bytes
+    /// apart, taking the rows in turn: kd/32 lines of each, the whole of a kd-long chunk of 2-byte weights, spread over
+    /// the loop (measured on the 1.8B-shaped projections: one thread 66–70 → 78–86 GFLOP/s).
     /// </summary>
-    public static void Run(int kd, float* xT, int blocks, float* w, long ldw, int nr, float* y, long ldy, float* bias, bool accumulate,
-        byte* pf, long pfStride)
+    public static void Run(int kd, float* xT, int blocks, float* w, long ldw, int nr, float* y, long ldy, float* bias,
+        bool first, bool last, float* yT, byte* pf, long pfStride)
     {
         // Rows past nr repeat row 0 (memory that exists); their sums are computed and dropped.
         float* w1 = nr > 1 ? w + ldw : w, w2 = nr > 2 ? w + 2 * ldw : w, w3 = nr > 3 ? w + 3 * ldw : w;
         switch (blocks)
         {
-            case 1: Tile<R1>(kd, xT, w, w1, w2, w3, nr, y, ldy, bias, accumulate, pf, pfStride); break;
-            case 2: Tile<R2>(kd, xT, w, w1, w2, w3, nr, y, ldy, bias, accumulate, pf, pfStride); break;
-            case 3: Tile<R3>(kd, xT, w, w1, w2, w3, nr, y, ldy, bias, accumulate, pf, pfStride); break;
+            case 1: Tile<R1>(kd, xT, w, w1, w2, w3, nr, y, ldy, bias, first, last, yT, pf, pfStride); break;
+            case 2: Tile<R2>(kd, xT, w, w1, w2, w3, nr, y, ldy, bias, first, last, yT, pf, pfStride); break;
+            case 3: Tile<R3>(kd, xT, w, w1, w2, w3, nr, y, ldy, bias, first, last, yT, pf, pfStride); break;
             default: throw new ArgumentOutOfRangeException(nameof(blocks));
         }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void Tile<C>(int kd, float* xT, float* w0, float* w1, float* w2, float* w3, int nr, float* y, long ldy,
-        float* bias, bool accumulate, byte* pf, long pfStride) where C : struct, IRowCount
+        float* bias, bool first, bool last, float* yT, byte* pf, long pfStride) where C : struct, IRowCount
     {
         // a{r}{c}: weight row r against rows 8c .. 8c+8 of x.
         Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
@@ -67,9 +72,56 @@ internal static unsafe class Avx2BcastKernel
             b = Vector256.Create(w3[p]);
             a30 = Fma.MultiplyAdd(b, x0, a30); if (C.Value > 1) a31 = Fma.MultiplyAdd(b, x1, a31); if (C.Value > 2) a32 = Fma.MultiplyAdd(b, x2, a32);
         }
-        Store8x4(a00, a10, a20, a30, nr, y, ldy, bias, accumulate);
-        if (C.Value > 1) Store8x4(a01, a11, a21, a31, nr, y + 8 * ldy, ldy, bias, accumulate);
-        if (C.Value > 2) Store8x4(a02, a12, a22, a32, nr, y + 16 * ldy, ldy, bias, accumulate);
+        // The running total: + bias on the first chunk, + the earlier chunks' total (yT) on later ones.
+        if (!first)
+        {
+            Add(ref a00, ref a01, ref a02, yT + 0 * MaxRows);
+            Add(ref a10, ref a11, ref a12, yT + 1 * MaxRows);
+            Add(ref a20, ref a21, ref a22, yT + 2 * MaxRows);
+            Add(ref a30, ref a31, ref a32, yT + 3 * MaxRows);
+        }
+        else if (bias != null)
+        {
+            AddBias(ref a00, ref a01, ref a02, bias[0]);
+            if (nr > 1) AddBias(ref a10, ref a11, ref a12, bias[1]);
+            if (nr > 2) AddBias(ref a20, ref a21, ref a22, bias[2]);
+            if (nr > 3) AddBias(ref a30, ref a31, ref a32, bias[3]);
+        }
+        if (!last)
+        {
+            Save(a00, a01, a02, yT + 0 * MaxRows);
+            Save(a10, a11, a12, yT + 1 * MaxRows);
+            Save(a20, a21, a22, yT + 2 * MaxRows);
+            Save(a30, a31, a32, yT + 3 * MaxRows);
+            return;
+        }
+        Store8x4(a00, a10, a20, a30, nr, y, ldy);
+        if (C.Value > 1) Store8x4(a01, a11, a21, a31, nr, y + 8 * ldy, ldy);
+        if (C.Value > 2) Store8x4(a02, a12, a22, a32, nr, y + 16 * ldy, ldy);
+
+        // One weight row's C vectors against its 24 floats of yT (blocks past C untouched).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Add(ref Vector256<float> v0, ref Vector256<float> v1, ref Vector256<float> v2, float* t)
+        {
+            v0 += Vector256.Load(t);
+            if (C.Value > 1) v1 += Vector256.Load(t + 8);
+            if (C.Value > 2) v2 += Vector256.Load(t + 16);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void AddBias(ref Vector256<float> v0, ref Vector256<float> v1, ref Vector256<float> v2, float b)
+        {
+            var bv = Vector256.Create(b);
+            v0 += bv;
+            if (C.Value > 1) v1 += bv;
+            if (C.Value > 2) v2 += bv;
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Save(Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, float* t)
+        {
+            v0.Store(t);
+            if (C.Value > 1) v1.Store(t + 8);
+            if (C.Value > 2) v2.Store(t + 16);
+        }
     }
 
     /// <summary>The line step p (a multiple of 8) prefetches: line p/8 of the chunk, taking the 4 rows in turn — row
@@ -80,34 +132,27 @@ internal static unsafe class Avx2BcastKernel
     /// <summary>Rows i &lt; 8 of y get (c0[i], c1[i], c2[i], c3[i]) in columns 0..nr: the 4×8 block transposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Store8x4(Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3, int nr,
-        float* y, long ldy, float* bias, bool accumulate)
+        float* y, long ldy)
     {
         Vector256<float> t0 = Avx.UnpackLow(c0, c1), t1 = Avx.UnpackHigh(c0, c1);   // rows 0,1,4,5 / 2,3,6,7 of c0,c1
         Vector256<float> t2 = Avx.UnpackLow(c2, c3), t3 = Avx.UnpackHigh(c2, c3);
         Vector256<float> r04 = Avx.Shuffle(t0, t2, 0x44), r15 = Avx.Shuffle(t0, t2, 0xEE);
         Vector256<float> r26 = Avx.Shuffle(t1, t3, 0x44), r37 = Avx.Shuffle(t1, t3, 0xEE);
-        Put(r04.GetLower(), nr, y, bias, accumulate);
-        Put(r15.GetLower(), nr, y + ldy, bias, accumulate);
-        Put(r26.GetLower(), nr, y + 2 * ldy, bias, accumulate);
-        Put(r37.GetLower(), nr, y + 3 * ldy, bias, accumulate);
-        Put(r04.GetUpper(), nr, y + 4 * ldy, bias, accumulate);
-        Put(r15.GetUpper(), nr, y + 5 * ldy, bias, accumulate);
-        Put(r26.GetUpper(), nr, y + 6 * ldy, bias, accumulate);
-        Put(r37.GetUpper(), nr, y + 7 * ldy, bias, accumulate);
+        Put(r04.GetLower(), nr, y);
+        Put(r15.GetLower(), nr, y + ldy);
+        Put(r26.GetLower(), nr, y + 2 * ldy);
+        Put(r37.GetLower(), nr, y + 3 * ldy);
+        Put(r04.GetUpper(), nr, y + 4 * ldy);
+        Put(r15.GetUpper(), nr, y + 5 * ldy);
+        Put(r26.GetUpper(), nr, y + 6 * ldy);
+        Put(r37.GetUpper(), nr, y + 7 * ldy);
     }
 
-    /// <summary>y[0..nr) (+)= s[0..nr) (+ bias on the first pass).</summary>
+    /// <summary>y[0..nr) = s[0..nr).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Put(Vector128<float> s, int nr, float* y, float* bias, bool accumulate)
+    static void Put(Vector128<float> s, int nr, float* y)
     {
-        if (nr == NR)
-        {
-            if (accumulate) s += Vector128.Load(y);
-            else if (bias != null) s += Vector128.Load(bias);
-            s.Store(y);
-            return;
-        }
-        for (int r = 0; r < nr; r++)
-            y[r] = s.GetElement(r) + (accumulate ? y[r] : bias != null ? bias[r] : 0f);
+        if (nr == NR) s.Store(y);
+        else for (int r = 0; r < nr; r++) y[r] = s.GetElement(r);
     }
 }

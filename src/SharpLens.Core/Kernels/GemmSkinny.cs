@@ -129,8 +129,13 @@ internal static unsafe class GemmSkinny
         int blocks = (bcastRows + Avx2BcastKernel.MaxRows - 1) / Avx2BcastKernel.MaxRows;
         bool fuseFirstTile = !NoFusedFirstTile && w.DType == DType.BF16 && typeof(TD) == typeof(Avx2DotKernel)
             && Avx2.IsSupported && Fma.IsSupported && tiles > 0;
-        // wide [NR][kdMax]: the current group's W chunk widened to fp32 (unused for f32 weights, read in place).
-        float* wide = f32 ? null : GemmThreadBuffer.Get((long)NR * kdMax);
+        // wide [NR][kdMax]: the current group's W chunk widened to fp32 (none for f32 weights, read in place), then
+        // yT [groups][blocks][4][24]: each group's broadcast-row totals across the K-chunks (Avx2BcastKernel.Run; none
+        // when K is one chunk).
+        long wideFloats = f32 ? 0 : ((long)NR * kdMax + 15) & ~15L;
+        long groupT = (long)blocks * Avx2BcastKernel.NR * Avx2BcastKernel.MaxRows;
+        float* scratch = GemmThreadBuffer.Get(wideFloats + (chunks > 1 ? (n1 - n0 + NR - 1) / NR * groupT : 0));
+        float* wide = f32 ? null : scratch, yT = scratch + wideFloats;
         for (int kl = 0; kl < k; kl += klMax)
         {
             int klEnd = Math.Min(k, kl + klMax);
@@ -142,7 +147,7 @@ internal static unsafe class GemmSkinny
                     int kd = Math.Min(kdMax, k - kb);
                     float* wp;
                     long ldw;
-                    bool first = kb == 0;
+                    bool first = kb == 0, last = kb + kd == k;
                     float* bp = first && bias != null ? bias + j0 : null;
                     int t = 0;
                     bool fused = false;
@@ -167,7 +172,9 @@ internal static unsafe class GemmSkinny
                     {
                         int i0 = b * Avx2BcastKernel.MaxRows, rows = Math.Min(Avx2BcastKernel.MaxRows, bcastRows - i0);
                         Avx2BcastKernel.Run(kd, TransposedBlock(x, m, bcastRows, kdMax, chunks, kb, i0), rows / Avx2BcastKernel.RowBlock,
-                            wp, ldw, nr, y + (long)i0 * ldy + j0, ldy, bp, !first, b == 0 ? ahead : null, w.Stride * sizeof(ushort));
+                            wp, ldw, nr, y + (long)i0 * ldy + j0, ldy, bp, first, last,
+                            yT + (j0 - n0) / NR * groupT + (long)b * Avx2BcastKernel.NR * Avx2BcastKernel.MaxRows,
+                            b == 0 ? ahead : null, w.Stride * sizeof(ushort));
                     }
                     for (; t < tiles; t++)
                     {

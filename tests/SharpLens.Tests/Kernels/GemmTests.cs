@@ -19,6 +19,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (25, 2600, 9, false),
         // m = 4: balanced row tiles of 2 + 2, so the skinny path's fused first tile has 2 rows (a 3-row one summed row 2 twice)
         (4, 1040, 13, false),
+        // two broadcast blocks (24 + 16 rows) over three K-chunks: each block carries its own running totals (yT)
+        (40, 1100, 70, false),
     };
 
     public static IEnumerable<object[]> LinearCases()
