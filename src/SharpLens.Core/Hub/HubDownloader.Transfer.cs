@@ -6,9 +6,20 @@ namespace SharpLens.Hub;
 /// <summary>The transfer half of <see cref="HubDownloader"/>: resumable GET into <c>.incomplete</c>, verification, rename.</summary>
 internal sealed partial class HubDownloader
 {
+    /// <summary>Transfers cut short in a row, each bringing no new byte, after which a download gives up (huggingface_hub's
+    /// <c>http_get</c>: 5).</summary>
+    internal const int MaxRetriesWithoutData = 5;
+    /// <summary>The pause before a cut-short transfer is resumed (huggingface_hub: 1 s).</summary>
+    internal static readonly TimeSpan RetryPause = TimeSpan.FromSeconds(1);
+    /// <summary>Test hook: replaces <see cref="RetryPause"/> for the calling flow.</summary>
+    internal static readonly AsyncLocal<TimeSpan?> RetryPauseOverride = new();
+
     /// <summary>
     /// Fills <c>blobs/&lt;etag&gt;.incomplete</c> (resuming what an earlier attempt left), checks its size and,
     /// its sha256 (LFS files) or git blob id (small files), then renames it into place. A bad file is deleted, never linked.
+    /// A transfer cut short (connection lost, no data for <see cref="StallTimeout"/>) is resumed from where it stopped, as
+    /// huggingface_hub does: after a pause, with a Range request, until <see cref="MaxRetriesWithoutData"/> attempts in a
+    /// row have brought nothing; then the partial data stays for the next run.
     /// </summary>
     async Task DownloadBlobAsync(FileMetadata metadata, CancellationToken ct)
     {
@@ -16,8 +27,13 @@ internal sealed partial class HubDownloader
         string partial = blob + ".incomplete";
         HubCache.WriteOrDiskError(() => Directory.CreateDirectory(cache.BlobsDir));
         bool verifySha256 = Sha256Pattern().IsMatch(metadata.Etag);
+        // Progress is the partial file growing past its longest so far (a server that ignores Range and keeps cutting
+        // restarts from 0 every time: that is no progress).
+        long longest = LengthOf(partial);
+        int retriesWithoutData = 0;
 
-        // A second round only happens when the partial data had to be thrown away (unsatisfiable range).
+        // A second round only happens when the partial data had to be thrown away (unsatisfiable range); a resumed
+        // transfer repeats its round (from what the partial file holds, hashed again).
         for (int round = 0; round < 2; round++)
         {
             long existing = LengthOf(partial);
@@ -56,7 +72,21 @@ internal sealed partial class HubDownloader
                 }
                 else throw errors.FromResponse(response, metadata.File);
 
-                await CopyBodyAsync(response, partial, append, existing, hash, metadata, ct).ConfigureAwait(false);
+                try
+                {
+                    await CopyBodyAsync(response, partial, append, existing, hash, metadata, ct).ConfigureAwait(false);
+                }
+                catch (TransferCutShort cut)
+                {
+                    retriesWithoutData = cut.Received > longest ? 0 : retriesWithoutData + 1;
+                    longest = Math.Max(longest, cut.Received);
+                    if (retriesWithoutData >= MaxRetriesWithoutData)
+                        throw HubErrors.Interrupted(metadata.File, cut.Received, cut.Total,
+                            $"{cut.Reason}; {MaxRetriesWithoutData} resumed attempts brought no data", cut.InnerException);
+                    await Task.Delay(RetryPauseOverride.Value ?? RetryPause, ct).ConfigureAwait(false);
+                    round--;
+                    continue;
+                }
             }
 
             long length = LengthOf(partial);
@@ -145,11 +175,11 @@ internal sealed partial class HubDownloader
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    throw HubErrors.Interrupted(metadata.File, received, total, $"no data for {StallTimeout.TotalSeconds:0} s");
+                    throw new TransferCutShort(received, total, $"no data for {StallTimeout.TotalSeconds:0} s", null);
                 }
                 catch (Exception e) when (e is IOException or HttpRequestException)
                 {
-                    throw HubErrors.Interrupted(metadata.File, received, total, e.Message, e);
+                    throw new TransferCutShort(received, total, e.Message, e);
                 }
                 if (read == 0) break;
                 try
@@ -175,6 +205,14 @@ internal sealed partial class HubDownloader
             catch (IOException e) { throw DiskError(partial, e); }
         }
         progress?.Report(new DownloadProgress(metadata.File, received, total));
+    }
+
+    /// <summary>A response body that ended early: how long the partial file is, of what total, and why.</summary>
+    sealed class TransferCutShort(long received, long? total, string reason, Exception? inner) : Exception(reason, inner)
+    {
+        public long Received { get; } = received;
+        public long? Total { get; } = total;
+        public string Reason { get; } = reason;
     }
 
     static string? Mismatch(string kind, string expected, string actual) =>

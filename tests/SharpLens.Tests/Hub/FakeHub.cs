@@ -52,6 +52,8 @@ public sealed class FakeHub : IDisposable
 
     /// <summary>The next CDN (LFS) body stops after this many bytes and the connection is closed.</summary>
     public int? CutNextCdnBodyAfter { get; set; }
+    /// <summary>Every later CDN body (after the one <see cref="CutNextCdnBodyAfter"/> cuts) stops after this many bytes.</summary>
+    public int? CutCdnBodiesAfter { get; set; }
     /// <summary>Every CDN body has one byte flipped.</summary>
     public bool CorruptCdnBodies { get; set; }
     /// <summary>The CDN answers 200 with the whole file even when asked for a range.</summary>
@@ -231,7 +233,7 @@ public sealed class FakeHub : IDisposable
             content = (byte[])content.Clone();
             content[content.Length / 2] ^= 0xFF;
         }
-        int? cut = CutNextCdnBodyAfter;
+        int? cut = CutNextCdnBodyAfter ?? CutCdnBodiesAfter;
         CutNextCdnBodyAfter = null;
 
         string? range = request.Header("Range");

@@ -121,15 +121,41 @@ public sealed class HubDownloadTests : IDisposable
         Assert.Equal(files[Shards[1]], File.ReadAllBytes(Path.Combine(snapshot, Shards[1])));
     }
 
+    /// <summary>CDN GETs of shard 0's blob so far.</summary>
+    List<FakeHub.Request> Shard0Gets() =>
+        hub.Requests.Where(r => r.Method == "GET" && r.Path.StartsWith($"/cdn-lfs/{FakeHub.Sha256(files[Shards[0]])}")).ToList();
+
     [Fact]
-    public void InterruptedTransfer_IsResumedWithRangeOnTheNextCall()
+    public void InterruptedTransfer_IsResumedWithRangeInTheSameCall()
     {
+        HubDownloader.RetryPauseOverride.Value = TimeSpan.FromMilliseconds(1);
         const int cut = 100_000;
         hub.CutNextCdnBodyAfter = cut;
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+
+        var gets = Shard0Gets();
+        Assert.Equal(2, gets.Count);
+        Assert.Null(gets[0].Header("Range"));
+        Assert.Equal($"bytes={cut}-", gets[1].Header("Range"));
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "blobs", FakeHub.Sha256(files[Shards[0]]) + ".incomplete")));
+    }
+
+    [Fact]
+    public void TransferCutShortAgainAndAgain_GivesUpAfterFiveResumesWithoutData_AndTheNextCallResumes()
+    {
+        HubDownloader.RetryPauseOverride.Value = TimeSpan.FromMilliseconds(1);
+        const int cut = 100_000;
+        hub.CutNextCdnBodyAfter = cut;
+        hub.CutCdnBodiesAfter = 0;
         var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
         Assert.Equal(ExitCode.Network, e.Code);
-        Assert.Contains("interrupted", e.Message);
+        Assert.Contains($"interrupted after {cut} of {files[Shards[0]].Length} bytes", e.Message);
+        Assert.Contains($"{HubDownloader.MaxRetriesWithoutData} resumed attempts brought no data", e.Message);
         Assert.Contains("run again to resume", e.Message);
+        var gets = Shard0Gets();
+        Assert.Equal(1 + HubDownloader.MaxRetriesWithoutData, gets.Count);
+        Assert.All(gets.Skip(1), g => Assert.Equal($"bytes={cut}-", g.Header("Range")));
 
         string etag = FakeHub.Sha256(files[Shards[0]]);
         string partial = Path.Combine(RepoDir, "blobs", etag + ".incomplete");
@@ -137,19 +163,47 @@ public sealed class HubDownloadTests : IDisposable
         Assert.False(File.Exists(Path.Combine(RepoDir, "blobs", etag)));
         Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", Commit, Shards[0])));
 
+        hub.CutCdnBodiesAfter = null;
         hub.ClearRequests();
         string snapshot = ModelLocator.Resolve(RepoId, Online());
-        var resumed = Assert.Single(hub.Requests, r => r.Method == "GET" && r.Path.StartsWith($"/cdn-lfs/{etag}"));
+        var resumed = Assert.Single(Shard0Gets());
         Assert.Equal($"bytes={cut}-", resumed.Header("Range"));
         Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
         Assert.False(File.Exists(partial));
     }
 
     [Fact]
+    public void ResumesThatBringData_DoNotCountTowardTheLimit()
+    {
+        HubDownloader.RetryPauseOverride.Value = TimeSpan.FromMilliseconds(1);
+        const int piece = 20_000;
+        hub.CutCdnBodiesAfter = piece;
+        string snapshot = ModelLocator.Resolve(RepoId, Online());
+        int pieces = (files[Shards[0]].Length + piece - 1) / piece;
+        Assert.True(pieces > HubDownloader.MaxRetriesWithoutData + 1);
+        Assert.Equal(pieces, Shard0Gets().Count);
+        Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
+    }
+
+    [Fact]
+    public void AServerThatIgnoresRangeAndKeepsCutting_IsNotRetriedForever()
+    {
+        HubDownloader.RetryPauseOverride.Value = TimeSpan.FromMilliseconds(1);
+        hub.IgnoreRange = true;
+        hub.CutCdnBodiesAfter = 20_000;  // every attempt starts over at 0 and ends at 20,000: no progress after the first
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Contains("resumed attempts brought no data", e.Message);
+        Assert.Equal(1 + HubDownloader.MaxRetriesWithoutData, Shard0Gets().Count);
+    }
+
+    [Fact]
     public void ResumeAgainstAServerThatIgnoresRange_StartsOver()
     {
+        HubDownloader.RetryPauseOverride.Value = TimeSpan.FromMilliseconds(1);
         hub.CutNextCdnBodyAfter = 50_000;
+        hub.CutCdnBodiesAfter = 0;
         Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        hub.CutCdnBodiesAfter = null;
         hub.IgnoreRange = true;
         string snapshot = ModelLocator.Resolve(RepoId, Online());
         Assert.Equal(files[Shards[0]], File.ReadAllBytes(Path.Combine(snapshot, Shards[0])));
