@@ -12,16 +12,41 @@ public static class Fixtures
 {
     static readonly object Gate = new();
     static readonly Dictionary<string, string> Materialized = new();
-    static readonly List<string> Created = [];
 
-    static Fixtures() => AppDomain.CurrentDomain.ProcessExit += (_, _) => CleanUp();
+    /// <summary>Everything this test run writes: <c>sharplens-tests-&lt;pid&gt;</c> under the temporary folder, removed at
+    /// exit; a run that was killed leaves its folder to the next run, which removes those of processes no longer alive.</summary>
+    static readonly string Root = Path.Combine(Path.GetTempPath(), RootPrefix + Environment.ProcessId);
+    const string RootPrefix = "sharplens-tests-";
 
-    /// <summary>Removes every directory this test run created under the temporary folder.</summary>
-    static void CleanUp()
+    static Fixtures()
     {
-        lock (Gate)
-            foreach (var d in Created)
-                try { Directory.Delete(d, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        RemoveFoldersOfEndedRuns();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteQuietly(Root);
+    }
+
+    static void RemoveFoldersOfEndedRuns()
+    {
+        foreach (var d in Directory.GetDirectories(Path.GetTempPath(), RootPrefix + "*"))
+            if (int.TryParse(Path.GetFileName(d)[RootPrefix.Length..], out int pid) && pid != Environment.ProcessId && !IsRunning(pid))
+                DeleteQuietly(d);
+    }
+
+    static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }       // no such process
+        catch (InvalidOperationException) { return false; }
+    }
+
+    static void DeleteQuietly(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     public static string RepoRoot { get; } = FindRepoRoot();
@@ -36,9 +61,7 @@ public static class Fixtures
         lock (Gate)
         {
             if (Materialized.TryGetValue(name, out var done)) return done;
-            string root = Path.Combine(Path.GetTempPath(), "sharplens-fixtures-" + Environment.ProcessId);
-            if (!Created.Contains(root)) Created.Add(root);
-            string dst = Path.Combine(root, name);
+            string dst = Path.Combine(Root, "fixtures", name);
             Directory.CreateDirectory(dst);
             var sources = new List<string> { Path.Combine(RepoRoot, "fixtures", name) };
             if (name == "setcomp-demo") sources.Add(DemoModelDir);
@@ -64,9 +87,8 @@ public static class Fixtures
     /// <summary>A fresh empty temporary directory for one test.</summary>
     public static string TempDir(string tag = "t")
     {
-        string d = Path.Combine(Path.GetTempPath(), $"sharplens-{tag}-{Guid.NewGuid():N}");
+        string d = Path.Combine(Root, $"{tag}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(d);
-        lock (Gate) Created.Add(d);
         return d;
     }
 
