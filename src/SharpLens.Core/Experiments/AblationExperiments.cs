@@ -45,8 +45,8 @@ public sealed class AblationExperiments(StudyRuns runs, Processing processing, A
         var c = runs.Model.Config;
         int L = c.NLayers, H = c.NHeads;
         var items = new List<IReadOnlyList<Intervention>>();
-        for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].AttnOut, l)]);
-        for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].MlpOut, l)]);
+        for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].AttnOut)]);
+        for (int l = 0; l < L; l++) items.Add([Intervention.ZeroAll(_names.Layers[l].MlpOut)]);
         for (int l = 0; l < L; l++)
             for (int h = 0; h < H; h++) items.Add([HeadAblation(l, h)]);
         return items;
@@ -63,9 +63,9 @@ public sealed class AblationExperiments(StudyRuns runs, Processing processing, A
         var c = runs.Model.Config;
         string hook = _names.Layers[layer].Z;
         var bv = runs.Model.Weights.Layers[layer].Bv;
-        if (processing == Processing.Hf || bv.Length == 0) return Intervention.FillHead(hook, layer, head, new float[c.DHead]);
+        if (processing == Processing.Hf || bv.Length == 0) return Intervention.FillHead(hook, head, new float[c.DHead]);
         int kv = head / c.GroupSize;
-        return Intervention.FillHead(hook, layer, head, bv.AsMemory(kv * c.DHead, c.DHead));
+        return Intervention.FillHead(hook, head, bv.AsMemory(kv * c.DHead, c.DHead));
     }
 
     /// <summary>Each logit diff over the run's own unpatched logit diff.</summary>

@@ -9,15 +9,35 @@ namespace SharpLens.Experiments;
 public delegate void Setter(Span<float> target, int[] shape, int posOffset);
 
 /// <summary>
-/// One change to a run: a hook point, the layer it belongs to (−1 for <c>hook_embed</c>), the first position it
-/// touches (so a sweep may reuse everything before it), and the setter. Patching, ablation and path patching
-/// are all lists of these.
+/// One change to a run: a hook point, the first position it touches and the setter; a sweep reuses everything before
+/// that position and before the hook's layer (<see cref="Layer"/>, read from the hook name). Patching, ablation and
+/// path patching are all lists of these.
 /// </summary>
-public sealed record Intervention(string Hook, int Layer, int FirstPosition, Setter Apply)
+public sealed record Intervention(string Hook, int FirstPosition, Setter Apply)
 {
+    /// <summary>The block the hook belongs to: L for <c>blocks.L.…</c>, −1 for <c>hook_embed</c>, and
+    /// <see cref="AfterTheBlocks"/> for anything else (<c>ln_final.…</c>).</summary>
+    public int Layer { get; } = LayerOf(Hook);
+
+    /// <summary>The <see cref="Layer"/> of a hook that runs after every block.</summary>
+    public const int AfterTheBlocks = int.MaxValue;
+
+    /// <summary>The block a hook name belongs to; see <see cref="Layer"/>.</summary>
+    public static int LayerOf(string hook)
+    {
+        if (hook == HookNames.Embed) return -1;
+        const string prefix = "blocks.";
+        if (!hook.StartsWith(prefix, StringComparison.Ordinal)) return AfterTheBlocks;
+        int dot = hook.IndexOf('.', prefix.Length);
+        return dot > prefix.Length
+            && int.TryParse(hook.AsSpan(prefix.Length, dot - prefix.Length), System.Globalization.NumberStyles.None, null, out int block)
+            ? block
+            : AfterTheBlocks;
+    }
+
     /// <summary>Copy positions of a [pos, ...] activation from a source activation of the same per-prompt shape.</summary>
-    public static Intervention Patch(string hook, int layer, ReadOnlyMemory<float> source, IReadOnlyList<int> positions) =>
-        new(PositionFirst(hook), layer, positions.Min(), (t, shape, off) =>
+    public static Intervention Patch(string hook, ReadOnlyMemory<float> source, IReadOnlyList<int> positions) =>
+        new(PositionFirst(hook), positions.Min(), (t, shape, off) =>
         {
             int row = RowSize(shape);
             foreach (int p in positions)
@@ -25,12 +45,12 @@ public sealed record Intervention(string Hook, int Layer, int FirstPosition, Set
         });
 
     /// <summary>Copy whole activation (every position).</summary>
-    public static Intervention PatchAll(string hook, int layer, ReadOnlyMemory<float> source) =>
-        new(PositionFirst(hook), layer, 0, (t, shape, off) => source.Span.Slice(off * RowSize(shape), t.Length).CopyTo(t));
+    public static Intervention PatchAll(string hook, ReadOnlyMemory<float> source) =>
+        new(PositionFirst(hook), 0, (t, shape, off) => source.Span.Slice(off * RowSize(shape), t.Length).CopyTo(t));
 
     /// <summary>Copy the slices of <paramref name="heads"/> of a [pos, heads, d_head] activation at the given positions.</summary>
-    public static Intervention PatchHeads(string hook, int layer, ReadOnlyMemory<float> source, IReadOnlyList<int> heads, IReadOnlyList<int> positions) =>
-        new(PositionFirst(hook), layer, positions.Min(), (t, shape, off) =>
+    public static Intervention PatchHeads(string hook, ReadOnlyMemory<float> source, IReadOnlyList<int> heads, IReadOnlyList<int> positions) =>
+        new(PositionFirst(hook), positions.Min(), (t, shape, off) =>
         {
             int nh = shape[1], e = shape[2];
             foreach (int p in positions)
@@ -39,11 +59,11 @@ public sealed record Intervention(string Hook, int Layer, int FirstPosition, Set
         });
 
     /// <summary>Set a [pos, ...] activation to 0 at every position.</summary>
-    public static Intervention ZeroAll(string hook, int layer) => new(hook, layer, 0, (t, _, _) => t.Clear());
+    public static Intervention ZeroAll(string hook) => new(hook, 0, (t, _, _) => t.Clear());
 
     /// <summary>Set one head's slice of a [pos, heads, d_head] activation to <paramref name="value"/> (d_head floats) at every position.</summary>
-    public static Intervention FillHead(string hook, int layer, int head, ReadOnlyMemory<float> value) =>
-        new(PositionFirst(hook), layer, 0, (t, shape, _) =>
+    public static Intervention FillHead(string hook, int head, ReadOnlyMemory<float> value) =>
+        new(PositionFirst(hook), 0, (t, shape, _) =>
         {
             int nh = shape[1], e = shape[2];
             for (int p = 0; p < shape[0]; p++) value.Span.CopyTo(t.Slice((p * nh + head) * e, e));

@@ -47,7 +47,7 @@ public sealed partial class PatchSweep
         // Cheapest first-touch: sort by (first position, first layer) so batches share a start.
         var order = Enumerable.Range(0, items.Count)
             .Select(i => (Index: i, Pos: items[i].Count == 0 ? T - 1 : items[i].Min(x => x.FirstPosition),
-                          Layer: items[i].Count == 0 ? L : items[i].Min(x => x.Layer)))
+                          Layer: items[i].Count == 0 ? L : Math.Min(L, items[i].Min(x => x.Layer))))
             .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
         int done = 0;
         foreach (var (s, e) in Partition(order.Select(o => (o.Pos, o.Layer)).ToList(), T, L))

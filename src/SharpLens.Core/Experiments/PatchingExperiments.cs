@@ -38,17 +38,17 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
     }
 
     /// <summary>One item patching <paramref name="hook"/> from <paramref name="source"/> at the positions that change (none: a no-op item).</summary>
-    IReadOnlyList<Intervention> PatchItem(ActivationCache source, string hook, int layer, IEnumerable<int> positions)
+    IReadOnlyList<Intervention> PatchItem(ActivationCache source, string hook, IEnumerable<int> positions)
     {
         var pos = Changing(source, hook, positions);
-        return pos.Length == 0 ? [] : [Intervention.Patch(hook, layer, StudyRuns.Source(source, hook), pos)];
+        return pos.Length == 0 ? [] : [Intervention.Patch(hook, StudyRuns.Source(source, hook), pos)];
     }
 
     /// <summary>One item patching <paramref name="heads"/> of a [pos, heads, d_head] hook at the positions that change.</summary>
-    IReadOnlyList<Intervention> PatchHeadsItem(string hook, int layer, int[] heads, IEnumerable<int> positions)
+    IReadOnlyList<Intervention> PatchHeadsItem(string hook, int[] heads, IEnumerable<int> positions)
     {
         var pos = Changing(runs.Clean, hook, positions);
-        return pos.Length == 0 ? [] : [Intervention.PatchHeads(hook, layer, StudyRuns.Source(runs.Clean, hook), heads, pos)];
+        return pos.Length == 0 ? [] : [Intervention.PatchHeads(hook, StudyRuns.Source(runs.Clean, hook), heads, pos)];
     }
 
     double[] Sweep(string phase, IReadOnlyList<IReadOnlyList<Intervention>> items)
@@ -64,7 +64,7 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
         var items = new List<IReadOnlyList<Intervention>>();
         for (int l = 0; l < L; l++)
             for (int p = 0; p < T; p++)
-                items.Add(PatchItem(runs.Clean, _names.Layers[l].ResidPre, l, [p]));
+                items.Add(PatchItem(runs.Clean, _names.Layers[l].ResidPre, [p]));
         return Json.Rows(Sweep("residual stream patching", items), T).ToArray();
     }
 
@@ -75,7 +75,7 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
         for (int l = 0; l < L; l++)
         {
             string hook = attention ? _names.Layers[l].AttnOut : _names.Layers[l].MlpOut;
-            items.Add(PatchItem(runs.Clean, hook, l, allPositions ? Enumerable.Range(0, T) : [Last]));
+            items.Add(PatchItem(runs.Clean, hook, allPositions ? Enumerable.Range(0, T) : [Last]));
         }
         return Sweep($"{(attention ? "attention" : "MLP")} output patching ({(allPositions ? "all positions" : "final position")})", items);
     }
@@ -87,7 +87,7 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
         var items = new List<IReadOnlyList<Intervention>>();
         for (int l = 0; l < L; l++)
             for (int h = 0; h < H; h++)
-                items.Add(PatchHeadsItem(_names.Layers[l].Z, l, [h], positions));
+                items.Add(PatchHeadsItem(_names.Layers[l].Z, [h], positions));
         return Json.Rows(Sweep($"head patching ({(allPositions ? "all positions" : "final position")})", items), H).ToArray();
     }
 
@@ -99,7 +99,7 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
         for (int i = 0; i < H; i++)
             for (int j = i; j < H; j++) pairs.Add((i, j));
         var values = Sweep($"head pairs at layer {layer}", pairs
-            .Select(p => PatchHeadsItem(hook, layer, p.I == p.J ? [p.I] : [p.I, p.J], [Last]))
+            .Select(p => PatchHeadsItem(hook, p.I == p.J ? [p.I] : [p.I, p.J], [Last]))
             .ToList());
         var m = new double[H][];
         for (int i = 0; i < H; i++) m[i] = new double[H];
@@ -115,7 +115,7 @@ public sealed class PatchingExperiments(StudyRuns runs, Action<string, int, int>
     public double[] Control()
     {
         var items = new List<IReadOnlyList<Intervention>>();
-        for (int l = 0; l < L; l++) items.Add(PatchItem(runs.Control, _names.Layers[l].ResidPre, l, [Last]));
+        for (int l = 0; l < L; l++) items.Add(PatchItem(runs.Control, _names.Layers[l].ResidPre, [Last]));
         return Sweep("control patch (unrelated prompt)", items);
     }
 }

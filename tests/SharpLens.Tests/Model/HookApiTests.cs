@@ -118,7 +118,7 @@ public class HookApiTests : IDisposable
         {
             string hook = $"blocks.{layer}.hook_resid_pre";
             var src = runs.Clean[hook].Data;
-            items.Add([Intervention.Patch(hook, layer, src, [pos])]);
+            items.Add([Intervention.Patch(hook, src, [pos])]);
             int d = _model.Config.DModel;
             var hooks = new HookSet().Add(hook, ctx => src.AsSpan(pos * d, d).CopyTo(ctx.Data.Slice(pos * d, d)));
             expected.Add(runs.LogitDiff(_model.RunWithHooks([_tokens.Corrupted], hooks).Slice(0)[^_model.Config.VocabSize..]));
@@ -133,7 +133,7 @@ public class HookApiTests : IDisposable
         var runs = new StudyRuns(_model, _tokens);
         int pos = Enumerable.Range(0, _tokens.Length).Single(p => _tokens.Clean[p] != _tokens.Corrupted[p]);
         string hook = "blocks.0.hook_resid_pre";
-        var v = runs.SweepOn(clean: false, default).Run([[Intervention.Patch(hook, 0, runs.Clean[hook].Data, [pos])]],
+        var v = runs.SweepOn(clean: false, default).Run([[Intervention.Patch(hook, runs.Clean[hook].Data, [pos])]],
             pair => runs.Recovery(StudyRuns.PairLogitDiff(pair)));
         Assert.True(Math.Abs(v[0] - 1) < 1e-5, $"recovery {v[0]}");
     }

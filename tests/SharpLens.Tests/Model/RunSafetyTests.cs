@@ -65,15 +65,42 @@ public class SweepInterventionCheckTests : IDisposable
     public void Dispose() => _model.Dispose();
 
     [Theory]
-    [InlineData("blocks.1.hook_resid_pre", 3)]      // declared layer later than the hook's block: the sweep starts after it
-    [InlineData("blocks.1.hook_resid_pree", 1)]     // misspelt hook
-    public void AnInterventionThatNeverRunsIsAnErrorNotANullResult(string hook, int layer)
+    [InlineData("blocks.1.hook_resid_pree")]     // misspelt hook of a block
+    [InlineData("ln_final.hook_scalee")]         // misspelt hook after the blocks
+    public void AnInterventionThatNeverRunsIsAnErrorNotANullResult(string hook)
     {
         var runs = new StudyRuns(_model, _tokens);
         var src = runs.Clean["blocks.1.hook_resid_pre"].Data;
         var e = Assert.Throws<InvalidOperationException>(() => runs.SweepOn(clean: false, default)
-            .Run([[Intervention.Patch(hook, layer, src, [_tokens.Last])]], runs.LogitDiff));
+            .Run([[Intervention.Patch(hook, src, [_tokens.Last])]], runs.LogitDiff));
         Assert.Contains("never ran", e.Message);
+    }
+
+    /// <summary>An intervention's layer comes from its hook name, so a sweep cannot be told to start past the hook.</summary>
+    [Theory]
+    [InlineData("blocks.0.hook_resid_pre", 0)]
+    [InlineData("blocks.12.attn.hook_z", 12)]
+    [InlineData("blocks.3.mlp.hook_post", 3)]
+    [InlineData("hook_embed", -1)]
+    [InlineData("ln_final.hook_scale", Intervention.AfterTheBlocks)]
+    [InlineData("blocks.x.hook_resid_pre", Intervention.AfterTheBlocks)]
+    [InlineData("blocks.-1.hook_resid_pre", Intervention.AfterTheBlocks)]
+    public void LayerIsReadFromTheHookName(string hook, int layer)
+    {
+        Assert.Equal(layer, Intervention.LayerOf(hook));
+        Assert.Equal(layer, Intervention.ZeroAll(hook).Layer);
+    }
+
+    /// <summary>Patching the final norm's scale (after every block) runs: the sweep starts at the last layer's end.</summary>
+    [Fact]
+    public void AnInterventionAfterTheBlocksRuns()
+    {
+        var runs = new StudyRuns(_model, _tokens);
+        var src = runs.Clean[HookNames.LnFinalScale].Data;
+        var swept = runs.SweepOn(clean: false, default).Run([[Intervention.PatchAll(HookNames.LnFinalScale, src)]], StudyRuns.PairLogitDiff);
+        var hooks = new HookSet().Add(HookNames.LnFinalScale, ctx => src.AsSpan(0, ctx.Data.Length).CopyTo(ctx.Data));
+        double expected = runs.LogitDiff(_model.RunWithHooks([_tokens.Corrupted], hooks).Slice(0)[^_model.Config.VocabSize..]);
+        Assert.True(Math.Abs(expected - swept[0]) < 1e-4, $"{expected} vs {swept[0]}");
     }
 
     [Theory]
@@ -82,9 +109,9 @@ public class SweepInterventionCheckTests : IDisposable
     public void PositionFirstSettersRefuseAttentionPatternHooks(string hook)
     {
         var src = new float[16];
-        Assert.Throws<ArgumentException>(() => Intervention.Patch(hook, 1, src, [0]));
-        Assert.Throws<ArgumentException>(() => Intervention.PatchHeads(hook, 1, src, [0], [0]));
-        Assert.Throws<ArgumentException>(() => Intervention.FillHead(hook, 1, 0, src));
-        Assert.Throws<ArgumentException>(() => Intervention.PatchAll(hook, 1, src));
+        Assert.Throws<ArgumentException>(() => Intervention.Patch(hook, src, [0]));
+        Assert.Throws<ArgumentException>(() => Intervention.PatchHeads(hook, src, [0], [0]));
+        Assert.Throws<ArgumentException>(() => Intervention.FillHead(hook, 0, src));
+        Assert.Throws<ArgumentException>(() => Intervention.PatchAll(hook, src));
     }
 }
