@@ -21,6 +21,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (4, 1040, 13, false),
         // two broadcast blocks (24 + 16 rows) over three K-chunks: each block carries its own running totals (yT)
         (40, 1100, 70, false),
+        // packed path with two A blocks in M (144 + 6, the last padded to 8) and in K (256 + 44), shared by two threads' ranges
+        (150, 300, 72, true),
     };
 
     public static IEnumerable<object[]> LinearCases()
@@ -158,21 +160,22 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
     }
 
     /// <summary>Which LinearForward implementation to force: the size-based default, the packed (transposed-panel) path
-    /// for every M, the skinny path for every M, or the skinny path without its AVX2 broadcast kernel (every row through
-    /// the dot kernel).</summary>
-    public enum Path { Auto, Packed, Skinny, SkinnyDotOnly }
+    /// for every M, the same with each column range packing its own A (as one thread, or a large A, does), the skinny
+    /// path for every M, or the skinny path without its AVX2 broadcast kernel (every row through the dot kernel).</summary>
+    public enum Path { Auto, Packed, PackedPerRangeA, Skinny, SkinnyDotOnly }
 
     static void RunAt(SimdLevel level, int threads, Action action, Path path = Path.Auto)
     {
         KernelOptions.ForcedLevel = level;
         KernelOptions.ForcedThreads = threads;
-        GemmSkinny.ForcedMaxM = path switch { Path.Packed => 0, Path.Skinny or Path.SkinnyDotOnly => int.MaxValue, _ => null };
+        GemmSkinny.ForcedMaxM = path switch { Path.Packed or Path.PackedPerRangeA => 0, Path.Skinny or Path.SkinnyDotOnly => int.MaxValue, _ => null };
         GemmSkinny.NoBroadcast = path == Path.SkinnyDotOnly;
+        GemmDriver.NoPrePack = path == Path.PackedPerRangeA;
         try { action(); }
         finally
         {
             KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null;
-            GemmSkinny.ForcedMaxM = null; GemmSkinny.NoBroadcast = false;
+            GemmSkinny.ForcedMaxM = null; GemmSkinny.NoBroadcast = false; GemmDriver.NoPrePack = false;
         }
     }
 
