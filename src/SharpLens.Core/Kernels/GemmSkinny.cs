@@ -34,7 +34,8 @@ internal static unsafe class GemmSkinny
     /// <summary>Whether a weight product with m rows takes this path at the given level.</summary>
     public static bool Applies(int m, SimdLevel level) => level >= SimdLevel.Avx2 && m <= (ForcedMaxM ?? DefaultMaxM);
 
-    /// <summary>K-chunk: the NR×KD fp32 W chunk (8 KiB for AVX2) stays in L1. (256 and 1024 measured 5–10 % slower.)</summary>
+    /// <summary>K-chunk: the NR×KD fp32 W chunk (8 KiB for AVX2) stays in L1. (256 and 1024 measured 5–10 % slower with
+    /// the dot kernel alone; with the broadcast kernel 256–1024 measured the same within the host's noise.)</summary>
     internal const int KD = 512;
     /// <summary>Most bytes of packed x one pass over the column range reads: a quarter of this machine's 512 KB L2
     /// (measured on the 24 mapped down projections, 25×5504×2048: +8–10 % at 256 KB, +15 % at 128 KB against one pass;
@@ -113,7 +114,8 @@ internal static unsafe class GemmSkinny
     /// tiles through the dot kernel. The K range is cut into spans kl of at most <see cref="XBlockBytes"/>
     /// of x so that the x every group re-reads stays in L2 (one or two spans unless K is large: the MLP down projection's
     /// x is 25 × 5504 floats, 550 KB, more than this machine's 512 KB L2). (Measured: kb outermost with an L1-sized x
-    /// block was slower; per-tile overhead dominates. Other measured dead ends: docs/benchmarks.md.)
+    /// block was slower with the dot kernel alone, and no faster with the broadcast kernel. Other measured dead ends:
+    /// docs/benchmarks.md.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunRange<TD>(float* x, int m, int bcastRows, int k, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
