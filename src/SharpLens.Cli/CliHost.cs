@@ -1,12 +1,13 @@
 using System.CommandLine;
 using SharpLens.Hub;
+using SharpLens.Kernels;
 
 namespace SharpLens.Cli;
 
 /// <summary>
 /// What every command shares: parse errors become exit code 2, a <see cref="SharpLensException"/> becomes one line on
-/// stderr and its category's exit code, Ctrl-C cancels the running work, and nothing else ever prints a stack trace
-/// (unless SHARPLENS_DEBUG=1).
+/// stderr and its category's exit code, Ctrl-C cancels the running work, SHARPLENS_SIMD caps the kernels' instruction
+/// set, and nothing else ever prints a stack trace (unless SHARPLENS_DEBUG=1).
 /// </summary>
 internal static class CliHost
 {
@@ -40,6 +41,7 @@ internal static class CliHost
         Console.CancelKeyPress += onCancel;
         try
         {
+            KernelOptions.ApplyEnvironment();
             return body(cts.Token);
         }
         catch (SharpLensException e)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Text.Json.Nodes;
 using SharpLens.Diagnostics;
@@ -154,7 +155,8 @@ public static class ModelBenchmark
         catch (IOException) { /* keep "unknown" */ }
         return new JsonObject
         {
-            ["cores"] = Environment.ProcessorCount, ["cpu_model"] = cpu, ["avx512"] = Avx512F.IsSupported, ["avx2"] = Avx2.IsSupported,
+            ["cores"] = Environment.ProcessorCount, ["cpu_model"] = cpu, ["avx512"] = Avx512F.IsSupported,
+            ["vector512_accelerated"] = Vector512.IsHardwareAccelerated, ["avx2"] = Avx2.IsSupported,
             ["fma"] = Fma.IsSupported, ["simd_level"] = KernelOptions.EffectiveLevel.ToString(), ["kernel_threads"] = KernelOptions.EffectiveThreads,
             ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
             ["runtime"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace SharpLens.Kernels;
@@ -20,16 +19,50 @@ public enum SimdLevel
 /// </summary>
 public static class KernelOptions
 {
+    /// <summary>Environment variable that caps the level (<c>avx512</c>, <c>avx2</c> or <c>scalar</c>), read by the CLI
+    /// (<see cref="ApplyEnvironment"/>).</summary>
+    public const string LevelVariable = "SHARPLENS_SIMD";
+
     // Declaration order matters: static initializers run top to bottom.
-    static readonly SimdLevel _best =
-        Avx512F.IsSupported && Vector512.IsHardwareAccelerated ? SimdLevel.Avx512
-        : Avx2.IsSupported && Fma.IsSupported ? SimdLevel.Avx2
-        : SimdLevel.Scalar;
+    static readonly SimdLevel _best = Detect(Avx512F.IsSupported, Avx2.IsSupported && Fma.IsSupported);
     static SimdLevel _maxLevel = _best;
     static int _maxThreads = Environment.ProcessorCount;
 
-    /// <summary>The best level this CPU supports (hardware-accelerated only).</summary>
+    /// <summary>The best level this CPU supports.</summary>
     public static SimdLevel BestAvailable => _best;
+
+    /// <summary>
+    /// The level for a CPU with (avx512) the AVX-512 baseline the JIT requires (F, CD, BW, DQ, VL: it enables all or none,
+    /// so <c>Avx512F.IsSupported</c> stands for the set) and (avx2Fma) AVX2 with FMA. AVX-512 is chosen even where .NET
+    /// reports <c>Vector512.IsHardwareAccelerated</c> false: on first-generation AVX-512 Intel (Skylake-SP, Cascade Lake,
+    /// Cooper Lake) the runtime only lowers its <i>preferred</i> width to 256 bits, because scattered 512-bit code there
+    /// can cost more clock speed than it gains; the Vector512 operations are still compiled to AVX-512 instructions.
+    /// These kernels are long FMA-bound loops, the case 512-bit units are for: on the speed issue's 2-core AVX-512 machine
+    /// OpenBLAS's 512-bit sgemm reached 310 GFLOP/s, above the 189 that 256-bit FMAs can reach there at all.
+    /// <see cref="LevelVariable"/> caps the choice.
+    /// </summary>
+    internal static SimdLevel Detect(bool avx512, bool avx2Fma) =>
+        avx512 ? SimdLevel.Avx512 : avx2Fma ? SimdLevel.Avx2 : SimdLevel.Scalar;
+
+    /// <summary>The level named by a <see cref="LevelVariable"/> value (case-insensitive; surrounding blanks ignored),
+    /// null for an unset or blank one.</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) for any other value.</exception>
+    public static SimdLevel? ParseLevel(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" => null,
+        "avx512" => SimdLevel.Avx512,
+        "avx2" => SimdLevel.Avx2,
+        "scalar" => SimdLevel.Scalar,
+        _ => throw SharpLensException.Usage($"{LevelVariable}={value} is not a kernel level (avx512, avx2 or scalar)"),
+    };
+
+    /// <summary>Caps <see cref="MaxLevel"/> at the level <see cref="LevelVariable"/> names, if it is set (a level above
+    /// what the CPU has leaves <see cref="BestAvailable"/> in force).</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) when the variable names no level.</exception>
+    public static void ApplyEnvironment()
+    {
+        if (ParseLevel(Environment.GetEnvironmentVariable(LevelVariable)) is { } cap) MaxLevel = cap;
+    }
 
     /// <summary>Whether <paramref name="level"/> runs natively on this CPU.</summary>
     public static bool IsSupported(SimdLevel level) => level <= BestAvailable;

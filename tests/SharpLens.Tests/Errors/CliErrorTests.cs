@@ -168,6 +168,13 @@ public class CliErrorTests
         Assert.Contains("SHARPLENS_MEMORY_LIMIT=8GB is not a number of bytes", AssertFailure(r, ExitCode.Usage));
     }
 
+    [Fact]
+    public void KernelLevelThatIsNotOneIsUsage()
+    {
+        var r = CliProcess.Run(["run", "--model", Tiny, "--text", "Peach"], new Dictionary<string, string> { ["SHARPLENS_SIMD"] = "sse4" });
+        Assert.Equal("error: SHARPLENS_SIMD=sse4 is not a kernel level (avx512, avx2 or scalar)", AssertFailure(r, ExitCode.Usage));
+    }
+
     [SkippableFact]
     public void CtrlCDuringAStudyStopsQuicklyAndWritesNothing()
     {

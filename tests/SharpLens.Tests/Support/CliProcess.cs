@@ -28,6 +28,7 @@ public sealed class CliProcess : IDisposable
         psi.Environment["NO_COLOR"] = "1";
         psi.Environment.Remove("SHARPLENS_MEMORY_LIMIT");
         psi.Environment.Remove("SHARPLENS_DEBUG");
+        psi.Environment.Remove("SHARPLENS_SIMD");
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         _process = new Process { StartInfo = psi };
         _process.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_gate) _out.AppendLine(e.Data); };
