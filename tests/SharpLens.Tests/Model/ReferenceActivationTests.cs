@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using SharpLens.Kernels;
 using SharpLens.Model;
 using SharpLens.Tests.Support;
 
@@ -25,7 +26,24 @@ public class ReferenceActivationTests
     }
 
     [Theory, MemberData(nameof(Models))]
-    public void LogitsAndActivationsMatchPyTorch(string fixture)
+    public void LogitsAndActivationsMatchPyTorch(string fixture) => CheckAgainstPyTorch(fixture);
+
+    /// <summary>The whole forward with the kernels forced to each instruction-set level on one thread (levels this CPU
+    /// lacks run through .NET's software vectors: correct, slow); the default run above takes the CPU's best.</summary>
+    [Theory]
+    [InlineData("tiny-qwen2", SimdLevel.Scalar)]
+    [InlineData("tiny-qwen2", SimdLevel.Avx2)]
+    [InlineData("tiny-qwen2", SimdLevel.Avx512)]
+    [InlineData("tiny-llama", SimdLevel.Avx512)]
+    public void LogitsAndActivationsMatchPyTorchAtEveryLevel(string fixture, SimdLevel level)
+    {
+        KernelOptions.ForcedLevel = level;
+        KernelOptions.ForcedThreads = 1;
+        try { CheckAgainstPyTorch(fixture); }
+        finally { KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null; }
+    }
+
+    static void CheckAgainstPyTorch(string fixture)
     {
         var reference = Fixtures.Json(fixture, "reference_activations.json");
         int[] ids = reference["tokens"]!.AsArray().Select(t => t!.GetValue<int>()).ToArray();
