@@ -9,6 +9,15 @@ namespace SharpLens.Tests.Cli;
 public class CliCommandTests
 {
     [Fact]
+    public void TheCommandCompilesLoopsOptimizedAtOnce()
+    {
+        // Loading a 151,936-token tokenizer runs 10^5-iteration loops in code called once; unoptimized first
+        // compilation of such loops cost 0.6–1 s of a `run` on the 1.8B-shaped model (measured; docs/benchmarks.md).
+        var config = JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(CliProcess.Dll, ".runtimeconfig.json")))!;
+        Assert.False(config["runtimeOptions"]!["configProperties"]!["System.Runtime.TieredCompilation.QuickJitForLoops"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public void TokenizeJsonGivesIdsAndTokenTexts()
     {
         var r = CliRunner.Run("tokenize", "--model", Fixtures.Dir("qwen1.5-tokenizer"), "--text", PromptSet.SeedClean, "--json");
