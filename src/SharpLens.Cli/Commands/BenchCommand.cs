@@ -6,8 +6,9 @@ using Spectre.Console;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>
-/// <c>sharplens bench --model DIR [--json] [--quick]</c>: GEMM throughput against the FMA peak, the seed-prompt forward,
-/// the whole default study (in forwards, and against a naive one-forward-per-run loop) and the peak resident set.
+/// <c>sharplens bench --model DIR [--json] [--quick] [--forward-only]</c>: GEMM throughput against the FMA peak, the
+/// seed-prompt forward, the whole default study (in forwards, and against a naive one-forward-per-run loop) and the peak
+/// resident set; with --forward-only the forward alone.
 /// </summary>
 internal static class BenchCommand
 {
@@ -16,12 +17,14 @@ internal static class BenchCommand
         var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo); needs tokenizer.json" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "shorter measurements (fewer forwards, short GEMM probes)" };
-        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick };
+        var forwardOnly = new Option<bool>("--forward-only") { Description = "only the 25-token forward (no GEMM probes, no study): to pair with another implementation's, as tools/pair_with_torch.py does" };
+        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
             bool asJson = p.GetValue(json);
-            var r = ModelBenchmark.Run(dir, new BenchOptions { Quick = p.GetValue(quick) }, step => Console.Error.WriteLine($"bench: {step}…"), ct);
+            var options = new BenchOptions { Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly) };
+            var r = ModelBenchmark.Run(dir, options, step => Console.Error.WriteLine($"bench: {step}…"), ct);
             if (asJson) Console.WriteLine(r.ToJsonString());
             else Show(r);
             return 0;
@@ -37,12 +40,21 @@ internal static class BenchCommand
         AnsiConsole.MarkupLine($"[bold]Model[/] {Markup.Escape(m["path"]!.ToString())}: {m["architecture"]}, {m["n_layers"]} layers, d_model {m["d_model"]}, d_mlp {m["d_mlp"]}, " +
                                $"vocab {m["vocab_size"]}, {m["dtype"]}, {m["weight_gb"]} GB");
         var t = new Table().Title("sharplens bench (wall clock; noisy on a shared machine)").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+        string forwardRow = $"forward, {S("prompt_tokens")} tokens, all logits (median)";
+        if (r["forward_only"] is not null)
+        {
+            t.AddRow(forwardRow, $"{S("forward_s")} s");
+            t.AddRow("single forwards", string.Join(", ", r["forward_runs_s"]!.AsArray().Select(v => $"{v} s")));
+            t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
+            AnsiConsole.Write(t);
+            return;
+        }
         t.AddRow("FMA peak (fp32, all cores)", $"{S("fma_peak_gflops")} GFLOP/s");
         t.AddRow($"GEMM {ModelBenchmark.RefBigM}×{ModelBenchmark.RefK}×{ModelBenchmark.RefN} bf16", $"{S("gemm_gflops")} GFLOP/s ({Pct(r["gemm_peak_fraction"])} of peak)");
         t.AddRow($"GEMM {ModelBenchmark.RefSkinnyM}×{ModelBenchmark.RefK}×{ModelBenchmark.RefN} bf16", $"{S("gemm_skinny_gflops")} GFLOP/s ({Pct(r["gemm_skinny_peak_fraction"])} of peak)");
         t.AddRow($"GEMM {mg["shape"]} {mg["dtype"]} (model)", $"{mg["gflops"]} GFLOP/s ({Pct(mg["peak_fraction"])} of peak)");
         t.AddRow($"GEMM {mg["skinny_shape"]} {mg["dtype"]} (model)", $"{mg["skinny_gflops"]} GFLOP/s ({Pct(mg["skinny_peak_fraction"])} of peak)");
-        t.AddRow($"forward, {S("prompt_tokens")} tokens, all logits (median)", $"{S("forward_s")} s");
+        t.AddRow(forwardRow, $"{S("forward_s")} s");
         t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");

@@ -16,6 +16,9 @@ public sealed record BenchOptions
 {
     /// <summary>Short budgets (for tests and a quick look): fewer forwards, shorter GEMM and peak probes.</summary>
     public bool Quick { get; init; }
+    /// <summary>Only the forward (no GEMM or peak probes, no study): for pairing it, run by run, with another
+    /// implementation's forward on the same machine (<c>tools/pair_with_torch.py</c>).</summary>
+    public bool ForwardOnly { get; init; }
     /// <summary>Timed forwards after the warm-up (median reported).</summary>
     public int ForwardRuns => Quick ? 3 : 7;
     public TimeSpan GemmBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.5);
@@ -39,6 +42,14 @@ public static class ModelBenchmark
     public static JsonObject Run(string modelDir, BenchOptions options, Action<string>? log = null, CancellationToken ct = default)
     {
         var o = new JsonObject { ["quick"] = options.Quick, ["machine"] = Machine() };
+        if (options.ForwardOnly)
+        {
+            o["forward_only"] = true;
+            using var m = LoadModel(modelDir, o, log, out var t);
+            MeasureForward(m, t, options, o, log, ct);
+            o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+            return o;
+        }
 
         log?.Invoke("FMA peak");
         double peak = GemmBenchmark.MeasureFmaPeakGflops(options.PeakBudget);
@@ -54,16 +65,9 @@ public static class ModelBenchmark
         o["gemm_skinny_peak_fraction"] = Round(skinny / peak, 3);
         ct.ThrowIfCancellationRequested();
 
-        log?.Invoke("loading the model");
-        var loading = Stopwatch.StartNew();
-        var tok = HfTokenizer.Load(modelDir);
-        o["tokenizer_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);  // first load in this process: JIT included
-        loading.Restart();
-        using var model = HookedTransformer.Load(modelDir);
-        o["model_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);
+        using var model = LoadModel(modelDir, o, log, out var tok);
         var c = model.Config;
         var dtype = model.Weights.Layers[0].WGate.DType;
-        o["model"] = Describe(model, dtype);
 
         bool sameShapes = c.DModel == RefK && c.DMlp == RefN && dtype == DType.BF16;
         log?.Invoke($"GEMM at the model's shapes ({c.DModel}×{c.DMlp} {dtype})");
@@ -76,17 +80,7 @@ public static class ModelBenchmark
             ["peak_fraction"] = Round(own / peak, 3), ["skinny_peak_fraction"] = Round(ownSkinny / peak, 3),
         };
 
-        var prompts = PromptSet.Prepare(tok, c, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer, PromptSet.SeedWrong,
-            candidates: PromptSet.SeedCandidates.Split('|'));
-        int[] ids = prompts.Tokens.Clean;
-        o["prompt_tokens"] = ids.Length;
-
-        log?.Invoke($"forward ({ids.Length} tokens, logits at every position)");
-        var times = Forwards(model, ids, options.ForwardRuns, ct);
-        if (StageTimer.Snapshot() is { } fp) o["forward_profile_s"] = fp;
-        double forward = Median(times);
-        o["forward_s"] = Round(forward, 4);
-        o["forward_runs_s"] = new JsonArray(times.Select(t => (JsonNode?)Round(t, 4)).ToArray());
+        var (prompts, forward) = MeasureForward(model, tok, options, o, log, ct);
 
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
@@ -104,6 +98,38 @@ public static class ModelBenchmark
         o["naive_speedup"] = Round(naive * forward / study, 2);
         o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
         return o;
+    }
+
+    /// <summary>Loads the tokenizer and the model, timing each (into o), and describes the model.</summary>
+    static HookedTransformer LoadModel(string modelDir, JsonObject o, Action<string>? log, out HfTokenizer tok)
+    {
+        log?.Invoke("loading the model");
+        var loading = Stopwatch.StartNew();
+        tok = HfTokenizer.Load(modelDir);
+        o["tokenizer_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);  // first load in this process: JIT included
+        loading.Restart();
+        var model = HookedTransformer.Load(modelDir);
+        o["model_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);
+        o["model"] = Describe(model, model.Weights.Layers[0].WGate.DType);
+        return model;
+    }
+
+    /// <summary>The forward on the seed clean prompt, logits at every position: prompt_tokens, forward_s (the median)
+    /// and forward_runs_s into o. Returns the seed prompts and the median.</summary>
+    static (PromptSet Prompts, double Forward) MeasureForward(HookedTransformer model, HfTokenizer tok, BenchOptions options,
+        JsonObject o, Action<string>? log, CancellationToken ct)
+    {
+        var prompts = PromptSet.Prepare(tok, model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer,
+            PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
+        int[] ids = prompts.Tokens.Clean;
+        o["prompt_tokens"] = ids.Length;
+        log?.Invoke($"forward ({ids.Length} tokens, logits at every position)");
+        var times = Forwards(model, ids, options.ForwardRuns, ct);
+        if (StageTimer.Snapshot() is { } fp) o["forward_profile_s"] = fp;
+        double forward = Median(times);
+        o["forward_s"] = Round(forward, 4);
+        o["forward_runs_s"] = new JsonArray(times.Select(t => (JsonNode?)Round(t, 4)).ToArray());
+        return (prompts, forward);
     }
 
     /// <summary>One warm-up forward, then <paramref name="count"/> timed ones (seconds each; the stage profile, when on,

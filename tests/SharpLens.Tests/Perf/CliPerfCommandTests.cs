@@ -56,6 +56,24 @@ public class CliPerfCommandTests
     }
 
     [Fact]
+    public void BenchForwardOnly_TimesTheForwardAndNothingElse()
+    {
+        var (code, output) = Invoke("bench", "--model", Fixtures.DemoModelDir, "--json", "--forward-only");
+        Assert.Equal(0, code);
+        var o = JsonNode.Parse(output.Trim())!.AsObject();
+        Assert.True(o["forward_only"]!.GetValue<bool>());
+        Assert.Equal(25, o["prompt_tokens"]!.GetValue<int>());
+        var runs = o["forward_runs_s"]!.AsArray().Select(v => v!.GetValue<double>()).Order().ToArray();
+        Assert.Equal(7, runs.Length);
+        Assert.All(runs, t => Assert.True(t > 0));
+        Assert.Equal(runs[3], o["forward_s"]!.GetValue<double>());  // the median
+        Assert.True(o["peak_rss_gb"]!.GetValue<double>() > 0);
+        Assert.NotNull(o["machine"]!["simd_level"]);
+        foreach (var skipped in new[] { "study_s", "gemm_gflops", "fma_peak_gflops", "model_gemm" })
+            Assert.False(o.ContainsKey(skipped), $"{skipped} was measured");
+    }
+
+    [Fact]
     public void MakeRandom_UnknownPreset_IsAUsageError()
     {
         var (code, _) = Invoke("make-random", "--like", "gpt-2", "--out", Path.Combine(Path.GetTempPath(), "never-" + Guid.NewGuid()));
