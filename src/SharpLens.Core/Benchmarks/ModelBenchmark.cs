@@ -37,16 +37,17 @@ public static class ModelBenchmark
     /// <summary>The reference GEMM shapes (Qwen1.5-1.8B's MLP: prompt-batch and single-prompt rows), whatever the model.</summary>
     public const int RefK = 2048, RefN = 5504, RefBigM = 625, RefSkinnyM = 25;
 
-    /// <summary>Runs every measurement on the model in <paramref name="modelDir"/> (which needs a tokenizer.json) and returns
-    /// one JSON object; <paramref name="log"/> hears each step as it starts.</summary>
+    /// <summary>Runs every measurement (the forward alone with <see cref="BenchOptions.ForwardOnly"/>) on the model in
+    /// <paramref name="modelDir"/> (which needs a tokenizer.json) and returns one JSON object; <paramref name="log"/> hears
+    /// each step as it starts.</summary>
     public static JsonObject Run(string modelDir, BenchOptions options, Action<string>? log = null, CancellationToken ct = default)
     {
         var o = new JsonObject { ["quick"] = options.Quick, ["machine"] = Machine() };
         if (options.ForwardOnly)
         {
             o["forward_only"] = true;
-            using var m = LoadModel(modelDir, o, log, out var t);
-            MeasureForward(m, t, options, o, log, ct);
+            using var forwardModel = LoadModel(modelDir, o, log, out var tokenizer);
+            MeasureForward(forwardModel, tokenizer, options, o, log, ct);
             o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
             return o;
         }
