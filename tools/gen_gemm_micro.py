@@ -225,6 +225,17 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
             w('            ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
         w('            return;')
         w('        }')
+    if V == 'Vector512' and NR == 6:
+        # The same for the 6 accumulators of a row: each folded to 256 bits, then reduced 4 + 2 at a time with the
+        # AVX2 kernel's horizontal adds, instead of a full horizontal sum (4 shuffles and 4 adds) per accumulator.
+        w('        if (Avx.IsSupported && C.Value == 6 && p == kd)')
+        w('        {')
+        for i in range(MR):
+            args = ', '.join(f'a{i}_{j}' for j in range(NR))
+            stmt = f'Reduce6({args}, y + {i} * ldy, bias, accumulate);'
+            w('            ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+        w('            return;')
+        w('        }')
     for i in range(MR):
         for j in range(NR):
             cond = []
@@ -245,6 +256,25 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
         w('        else if (bias != null) s += Vector128.Load(bias);')
         w('        s.Store(y);')
         w('    }')
+        w('')
+    if V == 'Vector512' and NR == 6:
+        w('    /// <summary>y[0..6) (+)= (Σa, …, Σf) (+ bias[0..6) on the first pass).</summary>')
+        w('    [MethodImpl(MethodImplOptions.AggressiveInlining)]')
+        w('    static void Reduce6(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, Vector512<float> e,')
+        w('        Vector512<float> f, float* y, float* bias, bool accumulate)')
+        w('    {')
+        w('        Avx2DotKernel.Reduce4(Fold(a), Fold(b), Fold(c), Fold(d), y, bias, accumulate);')
+        w('        Vector256<float> t = Avx.HorizontalAdd(Fold(e), Fold(f));        // e01 e23 f01 f23 | e45 e67 f45 f67')
+        w('        Vector128<float> s = t.GetLower() + t.GetUpper();')
+        w('        s = Sse3.HorizontalAdd(s, s);                                    // Σe Σf Σe Σf')
+        w('        float* y4 = y + 4;')
+        w('        y4[0] = (accumulate ? y4[0] : bias != null ? bias[4] : 0f) + s.ToScalar();')
+        w('        y4[1] = (accumulate ? y4[1] : bias != null ? bias[5] : 0f) + s.GetElement(1);')
+        w('    }')
+        w('')
+        w('    /// <summary>The 16 lanes folded to 8: lanes i and i + 8 added.</summary>')
+        w('    [MethodImpl(MethodImplOptions.AggressiveInlining)]')
+        w('    static Vector256<float> Fold(Vector512<float> v) => v.GetLower() + v.GetUpper();')
         w('')
     w('    /// <summary>Adds the scalar k-tail [p, kd) to the vector sum s and stores it to *y.</summary>')
     w('    [MethodImpl(MethodImplOptions.AggressiveInlining)]')

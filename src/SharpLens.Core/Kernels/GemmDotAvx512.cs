@@ -75,6 +75,14 @@ internal unsafe struct Avx512DotKernel : IDotKernel
             if (C.Value > 4) { wv = Vector512.Load(w4p + p); a0_4 = Vector512.FusedMultiplyAdd(x0, wv, a0_4); if (R.Value > 1) a1_4 = Vector512.FusedMultiplyAdd(x1, wv, a1_4); if (R.Value > 2) a2_4 = Vector512.FusedMultiplyAdd(x2, wv, a2_4); if (R.Value > 3) a3_4 = Vector512.FusedMultiplyAdd(x3, wv, a3_4); }
             if (C.Value > 5) { wv = Vector512.Load(w5p + p); a0_5 = Vector512.FusedMultiplyAdd(x0, wv, a0_5); if (R.Value > 1) a1_5 = Vector512.FusedMultiplyAdd(x1, wv, a1_5); if (R.Value > 2) a2_5 = Vector512.FusedMultiplyAdd(x2, wv, a2_5); if (R.Value > 3) a3_5 = Vector512.FusedMultiplyAdd(x3, wv, a3_5); }
         }
+        if (Avx.IsSupported && C.Value == 6 && p == kd)
+        {
+            Reduce6(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, y + 0 * ldy, bias, accumulate);
+            if (R.Value > 1) Reduce6(a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, y + 1 * ldy, bias, accumulate);
+            if (R.Value > 2) Reduce6(a2_0, a2_1, a2_2, a2_3, a2_4, a2_5, y + 2 * ldy, bias, accumulate);
+            if (R.Value > 3) Reduce6(a3_0, a3_1, a3_2, a3_3, a3_4, a3_5, y + 3 * ldy, bias, accumulate);
+            return;
+        }
         Finish(x + 0 * ldx, w + 0 * ldw, p, kd, Vector512.Sum(a0_0), y + 0 * ldy + 0, bias == null ? null : bias + 0, accumulate);
         if (C.Value > 1) Finish(x + 0 * ldx, w + 1 * ldw, p, kd, Vector512.Sum(a0_1), y + 0 * ldy + 1, bias == null ? null : bias + 1, accumulate);
         if (C.Value > 2) Finish(x + 0 * ldx, w + 2 * ldw, p, kd, Vector512.Sum(a0_2), y + 0 * ldy + 2, bias == null ? null : bias + 2, accumulate);
@@ -100,6 +108,24 @@ internal unsafe struct Avx512DotKernel : IDotKernel
         if (R.Value > 3 && C.Value > 4) Finish(x + 3 * ldx, w + 4 * ldw, p, kd, Vector512.Sum(a3_4), y + 3 * ldy + 4, bias == null ? null : bias + 4, accumulate);
         if (R.Value > 3 && C.Value > 5) Finish(x + 3 * ldx, w + 5 * ldw, p, kd, Vector512.Sum(a3_5), y + 3 * ldy + 5, bias == null ? null : bias + 5, accumulate);
     }
+
+    /// <summary>y[0..6) (+)= (Σa, …, Σf) (+ bias[0..6) on the first pass).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Reduce6(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, Vector512<float> e,
+        Vector512<float> f, float* y, float* bias, bool accumulate)
+    {
+        Avx2DotKernel.Reduce4(Fold(a), Fold(b), Fold(c), Fold(d), y, bias, accumulate);
+        Vector256<float> t = Avx.HorizontalAdd(Fold(e), Fold(f));        // e01 e23 f01 f23 | e45 e67 f45 f67
+        Vector128<float> s = t.GetLower() + t.GetUpper();
+        s = Sse3.HorizontalAdd(s, s);                                    // Σe Σf Σe Σf
+        float* y4 = y + 4;
+        y4[0] = (accumulate ? y4[0] : bias != null ? bias[4] : 0f) + s.ToScalar();
+        y4[1] = (accumulate ? y4[1] : bias != null ? bias[5] : 0f) + s.GetElement(1);
+    }
+
+    /// <summary>The 16 lanes folded to 8: lanes i and i + 8 added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Fold(Vector512<float> v) => v.GetLower() + v.GetUpper();
 
     /// <summary>Adds the scalar k-tail [p, kd) to the vector sum s and stores it to *y.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
