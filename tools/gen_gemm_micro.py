@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
-"""Generates src/SharpLens.Core/Kernels/GemmMicro{Avx512,Avx2,Scalar}.cs (unrolled register-blocked microkernels)."""
+"""Generates src/SharpLens.Core/Kernels/GemmMicro{Avx512,Avx2,Scalar}.cs and GemmDot{Avx2,Avx512}.cs (unrolled
+register-blocked microkernels and the skinny path's dot-product kernels)."""
 import os
 OUT = os.path.join(os.path.dirname(__file__), '..', 'src', 'SharpLens.Core', 'Kernels')
+
+
+def row_guarded(i, stmt):
+    """stmt for row i of a tile: row 0 always runs, row i > 0 only when the tile has that many rows."""
+    return stmt if i == 0 else f'if (R.Value > {i}) ' + stmt
+
 
 def vec_kernel(name, V, lanes, MR, NVEC, desc):
     NR = lanes * NVEC
@@ -41,7 +48,7 @@ def vec_kernel(name, V, lanes, MR, NVEC, desc):
     w('        // Start fetching the C tile now: it is re-read once per KC block and is usually out of cache.')
     for i in range(MR):
         stmt = f'Prefetch(c + {i} * ldc, nr);'
-        w('        ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+        w('        ' + row_guarded(i, stmt))
     for i in range(MR):
         w('        ' + f'{V}<float> ' + ', '.join(f'c{i}_{j} = default' for j in range(NVEC)) + ';')
     w('        for (int p = 0; p < kc; p++)')
@@ -59,7 +66,7 @@ def vec_kernel(name, V, lanes, MR, NVEC, desc):
     for i in range(MR):
         args = ', '.join(f'c{i}_{j}' for j in range(NVEC))
         stmt = f'StoreRow(c + {i} * ldc, {args}, nr, bias, accumulate, scratch);'
-        w('        ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+        w('        ' + row_guarded(i, stmt))
     w('    }')
     w('')
     w('    [MethodImpl(MethodImplOptions.AggressiveInlining)]')
@@ -141,7 +148,7 @@ def scalar_kernel(MR, NR):
     for i in range(MR):
         args = ', '.join(f'c{i}_{j}' for j in range(NR))
         stmt = f'StoreRow(c + {i} * ldc, {args}, nr, bias, accumulate);'
-        w('        ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+        w('        ' + row_guarded(i, stmt))
     w('    }')
     w('')
     w('    [MethodImpl(MethodImplOptions.AggressiveInlining)]')
@@ -197,7 +204,7 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
     w('        {')
     for i in range(MR):
         stmt = f'Sse.Prefetch0(y + {i} * ldy);'
-        w('            ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+        w('            ' + row_guarded(i, stmt))
     w('        }')
     # Row pointers hoisted: the JIT would otherwise recompute base + i·ld in every iteration.
     w('        ' + 'float* ' + ', '.join(f'x{i}p = x + {i} * ldx' for i in range(MR)) + ';')
@@ -208,7 +215,7 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
     w(f'            {V}<float> ' + ', '.join(f'x{i} = default' for i in range(MR)) + ', wv;')
     for i in range(MR):
         stmt = f'x{i} = {V}.Load(x{i}p + p);'
-        w('            ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+        w('            ' + row_guarded(i, stmt))
     for j in range(NR):
         body = f'wv = {V}.Load(w{j}p + p); ' + f'a0_{j} = {V}.FusedMultiplyAdd(x0, wv, a0_{j});'
         for i in range(1, MR):
@@ -222,7 +229,7 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
         w('        {')
         for i in range(MR):
             stmt = f'Reduce4(a{i}_0, a{i}_1, a{i}_2, a{i}_3, y + {i} * ldy, bias, accumulate);'
-            w('            ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+            w('            ' + row_guarded(i, stmt))
         w('            return;')
         w('        }')
     if V == 'Vector512' and NR == 6:
@@ -233,7 +240,7 @@ def dot_kernel(name, V, lanes, MR, NR, desc):
         for i in range(MR):
             args = ', '.join(f'a{i}_{j}' for j in range(NR))
             stmt = f'Reduce6({args}, y + {i} * ldy, bias, accumulate);'
-            w('            ' + (stmt if i == 0 else f'if (R.Value > {i}) ' + stmt))
+            w('            ' + row_guarded(i, stmt))
         w('            return;')
         w('        }')
     for i in range(MR):
