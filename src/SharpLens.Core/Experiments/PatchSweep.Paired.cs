@@ -28,7 +28,7 @@ public sealed partial class PatchSweep
 
         var own = new double[items.Count];
         var second = new double[items.Count];
-        var order = Enumerable.Range(0, items.Count).Select(i => (Index: i, Pos: 0, Layer: Math.Min(L, items[i].Min(x => x.Layer))))
+        var order = Enumerable.Range(0, items.Count).Select(i => (Index: i, Pos: 0, Layer: StartLayer(items[i], L)))
             .OrderBy(x => x.Layer).ToList();
         int done = 0;
         var pool = new List<KvPrefix>();   // per batch slot, reused by every batch: [layer][shared · n_kv · d_head]

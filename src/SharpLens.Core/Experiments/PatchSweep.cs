@@ -39,6 +39,10 @@ public sealed partial class PatchSweep
         name.EndsWith(".hook_resid_pre", StringComparison.Ordinal) || name.EndsWith(".hook_rot_k", StringComparison.Ordinal)
         || name.EndsWith(".hook_v", StringComparison.Ordinal);
 
+    /// <summary>The first block an item's runs must recompute: its earliest hook's layer, at most L (a hook after the
+    /// blocks, or no intervention at all, recomputes only the final norm and unembedding).</summary>
+    static int StartLayer(IReadOnlyList<Intervention> item, int L) => item.Count == 0 ? L : Math.Min(L, item.Min(x => x.Layer));
+
     /// <summary>Runs every item and returns metric(final-position logits) per item, in order.</summary>
     public double[] Run(IReadOnlyList<IReadOnlyList<Intervention>> items, Func<ReadOnlySpan<float>, double> metric)
     {
@@ -47,7 +51,7 @@ public sealed partial class PatchSweep
         // Cheapest first-touch: sort by (first position, first layer) so batches share a start.
         var order = Enumerable.Range(0, items.Count)
             .Select(i => (Index: i, Pos: items[i].Count == 0 ? T - 1 : items[i].Min(x => x.FirstPosition),
-                          Layer: items[i].Count == 0 ? L : Math.Min(L, items[i].Min(x => x.Layer))))
+                          Layer: StartLayer(items[i], L)))
             .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
         int done = 0;
         foreach (var (s, e) in Partition(order.Select(o => (o.Pos, o.Layer)).ToList(), T, L))
