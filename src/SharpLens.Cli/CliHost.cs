@@ -95,10 +95,15 @@ internal static class CliHost
     /// <summary>The embedded default model, shipped next to the executable.</summary>
     public static string DefaultModelDir => Path.Combine(AppContext.BaseDirectory, "models", "setcomp-demo");
 
-    /// <summary>A model directory from --model: a directory, a Hub id (resolved through the Hugging Face cache), or the default.</summary>
+    /// <summary>A model directory from --model: a directory, a Hub id (resolved through the Hugging Face cache; a cached
+    /// snapshot used because the Hub could not be asked is a one-line warning on stderr), or the default.</summary>
     public static string ResolveModel(string? model, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(model)) return DefaultModelDir;
-        return ModelLocator.Resolve(model, HubOptions.FromEnvironment(), DownloadProgressBar.Create(), ct);
+        return ModelLocator.Resolve(model, HubOptions.FromEnvironment(), DownloadProgressBar.Create(), ct, warning: message =>
+        {
+            DownloadProgressBar.EndOpenLine();
+            Console.Error.WriteLine($"warning: {message}");
+        });
     }
 }

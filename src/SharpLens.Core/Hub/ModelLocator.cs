@@ -18,10 +18,19 @@ public static partial class ModelLocator
     /// <param name="options">Endpoint, token, cache directory and offline mode, usually <see cref="HubOptions.FromEnvironment()"/>.</param>
     /// <param name="progress">Told about each file while it downloads.</param>
     /// <param name="ct">Cancels a download; the partial data is kept and resumed next time.</param>
+    /// <param name="warning">Told, in one line, when the Hub could not be asked whether a branch or tag moved and the
+    /// snapshot already in the cache is used instead.</param>
     /// <returns>The directory itself, or the cache snapshot directory <c>models--org--name/snapshots/&lt;commit&gt;</c>.</returns>
     /// <exception cref="SharpLensException"><see cref="ExitCode.Usage"/> when <paramref name="model"/> is neither a directory
     /// nor a Hub id; <see cref="ExitCode.Network"/> for every Hub, network, cache or integrity failure.</exception>
-    public static string Resolve(string model, HubOptions options, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default)
+    /// <remarks>
+    /// As with huggingface_hub: a commit hash whose snapshot is complete is used without the network; a branch or tag
+    /// is looked up on the Hub (one HEAD request) and a newer commit is fetched — only the files that changed are
+    /// downloaded, the others are linked to the blobs already cached. When that lookup or download fails (no network, a
+    /// timeout, an HTTP error) the complete snapshot the cache has for the revision is used, with a warning.
+    /// </remarks>
+    public static string Resolve(string model, HubOptions options, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default,
+        Action<string>? warning = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -32,13 +41,25 @@ public static partial class ModelLocator
 
         var cache = new HubCache(options.CacheDir, repoId);
         string? commit = cache.CachedCommit(revision);
-        if (commit is not null && cache.MissingFiles(commit).Count == 0) return cache.SnapshotDir(commit);
-
+        bool complete = commit is not null && cache.MissingFiles(commit).Count == 0;
+        // A commit never changes, and offline the Hub is not asked: a complete snapshot is the answer.
+        if (complete && (options.Offline || HubCache.IsCommitHash(revision))) return cache.SnapshotDir(commit!);
         if (options.Offline) throw OfflineMiss(cache, repoId, revision, commit, options.CacheDir);
 
-        using var downloader = new HubDownloader(options, cache, revision, progress);
-        // Run off the caller's synchronization context so the blocking wait cannot deadlock.
-        string snapshot = Task.Run(() => downloader.DownloadAsync(ct), ct).GetAwaiter().GetResult();
+        string snapshot;
+        try
+        {
+            using var downloader = new HubDownloader(options, cache, revision, progress);
+            // Run off the caller's synchronization context so the blocking wait cannot deadlock.
+            snapshot = Task.Run(() => downloader.DownloadAsync(ct), ct).GetAwaiter().GetResult();
+        }
+        catch (SharpLensException e) when (complete && e.Code == ExitCode.Network)
+        {
+            // The refresh failed, perhaps half-way through a newer commit: the ref goes back to the complete snapshot.
+            cache.WriteRef(revision, commit!);
+            warning?.Invoke($"could not check {repoId}@{revision} for a newer commit ({e.Message}); using the cached snapshot {commit}");
+            return cache.SnapshotDir(commit!);
+        }
         var stillMissing = cache.MissingFiles(Path.GetFileName(snapshot));
         if (stillMissing.Count > 0)
             throw new SharpLensException(ExitCode.Network,

@@ -4,7 +4,8 @@ using SharpLens.Tests.Support;
 
 namespace SharpLens.Tests.Cli;
 
-/// <summary><c>--model org/name</c> through the CLI: downloaded from a loopback Hub into the shared cache, then used offline.</summary>
+/// <summary><c>--model org/name</c> through the CLI: downloaded from a loopback Hub into the shared cache, then used offline
+/// and with the Hub unreachable.</summary>
 public class CliHubTests
 {
     [Fact]
@@ -23,6 +24,14 @@ public class CliHubTests
         var offline = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "run", "--model", "tiny/qwen2", "--text", "Man has four fruits", "--json");
         Assert.True(offline.ExitCode == 0, offline.Stderr);
         Assert.Equal(JsonNode.Parse(online.Stdout)!["logits_last"]!.ToJsonString(), JsonNode.Parse(offline.Stdout)!["logits_last"]!.ToJsonString());
+
+        // Online but the Hub unreachable: the cached snapshot, and one warning line that says so.
+        env.Remove("HF_HUB_OFFLINE");
+        var unreachable = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "run", "--model", "tiny/qwen2", "--text", "Man has four fruits", "--json");
+        Assert.True(unreachable.ExitCode == 0, unreachable.Stderr);
+        Assert.Equal(online.Stdout, unreachable.Stdout);
+        string warning = Assert.Single(unreachable.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("warning:"));
+        Assert.Contains("could not check tiny/qwen2@main for a newer commit (cannot reach 127.0.0.1:9", warning);
     }
 
     [Fact]

@@ -77,8 +77,10 @@ public sealed class HubCacheAndOptionsTests
         Assert.Equal(Path.Combine(repo, "snapshots", commit), snapshot);
         Assert.Equal(File.ReadAllBytes(Path.Combine(fixture, "config.json")), File.ReadAllBytes(Path.Combine(snapshot, "config.json")));
 
-        // Online too: a complete snapshot needs no request (the endpoint here refuses connections).
-        Assert.Equal(snapshot, ModelLocator.Resolve("Qwen/Qwen1.5-1.8B-Chat", options with { Offline = false }));
+        // Online with the endpoint refusing connections: the complete snapshot is used, with a warning.
+        var warnings = new List<string>();
+        Assert.Equal(snapshot, ModelLocator.Resolve("Qwen/Qwen1.5-1.8B-Chat", options with { Offline = false }, warning: warnings.Add));
+        Assert.Contains("cannot reach 127.0.0.1:9", Assert.Single(warnings));
         Assert.Equal(snapshot, ModelLocator.Resolve($"Qwen/Qwen1.5-1.8B-Chat@{commit}", options));
 
         // The older snapshot's link is broken: asking for it offline names what is missing.

@@ -72,13 +72,85 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
-    public void SecondResolve_MakesNoNetworkRequests()
+    public void SecondResolve_OnlyAsksWhereTheBranchPoints()
     {
         string first = ModelLocator.Resolve(RepoId, Online());
         hub.ClearRequests();
         string second = ModelLocator.Resolve(RepoId, Online());
         Assert.Equal(first, second);
+        var request = Assert.Single(hub.Requests);
+        Assert.Equal(("HEAD", $"/{RepoId}/resolve/main/config.json"), (request.Method, request.Path));
+
+        // A commit hash never moves: its complete snapshot needs no request at all.
+        hub.ClearRequests();
+        Assert.Equal(first, ModelLocator.Resolve($"{RepoId}@{Commit}", Online()));
         Assert.Empty(hub.Requests);
+    }
+
+    [Fact]
+    public void NewCommitOnTheBranch_IsFetched_ReusingTheBlobsAlreadyCached()
+    {
+        string old = ModelLocator.Resolve(RepoId, Online());
+        const string newCommit = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        var newFiles = new Dictionary<string, byte[]>(files) { ["config.json"] = [.. files["config.json"], (byte)'\n'] };
+        var repo = hub.AddRepo(RepoId, newFiles, newCommit);
+        hub.ClearRequests();
+        var warnings = new List<string>();
+
+        string snapshot = ModelLocator.Resolve(RepoId, Online(), warning: warnings.Add);
+
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", newCommit), snapshot);
+        Assert.Equal(newCommit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main")));
+        Assert.Equal(newFiles["config.json"], File.ReadAllBytes(Path.Combine(snapshot, "config.json")));
+        Assert.Equal(files[Shards[1]], File.ReadAllBytes(Path.Combine(snapshot, Shards[1])));
+        Assert.Equal(files["config.json"], File.ReadAllBytes(Path.Combine(old, "config.json"))); // the old snapshot stays whole
+        var gets = hub.Requests.Where(r => r.Method == "GET").Select(r => r.Path).ToList();
+        Assert.Equal([$"/{RepoId}/resolve/{newCommit}/config.json"], gets); // the shards' blobs were linked, not fetched
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void HubUnreachableOrRefusing_UsesTheCachedSnapshotWithAWarning()
+    {
+        string cached = ModelLocator.Resolve(RepoId, Online());
+        var warnings = new List<string>();
+
+        int closedPort;
+        using (var probe = new FakeHub()) closedPort = probe.Port; // connection refused
+        var down = new HubOptions($"http://127.0.0.1:{closedPort}", null, cacheDir, Offline: false);
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, down, warning: warnings.Add));
+        string warning = Assert.Single(warnings);
+        Assert.Contains($"could not check {RepoId}@main for a newer commit", warning);
+        Assert.Contains($"cannot reach 127.0.0.1:{closedPort}", warning);
+        Assert.EndsWith($"using the cached snapshot {Commit}", warning);
+        Assert.DoesNotContain('\n', warning);
+
+        // An HTTP error (here the repository became gated) is no reason to refuse a model already cached either.
+        hub.AddRepo(RepoId, files, Commit).Token = "hf_secret";
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, Online(), warning: warnings.Add));
+        Assert.Contains("is gated or private", warnings[^1]);
+    }
+
+    [Fact]
+    public void RefreshFailingHalfWay_KeepsTheRefOnTheCompleteSnapshot()
+    {
+        string cached = ModelLocator.Resolve(RepoId, Online());
+        const string newCommit = "cccccccccccccccccccccccccccccccccccccccc";
+        byte[] newShard = (byte[])files[Shards[1]].Clone();
+        newShard[^1] ^= 0x01;
+        hub.AddRepo(RepoId, new Dictionary<string, byte[]>(files) { [Shards[1]] = newShard }, newCommit);
+        hub.CorruptCdnBodies = true; // the new shard fails its sha256 check
+        var warnings = new List<string>();
+
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, Online(), warning: warnings.Add));
+        Assert.Contains(Shards[1], Assert.Single(warnings));
+        Assert.Equal(Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main")));
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, Offline()));
+
+        // Once the Hub serves it intact, the next run moves to the new commit.
+        hub.CorruptCdnBodies = false;
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", newCommit), ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(newShard, File.ReadAllBytes(Path.Combine(RepoDir, "snapshots", newCommit, Shards[1])));
     }
 
     [Fact]
