@@ -103,15 +103,20 @@ internal sealed partial class HubCache
     /// <summary>Whether a download recorded that <paramref name="file"/> does not exist at <paramref name="commit"/>.</summary>
     public bool KnownMissing(string commit, string file) => File.Exists(NoExistMarker(commit, file));
 
-    /// <summary>Writes the empty marker saying that <paramref name="file"/> does not exist at <paramref name="commit"/>.</summary>
+    /// <summary>Writes the empty marker saying that <paramref name="file"/> does not exist at <paramref name="commit"/>,
+    /// if it can: a marker only saves a request, so a cache that cannot take it (read-only, full) costs one HEAD next time
+    /// instead of failing the run.</summary>
     public void MarkMissing(string commit, string file)
     {
         string marker = NoExistMarker(commit, file);
-        WriteOrDiskError(() =>
+        try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(marker)!);
             File.WriteAllBytes(marker, []);
-        });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <summary>

@@ -27,7 +27,8 @@ public static partial class ModelLocator
     /// As with huggingface_hub: a commit hash whose snapshot is complete is used without the network; a branch or tag
     /// is looked up on the Hub (one HEAD request) and a newer commit is fetched — only the files that changed are
     /// downloaded, the others are linked to the blobs already cached. When that lookup or download fails (no network, a
-    /// timeout, an HTTP error) the complete snapshot the cache has for the revision is used, with a warning.
+    /// timeout, an HTTP error, a cache it cannot write to) the complete snapshot the cache has for the revision is used,
+    /// with a warning.
     /// </remarks>
     public static string Resolve(string model, HubOptions options, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default,
         Action<string>? warning = null)
@@ -53,11 +54,10 @@ public static partial class ModelLocator
             // Run off the caller's synchronization context so the blocking wait cannot deadlock.
             snapshot = Task.Run(() => downloader.DownloadAsync(ct), ct).GetAwaiter().GetResult();
         }
-        catch (SharpLensException e) when (complete && e.Code == ExitCode.Network)
+        catch (SharpLensException e) when (complete && e.Code is ExitCode.Network or ExitCode.Output)
         {
-            // The refresh failed, perhaps half-way through a newer commit: the ref goes back to the complete snapshot.
-            cache.WriteRef(revision, commit!);
-            warning?.Invoke($"could not check {repoId}@{revision} for a newer commit ({e.Message}); using the cached snapshot {commit}");
+            RestoreRef(cache, revision, commit!);
+            warning?.Invoke($"could not update {repoId}@{revision} from the Hub ({e.Message}); using the cached snapshot {commit}");
             return cache.SnapshotDir(commit!);
         }
         var stillMissing = cache.MissingFiles(Path.GetFileName(snapshot));
@@ -65,6 +65,19 @@ public static partial class ModelLocator
             throw new SharpLensException(ExitCode.Network,
                 $"download of {repoId}@{revision} left {string.Join(", ", stillMissing)} missing in {snapshot}");
         return snapshot;
+    }
+
+    /// <summary>Points the ref back at the complete snapshot after a refresh that failed, perhaps half-way through a newer
+    /// commit; if the cache cannot take even that, the next online run simply tries the newer commit again.</summary>
+    static void RestoreRef(HubCache cache, string revision, string commit)
+    {
+        try
+        {
+            cache.WriteRef(revision, commit);
+        }
+        catch (SharpLensException e) when (e.Code == ExitCode.Output)
+        {
+        }
     }
 
     static SharpLensException OfflineMiss(HubCache cache, string repoId, string revision, string? commit, string cacheDir)

@@ -31,7 +31,7 @@ public class CliHubTests
         Assert.True(unreachable.ExitCode == 0, unreachable.Stderr);
         Assert.Equal(online.Stdout, unreachable.Stdout);
         string warning = Assert.Single(unreachable.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("warning:"));
-        Assert.Contains("could not check tiny/qwen2@main for a newer commit (cannot reach 127.0.0.1:9", warning);
+        Assert.Contains("could not update tiny/qwen2@main from the Hub (cannot reach 127.0.0.1:9", warning);
     }
 
     [Fact]

@@ -110,6 +110,22 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
+    public void NoExistMarkersThatCannotBeWritten_CostARequestNotTheRun()
+    {
+        string cached = ModelLocator.Resolve(RepoId, Online());
+        string noExist = Path.Combine(RepoDir, ".no_exist");
+        Directory.Delete(noExist, recursive: true);
+        File.WriteAllText(noExist, ""); // a file where the marker directory goes: creating it fails, as on a read-only cache
+        hub.ClearRequests();
+        var warnings = new List<string>();
+
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, Online(), warning: warnings.Add));
+        Assert.Empty(warnings);
+        Assert.Contains(hub.Requests, r => r.Method == "HEAD" && r.Path.EndsWith("/generation_config.json"));
+        Assert.Contains(hub.Requests, r => r.Method == "HEAD" && r.Path.EndsWith("/model.safetensors"));
+    }
+
+    [Fact]
     public void HubUnreachableOrRefusing_UsesTheCachedSnapshotWithAWarning()
     {
         string cached = ModelLocator.Resolve(RepoId, Online());
@@ -120,7 +136,7 @@ public sealed class HubDownloadTests : IDisposable
         var down = new HubOptions($"http://127.0.0.1:{closedPort}", null, cacheDir, Offline: false);
         Assert.Equal(cached, ModelLocator.Resolve(RepoId, down, warning: warnings.Add));
         string warning = Assert.Single(warnings);
-        Assert.Contains($"could not check {RepoId}@main for a newer commit", warning);
+        Assert.Contains($"could not update {RepoId}@main from the Hub", warning);
         Assert.Contains($"cannot reach 127.0.0.1:{closedPort}", warning);
         Assert.EndsWith($"using the cached snapshot {Commit}", warning);
         Assert.DoesNotContain('\n', warning);
@@ -146,6 +162,18 @@ public sealed class HubDownloadTests : IDisposable
         Assert.Contains(Shards[1], Assert.Single(warnings));
         Assert.Equal(Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main")));
         Assert.Equal(cached, ModelLocator.Resolve(RepoId, Offline()));
+
+        // A cache that cannot take the new blob (disk full) is no reason either.
+        hub.CorruptCdnBodies = false;
+        if (File.Exists("/dev/full")) // Linux: writes to it fail with ENOSPC
+        {
+            string incomplete = Path.Combine(RepoDir, "blobs", FakeHub.Sha256(newShard) + ".incomplete");
+            File.CreateSymbolicLink(incomplete, "/dev/full");
+            Assert.Equal(cached, ModelLocator.Resolve(RepoId, Online(), warning: warnings.Add));
+            Assert.Contains("disk full", warnings[^1]);
+            Assert.Equal(Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main")));
+            File.Delete(incomplete);
+        }
 
         // Once the Hub serves it intact, the next run moves to the new commit.
         hub.CorruptCdnBodies = false;
