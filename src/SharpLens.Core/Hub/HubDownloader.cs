@@ -63,15 +63,16 @@ internal sealed partial class HubDownloader : IDisposable
     /// <summary>
     /// Downloads whatever the snapshot of the revision lacks and returns the snapshot directory. The first
     /// request pins the commit; every later file is requested at that commit, so a push during the download
-    /// cannot mix two versions.
+    /// cannot mix two versions. <c>refs/&lt;revision&gt;</c> moves to the commit only once its snapshot is complete, so
+    /// a download that fails or is cancelled leaves the ref on the snapshot that was there before.
     /// </summary>
     public async Task<string> DownloadAsync(CancellationToken ct)
     {
         // A bare 404 on the very first file more likely means a wrong endpoint or id than a missing config.json.
         var config = (await HeadAsync("config.json", revision, ct, bare404MeansNoSuchFile: false).ConfigureAwait(false)).Metadata
-            ?? throw new SharpLensException(ExitCode.Network, $"model {cache.RepoId}@{revision} has no config.json: is it a transformers model?");
+            ?? throw HubErrors.Gone(new SharpLensException(ExitCode.Network,
+                $"model {cache.RepoId}@{revision} has no config.json: is it a transformers model?"));
         string commit = config.Commit;
-        cache.WriteRef(revision, commit);
         if (!cache.HasFile(commit, config.File)) await FetchAsync(config, ct).ConfigureAwait(false);
 
         foreach (string file in HubCache.RequiredFiles.Skip(1))
@@ -90,6 +91,7 @@ internal sealed partial class HubDownloader : IDisposable
                     throw new SharpLensException(ExitCode.Network,
                         $"model {cache.RepoId}@{revision}: {HubCache.WeightsIndexFile} names {shard}, which the repository does not have");
         }
+        cache.WriteRef(revision, commit);
         return cache.SnapshotDir(commit);
     }
 

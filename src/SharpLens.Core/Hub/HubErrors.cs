@@ -53,8 +53,23 @@ internal sealed class HubErrors(string endpoint, string repoId, string revision,
         };
         string? detail = Header(response, "X-Error-Message");
         if (code is null && !string.IsNullOrWhiteSpace(detail)) message += $" ({OneLine(detail)})";
-        return new SharpLensException(ExitCode.Network, message);
+        var error = new SharpLensException(ExitCode.Network, message);
+        return code == "RevisionNotFound" ? Gone(error) : error;
     }
+
+    const string GoneKey = "SharpLens.Hub.Gone";
+
+    /// <summary>Marks <paramref name="error"/> as the Hub's word that the revision, or its config.json, does not exist
+    /// (any more). huggingface_hub raises such errors even when its cache holds a copy, and so does
+    /// <see cref="ModelLocator.Resolve"/>; every other failure falls back to a complete cached snapshot.</summary>
+    public static SharpLensException Gone(SharpLensException error)
+    {
+        error.Data[GoneKey] = true;
+        return error;
+    }
+
+    /// <summary>Whether <paramref name="error"/> was marked by <see cref="Gone"/>.</summary>
+    public static bool IsGone(Exception error) => error.Data.Contains(GoneKey);
 
     string GatedMessage(string page) => hasToken
         ? $"model {repoId} is gated or private and HF_TOKEN has not been granted access: request it at {page}"

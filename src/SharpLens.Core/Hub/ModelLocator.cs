@@ -27,8 +27,9 @@ public static partial class ModelLocator
     /// As with huggingface_hub: a commit hash whose snapshot is complete is used without the network; a branch or tag
     /// is looked up on the Hub (one HEAD request) and a newer commit is fetched — only the files that changed are
     /// downloaded, the others are linked to the blobs already cached. When that lookup or download fails (no network, a
-    /// timeout, an HTTP error, a cache it cannot write to) the complete snapshot the cache has for the revision is used,
-    /// with a warning.
+    /// timeout, an HTTP error such as a repository turned gated, a cache it cannot write to) the complete snapshot the
+    /// cache has for the revision is used, with a warning — unless the Hub says the revision, or its config.json, no
+    /// longer exists, which is an error as in Python.
     /// </remarks>
     public static string Resolve(string model, HubOptions options, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default,
         Action<string>? warning = null)
@@ -54,9 +55,8 @@ public static partial class ModelLocator
             // Run off the caller's synchronization context so the blocking wait cannot deadlock.
             snapshot = Task.Run(() => downloader.DownloadAsync(ct), ct).GetAwaiter().GetResult();
         }
-        catch (SharpLensException e) when (complete && e.Code is ExitCode.Network or ExitCode.Output)
+        catch (SharpLensException e) when (complete && e.Code is (ExitCode.Network or ExitCode.Output) && !HubErrors.IsGone(e))
         {
-            RestoreRef(cache, revision, commit!);
             warning?.Invoke($"could not update {repoId}@{revision} from the Hub ({e.Message}); using the cached snapshot {commit}");
             return cache.SnapshotDir(commit!);
         }
@@ -65,19 +65,6 @@ public static partial class ModelLocator
             throw new SharpLensException(ExitCode.Network,
                 $"download of {repoId}@{revision} left {string.Join(", ", stillMissing)} missing in {snapshot}");
         return snapshot;
-    }
-
-    /// <summary>Points the ref back at the complete snapshot after a refresh that failed, perhaps half-way through a newer
-    /// commit; if the cache cannot take even that, the next online run simply tries the newer commit again.</summary>
-    static void RestoreRef(HubCache cache, string revision, string commit)
-    {
-        try
-        {
-            cache.WriteRef(revision, commit);
-        }
-        catch (SharpLensException e) when (e.Code == ExitCode.Output)
-        {
-        }
     }
 
     static SharpLensException OfflineMiss(HubCache cache, string repoId, string revision, string? commit, string cacheDir)

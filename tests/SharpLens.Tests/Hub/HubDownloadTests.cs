@@ -110,6 +110,46 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
+    public void RefreshCancelled_LeavesTheRefOnTheCompleteSnapshot()
+    {
+        string cached = ModelLocator.Resolve(RepoId, Online());
+        byte[] newShard = (byte[])files[Shards[0]].Clone();
+        newShard[^1] ^= 0x01;
+        hub.AddRepo(RepoId, new Dictionary<string, byte[]>(files) { [Shards[0]] = newShard }, "dddddddddddddddddddddddddddddddddddddddd");
+        using var cts = new CancellationTokenSource();
+        var cancelOnNewShard = new SyncProgress(p => { if (p.File == Shards[0]) cts.Cancel(); });
+
+        Assert.ThrowsAny<OperationCanceledException>(() => ModelLocator.Resolve(RepoId, Online(), cancelOnNewShard, cts.Token));
+
+        Assert.Equal(Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main")));
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, Offline()));
+    }
+
+    [Fact]
+    public void RevisionGoneFromTheHub_IsAnErrorEvenWithACompleteCache()
+    {
+        const string v1Commit = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+        var repo = hub.AddRepo(RepoId, files, Commit);
+        repo.Commits[v1Commit] = files;
+        repo.Branches["v1"] = v1Commit;
+        ModelLocator.Resolve($"{RepoId}@v1", Online());
+        repo.Branches.Remove("v1");
+        var warnings = new List<string>();
+
+        // As huggingface_hub raises RevisionNotFoundError: the branch was deleted, not the network lost.
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve($"{RepoId}@v1", Online(), warning: warnings.Add));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains("revision 'v1' not found", e.Message);
+        Assert.Empty(warnings);
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", v1Commit), ModelLocator.Resolve($"{RepoId}@v1", Offline()));
+
+        // A bad HF_ENDPOINT stays a usage error too, cache or not.
+        ModelLocator.Resolve(RepoId, Online());
+        var badEndpoint = new HubOptions("ftp://example.org", null, cacheDir, Offline: false);
+        Assert.Equal(ExitCode.Usage, Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, badEndpoint)).Code);
+    }
+
+    [Fact]
     public void NoExistMarkersThatCannotBeWritten_CostARequestNotTheRun()
     {
         string cached = ModelLocator.Resolve(RepoId, Online());
