@@ -96,7 +96,7 @@ internal static class CliHost
     public static string DefaultModelDir => Path.Combine(AppContext.BaseDirectory, "models", "setcomp-demo");
 
     /// <summary>A model directory from --model: a directory, a Hub id (resolved through the Hugging Face cache; a cached
-    /// snapshot used because the Hub could not be asked is a one-line warning on stderr), or the default.</summary>
+    /// snapshot used because the Hub could not bring it up to date is a one-line warning on stderr), or the default.</summary>
     public static string ResolveModel(string? model, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(model)) return DefaultModelDir;

@@ -18,8 +18,8 @@ public static partial class ModelLocator
     /// <param name="options">Endpoint, token, cache directory and offline mode, usually <see cref="HubOptions.FromEnvironment()"/>.</param>
     /// <param name="progress">Told about each file while it downloads.</param>
     /// <param name="ct">Cancels a download; the partial data is kept and resumed next time.</param>
-    /// <param name="warning">Told, in one line, when the Hub could not be asked whether a branch or tag moved and the
-    /// snapshot already in the cache is used instead.</param>
+    /// <param name="warning">Told, in one line, when a branch or tag could not be brought up to date from the Hub and the
+    /// complete snapshot already in the cache is used instead.</param>
     /// <returns>The directory itself, or the cache snapshot directory <c>models--org--name/snapshots/&lt;commit&gt;</c>.</returns>
     /// <exception cref="SharpLensException"><see cref="ExitCode.Usage"/> when <paramref name="model"/> is neither a directory
     /// nor a Hub id; <see cref="ExitCode.Network"/> for every Hub, network, cache or integrity failure.</exception>
