@@ -14,10 +14,9 @@ namespace SharpLens.Hub;
 /// </summary>
 internal sealed partial class HubDownloader : IDisposable
 {
-    /// <summary>How long to wait for a connection, or for the headers of an answer.</summary>
-    internal static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
-    /// <summary>How long a transfer may stall without a single byte before it counts as interrupted.</summary>
-    internal static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>How long a transfer may stall without a single byte before it counts as interrupted, unless
+    /// HF_HUB_DOWNLOAD_TIMEOUT says otherwise.</summary>
+    static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromSeconds(60);
     /// <summary>How long to wait for another process that is downloading the same blob.</summary>
     internal static readonly TimeSpan LockWait = TimeSpan.FromHours(1);
     static readonly TimeSpan LockPoll = TimeSpan.FromMilliseconds(200);
@@ -32,6 +31,10 @@ internal sealed partial class HubDownloader : IDisposable
     readonly string revision;
     readonly HubErrors errors;
     readonly IProgress<DownloadProgress>? progress;
+    /// <summary>How long to wait for a connection and the headers of an answer: HEAD requests, then GET requests.</summary>
+    readonly TimeSpan headTimeout, getTimeout;
+    /// <summary>How long a transfer may go without a byte before it counts as interrupted.</summary>
+    readonly TimeSpan stallTimeout;
 
     /// <summary>What the HEAD request told about one file at one commit.</summary>
     sealed record FileMetadata(string File, string Commit, string Etag, long? Size, Uri DownloadUri, bool SendToken);
@@ -47,11 +50,14 @@ internal sealed partial class HubDownloader : IDisposable
         endpointUri = parsed;
         token = string.IsNullOrWhiteSpace(options.Token) ? null : options.Token.Trim();
         errors = new HubErrors(endpoint, cache.RepoId, revision, token is not null);
+        headTimeout = options.EtagTimeout;
+        getTimeout = options.DownloadTimeout ?? HubOptions.DefaultTimeout;
+        stallTimeout = options.DownloadTimeout ?? DefaultStallTimeout;
         http = new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false, // redirects are followed by hand to control where the token goes
             AutomaticDecompression = DecompressionMethods.None,
-            ConnectTimeout = RequestTimeout,
+            ConnectTimeout = headTimeout > getTimeout ? headTimeout : getTimeout, // each request's own limit is in SendAsync
             UseProxy = true,
         })
         { Timeout = Timeout.InfiniteTimeSpan };
@@ -223,15 +229,16 @@ internal sealed partial class HubDownloader : IDisposable
 
     async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
+        TimeSpan timeout = request.Method == HttpMethod.Head ? headTimeout : getTimeout;
         using var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        headersTimeout.CancelAfter(RequestTimeout);
+        headersTimeout.CancelAfter(timeout);
         try
         {
             return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headersTimeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw HubErrors.TimedOut(request.RequestUri!, RequestTimeout);
+            throw HubErrors.TimedOut(request.RequestUri!, timeout);
         }
         catch (HttpRequestException e)
         {

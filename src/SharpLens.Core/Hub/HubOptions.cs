@@ -13,6 +13,17 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
     /// <summary>The public Hub, used when no endpoint is configured.</summary>
     public const string DefaultEndpoint = "https://huggingface.co";
 
+    /// <summary>huggingface_hub's default for both of its timeouts.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a metadata (HEAD) request may go unanswered, connecting included (HF_HUB_ETAG_TIMEOUT). Every run
+    /// of a branch or tag makes one, so a slow link may want more than the default 10 s.</summary>
+    public TimeSpan EtagTimeout { get; init; } = DefaultTimeout;
+
+    /// <summary>How long a download may wait for an answer or go without data (HF_HUB_DOWNLOAD_TIMEOUT); null keeps
+    /// SharpLens's defaults: 10 s for an answer, 60 s without data in the middle of a transfer.</summary>
+    public TimeSpan? DownloadTimeout { get; init; }
+
     /// <summary>The endpoint to use, without a trailing slash.</summary>
     public string EffectiveEndpoint =>
         string.IsNullOrWhiteSpace(Endpoint) ? DefaultEndpoint : Endpoint.Trim().TrimEnd('/');
@@ -26,8 +37,9 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
     /// HUGGING_FACE_HUB_TOKEN, else the file written by <c>huggingface-cli login</c> (HF_TOKEN_PATH, default
     /// HF_HOME/token); offline when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is 1, ON, YES or TRUE; cache from HF_HUB_CACHE, else the
     /// legacy HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
-    /// ~/.cache/huggingface/hub.
+    /// ~/.cache/huggingface/hub; timeouts in seconds from HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT.
     /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) when a timeout is not a positive number.</exception>
     public static HubOptions FromEnvironment(Func<string, string?> getVariable)
     {
         string? Get(string name)
@@ -52,7 +64,20 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
 
         string? endpoint = Get("HF_ENDPOINT")?.TrimEnd('/');
         bool offline = IsTrue(Get("HF_HUB_OFFLINE")) || IsTrue(Get("TRANSFORMERS_OFFLINE"));  // as huggingface_hub reads them
-        return new HubOptions(endpoint ?? DefaultEndpoint, token, cache, offline);
+        return new HubOptions(endpoint ?? DefaultEndpoint, token, cache, offline)
+        {
+            EtagTimeout = Seconds("HF_HUB_ETAG_TIMEOUT", Get("HF_HUB_ETAG_TIMEOUT")) ?? DefaultTimeout,
+            DownloadTimeout = Seconds("HF_HUB_DOWNLOAD_TIMEOUT", Get("HF_HUB_DOWNLOAD_TIMEOUT")),
+        };
+    }
+
+    static TimeSpan? Seconds(string name, string? value)
+    {
+        if (value is null) return null;
+        if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s)
+            || !(s > 0) || s > 86_400)
+            throw SharpLensException.Usage($"{name}='{value}' is not a number of seconds between 0 and 86400");
+        return TimeSpan.FromSeconds(s);
     }
 
     /// <summary>huggingface_hub's reading of boolean variables: 1, ON, YES, TRUE in any case.</summary>

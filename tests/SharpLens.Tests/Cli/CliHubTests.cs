@@ -35,6 +35,18 @@ public class CliHubTests
     }
 
     [Fact]
+    public void ABadTimeoutVariable_FailsAHubIdInOneLine_ButNotALocalDirectory()
+    {
+        var env = new Dictionary<string, string> { ["HF_HUB_ETAG_TIMEOUT"] = "soon", ["HF_HUB_CACHE"] = Fixtures.TempDir("hfcache") };
+        var hubId = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "tokenize", "--model", "Qwen/Qwen1.5-1.8B-Chat", "--text", "hi");
+        Assert.Equal(2, hubId.ExitCode);
+        Assert.Equal("error: HF_HUB_ETAG_TIMEOUT='soon' is not a number of seconds between 0 and 86400", hubId.Stderr.Trim());
+
+        var local = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "tokenize", "--model", Fixtures.Dir("tiny-qwen2"), "--text", "hi");
+        Assert.True(local.ExitCode == 0, local.Stderr);
+    }
+
+    [Fact]
     public void OfflineWithNothingCachedSaysWhatIsMissing()
     {
         var env = new Dictionary<string, string> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = Fixtures.TempDir("hfcache") };

@@ -60,6 +60,8 @@ public sealed class FakeHub : IDisposable
     public bool IgnoreRange { get; set; }
     /// <summary>Every small (non-LFS) file body has one byte flipped; its ETag stays the true git blob id.</summary>
     public bool CorruptSmallBodies { get; set; }
+    /// <summary>How long every HEAD request waits before it is answered (a slow link or an overloaded Hub).</summary>
+    public TimeSpan HeadDelay { get; set; }
     /// <summary>Files answered with a bare 404 (no X-Error-Code), as a proxy or a plain mirror would.</summary>
     public HashSet<string> Bare404Files { get; } = new();
 
@@ -151,6 +153,7 @@ public sealed class FakeHub : IDisposable
     async Task AnswerAsync(NetworkStream stream, Request request)
     {
         bool isHead = request.Method == "HEAD";
+        if (isHead && HeadDelay > TimeSpan.Zero) await Task.Delay(HeadDelay, stop.Token);
         string path = request.Path.Split('?')[0];
         string[] parts = path.TrimStart('/').Split('/');
 

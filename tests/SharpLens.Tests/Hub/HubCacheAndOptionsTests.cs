@@ -126,6 +126,25 @@ public sealed class HubCacheAndOptionsTests
     }
 
     [Fact]
+    public void Timeouts_ComeFromHuggingfaceHubsVariables()
+    {
+        var defaults = HubOptions.FromEnvironment(Env(("HOME", "/home/u")));
+        Assert.Equal(TimeSpan.FromSeconds(10), defaults.EtagTimeout);
+        Assert.Null(defaults.DownloadTimeout);
+
+        var set = HubOptions.FromEnvironment(Env(("HOME", "/home/u"), ("HF_HUB_ETAG_TIMEOUT", "2.5"), ("HF_HUB_DOWNLOAD_TIMEOUT", "120")));
+        Assert.Equal(TimeSpan.FromSeconds(2.5), set.EtagTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(120), set.DownloadTimeout);
+
+        foreach (string bad in new[] { "ten", "0", "-1", "NaN", "1e9" })
+        {
+            var e = Assert.Throws<SharpLensException>(() => HubOptions.FromEnvironment(Env(("HOME", "/home/u"), ("HF_HUB_ETAG_TIMEOUT", bad))));
+            Assert.Equal(ExitCode.Usage, e.Code);
+            Assert.Contains($"HF_HUB_ETAG_TIMEOUT='{bad}'", e.Message);
+        }
+    }
+
+    [Fact]
     public void EndpointTokenAndOffline_ComeFromTheEnvironment()
     {
         string home = Fixtures.TempDir("hub-home");

@@ -110,6 +110,24 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
+    public void SlowHub_TimesOutAfterTheEtagTimeout_AndFallsBackWhenCached()
+    {
+        hub.HeadDelay = TimeSpan.FromSeconds(5);
+        var impatient = Online() with { EtagTimeout = TimeSpan.FromSeconds(0.3) };
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, impatient));
+        Assert.Equal(ExitCode.Network, e.Code);
+        Assert.Contains($"no answer from 127.0.0.1:{hub.Port} within 0.3 s", e.Message);
+        Assert.Contains("HF_HUB_ETAG_TIMEOUT", e.Message);
+
+        hub.HeadDelay = TimeSpan.Zero;
+        string cached = ModelLocator.Resolve(RepoId, Online());
+        hub.HeadDelay = TimeSpan.FromSeconds(5);
+        var warnings = new List<string>();
+        Assert.Equal(cached, ModelLocator.Resolve(RepoId, impatient, warning: warnings.Add)); // a patient run would get an answer
+        Assert.Contains("within 0.3 s", Assert.Single(warnings));
+    }
+
+    [Fact]
     public void RefreshCancelled_LeavesTheRefOnTheCompleteSnapshot()
     {
         string cached = ModelLocator.Resolve(RepoId, Online());
