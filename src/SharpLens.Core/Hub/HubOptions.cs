@@ -39,7 +39,7 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
     /// legacy HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
     /// ~/.cache/huggingface/hub; timeouts in seconds from HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT.
     /// </summary>
-    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) when a timeout is not a positive number.</exception>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) when a timeout is not a number of seconds in (0, 86400].</exception>
     public static HubOptions FromEnvironment(Func<string, string?> getVariable)
     {
         string? Get(string name)
@@ -64,20 +64,20 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
 
         string? endpoint = Get("HF_ENDPOINT")?.TrimEnd('/');
         bool offline = IsTrue(Get("HF_HUB_OFFLINE")) || IsTrue(Get("TRANSFORMERS_OFFLINE"));  // as huggingface_hub reads them
+        TimeSpan? Seconds(string name)
+        {
+            if (Get(name) is not { } value) return null;
+            if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s)
+                || !(s > 0) || s > 86_400)
+                throw SharpLensException.Usage($"{name}='{value}' is not a number of seconds between 0 and 86400");
+            return TimeSpan.FromSeconds(s);
+        }
+
         return new HubOptions(endpoint ?? DefaultEndpoint, token, cache, offline)
         {
-            EtagTimeout = Seconds("HF_HUB_ETAG_TIMEOUT", Get("HF_HUB_ETAG_TIMEOUT")) ?? DefaultTimeout,
-            DownloadTimeout = Seconds("HF_HUB_DOWNLOAD_TIMEOUT", Get("HF_HUB_DOWNLOAD_TIMEOUT")),
+            EtagTimeout = Seconds("HF_HUB_ETAG_TIMEOUT") ?? DefaultTimeout,
+            DownloadTimeout = Seconds("HF_HUB_DOWNLOAD_TIMEOUT"),
         };
-    }
-
-    static TimeSpan? Seconds(string name, string? value)
-    {
-        if (value is null) return null;
-        if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s)
-            || !(s > 0) || s > 86_400)
-            throw SharpLensException.Usage($"{name}='{value}' is not a number of seconds between 0 and 86400");
-        return TimeSpan.FromSeconds(s);
     }
 
     /// <summary>huggingface_hub's reading of boolean variables: 1, ON, YES, TRUE in any case.</summary>
