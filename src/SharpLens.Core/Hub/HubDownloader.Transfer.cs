@@ -17,7 +17,7 @@ internal sealed partial class HubDownloader
     /// <summary>
     /// Fills <c>blobs/&lt;etag&gt;.incomplete</c> (resuming what an earlier attempt left), checks its size and,
     /// its sha256 (LFS files) or git blob id (small files), then renames it into place. A bad file is deleted, never linked.
-    /// A transfer cut short (connection lost, no data for HF_HUB_DOWNLOAD_TIMEOUT, default 60 s) is resumed from where it stopped, as
+    /// A transfer cut short (connection lost, no data for 60 s, or a longer HF_HUB_DOWNLOAD_TIMEOUT) is resumed from where it stopped, as
     /// huggingface_hub does: after a pause, with a Range request, until <see cref="MaxRetriesWithoutData"/> attempts in a
     /// row have brought nothing; then the partial data stays for the next run.
     /// </summary>
@@ -175,7 +175,7 @@ internal sealed partial class HubDownloader
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    throw new TransferCutShort(received, total, $"no data for {stallTimeout.TotalSeconds:0.#} s", null);
+                    throw new TransferCutShort(received, total, $"no data for {HubErrors.Seconds(stallTimeout)} s", null);
                 }
                 catch (Exception e) when (e is IOException or HttpRequestException)
                 {

@@ -14,9 +14,9 @@ namespace SharpLens.Hub;
 /// </summary>
 internal sealed partial class HubDownloader : IDisposable
 {
-    /// <summary>How long a transfer may stall without a single byte before it counts as interrupted, unless
-    /// HF_HUB_DOWNLOAD_TIMEOUT says otherwise.</summary>
-    static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>How long a transfer may stall without a single byte before it counts as interrupted, at least (a longer
+    /// HF_HUB_DOWNLOAD_TIMEOUT lengthens it).</summary>
+    static readonly TimeSpan MinStallTimeout = TimeSpan.FromSeconds(60);
     /// <summary>How long to wait for another process that is downloading the same blob.</summary>
     internal static readonly TimeSpan LockWait = TimeSpan.FromHours(1);
     static readonly TimeSpan LockPoll = TimeSpan.FromMilliseconds(200);
@@ -52,7 +52,7 @@ internal sealed partial class HubDownloader : IDisposable
         errors = new HubErrors(endpoint, cache.RepoId, revision, token is not null);
         headTimeout = options.EtagTimeout;
         getTimeout = options.DownloadTimeout ?? HubOptions.DefaultTimeout;
-        stallTimeout = options.DownloadTimeout ?? DefaultStallTimeout;
+        stallTimeout = getTimeout > MinStallTimeout ? getTimeout : MinStallTimeout;
         http = new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false, // redirects are followed by hand to control where the token goes

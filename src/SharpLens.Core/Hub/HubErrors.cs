@@ -90,7 +90,10 @@ internal sealed class HubErrors(string endpoint, string repoId, string revision,
 
     /// <summary>The error for a request that timed out.</summary>
     public static SharpLensException TimedOut(Uri url, TimeSpan after) =>
-        new(ExitCode.Network, $"no answer from {url.Host}:{url.Port} within {after.TotalSeconds:0.#} s; check the network (HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT allow more), or {OfflineHint}");
+        new(ExitCode.Network, $"no answer from {url.Host}:{url.Port} within {Seconds(after)} s; check the network (HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT allow more), or {OfflineHint}");
+
+    /// <summary>A duration in seconds as the messages print it: 10, 0.3 (whatever the culture).</summary>
+    public static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The error for a transfer cut short; the partial data stays for the next attempt.</summary>
     public static SharpLensException Interrupted(string file, long received, long? total, string reason, Exception? inner = null) =>

@@ -16,13 +16,33 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
     /// <summary>huggingface_hub's default for both of its timeouts.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Longest timeout accepted: a day.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
     /// <summary>How long a metadata (HEAD) request may go unanswered, connecting included (HF_HUB_ETAG_TIMEOUT). Every run
     /// of a branch or tag makes one, so a slow link may want more than the default 10 s.</summary>
-    public TimeSpan EtagTimeout { get; init; } = DefaultTimeout;
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) outside (0, <see cref="MaxTimeout"/>].</exception>
+    public TimeSpan EtagTimeout
+    {
+        get => etagTimeout;
+        init => etagTimeout = Checked(value, nameof(EtagTimeout));
+    }
+    readonly TimeSpan etagTimeout = DefaultTimeout;
 
-    /// <summary>How long a download may wait for an answer or go without data (HF_HUB_DOWNLOAD_TIMEOUT); null keeps
-    /// SharpLens's defaults: 10 s for an answer, 60 s without data in the middle of a transfer.</summary>
-    public TimeSpan? DownloadTimeout { get; init; }
+    /// <summary>How long a download request may go unanswered (HF_HUB_DOWNLOAD_TIMEOUT); null means 10 s. In the middle
+    /// of a transfer a download may go without data for the larger of this and 60 s.</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) outside (0, <see cref="MaxTimeout"/>].</exception>
+    public TimeSpan? DownloadTimeout
+    {
+        get => downloadTimeout;
+        init => downloadTimeout = value is { } t ? Checked(t, nameof(DownloadTimeout)) : null;
+    }
+    readonly TimeSpan? downloadTimeout;
+
+    static TimeSpan Checked(TimeSpan value, string name) =>
+        value > TimeSpan.Zero && value <= MaxTimeout
+            ? value
+            : throw SharpLensException.Usage($"{name} must be more than 0 and at most a day, got {value}");
 
     /// <summary>The endpoint to use, without a trailing slash.</summary>
     public string EffectiveEndpoint =>
@@ -68,7 +88,7 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
         {
             if (Get(name) is not { } value) return null;
             if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s)
-                || !(s > 0) || s > 86_400)
+                || !(s > 0) || s > MaxTimeout.TotalSeconds)
                 throw SharpLensException.Usage($"{name}='{value}' is not a number of seconds between 0 and 86400");
             return TimeSpan.FromSeconds(s);
         }

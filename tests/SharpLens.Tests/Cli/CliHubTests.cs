@@ -37,7 +37,11 @@ public class CliHubTests
     [Fact]
     public void ABadTimeoutVariable_FailsAHubIdInOneLine_ButNotALocalDirectory()
     {
-        var env = new Dictionary<string, string> { ["HF_HUB_ETAG_TIMEOUT"] = "soon", ["HF_HUB_CACHE"] = Fixtures.TempDir("hfcache") };
+        var env = new Dictionary<string, string>
+        {
+            ["HF_HUB_ETAG_TIMEOUT"] = "soon", ["HF_HUB_CACHE"] = Fixtures.TempDir("hfcache"),
+            ["HF_ENDPOINT"] = "http://127.0.0.1:9", // nothing listens: if the check broke, no real Hub is asked
+        };
         var hubId = CliRunner.RunIn(Fixtures.TempDir("cwd"), env, "tokenize", "--model", "Qwen/Qwen1.5-1.8B-Chat", "--text", "hi");
         Assert.Equal(2, hubId.ExitCode);
         Assert.Equal("error: HF_HUB_ETAG_TIMEOUT='soon' is not a number of seconds between 0 and 86400", hubId.Stderr.Trim());

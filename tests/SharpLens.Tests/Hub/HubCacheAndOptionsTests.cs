@@ -136,6 +136,10 @@ public sealed class HubCacheAndOptionsTests
         Assert.Equal(TimeSpan.FromSeconds(2.5), set.EtagTimeout);
         Assert.Equal(TimeSpan.FromSeconds(120), set.DownloadTimeout);
 
+        // Library callers get the same check.
+        Assert.Equal(ExitCode.Usage, Assert.Throws<SharpLensException>(() => defaults with { EtagTimeout = TimeSpan.Zero }).Code);
+        Assert.Equal(ExitCode.Usage, Assert.Throws<SharpLensException>(() => defaults with { DownloadTimeout = TimeSpan.FromSeconds(-1) }).Code);
+
         foreach (string bad in new[] { "ten", "0", "-1", "NaN", "1e9" })
         {
             var e = Assert.Throws<SharpLensException>(() => HubOptions.FromEnvironment(Env(("HOME", "/home/u"), ("HF_HUB_ETAG_TIMEOUT", bad))));

@@ -48,24 +48,6 @@ public sealed class HubRefreshTests : FakeHubTestBase
     }
 
     [Fact]
-    public void SlowHub_TimesOutAfterTheEtagTimeout_AndFallsBackWhenCached()
-    {
-        hub.HeadDelay = TimeSpan.FromSeconds(5);
-        var impatient = Online() with { EtagTimeout = TimeSpan.FromSeconds(0.3) };
-        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, impatient));
-        Assert.Equal(ExitCode.Network, e.Code);
-        Assert.Contains($"no answer from 127.0.0.1:{hub.Port} within 0.3 s", e.Message);
-        Assert.Contains("HF_HUB_ETAG_TIMEOUT", e.Message);
-
-        hub.HeadDelay = TimeSpan.Zero;
-        string cached = ModelLocator.Resolve(RepoId, Online());
-        hub.HeadDelay = TimeSpan.FromSeconds(5);
-        var warnings = new List<string>();
-        Assert.Equal(cached, ModelLocator.Resolve(RepoId, impatient, warning: warnings.Add)); // a patient run would get an answer
-        Assert.Contains("within 0.3 s", Assert.Single(warnings));
-    }
-
-    [Fact]
     public void RefreshCancelled_LeavesTheRefOnTheCompleteSnapshot()
     {
         string cached = ModelLocator.Resolve(RepoId, Online());
@@ -98,6 +80,16 @@ public sealed class HubRefreshTests : FakeHubTestBase
         Assert.Contains("revision 'v1' not found", e.Message);
         Assert.Empty(warnings);
         Assert.Equal(Path.Combine(RepoDir, "snapshots", v1Commit), ModelLocator.Resolve($"{RepoId}@v1", Offline()));
+
+        // So does a branch whose new commit has no config.json.
+        ModelLocator.Resolve(RepoId, Online());
+        var noConfig = new Dictionary<string, byte[]>(files);
+        noConfig.Remove("config.json");
+        hub.AddRepo(RepoId, noConfig, "ffffffffffffffffffffffffffffffffffffffff");
+        var missing = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online(), warning: warnings.Add));
+        Assert.Contains("has no config.json", missing.Message);
+        Assert.Empty(warnings);
+        hub.AddRepo(RepoId, files, Commit);
 
         // A bad HF_ENDPOINT stays a usage error too, cache or not.
         ModelLocator.Resolve(RepoId, Online());
