@@ -100,8 +100,7 @@ internal static class CliHost
     public static string ResolveModel(string? model, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(model)) return DefaultModelDir;
-        if (Directory.Exists(model)) return Path.GetFullPath(model); // needs no Hub settings, so none of them can fail it
-        return ModelLocator.Resolve(model, HubOptions.FromEnvironment(), DownloadProgressBar.Create(), ct, warning: message =>
+        return ModelLocator.Resolve(model, options: null, DownloadProgressBar.Create(), ct, warning: message =>
         {
             DownloadProgressBar.EndOpenLine();
             Console.Error.WriteLine($"warning: {message}");

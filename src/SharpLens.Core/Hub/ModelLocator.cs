@@ -15,7 +15,9 @@ public static partial class ModelLocator
     /// The directory to load <paramref name="model"/> from.
     /// </summary>
     /// <param name="model">An existing directory, or a Hub id <c>org/name</c> / <c>org/name@revision</c> (branch, tag or commit; default <c>main</c>).</param>
-    /// <param name="options">Endpoint, token, cache directory and offline mode, usually <see cref="HubOptions.FromEnvironment()"/>.</param>
+    /// <param name="options">Endpoint, token, cache directory, offline mode and timeouts; null reads them with
+    /// <see cref="HubOptions.FromEnvironment()"/> once <paramref name="model"/> turns out not to be a directory (a directory
+    /// needs no Hub settings, so a malformed one cannot fail it).</param>
     /// <param name="progress">Told about each file while it downloads.</param>
     /// <param name="ct">Cancels a download; the partial data is kept and resumed next time.</param>
     /// <param name="warning">Told, in one line, when a branch or tag could not be brought up to date from the Hub and the
@@ -31,16 +33,16 @@ public static partial class ModelLocator
     /// cache has for the revision is used, with a warning — unless the Hub says the revision, or its config.json, no
     /// longer exists, which is an error as in Python.
     /// </remarks>
-    public static string Resolve(string model, HubOptions options, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default,
+    public static string Resolve(string model, HubOptions? options, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default,
         Action<string>? warning = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(options);
         if (model.Length > 0 && Directory.Exists(model)) return Path.GetFullPath(model);
         if (!TryParseHubId(model, out string repoId, out string revision))
             throw SharpLensException.Usage(
                 $"--model '{model}' is neither an existing directory nor a Hugging Face model id like Qwen/Qwen1.5-1.8B-Chat or org/name@revision");
 
+        options ??= HubOptions.FromEnvironment();
         var cache = new HubCache(options.CacheDir, repoId);
         string? commit = cache.CachedCommit(revision);
         bool complete = commit is not null && cache.MissingFiles(commit).Count == 0;
