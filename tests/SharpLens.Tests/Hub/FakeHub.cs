@@ -62,8 +62,8 @@ public sealed class FakeHub : IDisposable
     public bool CorruptSmallBodies { get; set; }
     /// <summary>How long every HEAD request waits before it is answered (a slow link or an overloaded Hub).</summary>
     public TimeSpan HeadDelay { get; set; }
-    /// <summary>How long every GET (of a small file or a CDN body) waits before it is answered.</summary>
-    public TimeSpan GetDelay { get; set; }
+    /// <summary>How long every CDN (LFS) GET waits before it is answered.</summary>
+    public TimeSpan CdnDelay { get; set; }
     /// <summary>Files answered with a bare 404 (no X-Error-Code), as a proxy or a plain mirror would.</summary>
     public HashSet<string> Bare404Files { get; } = new();
 
@@ -155,13 +155,13 @@ public sealed class FakeHub : IDisposable
     async Task AnswerAsync(NetworkStream stream, Request request)
     {
         bool isHead = request.Method == "HEAD";
-        var delay = isHead ? HeadDelay : GetDelay;
-        if (delay > TimeSpan.Zero) await Task.Delay(delay, stop.Token);
+        if (isHead && HeadDelay > TimeSpan.Zero) await Task.Delay(HeadDelay, stop.Token);
         string path = request.Path.Split('?')[0];
         string[] parts = path.TrimStart('/').Split('/');
 
         if (parts.Length == 2 && parts[0] == "cdn-lfs")
         {
+            if (!isHead && CdnDelay > TimeSpan.Zero) await Task.Delay(CdnDelay, stop.Token);
             await AnswerCdnAsync(stream, request, parts[1], isHead);
             return;
         }

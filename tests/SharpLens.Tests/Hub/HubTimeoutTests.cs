@@ -42,14 +42,15 @@ public sealed class HubTimeoutTests : FakeHubTestBase
     [Fact]
     public void SlowDownloads_AreBoundByTheDownloadTimeout_NotTheEtagTimeout()
     {
-        hub.GetDelay = TimeSpan.FromSeconds(1);
-        var quickHeads = Online() with { EtagTimeout = TimeSpan.FromSeconds(0.3) };
+        // Margins wide enough for a loaded machine: HEADs have 2 s, each shard's GET takes 2.5 s.
+        hub.CdnDelay = TimeSpan.FromSeconds(2.5);
+        var quickHeads = Online() with { EtagTimeout = TimeSpan.FromSeconds(2) };
         Assert.Equal(Path.Combine(RepoDir, "snapshots", Commit), ModelLocator.Resolve(RepoId, quickHeads));
 
         string other = Path.Combine(cacheDir, "other");
-        var impatient = new HubOptions(hub.Endpoint, null, other, Offline: false) { DownloadTimeout = TimeSpan.FromSeconds(0.3) };
+        var impatient = new HubOptions(hub.Endpoint, null, other, Offline: false) { DownloadTimeout = TimeSpan.FromSeconds(1) };
         var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, impatient));
         Assert.Equal(ExitCode.Network, e.Code);
-        Assert.Contains($"no answer from 127.0.0.1:{hub.Port} within 0.3 s", e.Message);
+        Assert.Contains($"no answer from 127.0.0.1:{hub.Port} within 1 s", e.Message);
     }
 }
