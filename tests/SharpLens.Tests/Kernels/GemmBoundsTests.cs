@@ -8,7 +8,9 @@ namespace SharpLens.Tests.Kernels;
 /// The skinny GEMM reads no weight, bias or output element past the end of its buffer: each ends exactly at an
 /// inaccessible page (Linux mmap + mprotect), so an out-of-bounds access kills the test run instead of reading
 /// whatever lies there. Row counts around the broadcast kernel's blocks of 8 and 24, ragged column groups (nr &lt; 4,
-/// whose missing weight rows the broadcast kernel must not read), ragged K-chunks, every dtype. (On a CPU without AVX2
+/// whose missing weight rows the broadcast kernel must not read), ragged K-chunks, every dtype. The weights are also
+/// placed to start right after an inaccessible page, so that a read before a tensor's first element (a 32-bit read of
+/// a bf16 pair reaching back one element, a negative offset) kills the run as well. (On a CPU without AVX2
 /// the forced level runs the dot kernel on emulated vectors: its bounds are checked all the same.)
 /// </summary>
 public sealed unsafe class GemmBoundsTests
@@ -17,7 +19,8 @@ public sealed unsafe class GemmBoundsTests
     [DllImport("libc", SetLastError = true)] static extern int mprotect(nint addr, nuint len, int prot);
     [DllImport("libc", SetLastError = true)] static extern int munmap(nint addr, nuint len);
 
-    /// <summary>A buffer of <c>bytes</c> bytes that ends where a PROT_NONE page begins.</summary>
+    /// <summary>A buffer of <c>bytes</c> bytes that ends where a PROT_NONE page begins, or (atStart) starts where one
+    /// ends.</summary>
     sealed class Guarded : IDisposable
     {
         const int ProtNone = 0, ProtReadWrite = 3, MapPrivateAnonymous = 0x22, Page = 4096;
@@ -25,14 +28,14 @@ public sealed unsafe class GemmBoundsTests
         readonly nuint _length;
         public readonly nint Ptr;
 
-        public Guarded(long bytes)
+        public Guarded(long bytes, bool atStart = false)
         {
             long pages = (bytes + Page - 1) / Page + 1;
             _length = (nuint)(pages * Page);
             _base = mmap(0, _length, ProtReadWrite, MapPrivateAnonymous, -1, 0);
             Assert.True(_base != -1, "mmap failed");
-            Assert.Equal(0, mprotect(_base + (nint)((pages - 1) * Page), Page, ProtNone));
-            Ptr = _base + (nint)((pages - 1) * Page - bytes);
+            Assert.Equal(0, mprotect(atStart ? _base : _base + (nint)((pages - 1) * Page), Page, ProtNone));
+            Ptr = atStart ? _base + Page : _base + (nint)((pages - 1) * Page - bytes);
         }
 
         public void Dispose() => munmap(_base, _length);
@@ -52,10 +55,11 @@ public sealed unsafe class GemmBoundsTests
     {
         foreach (int n in new[] { 3, 9, 12 })
             foreach (bool dotOnly in new[] { false, true })
+            foreach (bool guardStart in new[] { false, true })
             {
                 var rng = new Random(HashCode.Combine(m, k, n, (int)dtype));
                 int size = DTypes.Size(dtype);
-                using var wBuf = new Guarded((long)n * k * size);
+                using var wBuf = new Guarded((long)n * k * size, atStart: guardStart);
                 for (long i = 0; i < (long)n * k; i++)
                 {
                     float v = (float)(rng.NextDouble() * 2 - 1);
@@ -83,7 +87,7 @@ public sealed unsafe class GemmBoundsTests
                 Gemm.LinearForwardNaive(x, m, w, bias, expected);
                 for (int i = 0; i < m * n; i++)
                     Assert.True(Math.Abs(expected[i] - y[i]) <= 1e-4 * Math.Sqrt(k),
-                        $"{dtype} {m}×{k}×{n} dotOnly={dotOnly} [{i / n},{i % n}]: expected {expected[i]}, got {y[i]}");
+                        $"{dtype} {m}×{k}×{n} dotOnly={dotOnly} guardStart={guardStart} [{i / n},{i % n}]: expected {expected[i]}, got {y[i]}");
             }
     }
 }
