@@ -31,6 +31,10 @@ internal static unsafe class GemmSkinny
     /// <summary>Test hook for the calling thread: every row through the dot kernel (no <see cref="Avx2BcastKernel"/>).</summary>
     [ThreadStatic] internal static bool NoBroadcast;
 
+    /// <summary>Test hook for the calling thread: bf16 weights at the AVX-512 level take the widening path with the dot
+    /// kernel (<see cref="Avx512DotKernel"/>) instead of <see cref="GemmSkinnyBf16Avx512"/>.</summary>
+    [ThreadStatic] internal static bool NoAvx512Bf16;
+
     /// <summary>Whether a weight product with m rows takes this path at the given level.</summary>
     public static bool Applies(int m, SimdLevel level) => level >= SimdLevel.Avx2 && m <= (ForcedMaxM ?? DefaultMaxM);
 
@@ -48,7 +52,9 @@ internal static unsafe class GemmSkinny
     /// <summary>y[m,n] = x[m,k]·Wᵀ (+bias); w must be a [n, k] weight (not K-major).</summary>
     public static void Run(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, SimdLevel level, int maxThreads)
     {
-        if (level >= SimdLevel.Avx512) Run<Avx512DotKernel>(x, m, k, w, n, bias, y, maxThreads);
+        if (level >= SimdLevel.Avx512 && w.DType == DType.BF16 && !NoAvx512Bf16)
+            GemmSkinnyBf16Avx512.Run(x, m, k, w, n, bias, y, maxThreads);
+        else if (level >= SimdLevel.Avx512) Run<Avx512DotKernel>(x, m, k, w, n, bias, y, maxThreads);
         else Run<Avx2DotKernel>(x, m, k, w, n, bias, y, maxThreads);
     }
 

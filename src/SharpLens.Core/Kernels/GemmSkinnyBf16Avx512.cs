@@ -1,0 +1,88 @@
+using System.Runtime.CompilerServices;
+
+namespace SharpLens.Kernels;
+
+/// <summary>
+/// The skinny path of y = x·Wᵀ for bf16 weights at the AVX-512 level: every row of x through
+/// <see cref="Avx512Bf16DotKernel"/>, which widens the weights in registers as it reads them, so no widened copy of W is
+/// written or read back. (The widening pass before a 256-bit-era dot kernel held this path to about half the FMA peak
+/// on one core; measured in docs/benchmarks.md.) x is packed once per call, in K-spans, in the kernel's 32-block
+/// even/odd order; N is split across threads in tapered chunks of whole 4-row groups.
+/// </summary>
+internal static unsafe class GemmSkinnyBf16Avx512
+{
+    /// <summary>Most bytes of packed x in one K-span: every weight group re-reads the span's x, which stays in L2.</summary>
+    internal const int SpanBytes = 256 * 1024;
+    /// <summary>Longest K-span: a 4-row group's weights for one span (16 KB of bf16 at 2048) stay in L1 while the span's
+    /// row tiles pass over them.</summary>
+    internal const int MaxSpan = 2048;
+    /// <summary>How many 4-row groups ahead the first row tile of a group prefetches the weights.</summary>
+    const int PfGroups = 2;
+
+    /// <summary>y[m,n] = x[m,k]·Wᵀ (+bias); w: [n, k] bf16 weights (not K-major).</summary>
+    public static void Run(float* x, int m, int k, in BOperand w, int n, float* bias, float* y, int maxThreads)
+    {
+        int span = SpanLength(m, k);
+        float* packed = PackX(x, m, k, span);
+        nint px = (nint)packed, pbias = (nint)bias, py = (nint)y;
+        BOperand ww = w;
+        GemmDriver.ForEachColumnRange(n, Avx512Bf16DotKernel.NR, (long)m * n * k, maxThreads, ColumnSplit.Tapered,
+            (n0, n1) => RunRange((float*)px, m, k, span, ww, (float*)pbias, (float*)py, n, n0, n1));
+    }
+
+    /// <summary>The K-span: all of K when m rows of it fit <see cref="SpanBytes"/> and <see cref="MaxSpan"/>, else the
+    /// longest multiple of the 32-element block that does (at least one block).</summary>
+    internal static int SpanLength(int m, int k)
+    {
+        int fit = Math.Min(MaxSpan, SpanBytes / (sizeof(float) * Math.Max(1, m)));
+        return k <= fit ? k : Math.Max(1, fit / Avx512Bf16DotKernel.Block) * Avx512Bf16DotKernel.Block;
+    }
+
+    /// <summary>packed[s][i][p] = x[i, s·span + p] in the kernel's even/odd order (<see cref="Avx512Bf16DotKernel.PackRow"/>):
+    /// each span's rows contiguous, span floats apart. The calling thread's slot 1, shared read-only with the workers.</summary>
+    static float* PackX(float* x, int m, int k, int span)
+    {
+        int spans = (k + span - 1) / span;
+        float* packed = GemmThreadBuffer.Get((long)spans * m * span, slot: 1);
+        for (int s = 0; s < spans; s++)
+        {
+            int kb = s * span, len = Math.Min(span, k - kb);
+            for (int i = 0; i < m; i++)
+                Avx512Bf16DotKernel.PackRow(x + (long)i * k + kb, packed + ((long)s * m + i) * span, len);
+        }
+        return packed;
+    }
+
+    /// <summary>
+    /// Columns [n0, n1) of y (row stride ldy) on the calling thread. Loop order span → 4-row weight group → row tile:
+    /// the span's packed x (≤ <see cref="SpanBytes"/>) stays in L2 for every group, and a group's weights, read from
+    /// memory by its first row tile, stay in L1 for the others. The first span writes y (+ bias), later ones add to it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RunRange(float* x, int m, int k, int span, in BOperand w, float* bias, float* y, int ldy, int n0, int n1)
+    {
+        const int MR = Avx512Bf16DotKernel.MR, NR = Avx512Bf16DotKernel.NR;
+        int tiles = (m + MR - 1) / MR;
+        long stride = w.Stride;
+        for (int kb = 0; kb < k; kb += span)
+        {
+            int kd = Math.Min(span, k - kb);
+            float* xs = x + (long)(kb / span) * m * span;
+            bool first = kb == 0;
+            for (int j0 = n0; j0 < n1; j0 += NR)
+            {
+                int nr = Math.Min(NR, n1 - j0);
+                ushort* wp = (ushort*)w.Data + j0 * stride + kb;
+                // The same span of the group PfGroups on, fetched while this group's first tile runs; none past n1.
+                byte* ahead = j0 + (PfGroups + 1) * NR <= n1 ? (byte*)(wp + PfGroups * NR * stride) : null;
+                float* bp = first && bias != null ? bias + j0 : null;
+                for (int t = 0; t < tiles; t++)
+                {
+                    var (i0, rows) = GemmPack.TileRows(m, MR, t);
+                    Avx512Bf16DotKernel.Run(kd, xs + (long)i0 * span, span, wp, stride, rows, nr, y + (long)i0 * ldy + j0, ldy,
+                        bp, !first, t == 0 ? ahead : null, stride * sizeof(ushort));
+                }
+            }
+        }
+    }
+}
