@@ -133,12 +133,14 @@ public static class ModelBenchmark
         return (prompts, forward);
     }
 
-    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones (seconds each; the stage profile, when on,
+    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones into its logits tensor (seconds each; the stage profile, when on,
     /// covers the timed ones).</summary>
     static double[] Forwards(HookedTransformer model, int[] ids, int count, CancellationToken ct)
     {
-        var options = new RunOptions { Logits = LogitsMode.All, Cancellation = ct };
-        model.Forward([ids], options);
+        // The warm-up's logits tensor takes every timed forward's logits, as a loop of forwards would keep one
+        // (RunOptions.LogitsInto: a new 15 MB array per forward costs a full garbage collection and its page faults).
+        var logits = model.Forward([ids], new RunOptions { Logits = LogitsMode.All, Cancellation = ct }).Logits;
+        var options = new RunOptions { Logits = LogitsMode.All, LogitsInto = logits, Cancellation = ct };
         StageTimer.Reset();
         var times = new double[count];
         for (int i = 0; i < count; i++)

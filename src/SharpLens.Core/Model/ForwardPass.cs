@@ -81,11 +81,21 @@ internal sealed partial class ForwardPass
             }
             long t0 = StageTimer.Start();
             var unembed = _o.LogitTokens is { } sel ? _m.UnembedRows(sel) : _m.Weights.Unembed;
-            logits = Tensor.Zeros(_b, outPos, unembed.Rows);              // [B, outPos, V or |LogitTokens|]
+            logits = LogitsTensor(_b, outPos, unembed.Rows);               // [B, outPos, V or |LogitTokens|]
             Gemm.LinearForward(src[..(_b * outPos * d)], _b * outPos, unembed, default, logits.Data);
             StageTimer.Stop(Stage.LmHead, t0);
         }
         return new RunResult(logits, _cache);
+    }
+
+    /// <summary>The logits' destination: <see cref="RunOptions.LogitsInto"/> when given (its shape must be theirs), else a
+    /// new tensor.</summary>
+    Tensor LogitsTensor(params int[] shape)
+    {
+        if (_o.LogitsInto is not { } into) return Tensor.Zeros(shape);
+        if (!into.Shape.AsSpan().SequenceEqual(shape))
+            throw new ArgumentException($"LogitsInto is {into}, the logits are Tensor[{string.Join(", ", shape)}]", nameof(RunOptions.LogitsInto));
+        return into;
     }
 
     /// <summary>RMSNorm of every row of x into y, with hook_scale [n, 1] fired between scale and multiply.</summary>

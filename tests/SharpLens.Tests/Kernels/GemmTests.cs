@@ -23,6 +23,9 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (40, 1100, 70, false),
         // packed path with two A blocks in M (144 + 6, the last padded to 8) and in K (256 + 44), shared by two threads' ranges
         (150, 300, 72, true),
+        // the AVX-512 bf16 tile: three K-spans (1024 + 1024 + 37, a scalar tail) under three blocks of 16 weight groups
+        // (64 + 64 + 5 rows, the last group of one), rows in tiles of 5
+        (25, 2085, 133, true),
     };
 
     public static IEnumerable<object[]> LinearCases()
@@ -33,7 +36,8 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
                     foreach (bool bias in new[] { false, true })
                         foreach (int threads in new[] { 1, 2 })
                             foreach (Path path in Enum.GetValues<Path>())
-                                if (path == Path.Auto || level != SimdLevel.Scalar)  // scalar has one path
+                                if (path == Path.SkinnyWidening ? level == SimdLevel.Avx512 && dt == DType.BF16  // only there it differs
+                                    : path == Path.Auto || level != SimdLevel.Scalar)  // scalar has one path
                                     yield return new object[] { level, dt, s, bias, threads, path };
     }
 
@@ -151,6 +155,19 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         Assert.Equal(Run(separate: true), Run(separate: false));
     }
 
+    [Theory]
+    [InlineData(25, 1000, 1000)]    // all of K in one span, a multiple of 32 or not
+    [InlineData(25, 2048, 1024)]    // the longest span, so that a 5-row tile of x stays in L1
+    [InlineData(25, 5504, 1024)]
+    [InlineData(300, 5000, 192)]    // many rows: the span's x within SpanBytes, whole 32-blocks
+    [InlineData(5000, 100, 32)]     // never below one block
+    public void Avx512Bf16Span_KeepsXWithinItsBudgetInWholeBlocks(int m, int k, int expected)
+    {
+        int span = GemmSkinnyBf16Avx512.SpanLength(m, k);
+        Assert.Equal(expected, span);
+        Assert.True(span == k || span % Avx512Bf16DotKernel.Block == 0);
+    }
+
     [Fact]
     public void BenchmarkProbesRun()
     {
@@ -161,21 +178,27 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
 
     /// <summary>Which LinearForward implementation to force: the size-based default, the packed (transposed-panel) path
     /// for every M, the same with each column range packing its own A (as one thread, or a large A, does), the skinny
-    /// path for every M, or the skinny path without its AVX2 broadcast kernel (every row through the dot kernel).</summary>
-    public enum Path { Auto, Packed, PackedPerRangeA, Skinny, SkinnyDotOnly }
+    /// path for every M, the skinny path without its AVX2 broadcast kernel (every row through the dot kernel), or the
+    /// skinny path with bf16 weights at the AVX-512 level widened to a copy for the fp32 dot kernel instead of read by the
+    /// bf16 tile (<see cref="Avx512Bf16DotKernel"/>).</summary>
+    public enum Path { Auto, Packed, PackedPerRangeA, Skinny, SkinnyDotOnly, SkinnyWidening }
 
     static void RunAt(SimdLevel level, int threads, Action action, Path path = Path.Auto)
     {
         KernelOptions.ForcedLevel = level;
         KernelOptions.ForcedThreads = threads;
-        GemmSkinny.ForcedMaxM = path switch { Path.Packed or Path.PackedPerRangeA => 0, Path.Skinny or Path.SkinnyDotOnly => int.MaxValue, _ => null };
+        GemmSkinny.ForcedMaxM = path switch
+        {
+            Path.Packed or Path.PackedPerRangeA => 0, Path.Skinny or Path.SkinnyDotOnly or Path.SkinnyWidening => int.MaxValue, _ => null,
+        };
         GemmSkinny.NoBroadcast = path == Path.SkinnyDotOnly;
+        GemmSkinny.NoAvx512Bf16 = path == Path.SkinnyWidening;
         GemmDriver.NoPrePack = path == Path.PackedPerRangeA;
         try { action(); }
         finally
         {
             KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null;
-            GemmSkinny.ForcedMaxM = null; GemmSkinny.NoBroadcast = false; GemmDriver.NoPrePack = false;
+            GemmSkinny.ForcedMaxM = null; GemmSkinny.NoBroadcast = false; GemmSkinny.NoAvx512Bf16 = false; GemmDriver.NoPrePack = false;
         }
     }
 

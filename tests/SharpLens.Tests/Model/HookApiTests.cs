@@ -35,6 +35,32 @@ public class HookApiTests : IDisposable
     }
 
     [Fact]
+    public void LogitsInto_TakesTheLogitsOfEveryRun()
+    {
+        int[][] clean = [_tokens.Clean], corrupted = [_tokens.Corrupted];
+        var into = new Tensor(Enumerable.Repeat(float.NaN, _tokens.Length * _model.Config.VocabSize).ToArray(), 1, _tokens.Length, _model.Config.VocabSize);
+        foreach (var tokens in new[] { clean, corrupted, clean })
+        {
+            var r = _model.Forward(tokens, new RunOptions { LogitsInto = into });
+            Assert.Same(into, r.Logits);
+            Assert.Equal(_model.Run(tokens).Data, into.Data);  // every element overwritten, none left from the run before
+        }
+        var last = new Tensor(new float[2], 1, 1, 2);
+        var picked = _model.Forward(clean, new RunOptions { Logits = LogitsMode.Last, LogitTokens = [5, 9], LogitsInto = last });
+        Assert.Same(last, picked.Logits);
+        AssertSame([into[0, _tokens.Length - 1, 5], into[0, _tokens.Length - 1, 9]], last.Data);  // another path: not bitwise
+    }
+
+    [Fact]
+    public void LogitsInto_OfAnotherShapeIsRefused()
+    {
+        var wrong = Tensor.Zeros(1, _tokens.Length, _model.Config.VocabSize - 1);
+        var e = Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], new RunOptions { LogitsInto = wrong }));
+        Assert.Contains($"LogitsInto is Tensor[1, {_tokens.Length}, {_model.Config.VocabSize - 1}]", e.Message);
+        Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], new RunOptions { Logits = LogitsMode.Last, LogitsInto = wrong }));
+    }
+
+    [Fact]
     public void CacheFilterKeepsOnlyWhatIsAsked()
     {
         var (_, cache) = _model.RunWithCache([_tokens.Clean], n => n == "blocks.2.hook_resid_post");
