@@ -50,4 +50,14 @@ public unsafe class GemmBenchmarks
         try { Gemm.LinearForward(_x, M, _weight, default, _y); }
         finally { GemmSkinny.NoBroadcast = false; }
     }
+
+    /// <summary>The same with bf16 weights at the AVX-512 level widened to a copy for the fp32 dot kernel instead of read by
+    /// the bf16 tile (<see cref="Avx512Bf16DotKernel"/>; other levels and the packed path are unaffected).</summary>
+    [Benchmark]
+    public void LinearForwardWidenedCopy()
+    {
+        GemmSkinny.NoAvx512Bf16 = true;
+        try { Gemm.LinearForward(_x, M, _weight, default, _y); }
+        finally { GemmSkinny.NoAvx512Bf16 = false; }
+    }
 }

@@ -15,7 +15,8 @@ namespace SharpLens.Kernels;
 /// dot-product kernel (<see cref="IDotKernel"/>). bf16 weights are widened in the even/odd order of
 /// <see cref="GemmSkinnyBf16"/> (x packed to match), on AVX2 by the chunk's first dot tile while it computes (in a pass of
 /// its own when every row takes the broadcast kernel). N is split
-/// across threads in tapered chunks (<see cref="ColumnSplit.Tapered"/>).
+/// across threads in tapered chunks (<see cref="ColumnSplit.Tapered"/>). bf16 weights at the AVX-512 level take
+/// <see cref="GemmSkinnyBf16Avx512"/> instead, which widens them in registers and writes no copy.
 /// </summary>
 internal static unsafe class GemmSkinny
 {
