@@ -88,15 +88,9 @@ internal sealed partial class ForwardPass
         return new RunResult(logits, _cache);
     }
 
-    /// <summary>The logits' destination: <see cref="RunOptions.LogitsInto"/> when given (its shape must be theirs), else a
-    /// new tensor.</summary>
-    Tensor LogitsTensor(params int[] shape)
-    {
-        if (_o.LogitsInto is not { } into) return Tensor.Zeros(shape);
-        if (!into.Shape.AsSpan().SequenceEqual(shape))
-            throw new ArgumentException($"LogitsInto is {into}, the logits are Tensor[{string.Join(", ", shape)}]", nameof(RunOptions.LogitsInto));
-        return into;
-    }
+    /// <summary>The logits' destination: <see cref="RunOptions.LogitsInto"/> when given (its shape was checked by
+    /// <see cref="HookedTransformer.Forward"/>), else a new tensor.</summary>
+    Tensor LogitsTensor(params int[] shape) => _o.LogitsInto ?? Tensor.Zeros(shape);
 
     /// <summary>RMSNorm of every row of x into y, with hook_scale [n, 1] fired between scale and multiply.</summary>
     void Norm(Span<float> x, float[] w, string scaleHook, Span<float> y)

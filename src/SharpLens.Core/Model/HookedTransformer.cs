@@ -112,6 +112,13 @@ public sealed class HookedTransformer : IDisposable
             throw new ArgumentException($"{ps.Length} KV prefixes for a batch of {tokens.Length}", nameof(options));
         if (options.LogitTokens is { } sel && (sel.Length == 0 || sel.Any(t => (uint)t >= (uint)Config.VocabSize)))
             throw new ArgumentOutOfRangeException(nameof(options), "LogitTokens must be non-empty ids inside the vocabulary");
+        if (options.LogitsInto is { } into)
+        {
+            int[] shape = [tokens.Length, options.Logits == LogitsMode.Last ? 1 : T - options.QStart, options.LogitTokens?.Length ?? Config.VocabSize];
+            if (options.Logits == LogitsMode.None || !into.Shape.AsSpan().SequenceEqual(shape))
+                throw new ArgumentException($"LogitsInto is {into}, the logits are " +
+                    (options.Logits == LogitsMode.None ? "not computed (LogitsMode.None)" : $"Tensor[{string.Join(", ", shape)}]"), nameof(options));
+        }
         if (options.QStart > 0)
             foreach (var pre in options.Prefixes ?? [options.Prefix!])
                 if (pre is null || pre.Length < options.QStart || pre.RotK.Length != Config.NLayers || pre.V.Length != Config.NLayers)

@@ -49,10 +49,12 @@ public sealed class RunOptions
     /// <summary>Only these vocabulary entries' logits, in this order: logits are [batch, positions, tokens.Length]
     /// (a metric that reads two logits then costs two dot products per row instead of the whole unembedding); null: all.</summary>
     public int[]? LogitTokens { get; init; }
-    /// <summary>Where to write the logits: a tensor of exactly their shape ([batch, positions, vocab or |LogitTokens|]),
-    /// returned as <see cref="RunResult.Logits"/>; null: a new tensor. A loop of forwards that reuses one saves, per call,
-    /// the new array's page faults and the full garbage collection a large array brings (15 MB for 25 positions of a
-    /// 151,936-token vocabulary: 20–35 ms, measured).</summary>
+    /// <summary>Where to write the logits: a tensor of exactly their shape ([batch, positions, vocab or |LogitTokens|];
+    /// any other shape, or <see cref="LogitsMode.None"/>, is refused before the run), returned as
+    /// <see cref="RunResult.Logits"/> — the same object each time, so the next run that reuses it overwrites what an
+    /// earlier result holds. Null: a new tensor. A loop of forwards that reuses one saves, per call, the new array's page
+    /// faults and the full garbage collection a large array brings (15 MB for 25 positions of a 151,936-token
+    /// vocabulary: 20–35 ms, measured).</summary>
     public Tensor? LogitsInto { get; init; }
     public int StartLayer { get; init; }
     /// <summary><c>blocks.StartLayer.hook_resid_pre</c> for positions [QStart, T): [batch, T − QStart, d_model].</summary>

@@ -10,8 +10,9 @@ namespace SharpLens.Tests.Kernels;
 /// whatever lies there. Row counts around the broadcast kernel's blocks of 8 and 24, ragged column groups (nr &lt; 4,
 /// whose missing weight rows the broadcast kernel must not read), ragged K-chunks, every dtype. The weights are also
 /// placed to start right after an inaccessible page, so that a read before a tensor's first element (a 32-bit read of
-/// a bf16 pair reaching back one element, a negative offset) kills the run as well. (On a CPU without AVX2
-/// the forced level runs the dot kernel on emulated vectors: its bounds are checked all the same.)
+/// a bf16 pair reaching back one element, a negative offset) kills the run as well. Both vector levels: AVX2 (the
+/// broadcast and dot kernels) and AVX-512 (for bf16 weights the tile that reads them in place, over several K-spans at
+/// k = 2085). (On a CPU without a level the forced level runs on emulated vectors: its bounds are checked all the same.)
 /// </summary>
 public sealed unsafe class GemmBoundsTests
 {
@@ -43,15 +44,16 @@ public sealed unsafe class GemmBoundsTests
 
     public static IEnumerable<object[]> Cases()
     {
-        foreach (DType dt in Enum.GetValues<DType>())
-            foreach (int m in new[] { 1, 7, 8, 9, 16, 23, 25, 33, 48 })
-                foreach (int k in new[] { 37, 528, 1040 })
-                    yield return new object[] { dt, m, k };
+        foreach (SimdLevel level in new[] { SimdLevel.Avx2, SimdLevel.Avx512 })
+            foreach (DType dt in Enum.GetValues<DType>())
+                foreach (int m in new[] { 1, 7, 8, 9, 16, 23, 25, 33, 48 })
+                    foreach (int k in new[] { 5, 37, 528, 1040, 2085 })
+                        yield return new object[] { level, dt, m, k };
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void SkinnyPath_StaysInsideItsBuffers(DType dtype, int m, int k)
+    public void SkinnyPath_StaysInsideItsBuffers(SimdLevel level, DType dtype, int m, int k)
     {
         foreach (int n in new[] { 3, 9, 12 })
             foreach (bool dotOnly in new[] { false, true })
@@ -77,7 +79,7 @@ public sealed unsafe class GemmBoundsTests
                 var x = new float[m * k];
                 for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
 
-                KernelOptions.ForcedLevel = SimdLevel.Avx2;
+                KernelOptions.ForcedLevel = level;
                 GemmSkinny.ForcedMaxM = int.MaxValue;
                 GemmSkinny.NoBroadcast = dotOnly;
                 try { Gemm.LinearForward(x, m, w, bias, y); }
@@ -87,7 +89,7 @@ public sealed unsafe class GemmBoundsTests
                 Gemm.LinearForwardNaive(x, m, w, bias, expected);
                 for (int i = 0; i < m * n; i++)
                     Assert.True(Math.Abs(expected[i] - y[i]) <= 1e-4 * Math.Sqrt(k),
-                        $"{dtype} {m}×{k}×{n} dotOnly={dotOnly} guardStart={guardStart} [{i / n},{i % n}]: expected {expected[i]}, got {y[i]}");
+                        $"{level} {dtype} {m}×{k}×{n} dotOnly={dotOnly} guardStart={guardStart} [{i / n},{i % n}]: expected {expected[i]}, got {y[i]}");
             }
     }
 }

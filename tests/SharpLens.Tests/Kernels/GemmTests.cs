@@ -23,9 +23,11 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
         (40, 1100, 70, false),
         // packed path with two A blocks in M (144 + 6, the last padded to 8) and in K (256 + 44), shared by two threads' ranges
         (150, 300, 72, true),
-        // the AVX-512 bf16 tile: three K-spans (1024 + 1024 + 37, a scalar tail) under three blocks of 16 weight groups
-        // (64 + 64 + 5 rows, the last group of one), rows in tiles of 5
+        // the AVX-512 bf16 tile: three K-spans (1024 + 1024 + 37, a scalar tail) under (with one thread) three blocks of
+        // 16 weight groups (64 + 64 + 5 rows, the last group of one), rows in tiles of 5
         (25, 2085, 133, true),
+        // ... and spans cut short by SpanBytes (100 rows: 640 + 360), rows in 20 tiles
+        (100, 1000, 20, true),
     };
 
     public static IEnumerable<object[]> LinearCases()

@@ -58,6 +58,16 @@ public class HookApiTests : IDisposable
         var e = Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], new RunOptions { LogitsInto = wrong }));
         Assert.Contains($"LogitsInto is Tensor[1, {_tokens.Length}, {_model.Config.VocabSize - 1}]", e.Message);
         Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], new RunOptions { Logits = LogitsMode.Last, LogitsInto = wrong }));
+        var right = Tensor.Zeros(1, _tokens.Length, _model.Config.VocabSize);
+        e = Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], new RunOptions { Logits = LogitsMode.None, LogitsInto = right }));
+        Assert.Contains("not computed (LogitsMode.None)", e.Message);
+        // refused before the run: no hook has fired
+        int fired = 0;
+        var hooks = new HookSet().Add("blocks.0.hook_resid_pre", _ => fired++);
+        Assert.Throws<ArgumentException>(() => _model.Forward([_tokens.Clean], new RunOptions { Hooks = hooks, LogitsInto = wrong }));
+        Assert.Equal(0, fired);
+        _model.Forward([_tokens.Clean], new RunOptions { Hooks = hooks, LogitsInto = right });
+        Assert.Equal(1, fired);
     }
 
     [Fact]
