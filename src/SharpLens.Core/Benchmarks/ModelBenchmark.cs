@@ -133,8 +133,8 @@ public static class ModelBenchmark
         return (prompts, forward);
     }
 
-    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones into its logits tensor (seconds each; the stage profile, when on,
-    /// covers the timed ones).</summary>
+    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones into its logits tensor (seconds each; the
+    /// stage profile, when on, covers the timed ones).</summary>
     static double[] Forwards(HookedTransformer model, int[] ids, int count, CancellationToken ct)
     {
         // The warm-up's logits tensor takes every timed forward's logits, as a loop of forwards would keep one

@@ -13,8 +13,8 @@ namespace SharpLens.Kernels;
 /// packed in the matching <b>32-block even/odd order</b>: within every whole block of 32 elements, positions 0–15 hold
 /// elements 0, 2, …, 30 and 16–31 hold 1, 3, …, 31; a tail shorter than 32 stays in natural order and is summed in
 /// scalar code (<see cref="PackRow"/>). The widening is two integer operations (a shift, an AND) per 32 weights of a
-/// weight row, once per row tile, on the vector pipes the FMAs leave free: 20 accumulators + 8 widened weight vectors + 2 of x + the mask are
-/// 31 of the 32 registers, and a step of 32 elements is 40 FMAs against 4 weight and 10 x loads.
+/// weight row, once per row tile, on the vector pipes the FMAs leave free: 20 accumulators + 8 widened weight vectors
+/// + 2 of x + the mask are 31 of the 32 registers, and a step of 32 elements is 40 FMAs against 4 weight and 10 x loads.
 /// </para>
 /// When pf is not null, each step also prefetches (into L2) line p/32 of the C rows at pf, pfStride bytes apart: the same
 /// span of a later weight group, which starts a new page in every row (the hardware prefetchers stop at pages).

@@ -5,9 +5,9 @@ namespace SharpLens.Kernels;
 /// <summary>
 /// The skinny path of y = x·Wᵀ for bf16 weights at the AVX-512 level: every row of x through
 /// <see cref="Avx512Bf16DotKernel"/>, which widens the weights in registers as it reads them, so no widened copy of W is
-/// written or read back. (The widening pass before a 256-bit-era dot kernel held this path to about half the FMA peak
-/// on one core; measured in docs/benchmarks.md.) x is packed once per call, in K-spans, in the kernel's 32-block
-/// even/odd order; N is split across threads in tapered chunks of whole 4-row groups.
+/// written or read back. (A widening pass before the fp32 <see cref="Avx512DotKernel"/>, the path f16 weights still
+/// take, held bf16 to about half a core's FMA peak: docs/benchmarks.md.) x is packed once per call, in K-spans, in the
+/// kernel's 32-block even/odd order; N is split across threads in tapered chunks of whole 4-row groups.
 /// </summary>
 internal static unsafe class GemmSkinnyBf16Avx512
 {
