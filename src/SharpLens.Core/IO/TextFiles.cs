@@ -14,13 +14,15 @@ public static class TextFiles
     /// </summary>
     /// <param name="path">the file</param>
     /// <param name="option">the option that named it (e.g. <c>--clean-file</c>), quoted in messages</param>
-    /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) when the file is missing, unreadable or not valid UTF-8
-    /// (the message gives the byte offset of the first invalid sequence).</exception>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) when the file is missing, unreadable, not a regular
+    /// file, larger than <see cref="RegularFile.PromptLimitBytes"/> or not valid UTF-8 (the message gives the byte offset of
+    /// the first invalid sequence).</exception>
     public static string ReadStrictUtf8(string path, string option)
     {
         byte[] bytes;
         if (Directory.Exists(path)) throw SharpLensException.Input($"{option} {path}: is a directory, not a file");
-        try { bytes = File.ReadAllBytes(path); }
+        // a FIFO or a device would block or never end, a huge file would fill memory: refused before reading
+        try { bytes = RegularFile.ReadPrompt(path, $"{option} {path}"); }
         catch (FileNotFoundException) { throw SharpLensException.Input($"{option} {path}: no such file"); }
         catch (DirectoryNotFoundException) { throw SharpLensException.Input($"{option} {path}: no such file"); }
         catch (UnauthorizedAccessException e) { throw SharpLensException.Input($"{option} {path}: cannot read ({e.Message})"); }

@@ -55,6 +55,7 @@ public sealed class Checkpoint : IDisposable
         if (!File.Exists(index))
             throw SharpLensException.Checkpoint($"{dir}: no model.safetensors and no model.safetensors.index.json");
         JsonElement map;
+        IO.RegularFile.Require(index, index, ExitCode.Checkpoint);
         try
         {
             var root = JsonDocument.Parse(File.ReadAllText(index)).RootElement;

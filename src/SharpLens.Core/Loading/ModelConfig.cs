@@ -55,6 +55,7 @@ public sealed record ModelConfig
         if (!File.Exists(path))
             throw SharpLensException.Checkpoint($"{path}: missing (a Hugging Face model directory needs config.json)");
         string text;
+        IO.RegularFile.Require(path, path, ExitCode.Checkpoint); // a FIFO would block the read below
         try
         {
             text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)).TrimStart('\uFEFF');

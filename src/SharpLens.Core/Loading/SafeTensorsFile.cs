@@ -43,6 +43,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw SharpLensException.Checkpoint($"{path}: missing");
+        IO.RegularFile.Require(path, path, ExitCode.Checkpoint); // a FIFO would block the open below
         // Sizes come from the opened stream: a Hugging Face cache links snapshot files to blobs, and FileInfo.Length
         // of a symbolic link is the link's own size.
         long length, headerLen;

@@ -139,6 +139,7 @@ public sealed class HfTokenizer
 
     static string ReadFile(string path)
     {
+        IO.RegularFile.Require(path, path, ExitCode.Checkpoint); // a FIFO would block the read below
         try { return File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
