@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using SharpLens.IO;
 using SharpLens.Reports;
 using Spectre.Console;
 
@@ -14,17 +13,17 @@ internal static class ReportCommand
         var results = new Argument<string>("results") { Description = "a results.json written by sharplens study" };
         var outDir = new Option<string?>("--out") { Description = "output directory (default: the directory of RESULTS.json)" };
         var cmd = new Command("report", "Render report.html and PNG figures from a saved results.json") { results, outDir };
-        cmd.SetAction(p => CliHost.Guard(_ =>
+        cmd.SetAction(p => CliHost.Guard(ct =>
         {
             string path = p.GetValue(results)!;
-            if (!File.Exists(path)) throw SharpLensException.Input($"{path}: no such file");
-            JsonObject obj;
-            try { obj = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw SharpLensException.Input($"{path}: empty"); }
-            catch (JsonException e) { throw SharpLensException.Input($"{path}: not valid JSON ({e.Message})"); }
-            catch (InvalidOperationException) { throw SharpLensException.Input($"{path}: not a JSON object"); }
+            // parsed and checked on a worker, so that Ctrl-C stops even a huge file at once
+            var obj = CliHost.Cancellable(() => ResultsFile.Load(path, ct), ct);
             if (obj["resid_pre_patch_recovery"] == null) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
-            foreach (var f in ReportWriter.WriteAll(obj, dir)) AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(f)}[/]");
+            using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
+            var report = CliHost.Cancellable(() => ReportWriter.Render(obj, ct), ct);
+            ct.ThrowIfCancellationRequested();
+            foreach (var f in report.Commit(set)) AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(f)}[/]");
             return 0;
         }));
         return cmd;

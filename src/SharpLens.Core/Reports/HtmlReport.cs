@@ -11,7 +11,7 @@ namespace SharpLens.Reports;
 /// tokenization and baselines; the figure sections live in <see cref="HtmlSections"/>.</summary>
 internal static class HtmlReport
 {
-    public static string Render(JsonObject results)
+    public static string Render(JsonObject results, CancellationToken ct)
     {
         var v = new ResultsView(results);
         var body = new StringBuilder();
@@ -26,6 +26,7 @@ internal static class HtmlReport
         };
         foreach (var (id, title, render) in sections)
         {
+            ct.ThrowIfCancellationRequested();
             // A malformed key (wrong shape, inconsistent lengths) costs its own section, not the whole report.
             try { body.Append(render()); }
             catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException or NullReferenceException or FormatException or OverflowException)

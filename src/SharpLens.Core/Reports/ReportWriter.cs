@@ -16,26 +16,44 @@ public static class ReportWriter
     public const string FiguresFolder = "figures";
 
     /// <summary>
-    /// Writes <c>outDir/report.html</c> and <c>outDir/figures/*.png</c> from a results.json object; every
-    /// file is written atomically. Sections or figures whose keys are missing are skipped.
+    /// Writes <c>outDir/report.html</c> and <c>outDir/figures/*.png</c> from a results.json object as one set: the
+    /// directory is locked, the files are staged beside it and swapped in at the end, replacing any older report and
+    /// figures (a figure of an older set never survives). Sections or figures whose keys are missing are skipped.
     /// </summary>
     /// <param name="results">The parsed results.json object.</param>
     /// <param name="outDir">Output directory; created when missing.</param>
     /// <returns>The full paths of every file written, report.html first.</returns>
-    /// <param name="ct">Checked once everything is rendered, before the first file is written: a cancelled call writes nothing.</param>
+    /// <param name="ct">Checked while rendering and before the first file is written: a cancelled call writes nothing.</param>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Output"/>) when the directory cannot be written or another
+    /// run is writing there.</exception>
     public static IReadOnlyList<string> WriteAll(JsonObject results, string outDir, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentException.ThrowIfNullOrEmpty(outDir);
-        // Everything is rendered in memory first, so a rendering failure leaves no files at all.
-        string htmlText = RenderHtml(results);
-        var pngs = PngFigures.Render(new ResultsView(results)).ToList();
+        using var set = OutputSet.Open(outDir, ReportEntries);
+        var rendered = Render(results, ct);
+        return rendered.Commit(set);
+    }
+
+    /// <summary>The entries of an output set a report replaces: the page and the figures folder.</summary>
+    public static IReadOnlyList<string> ReportEntries { get; } = [FiguresFolder, HtmlFileName];
+
+    /// <summary>
+    /// Renders the page and every figure in memory (nothing is written); <paramref name="ct"/> is checked between sections
+    /// and figures.
+    /// </summary>
+    public static RenderedReport Render(JsonObject results, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        string htmlText = HtmlReport.Render(results, ct);
+        var pngs = new List<(string, byte[])>();
+        foreach (var png in PngFigures.Render(new ResultsView(results)))
+        {
+            ct.ThrowIfCancellationRequested();
+            pngs.Add(png);
+        }
         ct.ThrowIfCancellationRequested();
-        string html = Path.GetFullPath(Path.Combine(outDir, HtmlFileName));
-        AtomicFile.WriteAllText(html, htmlText);
-        var written = new List<string> { html };
-        written.AddRange(Write(pngs, Path.Combine(outDir, FiguresFolder)));
-        return written;
+        return new RenderedReport(htmlText, pngs);
     }
 
     /// <summary>Renders the complete, self-contained report page as an HTML string.</summary>
@@ -43,7 +61,7 @@ public static class ReportWriter
     public static string RenderHtml(JsonObject results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        return HtmlReport.Render(results);
+        return HtmlReport.Render(results, CancellationToken.None);
     }
 
     /// <summary>
@@ -71,5 +89,36 @@ public static class ReportWriter
             written.Add(path);
         }
         return written;
+    }
+
+    internal static List<string> WritePngsInto(IEnumerable<(string name, byte[] png)> pngs, string figuresDir) => Write(pngs, figuresDir);
+}
+
+/// <summary>A rendered report: the page and the PNG figures, in memory until <see cref="Commit"/>.</summary>
+public sealed class RenderedReport
+{
+    internal RenderedReport(string html, List<(string Name, byte[] Png)> pngs)
+    {
+        Html = html;
+        Pngs = pngs;
+    }
+
+    /// <summary>The self-contained report.html.</summary>
+    public string Html { get; }
+
+    /// <summary>Each figure: file name without extension, PNG bytes.</summary>
+    public IReadOnlyList<(string Name, byte[] Png)> Pngs { get; }
+
+    /// <summary>Stages report.html and figures/ in <paramref name="set"/> and swaps them in (see <see cref="OutputSet.Commit"/>);
+    /// returns the full paths written, report.html first.</summary>
+    public List<string> Commit(OutputSet set)
+    {
+        AtomicFile.WriteAllText(Path.Combine(set.Staging, ReportWriter.HtmlFileName), Html);
+        string figures = Path.Combine(set.Staging, ReportWriter.FiguresFolder);
+        Directory.CreateDirectory(figures);
+        ReportWriter.WritePngsInto(Pngs, figures);
+        var written = set.Commit(ReportWriter.ReportEntries);
+        string html = Path.Combine(set.Directory, ReportWriter.HtmlFileName);
+        return [html, .. written.Where(p => p != html)];
     }
 }
