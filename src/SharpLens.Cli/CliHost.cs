@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using SharpLens.Hub;
 using SharpLens.Kernels;
 
@@ -33,24 +34,45 @@ internal static class CliHost
             var other => other,
         });
 
-    /// <summary>Runs a command body with error handling and Ctrl-C cancellation.</summary>
+    /// <summary>What stopped the running command: "Ctrl-C" (SIGINT) or "SIGTERM"; named in the interruption message.</summary>
+    public static string StoppedBy => _stoppedBy ?? "Ctrl-C";
+
+    static volatile string? _stoppedBy;
+
+    /// <summary>Runs a command body with error handling and cancellation by Ctrl-C (exit 130) or SIGTERM (exit 143).</summary>
     public static int Guard(Func<CancellationToken, int> body)
     {
         using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        _stoppedBy = null;
+        void Stop(string by)
+        {
+            _stoppedBy ??= by;
+            cts.Cancel();
+        }
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Stop("Ctrl-C"); };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (kill, systemd, docker stop) takes the same way out as Ctrl-C instead of ending the process where it
+        // stands: the work is cancelled, temporary files are removed, one line says what happened.
+        PosixSignalRegistration? onTerm = null;
+        try { onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop("SIGTERM"); }); }
+        catch (PlatformNotSupportedException) { }
         try
         {
             KernelOptions.ApplyEnvironment();
             return body(cts.Token);
         }
+        catch (SharpLensException e) when (e.Code == ExitCode.Interrupted)
+        {
+            return Fail(_stoppedBy == "SIGTERM" ? ExitCode.Terminated : ExitCode.Interrupted, $"interrupted: {e.Message}");
+        }
         catch (SharpLensException e)
         {
-            return Fail(e.Code, e.Code == ExitCode.Interrupted ? $"interrupted: {e.Message}" : $"error: {e.Message}");
+            return Fail(e.Code, $"error: {e.Message}");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            return Fail(ExitCode.Interrupted, "interrupted: stopped by Ctrl-C before finishing; no output was written");
+            return Fail(_stoppedBy == "SIGTERM" ? ExitCode.Terminated : ExitCode.Interrupted,
+                $"interrupted: stopped by {StoppedBy} before finishing; no output was written");
         }
         catch (OutOfMemoryException)
         {
@@ -64,7 +86,24 @@ internal static class CliHost
         finally
         {
             Console.CancelKeyPress -= onCancel;
+            onTerm?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> (rendering, parsing: code that cannot check the token everywhere) on a worker thread
+    /// and returns as soon as it ends or <paramref name="ct"/> is cancelled; a cancelled worker is abandoned (it writes
+    /// nothing: its result is only ever used by the caller) and ends with the process.
+    /// </summary>
+    public static T Cancellable<T>(Func<T> work, CancellationToken ct)
+    {
+        var task = Task.Run(work, ct);
+        try { task.Wait(ct); }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException!).Throw();
+        }
+        return task.Result;
     }
 
     /// <summary>Prints the message lines on stderr, starting on a fresh line if a download progress bar was cut short.</summary>

@@ -59,7 +59,7 @@ internal sealed class StudyConsole(IAnsiConsole console)
 
     public void Summary(JsonObject r)
     {
-        double Num(JsonNode? n) => n!.GetValue<double>();
+        double Num(JsonNode? n) => n?.GetValue<double>() ?? double.NaN; // null: a number that was not finite
         double[] Row(string key) => r[key]!.AsArray().Select(Num).ToArray();
         double[][] Grid(string key) => r[key]!.AsArray().Select(row => row!.AsArray().Select(Num).ToArray()).ToArray();
 

@@ -62,8 +62,9 @@ internal static class StudyCommand
             if (p.GetValue(candidates) == null && cand != null) cand = cand.Where(t => tok.Encode(t).Count() == 1).ToList();
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
-            bool outExisted = Directory.Exists(outPath);
-            AtomicFile.EnsureWritableDirectory(outPath);
+            // --out is locked for this run, cleared of a killed run's temporaries and checked (results.json a directory,
+            // figures a file, no write permission) before the study: a long run is never lost to its output
+            using var outputs = OutputSet.Open(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(model) == null);
 
@@ -77,22 +78,30 @@ internal static class StudyCommand
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                RemoveIfEmpty(outPath, outExisted);
                 throw phase.Interrupted(outPath);
             }
             var full = Assemble(m, tok, prompts, results);
-            AtomicFile.WriteAllText(Path.Combine(outPath, "results.json"), full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            var written = new List<string> { Path.Combine(outPath, "results.json") };
+            // JSON has no NaN or infinity: such numbers are written as null and listed, never the reason a study is lost
+            var warnings = NonFiniteNumbers.ReplaceWithNull(full);
+            full["warnings"] = new JsonArray(warnings.Select(w => (JsonNode?)w).ToArray());
+            foreach (var w in warnings) Console.Error.WriteLine($"warning: results.json: {w}");
+            // The set is swapped in twice, consistent each time: results.json first, with any older report and figures
+            // removed (a report of another run never sits beside it), then the report once it is rendered. A run killed
+            // while rendering keeps its results.
+            AtomicFile.WriteAllText(Path.Combine(outputs.Staging, OutputSet.ResultsFile), full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var written = outputs.Commit(OutputSet.AllEntries);
             if (!p.GetValue(noReport))
             {
                 try
                 {
-                    written.AddRange(ReportWriter.WriteAll(full, outPath, ct));
+                    var report = CliHost.Cancellable(() => ReportWriter.Render(full, ct), ct);
+                    ct.ThrowIfCancellationRequested();
+                    written.AddRange(report.Commit(outputs));
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     throw new SharpLensException(ExitCode.Interrupted,
-                        $"stopped by Ctrl-C while rendering the report: {written[0]} is complete; report.html and the figures were skipped");
+                        $"stopped by {CliHost.StoppedBy} while rendering the report: {written[0]} is complete; report.html and the figures were skipped");
                 }
             }
             console.Summary(full);
@@ -150,18 +159,7 @@ internal static class StudyCommand
         }).ToList();
     }
 
-    /// <summary>Removes an --out directory this run created and left empty (an interrupted study writes nothing).</summary>
-    static void RemoveIfEmpty(string dir, bool existedBefore)
-    {
-        try
-        {
-            if (!existedBefore && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
-
-    /// <summary>Remembers the study phase in progress, so that Ctrl-C can say what was interrupted.</summary>
+    /// <summary>Remembers the study phase in progress, so that Ctrl-C or SIGTERM can say what was interrupted.</summary>
     sealed class PhaseTracker
     {
         volatile string? _phase;
@@ -177,7 +175,7 @@ internal static class StudyCommand
             string where = _phase == null ? "before the first experiment"
                 : $"during the {_phase} phase (run {_done} of {_total}), after {completed} completed phase{(completed == 1 ? "" : "s")}";
             return new SharpLensException(ExitCode.Interrupted,
-                $"stopped by Ctrl-C {where}; skipped the rest of the study and the outputs: nothing was written to {outDir}");
+                $"stopped by {CliHost.StoppedBy} {where}; skipped the rest of the study and the outputs: nothing was written to {outDir}");
         }
 
         sealed class Recorder(PhaseTracker owner, IProgress<StudyProgress> inner) : IProgress<StudyProgress>

@@ -18,8 +18,10 @@ public enum ExitCode
     Network = 6,
     /// <summary>Writing outputs failed (disk full, permissions).</summary>
     Output = 7,
-    /// <summary>Interrupted by Ctrl-C.</summary>
+    /// <summary>Interrupted by Ctrl-C (SIGINT).</summary>
     Interrupted = 130,
+    /// <summary>Stopped by SIGTERM (handled like Ctrl-C: temporary files removed, one line on stderr).</summary>
+    Terminated = 143,
 }
 
 /// <summary>

@@ -61,23 +61,36 @@ public static class RandomCheckpoint
     /// <summary>Bytes of tensor data (bf16) the checkpoint holds.</summary>
     public static long WeightBytes(RandomModelSpec spec) => Tensors(spec).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * 2);
 
+    /// <summary>The file make-random leaves in every checkpoint it writes: what may be replaced with --force.</summary>
+    public const string MarkerFile = ".sharplens-make-random";
+
     /// <summary>
-    /// Writes the checkpoint to <paramref name="outDir"/>, which must not exist or be empty (or is replaced when
-    /// <paramref name="overwrite"/>). <paramref name="progress"/> gets (bytes written, total bytes).
+    /// Writes the checkpoint to <paramref name="outDir"/>, which must not exist or be empty, or (when
+    /// <paramref name="overwrite"/>) be a checkpoint this method wrote (see <see cref="CheckReplaceable"/>).
+    /// <paramref name="progress"/> gets (bytes written, total bytes). The checkpoint is written into a temporary folder
+    /// beside <paramref name="outDir"/> (named with this process's id; those of dead processes are removed first) and
+    /// renamed into place at the end.
     /// </summary>
     public static void Write(RandomModelSpec spec, string outDir, ulong seed, bool overwrite = false,
         Action<long, long>? progress = null, CancellationToken ct = default)
     {
         string dest = Path.GetFullPath(outDir);
-        if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any() && !overwrite)
-            throw SharpLensException.Usage($"{dest} already exists and is not empty (use --force to replace it)");
         if (File.Exists(dest)) throw SharpLensException.Usage($"{dest} is a file, not a directory");
+        if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
+        {
+            if (!overwrite) throw SharpLensException.Usage($"{dest} already exists and is not empty (use --force to replace it)");
+            CheckReplaceable(dest);
+        }
         string parent = Path.GetDirectoryName(dest)!;
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(dest)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string prefix = $".{Path.GetFileName(dest)}.tmp-";
+        IO.LeftoverFiles.RemoveDead(parent, prefix); // a killed run's gigabytes
+        string tmp = Path.Combine(parent, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
             Directory.CreateDirectory(tmp);
             WriteInto(spec, tmp, seed, progress, ct);
+            File.WriteAllText(Path.Combine(tmp, MarkerFile),
+                $"written by sharplens make-random --like {spec.Name} --layers {spec.NLayers} --seed {seed}; `make-random --force` may replace this folder\n");
             if (Directory.Exists(dest))
             {
                 string old = tmp + ".old";
@@ -103,6 +116,30 @@ public static class RandomCheckpoint
             throw;
         }
     }
+
+    /// <summary>
+    /// --force replaces only a folder make-random wrote: one holding its marker file and nothing but what it writes
+    /// (config.json, model*.safetensors and their index, the tokenizer files). Anything else — a working directory,
+    /// a real checkpoint, a folder with one file more — is refused (exit 2) with the reason.
+    /// </summary>
+    public static void CheckReplaceable(string dir)
+    {
+        string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
+        string cwd = Path.GetFullPath(Environment.CurrentDirectory).TrimEnd(Path.DirectorySeparatorChar);
+        string Refuse(string why) => throw SharpLensException.Usage($"--force will not replace {full}: {why}; remove it yourself or choose another --out");
+        if (new DirectoryInfo(full).LinkTarget != null) Refuse("it is a symbolic link");
+        if (cwd == full || cwd.StartsWith(full + Path.DirectorySeparatorChar, StringComparison.Ordinal)) Refuse("it is (or holds) the working directory");
+        var entries = Directory.EnumerateFileSystemEntries(full).Select(Path.GetFileName).ToList();
+        var foreign = entries.Where(n => !IsOwnFile(n!) || !File.Exists(Path.Combine(full, n!))).Order(StringComparer.Ordinal).ToList();
+        if (foreign.Count > 0)
+            Refuse($"it holds {(foreign.Count == 1 ? "" : $"{foreign.Count} entries make-random does not write, such as ")}{foreign[0]}" +
+                   (foreign.Count == 1 ? ", which make-random does not write" : ""));
+        if (!entries.Contains(MarkerFile)) Refuse($"make-random did not write it (there is no {MarkerFile} file)");
+    }
+
+    static bool IsOwnFile(string name) =>
+        name is MarkerFile or "config.json" or "tokenizer.json" or "tokenizer_config.json" or "model.safetensors" or "model.safetensors.index.json"
+        || System.Text.RegularExpressions.Regex.IsMatch(name, @"^model-\d{5}-of-\d{5}\.safetensors$");
 
     static void WriteInto(RandomModelSpec spec, string dir, ulong seed, Action<long, long>? progress, CancellationToken ct)
     {
