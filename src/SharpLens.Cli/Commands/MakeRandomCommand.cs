@@ -18,7 +18,7 @@ internal static class MakeRandomCommand
         var seed = new Option<ulong>("--seed") { Description = "random seed (same seed, same weights)", DefaultValueFactory = _ => 0UL };
         var layers = new Option<int?>("--layers") { Description = "number of decoder layers (default: the preset's)" };
         var small = new Option<bool>("--small") { Description = "every width divided by 16, vocabulary and architecture features kept (for tests)" };
-        var force = new Option<bool>("--force") { Description = "replace --out if it exists" };
+        var force = new Option<bool>("--force") { Description = "replace --out if make-random wrote it (its marker file and nothing but its files)" };
         var cmd = new Command("make-random", "Write a random-weight checkpoint with a real model's shapes, config and tokenizer")
             { like, outDir, seed, layers, small, force };
         cmd.SetAction(p => CliHost.Guard(ct =>
@@ -27,6 +27,7 @@ internal static class MakeRandomCommand
             if (p.GetValue(small)) spec = spec.Small();
             if (p.GetValue(layers) is { } n) spec = spec.WithLayers(n);
             string dest = Path.GetFullPath(p.GetValue(outDir)!);
+            RandomCheckpoint.CheckDestination(dest, p.GetValue(force)); // refused before anything is said or written
             long bytes = RandomCheckpoint.WeightBytes(spec);
             Console.Error.WriteLine($"writing {spec.Name}: {spec.Architecture}, {spec.NLayers} layers, d_model {spec.DModel}, d_mlp {spec.DMlp}, " +
                                     $"{spec.NHeads} heads ({spec.NKvHeads} kv), vocab {spec.VocabSize}, {bytes / 1e9:0.00} GB bf16 → {dest}");

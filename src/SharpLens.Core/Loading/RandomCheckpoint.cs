@@ -75,12 +75,7 @@ public static class RandomCheckpoint
         Action<long, long>? progress = null, CancellationToken ct = default)
     {
         string dest = Path.GetFullPath(outDir);
-        if (File.Exists(dest)) throw SharpLensException.Usage($"{dest} is a file, not a directory");
-        if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
-        {
-            if (!overwrite) throw SharpLensException.Usage($"{dest} already exists and is not empty (use --force to replace it)");
-            CheckReplaceable(dest);
-        }
+        CheckDestination(dest, overwrite);
         string parent = Path.GetDirectoryName(dest)!;
         string prefix = $".{Path.GetFileName(dest)}.tmp-";
         IO.LeftoverFiles.RemoveDead(parent, prefix); // a killed run's gigabytes
@@ -114,6 +109,20 @@ public static class RandomCheckpoint
         {
             TryDelete(tmp);
             throw;
+        }
+    }
+
+    /// <summary>Whether <see cref="Write"/> may write to <paramref name="outDir"/>: it does not exist, is empty, or (with
+    /// <paramref name="overwrite"/>) passes <see cref="CheckReplaceable"/>.</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) with the reason.</exception>
+    public static void CheckDestination(string outDir, bool overwrite)
+    {
+        string dest = Path.GetFullPath(outDir);
+        if (File.Exists(dest)) throw SharpLensException.Usage($"{dest} is a file, not a directory");
+        if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
+        {
+            if (!overwrite) throw SharpLensException.Usage($"{dest} already exists and is not empty (use --force to replace it)");
+            CheckReplaceable(dest);
         }
     }
 

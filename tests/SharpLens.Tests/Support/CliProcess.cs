@@ -96,6 +96,37 @@ public sealed class CliProcess : IDisposable
         if (kill(Id, 2) != 0) throw new InvalidOperationException($"kill({Id}, SIGINT) failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
+    /// <summary>Sends SIGTERM, as <c>kill</c>, systemd or <c>docker stop</c> do.</summary>
+    public void Terminate() => Signal(15);
+
+    /// <summary>Sends SIGKILL: the process ends where it stands, nothing of it runs.</summary>
+    public void KillHard()
+    {
+        Signal(9);
+        _process.WaitForExit();
+    }
+
+    void Signal(int sig)
+    {
+        if (kill(Id, sig) != 0) throw new InvalidOperationException($"kill({Id}, {sig}) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>Stderr so far.</summary>
+    public string Stderr { get { lock (_gate) return _err.ToString(); } }
+
+    /// <summary>Waits until <paramref name="done"/> holds; false when the process ended or time ran out first.</summary>
+    public bool WaitUntil(Func<bool> done, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            if (done()) return true;
+            if (_process.HasExited) return false;
+            Thread.Sleep(20);
+        }
+        return false;
+    }
+
     [DllImport("libc", SetLastError = true)]
     static extern int kill(int pid, int sig);
 
