@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SharpLens.Hub;
+using SharpLens.IO;
 using SharpLens.Kernels;
 
 namespace SharpLens.Cli;
@@ -16,7 +17,7 @@ internal static class CliHost
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {Readable(e.Message)}");
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {UntrustedText.Escape(Readable(e.Message))}");
             Console.Error.WriteLine("(run with --help for usage)");
             return (int)ExitCode.Usage;
         }
@@ -67,11 +68,14 @@ internal static class CliHost
         }
     }
 
-    /// <summary>Prints the message lines on stderr, starting on a fresh line if a download progress bar was cut short.</summary>
+    /// <summary>Prints the message lines on stderr, starting on a fresh line if a download progress bar was cut short. Messages
+    /// quote file contents and Hub answers, so control characters are escaped (a message's own line breaks are kept).</summary>
     static int Fail(ExitCode code, params string[] lines)
     {
         DownloadProgressBar.EndOpenLine();
-        foreach (string line in lines) Console.Error.WriteLine(line);
+        foreach (string line in lines)
+            foreach (string part in line.Split('\n'))
+                Console.Error.WriteLine(UntrustedText.Escape(part));
         return (int)code;
     }
 
@@ -103,7 +107,7 @@ internal static class CliHost
         return ModelLocator.Resolve(model, options: null, DownloadProgressBar.Create(), ct, warning: message =>
         {
             DownloadProgressBar.EndOpenLine();
-            Console.Error.WriteLine($"warning: {message}");
+            Console.Error.WriteLine($"warning: {UntrustedText.Escape(message)}");
         });
     }
 }
