@@ -34,22 +34,28 @@ internal static class CliHost
             var other => other,
         });
 
-    /// <summary>Runs a command body with error handling and Ctrl-C cancellation.</summary>
+    /// <summary>Runs a command body with error handling and Ctrl-C cancellation (<see cref="CtrlC"/>: work that does not stop
+    /// by itself is ended).</summary>
     public static int Guard(Func<CancellationToken, int> body)
     {
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-        Console.CancelKeyPress += onCancel;
+        using var ctrlC = new CtrlC();
         try
         {
-            KernelOptions.ApplyEnvironment();
-            return body(cts.Token);
+            try
+            {
+                KernelOptions.ApplyEnvironment();
+                return body(ctrlC.Token);
+            }
+            finally
+            {
+                ctrlC.WorkEnded();
+            }
         }
         catch (SharpLensException e)
         {
             return Fail(e.Code, e.Code == ExitCode.Interrupted ? $"interrupted: {e.Message}" : $"error: {e.Message}");
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        catch (OperationCanceledException) when (ctrlC.Pressed)
         {
             return Fail(ExitCode.Interrupted, "interrupted: stopped by Ctrl-C before finishing; no output was written");
         }
@@ -61,10 +67,6 @@ internal static class CliHost
         {
             return Fail(ExitCode.Internal, $"internal error: {e.GetType().Name}: {e.Message}",
                 Environment.GetEnvironmentVariable("SHARPLENS_DEBUG") == "1" ? e.ToString() : "(this is a bug in SharpLens; set SHARPLENS_DEBUG=1 for details)");
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
         }
     }
 
