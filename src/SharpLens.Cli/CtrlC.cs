@@ -47,7 +47,7 @@ internal sealed class CtrlC : IDisposable
     {
         if (Interlocked.CompareExchange(ref state, Forcing, Running) != Running) return;
         DownloadProgressBar.EndOpenLine();
-        Console.Error.WriteLine($"interrupted: stopped by Ctrl-C ({why}, so the process was ended); outputs not yet written were not written");
+        Console.Error.WriteLine($"interrupted: stopped by Ctrl-C ({why}, so the process was ended); each output file is complete or absent");
         Console.Error.Flush();
         Environment.Exit((int)ExitCode.Interrupted);
     }

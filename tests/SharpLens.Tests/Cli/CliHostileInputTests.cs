@@ -87,7 +87,8 @@ public class CliHostileInputTests
         string dir = ModelWithSplitRegex("(a+)+c|[^a]");
         string text = string.Concat(Enumerable.Repeat(new string('a', 20) + "b", 300));
         using var p = CliProcess.Start(["tokenize", "--model", dir, "--text", text]);
-        Thread.Sleep(2000);
+        // 2.5 s of CPU is well past start-up (a fraction of that): the process is inside the regex, whatever the load
+        Assert.True(WaitForCpuSeconds(p.Id, 2.5, TimeSpan.FromSeconds(60)), "the tokenizer never got busy");
         Skip.If(p.IgnoresSigint(), "SIGINT is ignored by processes started here (inherited SIG_IGN), so Ctrl-C cannot be simulated");
         var clock = Stopwatch.StartNew();
         p.Interrupt();
@@ -95,6 +96,26 @@ public class CliHostileInputTests
         Assert.True(code == 130, $"exit {code}; stderr: {err}");
         Assert.StartsWith("interrupted: stopped by Ctrl-C (it did not stop within 3 s, so the process was ended)", err);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"took {clock.Elapsed.TotalSeconds:0.0} s to stop");
+    }
+
+    /// <summary>Waits until process <paramref name="pid"/> has used <paramref name="seconds"/> of CPU (user + system,
+    /// from /proc); false when it ended or time ran out first.</summary>
+    static bool WaitForCpuSeconds(int pid, double seconds, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // fields from the 3rd (state) on
+                double used = (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0; // utime, stime in clock ticks (USER_HZ 100)
+                if (used >= seconds) return true;
+            }
+            catch (IOException) { return false; }
+            Thread.Sleep(50);
+        }
+        return false;
     }
 
     [Fact]

@@ -131,4 +131,16 @@ public sealed class HubHostileServerTests : FakeHubTestBase
         Assert.Contains("://***@", e.Message);
         Assert.DoesNotContain("s3cret", e.Message);
     }
+
+    [Fact]
+    public void AShardNameWithControlCharacters_IsRefused_AndPrintedEscaped()
+    {
+        var index = System.Text.Json.Nodes.JsonNode.Parse(files["model.safetensors.index.json"])!;
+        index["weight_map"]!["model.norm.weight"] = "evil\u001b[2J.safetensors";
+        files["model.safetensors.index.json"] = System.Text.Encoding.UTF8.GetBytes(index.ToJsonString());
+        var e = Assert.Throws<SharpLensException>(() => ModelLocator.Resolve(RepoId, Online()));
+        Assert.Equal(ExitCode.Checkpoint, e.Code);
+        Assert.Contains(@"names an invalid shard file 'evil\x1b[2J.safetensors'", e.Message);
+        Assert.DoesNotContain(hub.Requests, r => r.Path.Contains("evil"));
+    }
 }
