@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using SharpLens.Hub;
+using SharpLens.IO;
 using SharpLens.Kernels;
 
 namespace SharpLens.Cli;
@@ -17,7 +17,7 @@ internal static class CliHost
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {Readable(e.Message)}");
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {UntrustedText.Escape(Readable(e.Message))}");
             Console.Error.WriteLine("(run with --help for usage)");
             return (int)ExitCode.Usage;
         }
@@ -35,44 +35,39 @@ internal static class CliHost
         });
 
     /// <summary>What stopped the running command: "Ctrl-C" (SIGINT) or "SIGTERM"; named in the interruption message.</summary>
-    public static string StoppedBy => _stoppedBy ?? "Ctrl-C";
+    public static string StoppedBy => _current?.StoppedBy ?? "Ctrl-C";
 
-    static volatile string? _stoppedBy;
+    static volatile CtrlC? _current;
 
-    /// <summary>Runs a command body with error handling and cancellation by Ctrl-C (exit 130) or SIGTERM (exit 143).</summary>
+    /// <summary>Runs a command body with error handling and cancellation by Ctrl-C (exit 130) or SIGTERM (exit 143)
+    /// (<see cref="CtrlC"/>: work that does not stop by itself is ended).</summary>
     public static int Guard(Func<CancellationToken, int> body)
     {
-        using var cts = new CancellationTokenSource();
-        _stoppedBy = null;
-        void Stop(string by)
-        {
-            _stoppedBy ??= by;
-            cts.Cancel();
-        }
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Stop("Ctrl-C"); };
-        Console.CancelKeyPress += onCancel;
-        // SIGTERM (kill, systemd, docker stop) takes the same way out as Ctrl-C instead of ending the process where it
-        // stands: the work is cancelled, temporary files are removed, one line says what happened.
-        PosixSignalRegistration? onTerm = null;
-        try { onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop("SIGTERM"); }); }
-        catch (PlatformNotSupportedException) { }
+        using var ctrlC = new CtrlC();
+        _current = ctrlC;
         try
         {
-            KernelOptions.ApplyEnvironment();
-            return body(cts.Token);
+            try
+            {
+                KernelOptions.ApplyEnvironment();
+                return body(ctrlC.Token);
+            }
+            finally
+            {
+                ctrlC.WorkEnded();
+            }
         }
         catch (SharpLensException e) when (e.Code == ExitCode.Interrupted)
         {
-            return Fail(_stoppedBy == "SIGTERM" ? ExitCode.Terminated : ExitCode.Interrupted, $"interrupted: {e.Message}");
+            return Fail(ctrlC.Code, $"interrupted: {e.Message}");
         }
         catch (SharpLensException e)
         {
             return Fail(e.Code, $"error: {e.Message}");
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        catch (OperationCanceledException) when (ctrlC.Pressed)
         {
-            return Fail(_stoppedBy == "SIGTERM" ? ExitCode.Terminated : ExitCode.Interrupted,
-                $"interrupted: stopped by {StoppedBy} before finishing; no output was written");
+            return Fail(ctrlC.Code, $"interrupted: stopped by {ctrlC.StoppedBy} before finishing; no output was written");
         }
         catch (OutOfMemoryException)
         {
@@ -85,8 +80,7 @@ internal static class CliHost
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
-            onTerm?.Dispose();
+            _current = null;
         }
     }
 
@@ -106,11 +100,14 @@ internal static class CliHost
         return task.Result;
     }
 
-    /// <summary>Prints the message lines on stderr, starting on a fresh line if a download progress bar was cut short.</summary>
+    /// <summary>Prints the message lines on stderr, starting on a fresh line if a download progress bar was cut short. Messages
+    /// quote file contents and Hub answers, so control characters are escaped (a message's own line breaks are kept).</summary>
     static int Fail(ExitCode code, params string[] lines)
     {
         DownloadProgressBar.EndOpenLine();
-        foreach (string line in lines) Console.Error.WriteLine(line);
+        foreach (string line in lines)
+            foreach (string part in line.Split('\n'))
+                Console.Error.WriteLine(UntrustedText.Escape(part));
         return (int)code;
     }
 
@@ -142,7 +139,7 @@ internal static class CliHost
         return ModelLocator.Resolve(model, options: null, DownloadProgressBar.Create(), ct, warning: message =>
         {
             DownloadProgressBar.EndOpenLine();
-            Console.Error.WriteLine($"warning: {message}");
+            Console.Error.WriteLine($"warning: {UntrustedText.Escape(message)}");
         });
     }
 }

@@ -1,4 +1,5 @@
 using SharpLens.Hub;
+using SharpLens.IO;
 
 namespace SharpLens.Cli;
 
@@ -22,18 +23,19 @@ internal sealed class DownloadProgressBar : IProgress<DownloadProgress>
     public void Report(DownloadProgress p)
     {
         bool done = p.Total is { } t && p.Received >= t;
+        string file = UntrustedText.Escape(p.File); // a shard name comes from the repository's index file
         if (p.File == _file && !done && DateTime.UtcNow - _last < TimeSpan.FromMilliseconds(200)) return;
         _last = DateTime.UtcNow;
         _file = p.File;
         string size = p.Total is { } total ? $"{Mb(p.Received)}/{Mb(total)} MB ({100.0 * p.Received / Math.Max(total, 1):0}%)" : $"{Mb(p.Received)} MB";
-        int filled = p.Total is { } tt && tt > 0 ? (int)(30 * p.Received / tt) : 0;
+        int filled = p.Total is { } tt && tt > 0 ? (int)Math.Clamp(30 * p.Received / tt, 0, 30) : 0;
         string bar = "[" + new string('#', filled) + new string('.', 30 - filled) + "]";
         if (Console.IsErrorRedirected)
         {
-            if (done) Console.Error.WriteLine($"downloaded {p.File} {size}");
+            if (done) Console.Error.WriteLine($"downloaded {file} {size}");
             return;
         }
-        Console.Error.Write($"\r{p.File,-36} {bar} {size}   ");
+        Console.Error.Write($"\r{file,-36} {bar} {size}   ");
         _lineOpen = !done;
         if (done) Console.Error.WriteLine();
     }

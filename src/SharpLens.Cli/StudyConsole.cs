@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using SharpLens.Cli.Commands;
 using SharpLens.Experiments;
+using SharpLens.IO;
 using SharpLens.Model;
 using Spectre.Console;
 
@@ -12,7 +13,7 @@ internal sealed class StudyConsole(IAnsiConsole console)
     public void Header(HookedTransformer m, PromptSet prompts, bool embedded)
     {
         var c = m.Config;
-        console.MarkupLine($"[bold]Model[/] {Markup.Escape(m.Directory)}{(embedded ? " [grey](embedded set-completion demo)[/]" : "")}");
+        console.MarkupLine($"[bold]Model[/] {Markup.Escape(UntrustedText.Escape(m.Directory))}{(embedded ? " [grey](embedded set-completion demo)[/]" : "")}");
         console.MarkupLine($"  {c.Architecture}: {c.NLayers} layers, {c.NHeads} heads ({c.NKvHeads} kv), d_model {c.DModel}, d_head {c.DHead}, vocab {c.VocabSize}");
         var diff = prompts.DifferingPositions.ToHashSet();
         var t = new Table().Title("Tokens").AddColumn("pos").AddColumn("clean").AddColumn("corrupted");
@@ -24,7 +25,7 @@ internal sealed class StudyConsole(IAnsiConsole console)
         console.Write(t);
         console.MarkupLine($"Differing positions: [yellow]{string.Join(", ", prompts.DifferingPositions)}[/]; answer {Markup.Escape(TokenizeCommand.Visible(prompts.Answer))} " +
                            $"({prompts.Tokens.Answer}), wrong {Markup.Escape(TokenizeCommand.Visible(prompts.Wrong))} ({prompts.Tokens.Wrong})");
-        console.MarkupLine($"Control prompt ({(prompts.ControlIsDefault ? "default" : "from --control")}): {Markup.Escape(prompts.Control)}");
+        console.MarkupLine($"Control prompt ({(prompts.ControlIsDefault ? "default" : "from --control")}): {Markup.Escape(UntrustedText.Escape(prompts.Control))}");
     }
 
     /// <summary>Runs <paramref name="work"/> under a progress bar (one task per phase, with ETA) when the console is interactive.</summary>

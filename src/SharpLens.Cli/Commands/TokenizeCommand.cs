@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using SharpLens.IO;
 using SharpLens.Tokenization;
 using Spectre.Console;
 
@@ -42,6 +43,7 @@ internal static class TokenizeCommand
         return t;
     }
 
-    /// <summary>Token text with spaces and line breaks made visible.</summary>
-    public static string Visible(string s) => "'" + s.Replace("\n", "\\n").Replace("\r", "\\r").Replace("\t", "\\t") + "'";
+    /// <summary>Token text quoted, with line breaks and every other control character escaped (a token comes from the
+    /// model's tokenizer.json: an ESC in it must not reach the terminal).</summary>
+    public static string Visible(string s) => "'" + UntrustedText.Escape(s) + "'";
 }

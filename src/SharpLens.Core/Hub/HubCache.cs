@@ -150,14 +150,14 @@ internal sealed partial class HubCache
             {
                 string shard = entry.Value.GetString() ?? "";
                 if (!IsSafeRepoPath(shard))
-                    throw SharpLensException.Checkpoint($"{indexPath} names an invalid shard file '{shard}'");
+                    throw SharpLensException.Checkpoint($"{indexPath} names an invalid shard file '{UntrustedText.Quote(shard)}'");
                 if (!shards.Contains(shard)) shards.Add(shard);
             }
             return shards;
         }
         catch (JsonException e)
         {
-            throw SharpLensException.Checkpoint($"{indexPath} is not valid JSON: {e.Message.ReplaceLineEndings(" ")}");
+            throw SharpLensException.Checkpoint($"{indexPath} is not valid JSON: {UntrustedText.Quote(e.Message.ReplaceLineEndings(" "))}");
         }
         catch (InvalidOperationException e)
         {
@@ -165,9 +165,9 @@ internal sealed partial class HubCache
         }
     }
 
-    /// <summary>A relative path inside a repository that cannot escape it.</summary>
+    /// <summary>A relative path inside a repository that cannot escape it (nor put control characters in a file name).</summary>
     public static bool IsSafeRepoPath(string path) =>
-        path.Length > 0 && !path.Contains('\\') && !path.StartsWith('/') && !path.Contains(':')
+        path.Length > 0 && !path.Contains('\\') && !path.StartsWith('/') && !path.Contains(':') && !path.Any(char.IsControl)
         && path.Split('/').All(segment => segment.Length > 0 && segment != "." && segment != "..");
 
     /// <summary>

@@ -47,6 +47,7 @@ internal sealed partial class HubDownloader
 
             if (!(metadata.Size is { } full && full > 0 && existing == full))
             {
+                if (metadata.Size is { } announced) EnsureFreeSpace(metadata, announced - existing);
                 using var response = await GetAsync(metadata, existing, ct).ConfigureAwait(false);
                 int status = (int)response.StatusCode;
                 bool append;
@@ -133,6 +134,7 @@ internal sealed partial class HubDownloader
             {
                 response.Dispose();
                 var next = new Uri(url, location);
+                CheckRedirect(next, metadata.File);
                 sendToken &= SameSite(next, url);
                 url = next;
                 continue;
@@ -162,6 +164,7 @@ internal sealed partial class HubDownloader
         }
 
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bool diskFailed = false;
         try
         {
             using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
@@ -182,12 +185,15 @@ internal sealed partial class HubDownloader
                     throw new TransferCutShort(received, total, e.Message, e);
                 }
                 if (read == 0) break;
+                if (metadata.Size is { } announced && received + read > announced)
+                    throw LongerThanAnnounced(metadata, announced);
                 try
                 {
                     await file.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
                 }
                 catch (IOException e)
                 {
+                    diskFailed = true;
                     throw DiskError(partial, e);
                 }
                 hash.AppendData(buffer, 0, read);
@@ -199,12 +205,74 @@ internal sealed partial class HubDownloader
                 }
             }
         }
+        catch (SharpLensException e) when (e.Data.Contains(DiscardKey))
+        {
+            CloseQuietly(file);
+            DeleteQuietly(partial);
+            throw;
+        }
         finally
         {
-            try { file.Dispose(); }
-            catch (IOException e) { throw DiskError(partial, e); }
+            if (diskFailed)
+            {
+                // A full disk: the partial file only holds the space another program may need; it is not kept to resume.
+                CloseQuietly(file);
+                DeleteQuietly(partial);
+            }
+            else
+            {
+                try { file.Dispose(); }
+                catch (IOException e)
+                {
+                    CloseQuietly(file);
+                    DeleteQuietly(partial);
+                    throw DiskError(partial, e);
+                }
+            }
         }
         progress?.Report(new DownloadProgress(metadata.File, received, total));
+    }
+
+    const string DiscardKey = "SharpLens.Hub.DiscardPartial";
+
+    /// <summary>A body longer than the size the HEAD announced: the server is wrong or hostile, and what it sends
+    /// beyond the size is never written (it could fill the disk).</summary>
+    SharpLensException LongerThanAnnounced(FileMetadata metadata, long announced)
+    {
+        var error = new SharpLensException(ExitCode.Network,
+            $"{shownEndpoint} sent more than the {announced} bytes it announced for {metadata.File} of {cache.RepoId}; " +
+            "the download was stopped at that size and discarded, run again");
+        error.Data[DiscardKey] = true;
+        return error;
+    }
+
+    /// <summary>Refuses a download the disk cannot hold, before a byte is written (a 3.7 GB shard that fills the disk half
+    /// way would leave nothing usable and a full disk).</summary>
+    void EnsureFreeSpace(FileMetadata metadata, long needed)
+    {
+        if (needed <= 0 || FreeBytes(cache.BlobsDir) is not { } free || needed <= free) return;
+        throw new SharpLensException(ExitCode.Output,
+            $"not enough disk space to download {metadata.File} of {cache.RepoId}: it needs {Loading.MemoryBudget.Format(needed)} " +
+            $"but {cache.BlobsDir} has {Loading.MemoryBudget.Format(free)} free; free some space or set HF_HUB_CACHE to another disk");
+    }
+
+    /// <summary>Free bytes on the file system holding <paramref name="dir"/> for this user; null when unknown.</summary>
+    internal static long? FreeBytes(string dir)
+    {
+        try
+        {
+            var drive = new DriveInfo(OperatingSystem.IsWindows() ? Path.GetPathRoot(Path.GetFullPath(dir))! : dir);
+            return drive.AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    static void CloseQuietly(FileStream file)
+    {
+        try { file.Dispose(); } catch (IOException) { } // the buffer cannot be flushed to a full disk: drop it
     }
 
     /// <summary>A response body that ended early: how long the partial file is, of what total, and why.</summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
+using SharpLens.IO;
 
 namespace SharpLens.Hub;
 
@@ -26,6 +27,8 @@ internal sealed partial class HubDownloader : IDisposable
     readonly HttpClient http;
     readonly HubCache cache;
     readonly string endpoint;
+    /// <summary>The endpoint as messages show it: without credentials (HF_ENDPOINT may be http://user:pass@host).</summary>
+    readonly string shownEndpoint;
     readonly Uri endpointUri;
     readonly string? token;
     readonly string revision;
@@ -45,11 +48,13 @@ internal sealed partial class HubDownloader : IDisposable
         this.revision = revision;
         this.progress = progress;
         endpoint = options.EffectiveEndpoint;
+        shownEndpoint = HubErrors.Redact(endpoint);
         if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
-            throw SharpLensException.Usage($"HF_ENDPOINT '{endpoint}' is not an http(s) URL");
+            throw SharpLensException.Usage($"HF_ENDPOINT '{shownEndpoint}' is not an http(s) URL");
         endpointUri = parsed;
         token = string.IsNullOrWhiteSpace(options.Token) ? null : options.Token.Trim();
-        errors = new HubErrors(endpoint, cache.RepoId, revision, token is not null);
+        CheckToken(token);
+        errors = new HubErrors(shownEndpoint, cache.RepoId, revision, token is not null);
         headTimeout = options.EtagTimeout;
         getTimeout = options.DownloadTimeout ?? HubOptions.DefaultTimeout;
         stallTimeout = getTimeout > MinStallTimeout ? getTimeout : MinStallTimeout;
@@ -65,6 +70,18 @@ internal sealed partial class HubDownloader : IDisposable
     }
 
     public void Dispose() => http.Dispose();
+
+    /// <summary>A token goes into an HTTP header: a line break in it would inject headers (and .NET refuses to send it).
+    /// The token itself is never printed.</summary>
+    static void CheckToken(string? token)
+    {
+        if (token is null) return;
+        int bad = token.AsSpan().IndexOfAnyExceptInRange('\u0021', '\u007e');
+        if (bad >= 0)
+            throw SharpLensException.Usage(
+                $"the Hugging Face token (HF_TOKEN, or the file of huggingface-cli login) holds {(token[bad] is '\r' or '\n' ? "a line break" : "a space, control or non-ASCII character")} " +
+                $"at character {bad + 1}; a token is one word of visible ASCII characters: set it again");
+    }
 
     /// <summary>
     /// Downloads whatever the snapshot of the revision lacks and returns the snapshot directory. The first
@@ -139,6 +156,7 @@ internal sealed partial class HubDownloader : IDisposable
                 url = new Uri(url, location); // a renamed repository: same site, keep going
                 continue;
             }
+            if (status is >= 300 and < 400 && location is not null) CheckRedirect(location, file);
             if (status >= 400)
             {
                 if (HubErrors.IsEntryNotFound(response, bare404MeansNoSuchFile))
@@ -148,13 +166,16 @@ internal sealed partial class HubDownloader : IDisposable
 
             string commit = HubErrors.Header(response, "X-Repo-Commit")?.Trim()
                 ?? throw new SharpLensException(ExitCode.Network,
-                    $"{endpoint} sent no X-Repo-Commit header for {file} of {cache.RepoId}: is HF_ENDPOINT a Hugging Face Hub?");
+                    $"{shownEndpoint} sent no X-Repo-Commit header for {file} of {cache.RepoId}: is HF_ENDPOINT a Hugging Face Hub?");
             if (!HubCache.IsCommitHash(commit))
-                throw new SharpLensException(ExitCode.Network, $"{endpoint} sent an invalid commit hash '{HubErrors.OneLine(commit)}' for {cache.RepoId}");
+                throw new SharpLensException(ExitCode.Network, $"{shownEndpoint} sent an invalid commit hash '{UntrustedText.Quote(HubErrors.OneLine(commit), 64)}' for {cache.RepoId}");
             string etag = NormalizeEtag(HubErrors.Header(response, "X-Linked-Etag") ?? HubErrors.Header(response, "ETag"))
-                ?? throw new SharpLensException(ExitCode.Network, $"{endpoint} sent no ETag for {file} of {cache.RepoId}: cannot cache it reliably");
-            if (!SafeEtagPattern().IsMatch(etag))
-                throw new SharpLensException(ExitCode.Network, $"{endpoint} sent an unusable ETag for {file} of {cache.RepoId}");
+                ?? throw new SharpLensException(ExitCode.Network, $"{shownEndpoint} sent no ETag for {file} of {cache.RepoId}: cannot cache it reliably");
+            // The ETag names the blob and is the only way to check its content: a sha256 (LFS files) or a git blob id.
+            if (!Sha256Pattern().IsMatch(etag) && !HubCache.IsGitObjectId(etag))
+                throw new SharpLensException(ExitCode.Network,
+                    $"{shownEndpoint} sent the ETag '{UntrustedText.Quote(HubErrors.OneLine(etag), 80)}' for {file} of {cache.RepoId}, which is neither a sha256 " +
+                    "nor a git blob id: the download could not be checked, so it is refused (is HF_ENDPOINT a Hugging Face Hub?)");
             long? size = long.TryParse(HubErrors.Header(response, "X-Linked-Size"), out long linked) ? linked
                 : response.Content.Headers.ContentLength;
 
@@ -165,7 +186,7 @@ internal sealed partial class HubDownloader : IDisposable
                 : new FileMetadata(file, commit, etag, size, ResolveUrl(file, commit), SendToken: true); // pinned to the commit
             return (metadata, false);
         }
-        throw new SharpLensException(ExitCode.Network, $"too many redirects for {file} of {cache.RepoId} from {endpoint}");
+        throw new SharpLensException(ExitCode.Network, $"too many redirects for {file} of {cache.RepoId} from {shownEndpoint}");
     }
 
     /// <summary>huggingface_hub's normalisation: drop a weak-validator prefix and the quotes.</summary>
@@ -177,9 +198,6 @@ internal sealed partial class HubDownloader : IDisposable
         value = value.Trim('"');
         return value.Length == 0 ? null : value;
     }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    private static partial Regex SafeEtagPattern();
 
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();
@@ -250,6 +268,15 @@ internal sealed partial class HubDownloader : IDisposable
     {
         if (token is not null && allowed && SameSite(url, endpointUri))
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    }
+
+    /// <summary>Redirects may only lead to http(s): a <c>file://</c> or <c>ftp://</c> target is the server's error, not ours.</summary>
+    void CheckRedirect(Uri target, string file)
+    {
+        if (target.IsAbsoluteUri && target.Scheme is not ("http" or "https"))
+            throw new SharpLensException(ExitCode.Network,
+                $"{shownEndpoint} redirected the download of {file} of {cache.RepoId} to {UntrustedText.Quote(HubErrors.Redact(target.OriginalString), 120)}, " +
+                "which is not an http(s) URL; refused (is HF_ENDPOINT a Hugging Face Hub?)");
     }
 
     static bool SameSite(Uri a, Uri b) =>

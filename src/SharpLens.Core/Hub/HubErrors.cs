@@ -1,13 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
+using SharpLens.IO;
 
 namespace SharpLens.Hub;
 
 /// <summary>
 /// Turns HTTP answers and transport failures of the Hub into one-line <see cref="SharpLensException"/>s
-/// (<see cref="ExitCode.Network"/>) that tell the user what to do.
+/// (<see cref="ExitCode.Network"/>) that tell the user what to do. <paramref name="endpoint"/> is the endpoint as
+/// messages show it: <see cref="Redact"/>ed.
 /// </summary>
-internal sealed class HubErrors(string endpoint, string repoId, string revision, bool hasToken)
+internal sealed partial class HubErrors(string endpoint, string repoId, string revision, bool hasToken)
 {
     const string OfflineHint = "set HF_HUB_OFFLINE=1 to use only models already in the cache";
 
@@ -52,7 +54,7 @@ internal sealed class HubErrors(string endpoint, string repoId, string revision,
             },
         };
         string? detail = Header(response, "X-Error-Message");
-        if (code is null && !string.IsNullOrWhiteSpace(detail)) message += $" ({OneLine(detail)})";
+        if (code is null && !string.IsNullOrWhiteSpace(detail)) message += $" ({UntrustedText.Quote(OneLine(detail))})";
         var error = new SharpLensException(ExitCode.Network, message);
         return code == "RevisionNotFound" ? Gone(error) : error;
     }
@@ -101,8 +103,16 @@ internal sealed class HubErrors(string endpoint, string repoId, string revision,
             $"download of {file} interrupted after {received} of {(total is { } t ? t.ToString() : "?")} bytes ({OneLine(reason)}); run again to resume",
             inner);
 
-    /// <summary>Collapses a message to one line.</summary>
-    public static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
+    /// <summary>Collapses a message to one line, with its control characters escaped (it may quote what a server sent).</summary>
+    public static string OneLine(string text) =>
+        UntrustedText.Escape(string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim());
+
+    /// <summary>A URL as messages show it: credentials in it (<c>http://user:pass@host</c>, from HF_ENDPOINT or a redirect)
+    /// replaced by <c>***</c>, control characters escaped.</summary>
+    public static string Redact(string url) => UntrustedText.Escape(UserInfoPattern().Replace(url, "//***@"));
+
+    [System.Text.RegularExpressions.GeneratedRegex("//[^/?#]*@")]
+    private static partial System.Text.RegularExpressions.Regex UserInfoPattern();
 
     static Exception Innermost(Exception e)
     {

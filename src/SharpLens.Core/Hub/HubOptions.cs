@@ -116,7 +116,7 @@ public sealed record HubOptions(string? Endpoint, string? Token, string CacheDir
         catch (UnauthorizedAccessException) { return null; }
     }
 
-    /// <summary>Hides the token when options are printed or logged.</summary>
+    /// <summary>Hides the token, and credentials in the endpoint, when options are printed or logged.</summary>
     public override string ToString() =>
-        $"HubOptions {{ Endpoint = {EffectiveEndpoint}, Token = {(Token is null ? "none" : "***")}, CacheDir = {CacheDir}, Offline = {Offline} }}";
+        $"HubOptions {{ Endpoint = {HubErrors.Redact(EffectiveEndpoint)}, Token = {(Token is null ? "none" : "***")}, CacheDir = {CacheDir}, Offline = {Offline} }}";
 }

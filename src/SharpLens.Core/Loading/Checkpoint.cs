@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SharpLens.IO;
 
 namespace SharpLens.Loading;
 
@@ -31,11 +32,11 @@ public sealed class Checkpoint : IDisposable
                 {
                     if (shard.Expected != null && !shard.Expected.Contains(e.Name)) continue; // the index assigns it elsewhere
                     if (!ckpt._tensors.TryAdd(e.Name, (f, e)))
-                        throw SharpLensException.Checkpoint($"{shard.Path}: tensor {e.Name} is also in {ckpt._tensors[e.Name].File.Path}");
+                        throw SharpLensException.Checkpoint($"{shard.Path}: tensor {UntrustedText.Quote(e.Name)} is also in {ckpt._tensors[e.Name].File.Path}");
                 }
                 foreach (var name in shard.Expected ?? [])
                     if (!f.Entries.ContainsKey(name))
-                        throw SharpLensException.Checkpoint($"{shard.Path}: the index says it holds {name}, but it does not");
+                        throw SharpLensException.Checkpoint($"{shard.Path}: the index says it holds {UntrustedText.Quote(name)}, but it does not");
             }
             ckpt.ValidateTensorSet();
             return ckpt;
@@ -62,16 +63,16 @@ public sealed class Checkpoint : IDisposable
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out map) || map.ValueKind != JsonValueKind.Object)
                 throw SharpLensException.Checkpoint($"{index}: no \"weight_map\" object");
         }
-        catch (JsonException e) { throw SharpLensException.Checkpoint($"{index}: not valid JSON ({e.Message})"); }
+        catch (JsonException e) { throw SharpLensException.Checkpoint($"{index}: not valid JSON ({UntrustedText.Quote(e.Message)})"); }
         var byShard = new Dictionary<string, HashSet<string>>();
         foreach (var p in map.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.String) throw SharpLensException.Checkpoint($"{index}: weight_map entry {p.Name} is not a file name");
+            if (p.Value.ValueKind != JsonValueKind.String) throw SharpLensException.Checkpoint($"{index}: weight_map entry {UntrustedText.Quote(p.Name)} is not a file name");
             string file = p.Value.GetString()!;
             if (file.Contains('/') || file.Contains('\\') || file.Contains(".."))
-                throw SharpLensException.Checkpoint($"{index}: shard name {file} is not a plain file name");
+                throw SharpLensException.Checkpoint($"{index}: shard name {UntrustedText.Quote(file)} is not a plain file name");
             string shardPath = Path.Combine(dir, file);
-            if (!File.Exists(shardPath)) throw SharpLensException.Checkpoint($"{index}: names shard {file}, which is missing");
+            if (!File.Exists(shardPath)) throw SharpLensException.Checkpoint($"{index}: names shard {UntrustedText.Quote(file)}, which is missing");
             if (!byShard.TryGetValue(shardPath, out var set)) byShard[shardPath] = set = [];
             set.Add(p.Name);
         }
@@ -106,21 +107,45 @@ public sealed class Checkpoint : IDisposable
         if (!c.TieWordEmbeddings) yield return ("lm_head.weight", [v, d]);
     }
 
+    /// <summary>
+    /// Checks the config against the tensors, before anything is allocated for the model. The expected tensors are walked
+    /// one at a time and the first absent one stops the walk, so a config that implies far more tensors than the files
+    /// hold (<c>num_hidden_layers: 1000000000</c>) fails at once instead of listing them all.
+    /// </summary>
     void ValidateTensorSet()
     {
-        var expected = ExpectedTensors(Config).ToList();
-        foreach (var (name, shape) in expected)
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, shape) in ExpectedTensors(Config))
         {
             if (!_tensors.TryGetValue(name, out var t))
-                throw SharpLensException.Checkpoint($"{Directory}: tensor {name} is missing (the config implies it)");
+                throw SharpLensException.Checkpoint($"{Directory}: tensor {name} is missing (the config implies it{Implied(name)})");
             if (!t.Entry.Shape.SequenceEqual(shape))
                 throw SharpLensException.Checkpoint(
                     $"{t.File.Path}: tensor {name} has shape {t.Entry.ShapeText}, but config.json implies [{string.Join(", ", shape)}]");
+            names.Add(name);
         }
-        var names = expected.Select(e => e.Name).ToHashSet();
         foreach (var extra in _tensors.Keys.Where(n => !names.Contains(n) && !Ignorable(n)).Order(StringComparer.Ordinal).Take(1))
             throw SharpLensException.Checkpoint(
-                $"{_tensors[extra].File.Path}: unexpected tensor {extra} for {Config.Architecture} with this config ({_tensors.Count} tensors in all)");
+                $"{_tensors[extra].File.Path}: unexpected tensor {UntrustedText.Quote(extra)} for {Config.Architecture} with this config ({_tensors.Count} tensors in all)");
+    }
+
+    /// <summary>For a tensor of a layer beyond those the files hold, how many they do hold: num_hidden_layers is wrong.</summary>
+    string Implied(string missing)
+    {
+        int layers = _tensors.Keys.Select(LayerOf).DefaultIfEmpty(-1).Max() + 1;
+        return LayerOf(missing) >= layers
+            ? $"; config.json has num_hidden_layers {Config.NLayers}, the files hold {layers} layer{(layers == 1 ? "" : "s")}"
+            : "";
+    }
+
+    /// <summary>N of a <c>model.layers.N.…</c> tensor name; -1 for other names.</summary>
+    static int LayerOf(string name)
+    {
+        const string prefix = "model.layers.";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal)) return -1;
+        int end = name.IndexOf('.', prefix.Length);
+        return end > prefix.Length && int.TryParse(name.AsSpan(prefix.Length, end - prefix.Length), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out int layer) ? layer : -1;
     }
 
     /// <summary>Tensors some exporters add that the forward pass does not read.</summary>

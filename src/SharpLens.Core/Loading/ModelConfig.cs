@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SharpLens.IO;
 
 namespace SharpLens.Loading;
 
@@ -52,6 +53,8 @@ public sealed record ModelConfig
     public static ModelConfig Load(string modelDir)
     {
         string path = Path.Combine(modelDir, "config.json");
+        if (Directory.Exists(path))
+            throw SharpLensException.Checkpoint($"{path}: is a directory, not a file (a Hugging Face model directory needs config.json to be a JSON file)");
         if (!File.Exists(path))
             throw SharpLensException.Checkpoint($"{path}: missing (a Hugging Face model directory needs config.json)");
         string text;
@@ -74,7 +77,7 @@ public sealed record ModelConfig
     {
         JsonElement root;
         try { root = JsonDocument.Parse(json).RootElement; }
-        catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: not valid JSON ({e.Message})"); }
+        catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: not valid JSON ({UntrustedText.Quote(e.Message)})"); }
         catch (ArgumentException) { throw SharpLensException.Checkpoint($"{path}: not valid JSON (the text is not valid Unicode)"); }
         if (root.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: not a JSON object");
         try { return FromJson(root, path); }
@@ -97,7 +100,9 @@ public sealed record ModelConfig
             : throw SharpLensException.Checkpoint($"{path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given"));
         if (dHead % 2 != 0) throw SharpLensException.Checkpoint($"{path}: head_dim {dHead} must be even for rotary embeddings");
         bool qwen = arch == "Qwen2ForCausalLM";
-        return new ModelConfig
+        // Read whatever the architecture, so that a value of the wrong type is an error even where it changes nothing.
+        bool attentionBias = r.OptBool("attention_bias") ?? false, useSlidingWindow = r.OptBool("use_sliding_window") ?? false;
+        var config = new ModelConfig
         {
             Architecture = arch,
             DModel = d,
@@ -111,10 +116,39 @@ public sealed record ModelConfig
             RopeScaling = r.RopeScaling(),
             VocabSize = r.Int("vocab_size"),
             TieWordEmbeddings = r.OptBool("tie_word_embeddings") ?? false, // Qwen2Config and LlamaConfig default to false
-            QkvBias = qwen || (r.OptBool("attention_bias") ?? false),
+            QkvBias = qwen || attentionBias,
             MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
-            SlidingWindow = qwen && (r.OptBool("use_sliding_window") ?? false) ? r.OptInt("sliding_window") : null,
+            SlidingWindow = qwen && useSlidingWindow ? r.OptInt("sliding_window") : null,
         };
+        config.CheckFinite(path);
+        return config;
+    }
+
+    /// <summary>
+    /// Refuses values that are each valid on their own but make the forward pass compute infinities or NaN (say
+    /// <c>rope_scaling.factor: 1e-320</c>, which divides a frequency into infinity): better one error at load than NaN
+    /// logits after the run. Costs a few hundred floating-point operations.
+    /// </summary>
+    void CheckFinite(string path)
+    {
+        // RmsNorm divides by sqrt(mean(x²) + eps) in fp32: for an all-zero row that is 1/sqrt(eps).
+        if (!float.IsFinite(1f / (float)Math.Sqrt(RmsNormEps)))
+            throw SharpLensException.Checkpoint(
+                $"{path}: \"rms_norm_eps\" {RmsNormEps:R} is too small: 1/sqrt(eps) is infinite in fp32, so a zero row would normalise to infinity");
+        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(DHead, RopeTheta, RopeScaling);
+        for (int i = 0; i < inverseFrequencies.Length; i++)
+        {
+            double f = inverseFrequencies[i];
+            if (!double.IsFinite(f) || !double.IsFinite(f * MaxPositions))
+            {
+                string values = RopeScaling is { } s
+                    ? $"rope_theta {RopeTheta:R} with rope_scaling factor {s.Factor:R}, low_freq_factor {s.LowFreqFactor:R}, high_freq_factor {s.HighFreqFactor:R}"
+                    : $"rope_theta {RopeTheta:R}";
+                throw SharpLensException.Checkpoint(
+                    $"{path}: {values} makes rotary frequency {i} of head_dim {DHead} {(double.IsNaN(f) ? "NaN" : "infinite")}" +
+                    (double.IsFinite(f) ? $" at position {MaxPositions} (max_position_embeddings)" : "") + "; the model would compute NaN");
+            }
+        }
     }
 
     /// <summary>The config's fields as the JSON object results.json records.</summary>
@@ -137,9 +171,14 @@ public sealed record ModelConfig
             string name = a[0].GetString()!;
             if (!SupportedArchitectures.Contains(name))
                 throw SharpLensException.Checkpoint(
-                    $"{path}: architecture {name} is not supported; supported: {string.Join(", ", SupportedArchitectures)}");
-            if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind == JsonValueKind.String && act.GetString() != "silu")
-                throw SharpLensException.Checkpoint($"{path}: hidden_act {act.GetString()} is not supported (only silu)");
+                    $"{path}: architecture {UntrustedText.Quote(name, 80)} is not supported; supported: {string.Join(", ", SupportedArchitectures)}");
+            if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind != JsonValueKind.Null)
+            {
+                if (act.ValueKind != JsonValueKind.String)
+                    throw SharpLensException.Checkpoint($"{path}: \"hidden_act\" must be a string such as \"silu\", got {Raw(act)}");
+                if (act.GetString() != "silu")
+                    throw SharpLensException.Checkpoint($"{path}: hidden_act {UntrustedText.Quote(act.GetString(), 40)} is not supported (only silu)");
+            }
             return name;
         }
 
@@ -149,7 +188,7 @@ public sealed record ModelConfig
         {
             if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i) || i <= 0)
-                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive integer, got {v.GetRawText()}");
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive integer, got {Raw(v)}");
             return i;
         }
 
@@ -157,19 +196,29 @@ public sealed record ModelConfig
         {
             if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !(d > 0) || !double.IsFinite(d))
-                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive number, got {v.GetRawText()}");
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a positive number, got {Raw(v)}");
             return d;
         }
 
-        public bool? OptBool(string key) =>
-            root.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
+        /// <summary>A true/false field; anything else present (<c>"true"</c>, <c>1</c>) is an error rather than the default,
+        /// which would silently load another model than the file describes.</summary>
+        public bool? OptBool(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be true or false, got {Raw(v)}");
+            return v.GetBoolean();
+        }
+
+        /// <summary>A JSON value from the file as messages quote it.</summary>
+        public static string Raw(JsonElement v) => UntrustedText.Quote(v.GetRawText(), 80);
 
         public Llama3RopeScaling? RopeScaling()
         {
             if (!root.TryGetProperty("rope_scaling", out var s) || s.ValueKind == JsonValueKind.Null) return null;
             if (s.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: rope_scaling must be an object or null");
             string? type = s.TryGetProperty("rope_type", out var t) || s.TryGetProperty("type", out t)
-                ? t.ValueKind == JsonValueKind.String ? t.GetString() : t.GetRawText()
+                ? t.ValueKind == JsonValueKind.String ? UntrustedText.Quote(t.GetString(), 40) : Raw(t)
                 : null;
             if (type == "default") return null;
             if (type != "llama3")

@@ -1,5 +1,6 @@
 using System.IO.MemoryMappedFiles;
 using System.Text.Json;
+using SharpLens.IO;
 
 namespace SharpLens.Loading;
 
@@ -55,7 +56,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             byte[] lenBytes = new byte[8];
             fs.ReadExactly(lenBytes);
             ulong declared = BitConverter.ToUInt64(lenBytes);  // u64 in the format: never shown as a negative number
-            if (declared == 0 || declared > (ulong)MaxHeaderBytes || 8 + (long)declared > length)
+            if (declared > (ulong)MaxHeaderBytes)
+                throw SharpLensException.Checkpoint(
+                    $"{path}: header length {declared} bytes is over the limit of {MaxHeaderBytes} bytes ({MaxHeaderBytes >> 20} MB) " +
+                    "that SharpLens reads (real headers are well under 1 MB): damaged or not a safetensors file");
+            if (declared == 0 || 8 + (long)declared > length)
                 throw SharpLensException.Checkpoint(
                     $"{path}: header length {declared} does not fit the file ({length} bytes): truncated or not a safetensors file");
             headerLen = (long)declared;
@@ -77,7 +82,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             throw SharpLensException.Checkpoint($"{path}: header is not valid UTF-8: damaged or not a safetensors file");
         JsonElement root;
         try { root = JsonDocument.Parse(header.ToArray()).RootElement; }
-        catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: header is not valid JSON ({e.Message})"); }
+        catch (JsonException e) { throw SharpLensException.Checkpoint($"{path}: header is not valid JSON ({UntrustedText.Quote(e.Message)})"); }
         if (root.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint($"{path}: header is not a JSON object");
         var entries = new Dictionary<string, TensorEntry>();
         try
@@ -87,7 +92,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                 if (p.Name == "__metadata__") continue;
                 // JSON allows a repeated key; which of two entries a reader keeps is arbitrary, so neither is trusted.
                 if (!entries.TryAdd(p.Name, ParseEntry(p.Name, p.Value, dataLen, path)))
-                    throw SharpLensException.Checkpoint($"{path}: tensor {p.Name} is listed twice in the header: damaged file");
+                    throw SharpLensException.Checkpoint($"{path}: tensor {UntrustedText.Quote(p.Name)} is listed twice in the header: damaged file");
             }
         }
         catch (InvalidOperationException) // a string escape that is not valid Unicode (e.g. a lone "\ud800")
@@ -98,7 +103,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         foreach (var e in entries.Values.Where(e => e.End > e.Begin).OrderBy(e => e.Begin))
         {
             if (previous != null && e.Begin < previous.End)
-                throw SharpLensException.Checkpoint($"{path}: tensors {previous.Name} and {e.Name} overlap in the data section");
+                throw SharpLensException.Checkpoint(
+                    $"{path}: tensors {UntrustedText.Quote(previous.Name)} and {UntrustedText.Quote(e.Name)} overlap in the data section");
             if (previous == null || e.End > previous.End) previous = e;
         }
         return entries;
@@ -106,12 +112,12 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
     static TensorEntry ParseEntry(string name, JsonElement e, long dataLen, string path)
     {
-        string Bad(string what) => $"{path}: tensor {name}: {what}";
+        string Bad(string what) => $"{path}: tensor {UntrustedText.Quote(name)}: {what}";
         if (e.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint(Bad("entry is not an object"));
         if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw SharpLensException.Checkpoint(Bad("no dtype"));
         var dtype = DTypes.Parse(dt.GetString()!) ?? throw SharpLensException.Checkpoint(
-            Bad($"dtype {dt.GetString()} is not supported (supported: BF16, F16, F32)"));
+            Bad($"dtype {UntrustedText.Quote(dt.GetString(), 40)} is not supported (supported: BF16, F16, F32)"));
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw SharpLensException.Checkpoint(Bad("no shape"));
         var shape = new long[sh.GetArrayLength()];
@@ -119,7 +125,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         foreach (var s in sh.EnumerateArray())
         {
             if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long v) || v < 0 || v > int.MaxValue)
-                throw SharpLensException.Checkpoint(Bad($"invalid shape {sh.GetRawText()}"));
+                throw SharpLensException.Checkpoint(Bad($"invalid shape {UntrustedText.Quote(sh.GetRawText(), 80)}"));
             shape[i++] = v;
         }
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2

@@ -18,13 +18,19 @@ public sealed class HfTokenizer
     /// <summary>Name of the optional configuration file <see cref="Load"/> also checks.</summary>
     public const string TokenizerConfigFileName = "tokenizer_config.json";
 
+    /// <summary>How long the split regex may take to find one piece of a text. Real split regexes take microseconds; a
+    /// hostile or broken one that backtracks catastrophically (<c>(a+)+$</c>) would otherwise run for ever.</summary>
+    public static readonly TimeSpan SplitRegexTimeout = TimeSpan.FromSeconds(2);
+
     readonly BpeTokenizer _bpe;
     readonly IReadOnlyDictionary<int, string> _vocabularyTokenById; // byte-level alphabet strings
     readonly Dictionary<int, string> _addedTokenById;               // plain text
+    readonly string _source;                                        // the tokenizer.json, for messages
 
-    HfTokenizer(BpeTokenizer bpe, IReadOnlyDictionary<int, string> vocabularyTokenById, Dictionary<int, string> addedTokenById)
+    HfTokenizer(BpeTokenizer bpe, IReadOnlyDictionary<int, string> vocabularyTokenById, Dictionary<int, string> addedTokenById, string source)
     {
         _bpe = bpe;
+        _source = source;
         _vocabularyTokenById = vocabularyTokenById;
         _addedTokenById = addedTokenById;
         MaxTokenId = Math.Max(vocabularyTokenById.Keys.Max(), addedTokenById.Count == 0 ? 0 : addedTokenById.Keys.Max());
@@ -71,10 +77,22 @@ public sealed class HfTokenizer
 
     /// <summary>The token ids of <paramref name="text"/>, exactly as Hugging Face <c>tokenizers</c> gives them
     /// (added tokens such as <c>&lt;|im_start|&gt;</c> recognised in the text; no BOS).</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) when the split regex takes longer than
+    /// <see cref="SplitRegexTimeout"/> to find one piece: the tokenizer.json is at fault, not the text.</exception>
     public IReadOnlyList<int> Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Length == 0 ? [] : _bpe.EncodeToIds(text).ToArray();
+        if (text.Length == 0) return [];
+        try
+        {
+            return _bpe.EncodeToIds(text).ToArray();
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            throw SharpLensException.Checkpoint(
+                $"{_source}: its split regex took over {SplitRegexTimeout.TotalSeconds:0} s to find one piece of the text and was stopped; " +
+                "it backtracks catastrophically (a nested repetition such as (a+)+): use the model's original tokenizer.json");
+        }
     }
 
     /// <summary>The text of a sequence of ids: byte-level decoding, added (special) tokens shown as written,
@@ -121,7 +139,7 @@ public sealed class HfTokenizer
             Merges = definition.Merges,
             SpecialTokens = addedTokens.Count == 0 ? null : addedTokens,
             Normalizer = definition.NormalizeToNfc ? new NfcNormalizer() : null,
-            PreTokenizer = new IsolatedSplitPreTokenizer(new Regex(definition.SplitPattern, RegexOptions.Compiled), addedTokens),
+            PreTokenizer = new IsolatedSplitPreTokenizer(new Regex(definition.SplitPattern, RegexOptions.Compiled, SplitRegexTimeout), addedTokens),
             UnknownToken = definition.UnknownToken,
             ByteLevel = true,
         };
@@ -134,7 +152,7 @@ public sealed class HfTokenizer
         }
 
         var addedTokenById = definition.AddedTokens.ToDictionary(t => t.Id, t => t.Content);
-        return new HfTokenizer(bpe, definition.VocabularyTokenById, addedTokenById);
+        return new HfTokenizer(bpe, definition.VocabularyTokenById, addedTokenById, tokenizerSource);
     }
 
     static string ReadFile(string path)

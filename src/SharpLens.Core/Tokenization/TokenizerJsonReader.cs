@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using SharpLens.IO;
 
 namespace SharpLens.Tokenization;
 
@@ -53,7 +54,7 @@ internal sealed class TokenizerJsonReader
         var addedTokens = ReadAddedTokens(Get(root, "added_tokens"), vocabularyTokenById);
         string? unknownToken = ReadString(Get(model, "unk_token"), "model.unk_token");
         if (unknownToken is not null && !vocabulary.ContainsKey(unknownToken))
-            throw Malformed($"model.unk_token \"{unknownToken}\" is not in the vocabulary");
+            throw Malformed($"model.unk_token \"{Q(unknownToken)}\" is not in the vocabulary");
         return new TokenizerDefinition(vocabulary, vocabularyTokenById, merges, addedTokens, splitPattern, nfc, unknownToken);
     }
 
@@ -72,7 +73,7 @@ internal sealed class TokenizerJsonReader
     {
         string type = ReadString(Get(model, "type"), "model.type") ?? "BPE";
         if (type != "BPE")
-            throw Unsupported($"model type \"{type}\" (SentencePiece-style and WordPiece tokenizers)");
+            throw Unsupported($"model type \"{Q(type)}\" (SentencePiece-style and WordPiece tokenizers)");
         if (ReadBool(Get(model, "byte_fallback"), "model.byte_fallback", false))
             throw Unsupported("\"byte_fallback\": true (SentencePiece-style BPE)");
         if (ReadBool(Get(model, "ignore_merges"), "model.ignore_merges", false))
@@ -96,7 +97,7 @@ internal sealed class TokenizerJsonReader
             if (parts.Count == 0) return false;
             if (parts.Count == 1) return ReadNormalizer(parts[0]);
         }
-        throw Unsupported($"the normalizer \"{type}\" (only NFC is)");
+        throw Unsupported($"the normalizer \"{Q(type)}\" (only NFC is)");
     }
 
     string ReadPreTokenizer(JsonElement? preTokenizer)
@@ -124,7 +125,7 @@ internal sealed class TokenizerJsonReader
             pattern = ReadSplitPattern(parts[0]);
         }
         else if (type == "Metaspace") throw Unsupported("the Metaspace pre-tokenizer (SentencePiece-style)");
-        else throw Unsupported($"the pre-tokenizer \"{type}\"");
+        else throw Unsupported($"the pre-tokenizer \"{Q(type)}\"");
 
         CheckRegex(pattern);
         return pattern;
@@ -139,7 +140,7 @@ internal sealed class TokenizerJsonReader
     string ReadSplitPattern(JsonElement split)
     {
         string behavior = ReadString(Get(split, "behavior"), "Split.behavior") ?? throw Malformed("Split has no \"behavior\"");
-        if (behavior != "Isolated") throw Unsupported($"Split behaviour \"{behavior}\" (only Isolated is)");
+        if (behavior != "Isolated") throw Unsupported($"Split behaviour \"{Q(behavior)}\" (only Isolated is)");
         if (ReadBool(Get(split, "invert"), "Split.invert", false)) throw Unsupported("an inverted Split");
         var pattern = Get(split, "pattern") ?? throw Malformed("Split has no \"pattern\"");
         if (pattern.ValueKind != JsonValueKind.Object) throw Malformed("Split.pattern must be an object");
@@ -152,9 +153,13 @@ internal sealed class TokenizerJsonReader
     {
         if (pattern == Llama3SplitPattern) throw Unsupported("Llama 3's split regex");
         Regex regex;
-        try { regex = new Regex(pattern); }
-        catch (ArgumentException e) { throw Unsupported($"a split regex that .NET cannot compile ({e.Message})"); }
-        if (regex.IsMatch("")) throw Unsupported("a split regex that matches empty text");
+        try { regex = new Regex(pattern, RegexOptions.None, HfTokenizer.SplitRegexTimeout); }
+        catch (ArgumentException e) { throw Unsupported($"a split regex that .NET cannot compile ({Q(e.Message)})"); }
+        try
+        {
+            if (regex.IsMatch("")) throw Unsupported("a split regex that matches empty text");
+        }
+        catch (RegexMatchTimeoutException) { throw Unsupported("a split regex that backtracks without end on empty text"); }
     }
 
     void CheckPostProcessor(JsonElement? postProcessor)
@@ -174,7 +179,7 @@ internal sealed class TokenizerJsonReader
                         throw Unsupported("a post-processor that adds special tokens such as BOS (TemplateProcessing, as in Llama 3)");
                 return;
             default:
-                throw Unsupported($"the post-processor \"{type}\" (it adds special tokens)");
+                throw Unsupported($"the post-processor \"{Q(type)}\" (it adds special tokens)");
         }
     }
 
@@ -188,7 +193,7 @@ internal sealed class TokenizerJsonReader
             foreach (var part in ReadArray(Get(element, "decoders"), "decoder.decoders")) CheckDecoder(part);
             return;
         }
-        throw Unsupported($"the decoder \"{type}\" (SentencePiece-style decoding)");
+        throw Unsupported($"the decoder \"{Q(type)}\" (SentencePiece-style decoding)");
     }
 
     (Dictionary<string, int> IdByToken, Dictionary<int, string> TokenById) ReadVocabulary(JsonElement model)
@@ -202,8 +207,8 @@ internal sealed class TokenizerJsonReader
             string name = entry.Name;
             // the message is built only on failure: this loop runs once per vocabulary entry (151k for Qwen)
             if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
-                id = ReadId(entry.Value, $"the id of vocabulary token \"{name}\"");
-            if (!tokens.TryAdd(name, id)) throw Malformed($"vocabulary token \"{name}\" appears twice");
+                id = ReadId(entry.Value, $"the id of vocabulary token \"{Q(name)}\"");
+            if (!tokens.TryAdd(name, id)) throw Malformed($"vocabulary token \"{Q(name)}\" appears twice");
             if (!tokenById.TryAdd(id, name)) throw Malformed($"vocabulary id {id} is used by two tokens");
         }
         if (tokens.Count == 0) throw Malformed("model.vocab is empty");
@@ -223,7 +228,7 @@ internal sealed class TokenizerJsonReader
                 string text = merge.GetString()!;
                 int space = text.IndexOf(' ');
                 if (space <= 0 || space == text.Length - 1 || text.IndexOf(' ', space + 1) >= 0)
-                    throw Malformed($"merge #{i} \"{text}\" is not of the form \"left right\"");
+                    throw Malformed($"merge #{i} \"{Q(text)}\" is not of the form \"left right\"");
                 result.Add(text);
             }
             else if (merge.ValueKind == JsonValueKind.Array && merge.GetArrayLength() == 2 &&
@@ -254,13 +259,13 @@ internal sealed class TokenizerJsonReader
             if (content.Length == 0) throw Malformed($"added token {id} is empty");
             foreach (var flag in new[] { "single_word", "lstrip", "rstrip" })
                 if (ReadBool(Get(token, flag), "added token " + flag, false))
-                    throw Unsupported($"added token \"{content}\" with \"{flag}\": true");
+                    throw Unsupported($"added token \"{Q(content)}\" with \"{flag}\": true");
             if (vocabularyIds.TryGetValue(id, out var inVocabulary) && inVocabulary != content)
-                throw Malformed($"added token \"{content}\" reuses id {id} of vocabulary token \"{inVocabulary}\"");
+                throw Malformed($"added token \"{Q(content)}\" reuses id {id} of vocabulary token \"{Q(inVocabulary)}\"");
             bool knownContent = byContent.TryGetValue(content, out int previousId);
-            if (knownContent && previousId != id) throw Malformed($"added token \"{content}\" has two ids");
+            if (knownContent && previousId != id) throw Malformed($"added token \"{Q(content)}\" has two ids");
             if (byId.TryGetValue(id, out var previousContent) && previousContent != content)
-                throw Malformed($"added tokens \"{previousContent}\" and \"{content}\" share id {id}");
+                throw Malformed($"added tokens \"{Q(previousContent)}\" and \"{Q(content)}\" share id {id}");
             if (knownContent) continue;
             byContent[content] = id;
             byId[id] = content;
@@ -274,7 +279,7 @@ internal sealed class TokenizerJsonReader
     JsonDocument Parse(string json)
     {
         try { return JsonDocument.Parse(json); }
-        catch (JsonException e) { throw Malformed($"it is not valid JSON ({e.Message})"); }
+        catch (JsonException e) { throw Malformed($"it is not valid JSON ({Q(e.Message)})"); }
     }
 
     /// <summary>The property <paramref name="name"/> of an object, or null when absent or JSON null.</summary>
@@ -311,6 +316,9 @@ internal sealed class TokenizerJsonReader
         { ValueKind: JsonValueKind.Array } e => e.EnumerateArray().ToList(),
         _ => throw Malformed($"{what} must be an array"),
     };
+
+    /// <summary>A name or value from the file as a message quotes it: escaped and cut short.</summary>
+    static string Q(string? text) => UntrustedText.Quote(text);
 
     SharpLensException Malformed(string problem) =>
         SharpLensException.Checkpoint($"{_source}: not a usable tokenizer file: {problem}.");

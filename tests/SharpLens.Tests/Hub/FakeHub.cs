@@ -66,6 +66,16 @@ public sealed class FakeHub : IDisposable
     public TimeSpan CdnDelay { get; set; }
     /// <summary>Files answered with a bare 404 (no X-Error-Code), as a proxy or a plain mirror would.</summary>
     public HashSet<string> Bare404Files { get; } = new();
+    /// <summary>Files answered with this status and <c>X-Error-Message</c> (no X-Error-Code), as a failing server would.</summary>
+    public Dictionary<string, (int Status, string Message)> FailingFiles { get; } = new();
+    /// <summary>When set, the size the HEAD of every LFS file announces (X-Linked-Size), whatever the file holds.</summary>
+    public long? AnnouncedLfsSize { get; set; }
+    /// <summary>Bytes the CDN sends after each LFS body (its Content-Length includes them; the announced size does not).</summary>
+    public int CdnExtraBytes { get; set; }
+    /// <summary>When set, where the HEAD of every LFS file redirects to instead of the CDN.</summary>
+    public string? LfsRedirect { get; set; }
+    /// <summary>When set, the ETag of every small (non-LFS) file instead of its git blob id.</summary>
+    public string? SmallFileEtag { get; set; }
 
     /// <summary>The six files of the tiny-qwen2 checkpoint, as a Hub repository would hold them.</summary>
     public static Dictionary<string, byte[]> TinyQwenFiles()
@@ -197,6 +207,11 @@ public sealed class FakeHub : IDisposable
             await WriteAsync(stream, 404, "Not Found", [], [], isHead);
             return;
         }
+        if (FailingFiles.TryGetValue(file, out var failure))
+        {
+            await WriteAsync(stream, failure.Status, "Failed", [("X-Error-Message", failure.Message)], [], isHead);
+            return;
+        }
         if (!repo.Commits[commit].TryGetValue(file, out var content))
         {
             await WriteAsync(stream, 404, "Not Found",
@@ -209,9 +224,9 @@ public sealed class FakeHub : IDisposable
             byte[] pointer = Encoding.ASCII.GetBytes($"version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize {content.Length}\n");
             await WriteAsync(stream, 302, "Found",
             [
-                ("Location", $"{Endpoint}/cdn-lfs/{sha}?response-content-disposition=attachment"),
+                ("Location", LfsRedirect ?? $"{Endpoint}/cdn-lfs/{sha}?response-content-disposition=attachment"),
                 ("X-Repo-Commit", commit), ("ETag", $"\"{GitBlobId(pointer)}\""),
-                ("X-Linked-Etag", $"\"{sha}\""), ("X-Linked-Size", content.Length.ToString()),
+                ("X-Linked-Etag", $"\"{sha}\""), ("X-Linked-Size", (AnnouncedLfsSize ?? content.Length).ToString()),
             ], [], isHead);
             return;
         }
@@ -222,7 +237,7 @@ public sealed class FakeHub : IDisposable
             content[content.Length / 2] ^= 0xFF;
         }
         await WriteAsync(stream, 200, "OK",
-            [("X-Repo-Commit", commit), ("ETag", $"\"{blobId}\""), ("Content-Type", "application/octet-stream")],
+            [("X-Repo-Commit", commit), ("ETag", $"\"{SmallFileEtag ?? blobId}\""), ("Content-Type", "application/octet-stream")],
             content, isHead);
     }
 
@@ -241,6 +256,7 @@ public sealed class FakeHub : IDisposable
         }
         int? cut = CutNextCdnBodyAfter ?? CutCdnBodiesAfter;
         CutNextCdnBodyAfter = null;
+        if (CdnExtraBytes > 0) content = [.. content, .. new byte[CdnExtraBytes]];
 
         string? range = request.Header("Range");
         if (range is not null && !IgnoreRange && range.StartsWith("bytes=") && range.EndsWith('-'))
