@@ -10,7 +10,7 @@ namespace SharpLens.Model;
 /// (resume with a supplied residual stream), and <see cref="Forward"/> underneath them all.
 /// Weights stay memory-mapped in their stored dtype; arithmetic is fp32.
 /// </summary>
-public sealed class HookedTransformer : IDisposable
+public sealed partial class HookedTransformer : IDisposable
 {
     readonly Checkpoint _checkpoint;
     readonly object _runLock = new();
