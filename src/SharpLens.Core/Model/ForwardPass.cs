@@ -23,7 +23,7 @@ internal sealed partial class ForwardPass
 
     bool Wanted(string name) => _o.Hooks.Has(name) || (_o.CacheFilter?.Invoke(name) ?? false);
 
-    /// <summary>Runs the hooks of <paramref name="name"/> on each batch item, then caches it if asked.</summary>
+    /// <summary>Runs the hooks of <paramref name="name"/> (per batch item, or on the whole batch), then caches it if asked.</summary>
     void Point(string name, Span<float> buf, params int[] shape)
     {
         long t0 = StageTimer.Start();

@@ -56,13 +56,27 @@ public sealed partial class HookSet
         return this;
     }
 
-    public bool Has(string name) => _hooks.ContainsKey(name);
+    readonly List<(Func<string, bool> Filter, TensorHook Fn)> _filtered = [];
+
+    /// <summary>A tensor hook on every hook point whose name passes <paramref name="filter"/> (TransformerLens' hooks by
+    /// filter, e.g. <c>name =&gt; name.EndsWith("hook_z")</c>). A filter names nothing, so nothing is checked.</summary>
+    public HookSet Add(Func<string, bool> filter, TensorHook fn)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentNullException.ThrowIfNull(fn);
+        _filtered.Add((filter, fn));
+        return this;
+    }
+
+    public bool Has(string name) => _hooks.ContainsKey(name) || _filtered.Exists(f => f.Filter(name));
+    /// <summary>The names hooks were added under (not those reached through a filter).</summary>
     public IEnumerable<string> Names => _hooks.Keys;
 
     /// <summary>Runs the hooks of <paramref name="name"/> on a batch buffer [batch, ...shape], in the order they were added.</summary>
     internal void Fire(string name, Span<float> data, int batch, int[] shape, int posOffset)
     {
-        if (!_hooks.TryGetValue(name, out var list)) return;
+        IEnumerable<Delegate> list = _hooks.TryGetValue(name, out var named) ? named : [];
+        if (_filtered.Count > 0) list = list.Concat(_filtered.Where(f => f.Filter(name)).Select(f => (Delegate)f.Fn));
         int per = data.Length / batch;
         foreach (var fn in list)
         {

@@ -131,3 +131,22 @@ public class HookNameAndTensorHookTests : IDisposable
         Assert.Throws<ArgumentException>(() => t.View(0).Set([1f, 2f, 3f, 4f, 5f]));
     }
 }
+
+/// <summary>Hooks by filter reach every matching point, in the model's order, after the named ones.</summary>
+public class FilterHookTests
+{
+    [Fact]
+    public void AFilterHook_SeesEveryMatchingPoint_AndChangesTheRunAsNamedHooksWould()
+    {
+        using var m = HookedTransformer.Load(Fixtures.Dir("tiny-llama"));
+        int[] ids = ReferenceExperimentTests.TokensOf(Fixtures.Json("tiny-llama", "reference_experiments.json")).Clean;
+        var seen = new List<string>();
+        var byFilter = new HookSet().Add(n => n.EndsWith(".hook_mlp_out"), (x, hook) => { seen.Add(hook.Name); x.View().Fill(0); });
+        var filtered = m.RunWithHooks([ids], byFilter);
+        Assert.Equal(Enumerable.Range(0, m.Config.NLayers).Select(l => $"blocks.{l}.hook_mlp_out"), seen);
+        var named = new HookSet();
+        foreach (var l in m.HookNames.Layers) named.Add(Intervention.ZeroAll(l.MlpOut));
+        Assert.Equal(m.RunWithHooks([ids], named).Data, filtered.Data);
+        Assert.NotEqual(m.Run([ids]).Data, filtered.Data);
+    }
+}
