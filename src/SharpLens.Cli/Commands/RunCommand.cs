@@ -7,43 +7,57 @@ using Spectre.Console;
 
 namespace SharpLens.Cli.Commands;
 
-/// <summary><c>sharplens run --model DIR (--text TEXT | --text-file PATH) [--top K] [--json]</c>: the most likely next tokens.</summary>
+/// <summary><c>sharplens run [--model DIR] (--text TEXT | --text-file PATH) [--top K] [--cache HOOK,…] [--json]</c>: the most
+/// likely next tokens, and the activations asked for.</summary>
 internal static class RunCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "model directory or Hub id", Required = true };
+        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
         var text = new Option<string>("--text") { Description = "prompt" };
         var textFile = new Option<string?>("--text-file") { Description = "read the prompt from a UTF-8 file instead (one final line break is dropped)" };
         var top = new Option<int>("--top") { Description = "how many next tokens to show", DefaultValueFactory = _ => 10 };
-        var json = new Option<bool>("--json") { Description = "print {ids, top, logits_last} as JSON" };
-        var cmd = new Command("run", "Run the model on a prompt and show the top next tokens") { model, text, textFile, top, json };
+        var cache = new Option<string?>("--cache") { Description = "hook points to print, comma-separated (e.g. blocks.0.attn.hook_pattern,ln_final.hook_scale)" };
+        var json = new Option<bool>("--json") { Description = "print {ids, top, logits_last[, cache]} as JSON" };
+        var cmd = new Command("run", "Run the model on a prompt and show the top next tokens") { model, text, textFile, top, cache, json };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             int k = p.GetValue(top);
             if (k < 1) throw SharpLensException.Usage($"--top must be at least 1, got {k}");
             string prompt = CliHost.Text(p, text, textFile, required: true)!;
+            string[] hooks = (p.GetValue(cache) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (p.GetValue(cache) is { } given && hooks.Length == 0) throw SharpLensException.Usage($"--cache \"{GenerateCommand.Printable(given)}\" names no hook");
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
             var config = ModelConfig.Load(dir);
+            new HookNames(config.NLayers).CheckAll(hooks);   // before anything expensive
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
             var ids = tok.Encode(prompt).ToArray();
             if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
             config.CheckPromptLength(ids.Length, "prompt");
-            using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: 0);
-            var logits = m.Forward([ids], new RunOptions { Logits = LogitsMode.Last, Cancellation = ct }).Logits!.Data;
+            using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: hooks.Length == 0 ? 0 : 1);
+            var wanted = hooks.ToHashSet(StringComparer.Ordinal);
+            var run = m.Forward([ids], new RunOptions
+            {
+                Logits = LogitsMode.Last,
+                CacheFilter = wanted.Count == 0 ? null : wanted.Contains,
+                Cancellation = ct,
+            });
+            var logits = run.Logits!.Data;
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             var best = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(k)
                 .Select(i => (Id: i, Token: tok.IsDefined(i) ? tok.TokenText(i) : "", Logit: logits[i], Prob: Math.Exp(logits[i] - max) / z)).ToList();
             if (p.GetValue(json))
             {
-                Console.WriteLine(new JsonObject
+                var o = new JsonObject
                 {
                     ["ids"] = new JsonArray(ids.Select(i => (JsonNode?)i).ToArray()),
                     ["top"] = new JsonArray(best.Select(b => (JsonNode?)new JsonObject
                         { ["id"] = b.Id, ["token"] = b.Token, ["logit"] = b.Logit, ["prob"] = b.Prob }).ToArray()),
                     ["logits_last"] = new JsonArray(logits.Select(v => (JsonNode?)v).ToArray()),
-                }.ToJsonString());
+                };
+                if (hooks.Length > 0) o["cache"] = CacheJson(run.Cache, hooks);
+                Console.WriteLine(o.ToJsonString());
                 return 0;
             }
             var t = new Table().AddColumn("rank").AddColumn("token").AddColumn("id").AddColumn("logit").AddColumn("prob");
@@ -51,8 +65,42 @@ internal static class RunCommand
                 t.AddRow((i + 1).ToString(), Markup.Escape(TokenizeCommand.Visible(best[i].Token)), best[i].Id.ToString(),
                     best[i].Logit.ToString("F3"), best[i].Prob.ToString("P2"));
             AnsiConsole.Write(t);
+            if (hooks.Length > 0) AnsiConsole.Write(CacheTable(run.Cache, hooks));
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>EXPERIMENTS.md's <c>"cache": {hook: {"shape", "data"}}</c>: per prompt (no batch axis), row-major, masked
+    /// (−∞) attention scores as null, as in reference_activations.json.</summary>
+    internal static JsonObject CacheJson(ActivationCache cache, IEnumerable<string> hooks)
+    {
+        var o = new JsonObject();
+        foreach (var name in hooks.Distinct())
+        {
+            var act = cache[name];
+            o[name] = new JsonObject
+            {
+                ["shape"] = new JsonArray(act.Shape[1..].Select(s => (JsonNode?)s).ToArray()),
+                ["data"] = new JsonArray(act.Slice(0).ToArray().Select(v => float.IsFinite(v) ? (JsonNode?)v : null).ToArray()),
+            };
+        }
+        return o;
+    }
+
+    /// <summary>One row per hook: its shape and a summary of its values (masked entries left out).</summary>
+    static Table CacheTable(ActivationCache cache, IEnumerable<string> hooks)
+    {
+        var t = new Table().Title("Activations (per prompt; --json prints them)").AddColumns("hook", "shape", "mean", "min", "max");
+        foreach (var name in hooks.Distinct())
+        {
+            var act = cache[name];
+            var finite = act.Data.Where(float.IsFinite).ToArray();
+            t.AddRow(Markup.Escape(name), Markup.Escape($"[{string.Join(", ", act.Shape[1..])}]"),
+                finite.Length == 0 ? "–" : finite.Average().ToString("F4"),
+                finite.Length == 0 ? "–" : finite.Min().ToString("F4"),
+                finite.Length == 0 ? "–" : finite.Max().ToString("F4"));
+        }
+        return t;
     }
 }

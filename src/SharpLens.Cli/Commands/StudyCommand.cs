@@ -30,10 +30,10 @@ internal static class StudyCommand
         var control = new Option<string>("--control") { Description = "unrelated prompt of the same token length for the control patch (default: \"The quick brown fox…\" repeated)" };
         var controlFile = new Option<string?>("--control-file") { Description = "read the control prompt from a UTF-8 file" };
         var pairLayer = new Option<int?>("--pair-layer") { Description = "layer of the head-pair sweep (default: best attention-output patch)" };
-        var heads = new Option<string?>("--heads") { Description = "heads to show attention for, as L.H,L.H… (default: top 4 by patching)" };
+        var heads = new Option<string?>("--heads") { Description = "heads to show attention for, as L.H,L.H… or L1H0,… (default: top 4 by patching)" };
         var candidates = new Option<string?>("--candidates") { Description = "tokens of the declared set, |-separated, e.g. \" Peach| Orange| Grape| Mango\" (default: answer and wrong; with the seed prompts: the four fruits)" };
         var processing = new Option<string>("--processing") { Description = "hf (plain model) or tl (TransformerLens weight processing for ablation and DLA)", DefaultValueFactory = _ => "hf" };
-        processing.AcceptOnlyFromAmong("hf", "tl");
+        processing.OneOf("hf", "tl");
         var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-out" };
         var noReport = new Option<bool>("--no-report") { Description = "write results.json only" };
         var cmd = new Command("study", "Run every experiment of the seed study on a clean/corrupted prompt pair")
@@ -48,7 +48,7 @@ internal static class StudyCommand
             {
                 PairLayer = p.GetValue(pairLayer),
                 Heads = ParseHeads(p.GetValue(heads)),
-                Processing = p.GetValue(processing) == "tl" ? Processing.Tl : Processing.Hf,
+                Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
             };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
             string outPath = Path.GetFullPath(p.GetValue(outDir)!);
@@ -146,15 +146,16 @@ internal static class StudyCommand
         return parts;
     }
 
-    /// <summary>--heads L.H,L.H…</summary>
+    /// <summary>--heads L.H,L.H… or the L{layer}H{head} form the output prints (L12H4), in any case.</summary>
     internal static IReadOnlyList<(int, int)>? ParseHeads(string? value)
     {
         if (value == null) return null;
         return value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
         {
-            var parts = s.Split('.');
-            if (parts.Length != 2 || !int.TryParse(parts[0], out int l) || !int.TryParse(parts[1], out int h))
-                throw SharpLensException.Usage($"--heads: \"{s}\" is not LAYER.HEAD (e.g. 12.4)");
+            var m = System.Text.RegularExpressions.Regex.Match(s, @"^(?:(\d+)\.(\d+)|[Ll](\d+)[Hh](\d+))$");
+            if (!m.Success || !int.TryParse(m.Groups[1].Success ? m.Groups[1].Value : m.Groups[3].Value, out int l)
+                || !int.TryParse(m.Groups[2].Success ? m.Groups[2].Value : m.Groups[4].Value, out int h))
+                throw SharpLensException.Usage($"--heads: \"{GenerateCommand.Printable(s)}\" is not LAYER.HEAD or LlayerHhead (e.g. 12.4 or L12H4)");
             return (l, h);
         }).ToList();
     }

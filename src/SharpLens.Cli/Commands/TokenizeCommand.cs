@@ -6,12 +6,12 @@ using Spectre.Console;
 
 namespace SharpLens.Cli.Commands;
 
-/// <summary><c>sharplens tokenize --model DIR (--text TEXT | --text-file PATH) [--json]</c>: positions, token texts and ids.</summary>
+/// <summary><c>sharplens tokenize [--model DIR] (--text TEXT | --text-file PATH) [--json]</c>: positions, token texts and ids.</summary>
 internal static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "model directory or Hub id (only the tokenizer files are read)", Required = true };
+        var model = new Option<string?>("--model") { Description = "model directory or Hub id (only the tokenizer files are read; default: the embedded set-completion demo)" };
         var text = new Option<string>("--text") { Description = "text to tokenize" };
         var textFile = new Option<string?>("--text-file") { Description = "read the text from a UTF-8 file instead (one final line break is dropped)" };
         var json = new Option<bool>("--json") { Description = "print {ids, tokens} as JSON" };

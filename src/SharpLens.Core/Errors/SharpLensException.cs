@@ -28,7 +28,7 @@ public enum ExitCode
 /// An expected failure with a message meant for the user: the CLI prints <see cref="Exception.Message"/>
 /// on stderr (no stack trace) and exits with <see cref="Code"/>.
 /// </summary>
-public sealed class SharpLensException(ExitCode code, string message, Exception? inner = null)
+public class SharpLensException(ExitCode code, string message, Exception? inner = null)
     : Exception(message, inner)
 {
     public ExitCode Code { get; } = code;

@@ -23,13 +23,11 @@ internal sealed partial class ForwardPass
 
     bool Wanted(string name) => _o.Hooks.Has(name) || (_o.CacheFilter?.Invoke(name) ?? false);
 
-    /// <summary>Runs the hooks of <paramref name="name"/> on each batch item, then caches it if asked.</summary>
+    /// <summary>Runs the hooks of <paramref name="name"/> (per batch item, or on the whole batch), then caches it if asked.</summary>
     void Point(string name, Span<float> buf, params int[] shape)
     {
-        int per = buf.Length / _b;
         long t0 = StageTimer.Start();
-        if (_o.Hooks.Has(name))
-            for (int b = 0; b < _b; b++) _o.Hooks.Fire(name, b, buf.Slice(b * per, per), shape, _q0);
+        if (_o.Hooks.Has(name)) _o.Hooks.Fire(name, buf, _b, shape, _q0);
         if (_o.CacheFilter?.Invoke(name) ?? false)
             _cache.Set(name, new Tensor(buf.ToArray(), [_b, .. shape]));
         StageTimer.Stop(Stage.Hooks, t0);

@@ -10,7 +10,7 @@ namespace SharpLens.Model;
 /// (resume with a supplied residual stream), and <see cref="Forward"/> underneath them all.
 /// Weights stay memory-mapped in their stored dtype; arithmetic is fp32.
 /// </summary>
-public sealed class HookedTransformer : IDisposable
+public sealed partial class HookedTransformer : IDisposable
 {
     readonly Checkpoint _checkpoint;
     readonly object _runLock = new();
@@ -100,6 +100,7 @@ public sealed class HookedTransformer : IDisposable
     public RunResult Forward(int[][] tokens, RunOptions options)
     {
         if (tokens.Length == 0) throw new ArgumentException("empty batch");
+        HookNames.CheckAll(options.Hooks.Names);   // a misspelt hook would hook nothing and read as "no effect"
         int T = tokens[0].Length;
         if (T == 0) throw SharpLensException.Input("empty prompt: nothing to run");
         if (tokens.Any(t => t.Length != T)) throw SharpLensException.Input("prompts in one batch must have the same number of tokens");
@@ -129,7 +130,12 @@ public sealed class HookedTransformer : IDisposable
             // of the run that called it, and that run would silently go on with the nested run's activations.
             if (_running) throw new InvalidOperationException("a hook ran the model it is hooked into; runs of one model share its buffers, so collect what the hook needs and run afterwards");
             _running = true;
-            try { return new ForwardPass(this, tokens.Length, T, options).Run(tokens); }
+            try
+            {
+                var result = new ForwardPass(this, tokens.Length, T, options).Run(tokens);
+                result.Cache.Model = this;
+                return result;
+            }
             finally { _running = false; }
         }
     }

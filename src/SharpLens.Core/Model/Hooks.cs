@@ -18,33 +18,83 @@ public readonly ref struct HookContext(string name, int batch, Span<float> data,
 /// <summary>A hook callback; called once per batch item.</summary>
 public delegate void HookFn(HookContext ctx);
 
-/// <summary>Hooks by name, several per point allowed (run in the order added).</summary>
-public sealed class HookSet
+/// <summary>
+/// What a <see cref="TensorHook"/> is told about its hook point: the name, the block it belongs to (−1 for
+/// <c>hook_embed</c>, <see cref="int.MaxValue"/> after the blocks), and the absolute position of index 0 along the
+/// position axis (0 unless a run recomputes only later positions: generation steps, sweeps).
+/// </summary>
+public sealed record HookPoint(string Name, int PosOffset)
 {
-    readonly Dictionary<string, List<HookFn>> _hooks = new();
+    public int Layer => Experiments.Intervention.LayerOf(Name);
+}
+
+/// <summary>A hook that sees the whole batch's activation as a tensor [batch, ...per-prompt shape] and may change it in
+/// place (see <see cref="TensorView"/> for one-line slice writes), TransformerLens' <c>hook(value, hook)</c>.</summary>
+public delegate void TensorHook(Tensor activation, HookPoint hook);
+
+/// <summary>Hooks by name, several per point allowed (run in the order added). The names are checked against the model
+/// when a run starts: an unknown one fails the run (<see cref="UnknownHookException"/>).</summary>
+public sealed partial class HookSet
+{
+    readonly Dictionary<string, List<Delegate>> _hooks = new();
 
     /// <summary>A new empty set (a new one each time: a shared instance could be filled by one caller for all).</summary>
     public static HookSet Empty => new();
 
-    public HookSet Add(string name, HookFn fn)
+    /// <summary>A hook called once per batch item with that item's activation as a span.</summary>
+    public HookSet Add(string name, HookFn fn) => AddEntry(name, fn);
+
+    /// <summary>A hook called once per run with the whole batch's activation as a tensor [batch, ...].</summary>
+    public HookSet Add(string name, TensorHook fn) => AddEntry(name, fn);
+
+    HookSet AddEntry(string name, Delegate fn)
     {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(fn);
         if (!_hooks.TryGetValue(name, out var list)) _hooks[name] = list = [];
         list.Add(fn);
         return this;
     }
 
-    public bool Has(string name) => _hooks.ContainsKey(name);
+    readonly List<(Func<string, bool> Filter, TensorHook Fn)> _filtered = [];
+
+    /// <summary>A tensor hook on every hook point whose name passes <paramref name="filter"/> (TransformerLens' hooks by
+    /// filter, e.g. <c>name =&gt; name.EndsWith("hook_z")</c>). A filter names nothing, so nothing is checked.</summary>
+    public HookSet Add(Func<string, bool> filter, TensorHook fn)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentNullException.ThrowIfNull(fn);
+        _filtered.Add((filter, fn));
+        return this;
+    }
+
+    public bool Has(string name) => _hooks.ContainsKey(name) || _filtered.Exists(f => f.Filter(name));
+    /// <summary>The names hooks were added under (not those reached through a filter).</summary>
     public IEnumerable<string> Names => _hooks.Keys;
 
-    internal void Fire(string name, int batch, Span<float> data, int[] shape, int posOffset)
+    /// <summary>Runs the hooks of <paramref name="name"/> on a batch buffer [batch, ...shape], in the order they were added.</summary>
+    internal void Fire(string name, Span<float> data, int batch, int[] shape, int posOffset)
     {
-        if (!_hooks.TryGetValue(name, out var list)) return;
-        foreach (var fn in list) fn(new HookContext(name, batch, data, shape, posOffset));
+        IEnumerable<Delegate> list = _hooks.TryGetValue(name, out var named) ? named : [];
+        if (_filtered.Count > 0) list = list.Concat(_filtered.Where(f => f.Filter(name)).Select(f => (Delegate)f.Fn));
+        int per = data.Length / batch;
+        foreach (var fn in list)
+        {
+            if (fn is HookFn item)
+                for (int b = 0; b < batch; b++) item(new HookContext(name, b, data.Slice(b * per, per), shape, posOffset));
+            else
+            {
+                // A copy in and out: the run's buffer is a slice of a larger arena array, and a hook may keep the tensor.
+                var t = new Tensor(data.ToArray(), [batch, .. shape]);
+                ((TensorHook)fn)(t, new HookPoint(name, posOffset));
+                t.Data.CopyTo(data);
+            }
+        }
     }
 }
 
 /// <summary>Cached activations of a run: name → tensor of shape [batch, ...per-prompt shape].</summary>
-public sealed class ActivationCache
+public sealed partial class ActivationCache
 {
     readonly Dictionary<string, Tensor> _acts = new();
 

@@ -71,9 +71,10 @@ public class SweepInterventionCheckTests : IDisposable
     {
         var runs = new StudyRuns(_model, _tokens);
         var src = runs.Clean["blocks.1.hook_resid_pre"].Data;
-        var e = Assert.Throws<InvalidOperationException>(() => runs.SweepOn(clean: false, default)
+        // issue 18: refused before any run, naming the closest valid name (it used to surface after the run as "never ran")
+        var e = Assert.Throws<UnknownHookException>(() => runs.SweepOn(clean: false, default)
             .Run([[Intervention.Patch(hook, src, [_tokens.Last])]], runs.LogitDiff));
-        Assert.Contains("never ran", e.Message);
+        Assert.Equal(hook[..^1], e.Closest[0]);
     }
 
     /// <summary>An intervention's layer comes from its hook name, so a sweep cannot be told to start past the hook.</summary>
