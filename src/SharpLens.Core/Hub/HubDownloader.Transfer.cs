@@ -164,7 +164,7 @@ internal sealed partial class HubDownloader
         }
 
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        bool diskFailed = false;
+        bool discard = false; // a full disk, or a body longer than announced: the partial file is removed, not kept to resume
         try
         {
             using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
@@ -186,14 +186,17 @@ internal sealed partial class HubDownloader
                 }
                 if (read == 0) break;
                 if (metadata.Size is { } announced && received + read > announced)
+                {
+                    discard = true;
                     throw LongerThanAnnounced(metadata, announced);
+                }
                 try
                 {
                     await file.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
                 }
                 catch (IOException e)
                 {
-                    diskFailed = true;
+                    discard = true; // it would only hold on to the space that other programs need
                     throw DiskError(partial, e);
                 }
                 hash.AppendData(buffer, 0, read);
@@ -205,17 +208,10 @@ internal sealed partial class HubDownloader
                 }
             }
         }
-        catch (SharpLensException e) when (e.Data.Contains(DiscardKey))
-        {
-            CloseQuietly(file);
-            DeleteQuietly(partial);
-            throw;
-        }
         finally
         {
-            if (diskFailed)
+            if (discard)
             {
-                // A full disk: the partial file only holds the space another program may need; it is not kept to resume.
                 CloseQuietly(file);
                 DeleteQuietly(partial);
             }
@@ -233,18 +229,12 @@ internal sealed partial class HubDownloader
         progress?.Report(new DownloadProgress(metadata.File, received, total));
     }
 
-    const string DiscardKey = "SharpLens.Hub.DiscardPartial";
-
     /// <summary>A body longer than the size the HEAD announced: the server is wrong or hostile, and what it sends
     /// beyond the size is never written (it could fill the disk).</summary>
-    SharpLensException LongerThanAnnounced(FileMetadata metadata, long announced)
-    {
-        var error = new SharpLensException(ExitCode.Network,
+    SharpLensException LongerThanAnnounced(FileMetadata metadata, long announced) =>
+        new(ExitCode.Network,
             $"{shownEndpoint} sent more than the {announced} bytes it announced for {metadata.File} of {cache.RepoId}; " +
             "the download was stopped at that size and discarded, run again");
-        error.Data[DiscardKey] = true;
-        return error;
-    }
 
     /// <summary>Refuses a download the disk cannot hold, before a byte is written (a 3.7 GB shard that fills the disk half
     /// way would leave nothing usable and a full disk).</summary>

@@ -39,6 +39,7 @@ public sealed class Checkpoint : IDisposable
                         throw SharpLensException.Checkpoint($"{shard.Path}: the index says it holds {UntrustedText.Quote(name)}, but it does not");
             }
             ckpt.ValidateTensorSet();
+            ckpt.Config.EnsureFinite(Path.Combine(dir, "config.json"));
             return ckpt;
         }
         catch

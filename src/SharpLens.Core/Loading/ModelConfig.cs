@@ -120,16 +120,17 @@ public sealed record ModelConfig
             MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
             SlidingWindow = qwen && useSlidingWindow ? r.OptInt("sliding_window") : null,
         };
-        config.CheckFinite(path);
         return config;
     }
 
     /// <summary>
     /// Refuses values that are each valid on their own but make the forward pass compute infinities or NaN (say
     /// <c>rope_scaling.factor: 1e-320</c>, which divides a frequency into infinity): better one error at load than NaN
-    /// logits after the run. Costs a few hundred floating-point operations.
+    /// logits after the run. Costs a few hundred floating-point operations; called by <see cref="Checkpoint.Open"/> once the
+    /// tensors have confirmed head_dim (the check allocates head_dim/2 frequencies).
     /// </summary>
-    void CheckFinite(string path)
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) naming the values and <paramref name="path"/>.</exception>
+    internal void EnsureFinite(string path)
     {
         // RmsNorm divides by sqrt(mean(x²) + eps) in fp32: for an all-zero row that is 1/sqrt(eps).
         if (!float.IsFinite(1f / (float)Math.Sqrt(RmsNormEps)))

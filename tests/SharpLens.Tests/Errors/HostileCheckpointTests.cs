@@ -78,7 +78,6 @@ public class HostileCheckpointTests
     {
         { "rope_scaling", """{"rope_type": "llama3", "factor": 1e-320, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 8192}""",
           "rope_theta 1000000 with rope_scaling factor 1E-320, low_freq_factor 1, high_freq_factor 4 makes rotary frequency" },
-        { "rope_theta", "1e-320", "rope_theta 1E-320 makes rotary frequency 61 of head_dim 128 infinite at position 4096 (max_position_embeddings)" },
         { "rms_norm_eps", "1e-320", "\"rms_norm_eps\" 1E-320 is too small" },
     };
 
@@ -86,13 +85,35 @@ public class HostileCheckpointTests
     [MemberData(nameof(NonFiniteConfigs))]
     public void AValueThatMakesTheComputationNonFinite_IsRefusedAtLoad(string field, string json, string problem)
     {
-        // with head_dim 16 no positive rope_theta overflows a frequency; 128, as in real models, does (the shapes that
-        // then contradict the tensors are checked later)
-        string dir = WithConfig(o => { o[field] = JsonNode.Parse(json); if (field == "rope_theta") o["head_dim"] = 128; });
-        string msg = LoadError(dir);
-        Assert.Contains(problem, msg);
-        var e = Assert.Throws<SharpLensException>(() => ModelConfig.Load(dir)); // the tokenizer-only commands read it too
+        string dir = WithConfig(o => o[field] = JsonNode.Parse(json));
+        Assert.Contains(problem, LoadError(dir));
+    }
+
+    [Fact]
+    public void ARopeThetaWhoseFrequenciesOverflow_IsRefused()
+    {
+        // With tiny-qwen2's head_dim of 16 no positive rope_theta overflows a frequency; with 128, as in real models,
+        // 1e-320 does: frequency 61 is 1e305, infinite by position 4096. (Checked on the config alone: the tensors of
+        // tiny-qwen2 would contradict head_dim 128 first.)
+        string json = File.ReadAllText(Path.Combine(Fixtures.Dir("tiny-qwen2"), "config.json"));
+        var o = JsonNode.Parse(json)!.AsObject();
+        o["rope_theta"] = JsonNode.Parse("1e-320");
+        o["head_dim"] = 128;
+        var config = ModelConfig.Parse(o.ToJsonString());
+        var e = Assert.Throws<SharpLensException>(() => config.EnsureFinite("config.json"));
         Assert.Equal(ExitCode.Checkpoint, e.Code);
+        Assert.Contains("rope_theta 1E-320 makes rotary frequency 61 of head_dim 128 infinite at position 4096 (max_position_embeddings)", e.Message);
+        o["rope_theta"] = 1e-3; // small, but every frequency stays finite
+        ModelConfig.Parse(o.ToJsonString()).EnsureFinite("config.json");
+    }
+
+    [Fact]
+    public void AHugeHeadDim_IsRefusedByTheTensors_BeforeAnyFrequencyIsComputed()
+    {
+        string dir = WithConfig(o => o["head_dim"] = 2_000_000_000);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Contains("has shape", LoadError(dir));
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 64 << 20);
     }
 
     [Fact]
