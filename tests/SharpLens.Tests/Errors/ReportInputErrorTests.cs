@@ -66,10 +66,10 @@ public class ReportInputErrorTests
         Assert.Matches($@"^error: {System.Text.RegularExpressions.Regex.Escape(path)}: key {key}(\[0\])+ holds 1e999, which is not a finite number \(write a value that was not finite as null\)$", err);
     }
 
-    [SkippableFact]
-    public void CtrlCStopsTheReportOfAHugeHeatmapAtOnce()
+    /// <summary>A results.json whose residual heatmap is 24 layers × 50,000 positions (a minute or more of rendering), in a folder
+    /// that holds an older report.html.</summary>
+    static string HugeResults()
     {
-        // 24 layers × 200,000 positions: minutes of rendering
         var results = Reports.ReportInput.Build();
         string dir = Fixtures.TempDir("huge");
         string path = Path.Combine(dir, "results.json");
@@ -81,21 +81,54 @@ public class ReportInputErrorTests
             string json = results.ToJsonString();
             w.Write(json[..^1]);
             w.Write(",\"resid_pre_patch_recovery\":[");
-            var row = string.Join(",", Enumerable.Range(0, 200_000).Select(i => ((i % 97) / 97.0).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
+            var row = string.Join(",", Enumerable.Range(0, 50_000).Select(i => ((i % 97) / 97.0).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
             for (int l = 0; l < 24; l++) { if (l > 0) w.Write(','); w.Write('['); w.Write(row); w.Write(']'); }
             w.Write("]}");
         }
         File.WriteAllText(Path.Combine(dir, "report.html"), "older report");
+        return path;
+    }
+
+    [SkippableTheory]
+    [InlineData("Ctrl-C")]
+    [InlineData("SIGTERM")]
+    public void ASignalStopsTheReportOfAHugeHeatmapAtOnce(string signal)
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "signals");
+        string path = HugeResults(), dir = Path.GetDirectoryName(path)!;
         using var p = CliProcess.Start(["report", path]);
-        Thread.Sleep(4000); // started, parsing or rendering
-        Skip.If(p.IgnoresSigint(), "SIGINT is ignored by processes started here (inherited SIG_IGN), so Ctrl-C cannot be simulated");
+        // the staging folder appears once the input is read and checked: rendering has begun (at most 20 s to get there)
+        p.WaitUntil(() => Directory.GetFileSystemEntries(dir, ".sharplens-staging-*").Length > 0, TimeSpan.FromSeconds(20));
+        Thread.Sleep(500);
+        Skip.If(signal == "Ctrl-C" && p.IgnoresSigint(), "SIGINT is ignored by processes started here (inherited SIG_IGN), so Ctrl-C cannot be simulated");
         var clock = Stopwatch.StartNew();
-        p.Interrupt();
+        if (signal == "Ctrl-C") p.Interrupt(); else p.Terminate();
         var r = p.Wait(TimeSpan.FromSeconds(60));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"took {clock.Elapsed.TotalSeconds:0.00} s to stop");
-        Assert.True(r.Code == (int)ExitCode.Interrupted, $"exit {r.Code}: {r.Err}");
-        Assert.Equal("interrupted: stopped by Ctrl-C before finishing; no output was written", r.Err.TrimEnd());
+        Assert.True(r.Code == (int)(signal == "Ctrl-C" ? ExitCode.Interrupted : ExitCode.Terminated), $"exit {r.Code}: {r.Err}");
+        Assert.Equal($"interrupted: stopped by {signal} before finishing; no output was written", r.Err.TrimEnd());
         Assert.Equal("older report", File.ReadAllText(Path.Combine(dir, "report.html")));
+        Assert.Empty(Directory.GetFileSystemEntries(dir, ".*"));
+    }
+
+    [SkippableFact]
+    public void SigkillWhileAReportRendersLeavesTheOlderReportAndTheNextRunRemovesTheStaging()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "signals");
+        string path = HugeResults(), dir = Path.GetDirectoryName(path)!;
+        using (var p = CliProcess.Start(["report", path]))
+        {
+            // the staging folder appears once the input is read and checked: rendering has begun
+            Assert.True(p.WaitUntil(() => Directory.GetFileSystemEntries(dir, ".sharplens-staging-*").Length > 0, TimeSpan.FromSeconds(60)), p.Stderr);
+            Thread.Sleep(500);
+            p.KillHard();
+        }
+        Assert.Equal("older report", File.ReadAllText(Path.Combine(dir, "report.html")));
+        Assert.NotEmpty(Directory.GetFileSystemEntries(dir, ".sharplens-staging-*"));
+        File.WriteAllText(path, Reports.ReportInput.Build().ToJsonString());
+        var next = CliProcess.Run("report", path);
+        Assert.True(next.Code == 0, next.Err);
+        Assert.NotEqual("older report", File.ReadAllText(Path.Combine(dir, "report.html")));
         Assert.Empty(Directory.GetFileSystemEntries(dir, ".*"));
     }
 }
