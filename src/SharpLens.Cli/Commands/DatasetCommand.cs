@@ -20,12 +20,28 @@ internal static class DatasetCommand
     {
         Generator("setcomp", "Set-completion pairs, as the demo model was trained on (subjects, categories, 3-5 items)",
             SetCompletionTask.Generate),
-        Generator("ioi", "Indirect-object-identification pairs (Wang et al. 2022 templates, ABBA and BABA), corrupted by a third name at S2",
-            IoiTask.Generate),
+        Ioi(),
         Check(),
     };
 
-    static Command Generator(string name, string description, Func<HfTokenizer, int, long, IReadOnlyList<PromptPair>> generate)
+    static Command Ioi()
+    {
+        var abc = new Option<string>("--abc")
+        {
+            Description = "corruption: s2 (a third name at S2; one position differs) or all (the paper's p_ABC: IO, S1 and S2 all other names)",
+            DefaultValueFactory = _ => "s2",
+        };
+        abc.AcceptOnlyFromAmong("s2", "all");
+        var ioi = Generator("ioi", "Indirect-object-identification pairs (Wang et al. 2022 templates, ABBA and BABA), corrupted by the ABC variant",
+            (tok, n, seed, p) => IoiTask.Generate(tok, n, seed, p.GetValue(abc) == "all" ? IoiCorruption.AllNames : IoiCorruption.ThirdNameAtS2));
+        ioi.Options.Add(abc);
+        return ioi;
+    }
+
+    static Command Generator(string name, string description, Func<HfTokenizer, int, long, IReadOnlyList<PromptPair>> generate) =>
+        Generator(name, description, (tok, n, seed, _) => generate(tok, n, seed));
+
+    static Command Generator(string name, string description, Func<HfTokenizer, int, long, ParseResult, IReadOnlyList<PromptPair>> generate)
     {
         var n = new Option<int>("--n") { Description = $"number of pairs (1-{MaxPairs:N0})", DefaultValueFactory = _ => 100 };
         var seed = new Option<long>("--seed") { Description = "random seed (same seed and tokenizer, same file)", DefaultValueFactory = _ => 0 };
@@ -38,7 +54,7 @@ internal static class DatasetCommand
             int count = p.GetValue(n);
             if (count < 1 || count > MaxPairs) throw SharpLensException.Usage($"--n must be between 1 and {MaxPairs:N0}, not {count}");
             var tok = HfTokenizer.Load(CliHost.ResolveModel(p.GetValue(model), ct));
-            var pairs = generate(tok, count, p.GetValue(seed));
+            var pairs = generate(tok, count, p.GetValue(seed), p);
             byte[] bytes = Encoding.UTF8.GetBytes(PromptDataset.ToJsonl(pairs));
             if (p.GetValue(outFile) is { } path)
             {

@@ -12,6 +12,7 @@ namespace SharpLens.Datasets;
 /// The templates, places and objects are the paper's; the corrupted prompt is the paper's "ABC" distribution made one
 /// position apart: S2 is replaced by a third name C, so that no name is repeated and nothing singles out the IO
 /// (the clean and corrupted prompts differ at S2 only, which is what activation patching needs).
+/// <see cref="IoiCorruption.AllNames"/> is the paper's own p_ABC instead: IO, S1 and S2 all replaced by three other names.
 /// </summary>
 public static partial class IoiTask
 {
@@ -70,13 +71,14 @@ public static partial class IoiTask
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) when fewer than three names are single tokens
     /// for this tokenizer, or too few draws fit it.</exception>
-    public static IReadOnlyList<PromptPair> Generate(HfTokenizer tokenizer, int n, long seed)
+    public static IReadOnlyList<PromptPair> Generate(HfTokenizer tokenizer, int n, long seed, IoiCorruption corruption = IoiCorruption.ThirdNameAtS2)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         var names = SingleTokenNames(tokenizer);
-        if (names.Count < 3)
+        int needed = corruption == IoiCorruption.AllNames ? 5 : 3;
+        if (names.Count < needed)
             throw SharpLensException.Input($"only {names.Count} of the {Names.Count} IOI names are single tokens (with a leading space) for this tokenizer; " +
-                                           "IOI needs three distinct names — use --model with a GPT-2-style tokenizer (GPT-2, Qwen, Llama 3)");
+                                           $"IOI needs {needed} distinct names — use --model with a GPT-2-style tokenizer (GPT-2, Qwen, Llama 3)");
         var rng = new SeededRandom(seed);
         var pairs = new List<PromptPair>(n);
         long attempts = 0, limit = GeneratorChecks.MaxAttempts(n);
@@ -84,7 +86,7 @@ public static partial class IoiTask
         {
             if (++attempts > limit)
                 throw SharpLensException.Input($"only {pairs.Count} of {n} IOI pairs fit this tokenizer after {limit:N0} draws (both prompts must have the same length)");
-            var pair = Draw(tokenizer, rng, names);
+            var pair = Draw(tokenizer, rng, names, corruption);
             if (pair != null) pairs.Add(pair);
         }
         return pairs;
@@ -93,16 +95,17 @@ public static partial class IoiTask
     [GeneratedRegex(@" ?\[(A|B|PLACE|OBJECT)\]")]
     private static partial Regex Slot();
 
-    static PromptPair? Draw(HfTokenizer tok, SeededRandom rng, IReadOnlyList<string> names)
+    static PromptPair? Draw(HfTokenizer tok, SeededRandom rng, IReadOnlyList<string> names, IoiCorruption corruption)
     {
         bool abba = rng.NextInt(2) == 0;
         int index = rng.NextInt(BabaTemplates.Count);
-        string[] abc = rng.Sample(names, 3);
-        string io = abc[0], s = abc[1], c = abc[2];
+        bool all = corruption == IoiCorruption.AllNames;
+        string[] drawn = rng.Sample(names, all ? 5 : 3);
+        string io = drawn[0], s = drawn[1], c = drawn[2];
         string place = rng.Choose(Places), obj = rng.Choose(Objects);
         string template = abba ? SwapFirstNames(BabaTemplates[index]) : BabaTemplates[index];
 
-        LabeledPrompt Build(string s2)
+        LabeledPrompt Build(string io, string s1, string s2)
         {
             var p = new LabeledPrompt();
             int at = 0, namesSeen = 0, subjectsSeen = 0;
@@ -114,7 +117,7 @@ public static partial class IoiTask
                 switch (m.Groups[1].Value)
                 {
                     case "A": p.Add(space + io, "IO"); namesSeen++; break;
-                    case "B": p.Add(space + (subjectsSeen == 0 ? s : s2), subjectsSeen == 0 ? "S1" : "S2"); subjectsSeen++; namesSeen++; break;
+                    case "B": p.Add(space + (subjectsSeen == 0 ? s1 : s2), subjectsSeen == 0 ? "S1" : "S2"); subjectsSeen++; namesSeen++; break;
                     case "PLACE": p.Add(space + place, "place"); break;
                     default: p.Add(space + obj, "object"); break;
                 }
@@ -123,8 +126,9 @@ public static partial class IoiTask
             return p.Add(template[at..], "other");
         }
 
-        var meta = new JsonObject { ["task"] = "ioi", ["template"] = index, ["order"] = abba ? "ABBA" : "BABA" };
-        return GeneratorChecks.Pair(tok, Build(s), Build(c), " " + io, " " + s, [" " + io, " " + s, " " + c], meta);
+        var meta = new JsonObject { ["task"] = "ioi", ["template"] = index, ["order"] = abba ? "ABBA" : "BABA", ["corruption"] = all ? "abc_all" : "abc_s2" };
+        var corrupted = all ? Build(drawn[2], drawn[3], drawn[4]) : Build(io, s, c);
+        return GeneratorChecks.Pair(tok, Build(io, s, s), corrupted, " " + io, " " + s, drawn.Select(x => " " + x).ToArray(), meta);
     }
 
     /// <summary>BABA → ABBA: the first [B] and the first [A] change places.</summary>
@@ -133,4 +137,14 @@ public static partial class IoiTask
         int b = baba.IndexOf("[B]", StringComparison.Ordinal), a = baba.IndexOf("[A]", StringComparison.Ordinal);
         return baba[..b] + "[A]" + baba[(b + 3)..a] + "[B]" + baba[(a + 3)..];
     }
+}
+
+/// <summary>How <see cref="IoiTask"/> corrupts a prompt.</summary>
+public enum IoiCorruption
+{
+    /// <summary>S2 replaced by a third name C: one position differs, no name repeats ("A and B … C gave it to").</summary>
+    ThirdNameAtS2,
+    /// <summary>The paper's p_ABC: IO, S1 and S2 replaced by three other names (all distinct from the clean prompt's), so
+    /// three positions differ and neither answer token appears in the corrupted prompt.</summary>
+    AllNames,
 }

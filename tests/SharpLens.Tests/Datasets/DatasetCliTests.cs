@@ -38,6 +38,11 @@ public class DatasetCliTests
         Assert.Equal(PromptDataset.ToJsonl(IoiTask.Generate(HfTokenizer.Load(model), 20, 2)), a.Stdout);
         Assert.Equal(a.Stdout, CliRunner.Run("dataset", "ioi", "--n", "20", "--seed", "2", "--model", model).Stdout);
 
+        var all = CliRunner.Run("dataset", "ioi", "--n", "20", "--seed", "2", "--model", model, "--abc", "all");
+        Assert.True(all.ExitCode == 0, all.Stderr);
+        Assert.Equal(PromptDataset.ToJsonl(IoiTask.Generate(HfTokenizer.Load(model), 20, 2, IoiCorruption.AllNames)), all.Stdout);
+        Assert.Equal(2, CliRunner.Run("dataset", "ioi", "--model", model, "--abc", "x").ExitCode);
+
         var demo = CliRunner.Run("dataset", "ioi", "--n", "5");
         Assert.Equal(3, demo.ExitCode);
         Assert.Equal("", demo.Stdout);

@@ -132,6 +132,26 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void IoiAllNamesCorruptionIsThePapersAbcDistribution()
+    {
+        var pairs = IoiTask.Generate(Qwen, 150, seed: 6, IoiCorruption.AllNames);
+        AssertFitsTokenizer(Qwen, pairs);
+        foreach (var p in pairs)
+        {
+            var ids = Qwen.Encode(p.Clean).ToArray();
+            var corruptedIds = Qwen.Encode(p.Corrupted).ToArray();
+            var labels = p.Labels!.ToArray();
+            int[] names = [Array.IndexOf(labels, "IO"), Array.IndexOf(labels, "S1"), Array.IndexOf(labels, "S2")];
+            Assert.Equal(names.Order(), Enumerable.Range(0, ids.Length).Where(t => ids[t] != corruptedIds[t]));
+            Assert.DoesNotContain(p.Answer, p.Corrupted.Split(' ').Select(w => " " + w.Trim(',', '.')));
+            Assert.DoesNotContain(p.Wrong, p.Corrupted.Split(' ').Select(w => " " + w.Trim(',', '.')));
+            Assert.Equal(3, names.Select(t => corruptedIds[t]).Distinct().Count());
+            Assert.Equal(5, p.Candidates!.Distinct().Count());
+            Assert.Equal("abc_all", (string)p.Meta!["corruption"]!);
+        }
+    }
+
+    [Fact]
     public void IoiSkipsNamesThatAreNotSingleTokens()
     {
         var names = IoiTask.SingleTokenNames(Qwen);
