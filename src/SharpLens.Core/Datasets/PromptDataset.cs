@@ -100,17 +100,17 @@ public sealed class PromptDataset
             }
             catch (SharpLensException e) when (e.Code == ExitCode.Input)
             {
-                problems.Add(new DatasetProblem(pair.Line, e.Message));
+                // PromptSet speaks of command-line options; in a dataset they are keys of the line.
+                problems.Add(new DatasetProblem(pair.Line, System.Text.RegularExpressions.Regex.Replace(e.Message, @"--(answer|wrong|candidates)\b", "\"$1\"")));
             }
         }
-        if (problems.Count > 0) throw SharpLensException.Input(Describe(Source, problems, "pairs that do not fit the tokenizer"));
+        if (problems.Count > 0) throw SharpLensException.Input(Describe(Source, problems, "pair that does not fit the tokenizer", "pairs that do not fit the tokenizer"));
         return prepared;
     }
 
-    static string Describe(string source, IReadOnlyList<DatasetProblem> problems, string kind = "bad lines")
+    static string Describe(string source, IReadOnlyList<DatasetProblem> problems, string one = "bad line", string many = "bad lines")
     {
-        var sb = new StringBuilder($"{source}: {problems.Count} {(problems.Count == 1 ? kind.Replace("lines", "line").Replace("pairs that do", "pair that does") : kind)} " +
-                                   "(nothing was used; fix them and run again):");
+        var sb = new StringBuilder($"{source}: {problems.Count} {(problems.Count == 1 ? one : many)} (nothing was used; fix them and run again):");
         foreach (var p in problems) sb.Append($"\n  line {p.Line}: {p.Reason.Replace("\n", "\n    ")}");
         return sb.ToString();
     }
