@@ -6,7 +6,7 @@ namespace SharpLens.Cli;
 /// <summary>The command tree of the <c>sharplens</c> executable (shared by Program.cs and in-process tests).</summary>
 internal static class CliApp
 {
-    /// <summary>The root command with every subcommand: tokenize, run, generate, study, report, make-random, bench.</summary>
+    /// <summary>The root command with every subcommand: tokenize, run, generate, study, report, make-random, bench, dataset.</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2/Llama-family models on the CPU")
@@ -18,6 +18,7 @@ internal static class CliApp
             ReportCommand.Create(),
             MakeRandomCommand.Create(),
             BenchCommand.Create(),
+            DatasetCommand.Create(),
         };
         foreach (var command in root.Subcommands) RejectEmptyStrings(command);
         return root;

@@ -34,7 +34,9 @@ public sealed record PromptSet
     /// <summary>Positions where the clean and corrupted prompts differ.</summary>
     public int[] DifferingPositions => Enumerable.Range(0, Tokens.Length).Where(p => Tokens.Clean[p] != Tokens.Corrupted[p]).ToArray();
 
-    public static PromptSet Prepare(HfTokenizer tok, ModelConfig config, string clean, string corrupted, string answer, string wrong,
+    /// <param name="config">the model's config, for its context length and vocabulary size; null checks the prompts against
+    /// the tokenizer alone (a dataset checked before any model is chosen)</param>
+    public static PromptSet Prepare(HfTokenizer tok, ModelConfig? config, string clean, string corrupted, string answer, string wrong,
         string? control = null, IReadOnlyList<string>? candidates = null)
     {
         int[] c = Encode(tok, config, clean, "clean prompt"), k = Encode(tok, config, corrupted, "corrupted prompt");
@@ -86,18 +88,19 @@ public sealed record PromptSet
         return ids[..length];
     }
 
-    static int[] Encode(HfTokenizer tok, ModelConfig config, string text, string what)
+    static int[] Encode(HfTokenizer tok, ModelConfig? config, string text, string what)
     {
         if (string.IsNullOrEmpty(text)) throw SharpLensException.Input($"the {what} is empty");
         var ids = tok.Encode(text).ToArray();
         if (ids.Length == 0) throw SharpLensException.Input($"the {what} has no tokens");
+        if (config == null) return ids;
         config.CheckPromptLength(ids.Length, what);
         int bad = ids.FirstOrDefault(i => i >= config.VocabSize, -1);
         if (bad >= 0) throw SharpLensException.Checkpoint($"the tokenizer produced id {bad}, but the model's vocab_size is {config.VocabSize}");
         return ids;
     }
 
-    static int Single(HfTokenizer tok, ModelConfig config, string text, string what)
+    static int Single(HfTokenizer tok, ModelConfig? config, string text, string what)
     {
         var ids = Encode(tok, config, text, what + " token");
         if (ids.Length != 1)

@@ -44,27 +44,42 @@ public static class RegularFile
     /// The bytes of a prompt file: a regular file no larger than <see cref="PromptLimitBytes"/>, refused at once otherwise
     /// (exit 3); never reads more than the limit even if the file grows meanwhile.
     /// </summary>
-    public static byte[] ReadPrompt(string path, string what)
-    {
-        long size = Require(path, what, ExitCode.Input);
-        if (size > PromptLimitBytes) throw TooLarge(what, size);
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
-        var buffer = new byte[Math.Max(size, 0) + 1];
-        int n = 0, read;
-        while ((read = fs.Read(buffer, n, buffer.Length - n)) > 0)
-        {
-            n += read;
-            if (n == buffer.Length)
-            {
-                if (n > PromptLimitBytes) throw TooLarge(what, n);
-                Array.Resize(ref buffer, (int)Math.Min(PromptLimitBytes + 1, (long)n * 2));
-            }
-        }
-        return buffer[..n];
-    }
+    public static byte[] ReadPrompt(string path, string what) => ReadBounded(path, PromptLimitBytes, what,
+        size => $"{(size is { } s ? $"{s / 1e6:0.#} MB" : "it")} is over the {PromptLimitBytes >> 20} MB limit for prompt files; a prompt is text for the model's context");
 
-    static SharpLensException TooLarge(string what, long size) => SharpLensException.Input(
-        $"{what}: {size / 1e6:0.#} MB is over the {PromptLimitBytes >> 20} MB limit for prompt files; a prompt is text for the model's context");
+    /// <summary>
+    /// The bytes of a user's input file (a dataset, a prompt): a regular file of at most <paramref name="maxBytes"/>,
+    /// refused before it is opened when it is a directory, FIFO, socket or device, and refused without being read whole
+    /// when it is larger (a file that grows meanwhile stops at the limit too).
+    /// </summary>
+    /// <param name="what">how messages name the file, e.g. <c>"dataset pairs.jsonl"</c></param>
+    /// <param name="tooLarge">the message after "WHAT: " for a file over the limit, given its size when known</param>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) when the file is missing, unreadable, not a regular
+    /// file, or larger than <paramref name="maxBytes"/>.</exception>
+    public static byte[] ReadBounded(string path, long maxBytes, string what, Func<long?, string>? tooLarge = null)
+    {
+        tooLarge ??= size => $"{(size is { } s ? $"{s:N0} bytes" : "more bytes")} than the limit of {maxBytes:N0} bytes; split it into smaller files";
+        long size = Require(path, what, ExitCode.Input);
+        if (size < 0) throw SharpLensException.Input($"{what}: no such file");
+        if (size > maxBytes) throw SharpLensException.Input($"{what}: {tooLarge(size)}");
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+            var buffer = new byte[Math.Min(maxBytes, size) + 1];
+            int n = 0, read;
+            while ((read = fs.Read(buffer, n, buffer.Length - n)) > 0)
+            {
+                n += read;
+                if (n > maxBytes) throw SharpLensException.Input($"{what}: {tooLarge(null)}");
+                if (n == buffer.Length) Array.Resize(ref buffer, (int)Math.Min(maxBytes + 1, (long)n * 2));
+            }
+            return buffer[..n];
+        }
+        catch (FileNotFoundException) { throw SharpLensException.Input($"{what}: no such file"); }
+        catch (DirectoryNotFoundException) { throw SharpLensException.Input($"{what}: no such file"); }
+        catch (UnauthorizedAccessException e) { throw SharpLensException.Input($"{what}: cannot read ({e.Message})"); }
+        catch (IOException e) { throw SharpLensException.Input($"{what}: cannot read ({e.Message})"); }
+    }
 
     static string Describe(FileKind kind) => kind switch
     {

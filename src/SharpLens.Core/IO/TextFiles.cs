@@ -19,14 +19,8 @@ public static class TextFiles
     /// the first invalid sequence).</exception>
     public static string ReadStrictUtf8(string path, string option)
     {
-        byte[] bytes;
-        if (Directory.Exists(path)) throw SharpLensException.Input($"{option} {path}: is a directory, not a file");
         // a FIFO or a device would block or never end, a huge file would fill memory: refused before reading
-        try { bytes = RegularFile.ReadPrompt(path, $"{option} {path}"); }
-        catch (FileNotFoundException) { throw SharpLensException.Input($"{option} {path}: no such file"); }
-        catch (DirectoryNotFoundException) { throw SharpLensException.Input($"{option} {path}: no such file"); }
-        catch (UnauthorizedAccessException e) { throw SharpLensException.Input($"{option} {path}: cannot read ({e.Message})"); }
-        catch (IOException e) { throw SharpLensException.Input($"{option} {path}: cannot read ({e.Message})"); }
+        byte[] bytes = RegularFile.ReadPrompt(path, $"{option} {path}");
         return Decode(bytes, $"{option} {path}");
     }
 
