@@ -28,7 +28,7 @@ public sealed class HookedTransformer : IDisposable
         _checkpoint = checkpoint;
         Config = checkpoint.Config;
         Weights = ModelWeights.From(checkpoint);
-        HookNames = new HookNames(Config.NLayers);
+        HookNames = new HookNames(Config.NLayers, Config.Design);
         Rotary = new Rotary(Config.DHead, Config.RopeTheta, Config.RopeScaling);
     }
 
