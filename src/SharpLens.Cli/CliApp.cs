@@ -9,7 +9,7 @@ internal static class CliApp
     /// <summary>The root command with every subcommand: tokenize, run, study, report, make-random, bench.</summary>
     public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2/Llama-family models on the CPU")
+        var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2-, Llama- and GPT-2-family models on the CPU")
         {
             TokenizeCommand.Create(),
             RunCommand.Create(),

@@ -8,8 +8,8 @@ namespace SharpLens.Kernels;
 
 /// <summary>
 /// The B operand of C[M,N] = A[M,K]·B[K,N], addressed as N "columns" × K: either a Linear weight
-/// W [N, K] in its stored dtype (B = Wᵀ, element (n, k) at n·Stride + k), or a row-major fp32
-/// matrix b [K, N] (element (n, k) at k·Stride + n).
+/// W [N, K] in its stored dtype (B = Wᵀ, element (n, k) at n·Stride + k), or a row-major [K, N] matrix
+/// (element (n, k) at k·Stride + n): fp32 activations, or a <c>Conv1D</c> weight in its stored dtype.
 /// </summary>
 internal readonly unsafe struct BOperand
 {
