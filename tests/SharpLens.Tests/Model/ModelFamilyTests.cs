@@ -138,6 +138,25 @@ public class ModelFamilyTests
         Assert.Contains("tensor h.1.ln_2.bias: dtype I32 is not supported (supported: BF16, F16, F32)", e.Message);
     }
 
+    /// <summary>The CLI end to end on GPT-2: the study's baselines and DLA entries (pos_embed, attn_bias, bias) reach
+    /// results.json, and the report renders.</summary>
+    [Fact]
+    public void StudyCommandRunsOnGpt2()
+    {
+        var reference = Fixtures.Json("tiny-gpt2", "reference_experiments.json");
+        string P(string k) => reference["prompts"]![k]!.GetValue<string>();
+        string outDir = Fixtures.TempDir("gpt2-study");
+        var r = CliProcess.Run("study", "--model", Fixtures.Dir("tiny-gpt2"), "--clean", P("clean"), "--corrupted", P("corrupted"),
+            "--control", P("unrelated"), "--answer", " Mango", "--wrong", " Orange", "--out", outDir);
+        Assert.True(r.Code == 0, r.Err);
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
+        foreach (var key in new[] { "clean_logit_diff", "corrupted_logit_diff" })
+            Assert.Equal(reference[key]!.GetValue<double>(), results[key]!.GetValue<double>(), 2e-3);
+        foreach (var key in new[] { "pos_embed", "attn_bias", "bias" })
+            Experiments.ReferenceExperimentTests.AssertMatches(key, reference["dla_clean"]![key]!, results["dla_clean"]![key]);
+        Assert.True(new FileInfo(Path.Combine(outDir, "report.html")).Length > 0);
+    }
+
     [Fact]
     public void Gpt2ExtraTensorsAreStillRefused()
     {
