@@ -53,7 +53,7 @@ public static class StackNorms
     /// family's epsilon, <c>layer_norm_epsilon</c> for LayerNorm families).</summary>
     public static IStackNorm For(ModelConfig config) => config.Design.Norm switch
     {
-        Loading.Families.NormKind.LayerNorm => new Layer(config.RmsNormEps),
+        NormKind.LayerNorm => new Layer(config.RmsNormEps),
         _ => new Rms(config.RmsNormEps),
     };
 }
