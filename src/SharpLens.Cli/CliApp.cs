@@ -6,7 +6,7 @@ namespace SharpLens.Cli;
 /// <summary>The command tree of the <c>sharplens</c> executable (shared by Program.cs and in-process tests).</summary>
 internal static class CliApp
 {
-    /// <summary>The root command with every subcommand: tokenize, run, study, report, make-random, bench.</summary>
+    /// <summary>The root command with every subcommand: tokenize, run, study, path, report, make-random, bench.</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2/Llama-family models on the CPU")
@@ -14,6 +14,7 @@ internal static class CliApp
             TokenizeCommand.Create(),
             RunCommand.Create(),
             StudyCommand.Create(),
+            PathCommand.Create(),
             ReportCommand.Create(),
             MakeRandomCommand.Create(),
             BenchCommand.Create(),
