@@ -154,10 +154,9 @@ public static class Study
         }
         if (Runs(StudyExperiments.LogitLens))
         {
-            Report("logit lens", 0, 1);
+            // no progress report: it reads the base caches (no run, so nothing for bench's naive loop to count)
             circuits.LogitLens().WriteTo(o);
             Lap("logit_lens_s");
-            Report("logit lens", 1, 1);
         }
         if (headsLast != null && !o.ContainsKey("top_heads"))   // the 2×2 table's heads, even when patterns are skipped
             o["top_heads"] = Json.Grid((options.Heads?.ToList() ?? TopHeads(headsLast, options.DefaultTopHeads)).Select(x => new[] { x.Layer, x.Head }));
