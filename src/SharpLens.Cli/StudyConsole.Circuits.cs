@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using SharpLens.Experiments;
 using Spectre.Console;
 
 namespace SharpLens.Cli;
@@ -53,27 +54,23 @@ internal sealed partial class StudyConsole
         var da = Row(r, "attn_out_patch_all_recovery"); var dm = Row(r, "mlp_out_patch_all_recovery"); var dh = Grid(r, "head_z_patch_all_recovery");
         var za = Row(r, "zero_ablate_attn_clean_fraction"); var zm = Row(r, "zero_ablate_mlp_clean_fraction"); var zh = Grid(r, "zero_ablate_head_clean_fraction");
         var t = new Table().Title("Necessity and sufficiency (every position)")
-            .AddColumns("component", "denoise: corrupted run ← clean (recovery)", "noise: clean run ← corrupted (fraction kept)", "zero-ablated clean run (fraction)", "reads as");
+            .AddColumns("component", "denoise (recovery)", "noise (kept)", "zero-ablated (kept)", "reads as");
         void Add(string name, double? denoise, double noise, double? zero) => t.AddRow(name, denoise is double d ? Colour(d) : "–", Colour(noise),
             zero is double z ? $"{z:0.00}" : "–", Verdict(denoise, noise));
         for (int l = 0; l < na.Length; l++) Add($"attn L{l}", da?[l], na[l], za?[l]);
         for (int l = 0; l < nm.Length; l++) Add($"MLP L{l}", dm?[l], nm[l], zm?[l]);
         foreach (var (l, h) in FocusHeads(r, 4)) Add($"L{l}H{h}", dh?[l][h], nh[l][h], zh?[l][h]);
-        t.Caption("sufficient: restoring it alone recovers ≥ 0.5; necessary: corrupting it alone keeps ≤ 0.5 of the clean logit diff");
+        t.Caption("denoise: the corrupted run with the component from the clean run (sufficient: ≥ 0.5); noise: the clean run with it from the corrupted run " +
+            "(necessary: keeps ≤ 0.5 of the clean logit diff); zero-ablated: the clean run with it set to 0, for contrast");
         console.Write(t);
     }
 
-    internal static string Verdict(double? denoise, double noise)
+    static string Verdict(double? denoise, double noise) => NoisingResult.Verdict(denoise, noise) switch
     {
-        bool necessary = noise <= 0.5;
-        if (denoise is not double d) return necessary ? "necessary" : "not necessary";
-        bool sufficient = d >= 0.5;
-        return (necessary, sufficient) switch
-        {
-            (true, true) => "[green]necessary and sufficient[/]", (true, false) => "[yellow]necessary, not sufficient[/]",
-            (false, true) => "[yellow]sufficient, not necessary[/]", _ => "[grey]neither[/]",
-        };
-    }
+        "necessary and sufficient" => "[green]necessary and sufficient[/]",
+        "neither" => "[grey]neither[/]",
+        var v => $"[yellow]{v}[/]",
+    };
 
     /// <summary>What reads the sender: a shaded (layer × receiver) grid for q | k | v and the MLP, then the strongest
     /// receivers with the direct path beside the exact one. Shared by <c>study</c> and <c>path</c>.</summary>

@@ -23,6 +23,23 @@ public sealed record HeadInputPatchingResult(double[][] Q, double[][] K, double[
 /// <see cref="HeadZ"/> is [layer][head].</summary>
 public sealed record NoisingResult(double[] AttnOut, double[] MlpOut, double[][] HeadZ)
 {
+    /// <summary>
+    /// The 2×2 reading of one component: <i>sufficient</i> when denoising it (corrupted run, clean activation) recovers
+    /// ≥ 0.5, <i>necessary</i> when noising it (clean run, corrupted activation) keeps ≤ 0.5 of the clean logit
+    /// difference. "necessary and sufficient", "necessary, not sufficient", "sufficient, not necessary" or "neither";
+    /// without a denoising value, "necessary" or "not necessary".
+    /// </summary>
+    public static string Verdict(double? denoiseRecovery, double noiseFraction)
+    {
+        bool necessary = noiseFraction <= 0.5;
+        if (denoiseRecovery is not double d) return necessary ? "necessary" : "not necessary";
+        return (necessary, d >= 0.5) switch
+        {
+            (true, true) => "necessary and sufficient", (true, false) => "necessary, not sufficient",
+            (false, true) => "sufficient, not necessary", _ => "neither",
+        };
+    }
+
     /// <summary>Writes the results.json keys <c>noise_{attn_out,mlp_out,head_z}_all_fraction</c>.</summary>
     public void WriteTo(JsonObject o)
     {

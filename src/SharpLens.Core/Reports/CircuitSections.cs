@@ -135,17 +135,7 @@ internal sealed class CircuitSections(ResultsView v)
             "<div class=\"figrow\">" + chart + "</div>" + table);
     }
 
-    /// <summary>sufficient: denoising recovers ≥ 0.5; necessary: noising keeps ≤ 0.5 of the clean logit difference.</summary>
-    internal static string Verdict(double? denoise, double noise)
-    {
-        bool necessary = noise <= 0.5;
-        if (denoise is not double d) return necessary ? "necessary" : "not necessary";
-        return (necessary, d >= 0.5) switch
-        {
-            (true, true) => "necessary and sufficient", (true, false) => "necessary, not sufficient",
-            (false, true) => "sufficient, not necessary", _ => "neither",
-        };
-    }
+    static string Verdict(double? denoise, double noise) => Experiments.NoisingResult.Verdict(denoise, noise);
 
     public string LogitLens()
     {
