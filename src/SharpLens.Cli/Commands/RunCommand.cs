@@ -29,13 +29,13 @@ internal static class RunCommand
             if (p.GetValue(cache) is { } given && hooks.Length == 0) throw SharpLensException.Usage($"--cache \"{GenerateCommand.Printable(given)}\" names no hook");
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
             var config = ModelConfig.Load(dir);
-            new HookNames(config.NLayers).CheckAll(hooks);   // before anything expensive
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
             var ids = tok.Encode(prompt).ToArray();
             if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
             config.CheckPromptLength(ids.Length, "prompt");
             using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: hooks.Length == 0 ? 0 : 1);
+            m.HookNames.CheckAll(hooks);   // after the load (a mapping) has checked the config against the tensors, before the run
             var wanted = hooks.ToHashSet(StringComparer.Ordinal);
             var run = m.Forward([ids], new RunOptions
             {

@@ -133,27 +133,29 @@ public sealed class CircuitExperiments(StudyRuns runs, Action<string, int, int>?
 
     /// <summary>
     /// logit_lens_logit_diff_{clean,corrupted}: at the final position, <c>blocks.L.hook_resid_pre</c> for every layer and
-    /// then the last block's <c>hook_resid_post</c>, each through the final RMSNorm (at its own scale) and the unembedding
-    /// rows of the answer and the wrong token. No runs: it reads the base caches.
+    /// then the last block's <c>hook_resid_post</c>, each through the family's final norm (at its own scale, centred first
+    /// for a LayerNorm, its weight and bias) and the unembedding rows of the answer and the wrong token. No runs: it reads
+    /// the base caches.
     /// </summary>
     public LogitLensResult LogitLens() => new(Lens(runs.Clean), Lens(runs.Corrupted));
 
     double[] Lens(ActivationCache cache)
     {
-        var c = runs.Model.Config;
+        var c = runs.Model.Config; var w = runs.Model.Weights;
         int d = c.DModel, last = runs.Tokens.Last;
         var wa = new float[d]; var ww = new float[d];
-        runs.Model.Weights.Unembed.ReadRow(runs.Tokens.Answer, wa);
-        runs.Model.Weights.Unembed.ReadRow(runs.Tokens.Wrong, ww);
-        var wn = runs.Model.Weights.LnFinal;
+        w.Unembed.ReadRow(runs.Tokens.Answer, wa);
+        w.Unembed.ReadRow(runs.Tokens.Wrong, ww);
+        var norm = StackNorms.For(c);
         var points = _names.Layers.Select(x => x.ResidPre).Append(_names.Layers[^1].ResidPost);
+        var x = new float[d];
         return points.Select(name =>
         {
-            var x = cache[name].Data.AsSpan(last * d, d);
-            double ms = 0;
-            for (int i = 0; i < d; i++) ms += (double)x[i] * x[i];
-            double inv = 1 / Math.Sqrt(ms / d + c.RmsNormEps), diff = 0;
-            for (int i = 0; i < d; i++) diff += x[i] * inv * wn[i] * ((double)wa[i] - ww[i]);
+            cache[name].Data.AsSpan(last * d, d).CopyTo(x);
+            norm.Apply(x, norm.Scale(x));
+            double diff = 0;
+            for (int i = 0; i < d; i++)
+                diff += ((double)x[i] * w.LnFinal[i] + (w.LnFinalBias.Length > 0 ? w.LnFinalBias[i] : 0)) * ((double)wa[i] - ww[i]);
             return diff;
         }).ToArray();
     }
