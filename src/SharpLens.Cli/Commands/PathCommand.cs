@@ -20,33 +20,27 @@ internal static class PathCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
-        var clean = new Option<string>("--clean") { Description = "clean prompt", DefaultValueFactory = _ => PromptSet.SeedClean };
-        var cleanFile = new Option<string?>("--clean-file") { Description = "read the clean prompt from a UTF-8 file (one final line break is dropped)" };
-        var corrupted = new Option<string>("--corrupted") { Description = "corrupted prompt (same token length)", DefaultValueFactory = _ => PromptSet.SeedCorrupted };
-        var corruptedFile = new Option<string?>("--corrupted-file") { Description = "read the corrupted prompt from a UTF-8 file" };
-        var answer = new Option<string>("--answer") { Description = "the clean prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedAnswer };
-        var wrong = new Option<string>("--wrong") { Description = "the corrupted prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedWrong };
+        var pair = new PairOptions();
         var sender = new Option<string?>("--sender") { Description = "sender head(s), L.H[,L.H…], patched together (default: the best final-position head patch outside the last layer)" };
-        var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-out" };
         var cmd = new Command("path", "Path patching from sender head(s) into every later q, k, v and MLP, exact and direct")
-            { model, clean, cleanFile, corrupted, corruptedFile, answer, wrong, sender, outDir };
+            { sender };
+        pair.AddTo(cmd);
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
-            string cleanText = CliHost.Text(p, clean, cleanFile, required: true)!;
-            string corruptText = CliHost.Text(p, corrupted, corruptedFile, required: true)!;
+            var (cleanText, corruptText) = pair.Prompts(p);
             var senders = StudyCommand.ParseHeads(p.GetValue(sender), "--sender");
-            string outPath = Path.GetFullPath(p.GetValue(outDir)!);
-            string dir = CliHost.ResolveModel(p.GetValue(model), ct);
+            string outPath = pair.OutPath(p);
+            string dir = CliHost.ResolveModel(p.GetValue(pair.Model), ct);
             var config = ModelConfig.Load(dir);
             if (senders != null) PathPatching.ValidateSenders(config, senders);
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
-            var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!);
+            var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(pair.Answer)!, p.GetValue(pair.Wrong)!);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
-            AtomicFile.EnsureWritableDirectory(outPath);
+            // --out is locked for this run, cleared of a killed run's temporaries and checked before the work (as for study)
+            using var outputs = OutputSet.Open(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
-            console.Header(m, prompts, p.GetValue(model) == null);
+            console.Header(m, prompts, p.GetValue(pair.Model) == null);
 
             JsonObject results;
             try
@@ -56,13 +50,16 @@ internal static class PathCommand
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                throw new SharpLensException(ExitCode.Interrupted, $"stopped by Ctrl-C during path patching; nothing was written to {outPath}");
+                throw new SharpLensException(ExitCode.Interrupted, $"stopped by {CliHost.StoppedBy} during path patching; nothing was written to {outPath}");
             }
             var full = StudyCommand.Assemble(m, tok, prompts, results);
-            string file = Path.Combine(outPath, "results.json");
-            AtomicFile.WriteAllText(file, full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var warnings = NonFiniteNumbers.ReplaceWithNull(full);
+            full["warnings"] = new JsonArray(warnings.Select(w => (JsonNode?)w).ToArray());
+            foreach (var w in warnings) Console.Error.WriteLine($"warning: results.json: {w}");
+            AtomicFile.WriteAllText(Path.Combine(outputs.Staging, OutputSet.ResultsFile), full.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var written = outputs.Commit(OutputSet.AllEntries);   // an older study's report is not left beside these results
             console.PathPatching(full);
-            console.Written([file]);
+            console.Written(written);
             return 0;
         }));
         return cmd;

@@ -20,13 +20,7 @@ internal static class StudyCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
-        var clean = new Option<string>("--clean") { Description = "clean prompt", DefaultValueFactory = _ => PromptSet.SeedClean };
-        var cleanFile = new Option<string?>("--clean-file") { Description = "read the clean prompt from a UTF-8 file (one final line break is dropped)" };
-        var corrupted = new Option<string>("--corrupted") { Description = "corrupted prompt (same token length)", DefaultValueFactory = _ => PromptSet.SeedCorrupted };
-        var corruptedFile = new Option<string?>("--corrupted-file") { Description = "read the corrupted prompt from a UTF-8 file" };
-        var answer = new Option<string>("--answer") { Description = "the clean prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedAnswer };
-        var wrong = new Option<string>("--wrong") { Description = "the corrupted prompt's answer (one token)", DefaultValueFactory = _ => PromptSet.SeedWrong };
+        var pair = new PairOptions();
         var control = new Option<string>("--control") { Description = "unrelated prompt of the same token length for the control patch (default: \"The quick brown fox…\" repeated)" };
         var controlFile = new Option<string?>("--control-file") { Description = "read the control prompt from a UTF-8 file" };
         var pairLayer = new Option<int?>("--pair-layer") { Description = "layer of the head-pair sweep (default: best attention-output patch)" };
@@ -34,18 +28,17 @@ internal static class StudyCommand
         var candidates = new Option<string?>("--candidates") { Description = "tokens of the declared set, |-separated, e.g. \" Peach| Orange| Grape| Mango\" (default: answer and wrong; with the seed prompts: the four fruits)" };
         var processing = new Option<string>("--processing") { Description = "hf (plain model) or tl (TransformerLens weight processing for ablation and DLA)", DefaultValueFactory = _ => "hf" };
         processing.OneOf("hf", "tl");
-        var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-out" };
         var noReport = new Option<bool>("--no-report") { Description = "write results.json only" };
         var sender = new Option<string?>("--sender") { Description = "path patching's sender head(s), L.H[,L.H…] patched together (default: the best final-position head patch outside the last layer)" };
         var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
         var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
         var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair")
-            { model, clean, cleanFile, corrupted, corruptedFile, answer, wrong, control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, outDir, noReport };
+            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport };
+        pair.AddTo(cmd);
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
-            string cleanText = CliHost.Text(p, clean, cleanFile, required: true)!;
-            string corruptText = CliHost.Text(p, corrupted, corruptedFile, required: true)!;
+            var (cleanText, corruptText) = pair.Prompts(p);
             string? controlText = CliHost.Text(p, control, controlFile, required: false);
             var options = new StudyOptions
             {
@@ -56,8 +49,8 @@ internal static class StudyCommand
                 Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
             };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
-            string outPath = Path.GetFullPath(p.GetValue(outDir)!);
-            string dir = CliHost.ResolveModel(p.GetValue(model), ct);
+            string outPath = pair.OutPath(p);
+            string dir = CliHost.ResolveModel(p.GetValue(pair.Model), ct);
             var config = ModelConfig.Load(dir);
             Study.ValidateOptions(config, options);
             var tok = HfTokenizer.Load(dir);
@@ -65,13 +58,13 @@ internal static class StudyCommand
             // The seed's default candidates (the four fruits) must not fail a study that never asked for them:
             // a fruit this tokenizer splits is left out (answer and wrong are always candidates).
             if (p.GetValue(candidates) == null && cand != null) cand = cand.Where(t => tok.Encode(t).Count() == 1).ToList();
-            var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(answer)!, p.GetValue(wrong)!, controlText, cand);
+            var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(pair.Answer)!, p.GetValue(pair.Wrong)!, controlText, cand);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
             // --out is locked for this run, cleared of a killed run's temporaries and checked (results.json a directory,
             // figures a file, no write permission) before the study: a long run is never lost to its output
             using var outputs = OutputSet.Open(outPath);
             var console = new StudyConsole(AnsiConsole.Console);
-            console.Header(m, prompts, p.GetValue(model) == null);
+            console.Header(m, prompts, p.GetValue(pair.Model) == null);
 
             var phase = new PhaseTracker();
             JsonObject results;

@@ -31,6 +31,20 @@ public class CliPathAndSelectionTests
     }
 
     [Fact]
+    public void Path_IntoAStudysFolder_LeavesNoOlderReportBesideItsResults()
+    {
+        string cwd = Fixtures.TempDir("path-over-study");
+        var study = CliRunner.RunIn(cwd, null, "study", "--only", "baselines", "--out", "o");
+        Assert.True(study.ExitCode == 0, study.Stderr);
+        Assert.True(File.Exists(Path.Combine(cwd, "o", "report.html")));
+        var path = CliRunner.RunIn(cwd, null, "path", "--sender", "1.0", "--out", "o");
+        Assert.True(path.ExitCode == 0, path.Stderr);
+        Assert.NotNull(Results(Path.Combine(cwd, "o"))["path_patch_to_q_recovery"]);
+        Assert.False(File.Exists(Path.Combine(cwd, "o", "report.html")), "the study's report survived beside path's results");
+        Assert.False(Directory.Exists(Path.Combine(cwd, "o", "figures")));
+    }
+
+    [Fact]
     public void Path_PatchesSeveralSendersTogether_AndRejectsBadSenders()
     {
         string cwd = Fixtures.TempDir("path2");
