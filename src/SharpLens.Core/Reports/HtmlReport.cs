@@ -21,7 +21,7 @@ internal static class HtmlReport
             ("meta", "Run", () => Header(v)), ("tokens", "Tokenization", () => Tokenization(v)), ("baselines", "Baselines", () => Baselines(v)),
             ("resid", "Residual stream patching", s.Residual), ("attn-mlp", "Attention vs MLP output patching", s.AttnVsMlp),
             ("heads", "Attention head patching", s.HeadGrids), ("head-pair", "Head pairs", s.HeadPairs), ("control", "Control patch vs real patch", s.Control),
-            ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention from the final token (top heads)", s.Attention),
+            ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention patterns", s.Attention),
             ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks), ("timings", "Timings", () => Timings(v)),
         };
         foreach (var (id, title, render) in sections)
@@ -40,14 +40,14 @@ internal static class HtmlReport
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
         sb.Append("<title>SharpLens report — ").Append(H(v.Str("model", "path") ?? "study")).Append("</title>");
-        sb.Append("<style>").Append(Css).Append("</style></head>\n<body>");
+        sb.Append("<style>").Append(Css).Append(AttentionViewer.Css).Append("</style></head>\n<body>");
         sb.Append("<header class=\"top\"><h1>SharpLens activation-patching report</h1>");
         sb.Append("<p id=\"status\" class=\"status\">Figures not checked (scripts disabled?)</p>");
         sb.Append(Toc).Append("</header><main>");
         sb.Append(body);
         sb.Append("</main><div id=\"tip\" class=\"tip\"></div>");
         sb.Append("<script type=\"application/json\" id=\"sharplens-results\">").Append(json).Append("</script>");
-        sb.Append("<script>").Append(Js).Append("</script></body></html>\n");
+        sb.Append("<script>").Append(AttentionViewer.Js).Append(Js).Append("</script></body></html>\n");
         return sb.ToString();
     }
 
@@ -146,7 +146,7 @@ internal static class HtmlReport
         return Section("timings", "Timings", "Wall-clock seconds per stage of the study.", "<table class=\"kv\">" + string.Concat(rows) + "</table>");
     }
 
-    const string Css = """
+    internal const string Css = """
 body{margin:0;font:15px/1.5 "DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#f6f7f9}
 header.top{background:#1f2a44;color:#fff;padding:18px 32px 10px}header.top h1{margin:0 0 4px;font-size:24px;font-weight:600}
 .status{margin:0 0 8px;font-size:13px;color:#c9d4ea}.toc a{color:#fff;margin-right:14px;font-size:13px;text-decoration:none;opacity:.85}.toc a:hover{opacity:1;text-decoration:underline}
@@ -154,7 +154,7 @@ main{max-width:1280px;margin:0 auto;padding:8px 28px 40px}
 section{background:#fff;border:1px solid #e3e6eb;border-radius:10px;padding:14px 22px 18px;margin:18px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
 h2{font-size:20px;margin:4px 0 6px;color:#1f2a44}h3{font-size:15px;margin:10px 0 4px}
 .intro{color:#4b5563;margin:0 0 10px;max-width:980px}.note{color:#8a6d00;background:#fff8e1;border-left:4px solid #f5c518;padding:6px 10px}
-figure.fig{margin:12px 0 18px;overflow-x:auto}figcaption{font-size:13px;color:#4b5563;max-width:980px;margin-top:4px}
+figure.fig{margin:12px 0 18px;overflow-x:auto}.scroll{overflow-x:auto;max-width:100%}figcaption{font-size:13px;color:#4b5563;max-width:980px;margin-top:4px}
 .figrow{display:flex;flex-wrap:wrap;gap:8px 36px;align-items:flex-start}.figrow>figure.fig{width:min-content;min-width:340px}.figrow>figure.fig figcaption{max-width:none}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #eceef1;text-align:left;vertical-align:top}
 table.kv th{color:#4b5563;font-weight:600;white-space:nowrap}table.tok{font-family:"DejaVu Sans Mono",ui-monospace,Menlo,Consolas,monospace}

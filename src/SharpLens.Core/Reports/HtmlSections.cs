@@ -175,33 +175,72 @@ internal sealed class HtmlSections
 
     public string Attention()
     {
-        const string title = "Attention from the final token (top heads)";
+        const string title = "Attention patterns";
         var heads = TopHeads();
         var pc = _v.Cube("pattern_last_row_clean"); var pr = _v.Cube("pattern_last_row_corrupted");
-        if (heads.Count == 0 || (pc is null && pr is null)) return Section("attention", title, "", Missing("top_heads", "pattern_last_row_clean"));
-        var sb = new StringBuilder();
+        string viewer = Viewer(heads);
+        if (viewer.Length == 0 && (heads.Count == 0 || (pc is null && pr is null))) return Section("attention", title, "", Missing("pattern_clean", "top_heads", "pattern_last_row_clean"));
+        var sb = new StringBuilder(viewer);
+        if (heads.Count > 0 && (pc is not null || pr is not null)) sb.Append("<h3>Attention from the final token (top heads)</h3>");
         foreach (var (l, h) in heads)
         {
             var rows = new StringBuilder();
             foreach (var (run, pat, toks) in new[] { ("clean", pc, _clean), ("corrupted", pr, _corr) })
             {
                 if (pat is null || l >= pat.Length || h >= pat[l].Length) continue;
-                var w = pat[l][h]; double mx = Math.Max(1e-9, w.DefaultIfEmpty(0).Max());
+                var w = pat[l][h];
                 rows.Append($"<div class=\"attn\"><span class=\"runlabel\">{run}</span>");
                 for (int k = 0; k < w.Length; k++)
                 {
                     string t = k < toks.Length ? toks[k] : "#" + k;
-                    double a = w[k] / mx;
-                    rows.Append($"<span class=\"atok{(k == w.Length - 1 ? " q" : "")}\" style=\"background:rgba(178,24,43,{F(a, 3)});color:{(a > 0.55 ? "#fff" : "#1f2328")}\" data-v=\"{F(w[k], 6)}\" data-tip=\"{H($"pos {k} “{Visible(t)}”: attention {F(w[k], 4)}")}\">{HtmlToken(t)}</span>");
+                    var (r, g, b) = Svg.Lerp(AttentionViewer.Stops, w[k]);   // absolute: a diffuse head stays pale
+                    bool dark = 0.299 * r + 0.587 * g + 0.114 * b < 120;
+                    rows.Append($"<span class=\"atok{(k == w.Length - 1 ? " q" : "")}\" style=\"background:rgb({r},{g},{b});color:{(dark ? "#fff" : "#1f2328")}\" data-v=\"{F(w[k], 6)}\" data-tip=\"{H($"pos {k} “{Visible(t)}”: attention {F(w[k], 4)}")}\">{HtmlToken(t)}</span>");
                 }
                 rows.Append("</div>");
             }
             string top = TopTokens(l, h);
             sb.Append(Fig($"L{l}H{h}", rows + top,
-                $"<code>blocks.{l}.attn.hook_pattern</code> row of the final query position (outlined token) in each unpatched run; colour = attention weight, scaled to the row's largest weight (hover for the exact value).",
-                Svg.Legend(new[] { "#ffffff", "#b2182b" }, "0", "", "row max", "attention")));
+                $"<code>blocks.{l}.attn.hook_pattern</code> row of the final query position (outlined token) in each unpatched run; colour = attention weight on the absolute scale 0 → 1 (hover for the exact value).",
+                Svg.Legend(AttentionViewer.Stops, "0", "0.5", "1", "attention")));
         }
-        return Section("attention", title, "Where the most important heads (by final-position head patching, or <code>top_heads</code>) look, drawn over the prompt's tokens as CircuitsVis does.", sb.ToString());
+        return Section("attention", title, "Every head's pattern over the prompt's tokens, as CircuitsVis draws it: pick a head from the thumbnails, hover a token to see where it attends (its row) and what attends to it (its column); then the rows of the final token for the most important heads (by final-position head patching, or <code>top_heads</code>).", sb.ToString());
+    }
+
+    /// <summary>The attention viewer over <c>pattern_clean</c> and <c>pattern_corrupted</c> (clean and corrupted side by side), or "" without them.</summary>
+    string Viewer(List<(int l, int h)> heads)
+    {
+        var runs = new List<AttentionRun>();
+        foreach (var (run, toks) in new[] { ("clean", _clean), ("corrupted", _corr) })
+            if (_v.Node("pattern_" + run) is JsonArray a && toks.Length > 0 && FullPattern(a, toks.Length) is { } p)
+                runs.Add(new AttentionRun(run, toks, p));
+        if (runs.Count == 0) return "";
+        if (runs.Count == 2 && (runs[0].Pattern.Length != runs[1].Pattern.Length || runs[0].Pattern[0].Length != runs[1].Pattern[0].Length)) runs.RemoveAt(1);
+        return "<div class=\"viewer\" id=\"attention-viewer\">" + AttentionViewer.Fragment(runs, heads.Count > 0 ? heads[0] : (0, 0), "Attention patterns") + "</div>";
+    }
+
+    /// <summary>[layer][head][q][k] JSON → [layer][head][q·T + k], or null when it is not that shape for <paramref name="t"/> tokens.</summary>
+    static float[][][]? FullPattern(JsonArray a, int t)
+    {
+        var layers = new float[a.Count][][];
+        for (int l = 0; l < a.Count; l++)
+        {
+            if (a[l] is not JsonArray hs || hs.Count == 0) return null;
+            layers[l] = new float[hs.Count][];
+            for (int h = 0; h < hs.Count; h++)
+            {
+                if (hs[h] is not JsonArray qs || qs.Count != t) return null;
+                var flat = new float[t * t];
+                for (int q = 0; q < t; q++)
+                {
+                    var row = qs[q] is JsonArray ks && ks.Count == t ? ks : null;
+                    if (row is null) return null;
+                    for (int k = 0; k < t; k++) flat[q * t + k] = (float)(Num(row[k]) ?? 0);
+                }
+                layers[l][h] = flat;
+            }
+        }
+        return layers.Length == 0 || layers.Any(l => l.Length != layers[0].Length) ? null : layers;
     }
 
     string TopTokens(int l, int h)

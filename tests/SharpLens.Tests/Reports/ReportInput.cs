@@ -72,7 +72,23 @@ internal static class ReportInput
         r["ov_tokens"] = new JsonArray(ans, wrong);
         r["ov_token_strings"] = new JsonArray(S(ans), S(wrong));
         r["timings"] = new JsonObject { ["total_s"] = 12.5, ["forward_s"] = 1.25, ["patching_s"] = 9.75 };
+        AddFullPatterns(r, clean, corr);
         return r;
+    }
+
+    /// <summary>pattern_{clean,corrupted} [layer][head][q][k], as a study writes them: the demo model's real patterns.</summary>
+    static void AddFullPatterns(JsonObject r, int[] clean, int[] corr)
+    {
+        using var model = SharpLens.Model.HookedTransformer.Load(Fixtures.DemoModelDir, clean.Length, cachedRuns: 2);
+        var (_, cache) = model.RunWithCache([clean, corr], name => name.EndsWith(".attn.hook_pattern", StringComparison.Ordinal));
+        int t = clean.Length, layers = model.Config.NLayers, heads = model.Config.NHeads;
+        foreach (var (run, b) in new[] { ("clean", 0), ("corrupted", 1) })
+            r["pattern_" + run] = new JsonArray(Enumerable.Range(0, layers).Select(l =>
+            {
+                var p = cache[$"blocks.{l}.attn.hook_pattern"];
+                return (JsonNode?)new JsonArray(Enumerable.Range(0, heads).Select(h => (JsonNode?)new JsonArray(Enumerable.Range(0, t).Select(q =>
+                    (JsonNode?)new JsonArray(Enumerable.Range(0, t).Select(k => (JsonNode?)Math.Round((double)p[b, h, q, k], 4)).ToArray())).ToArray())).ToArray());
+            }).ToArray());
     }
 
     static double[][] Mat(JsonNode n) => n.AsArray().Select(row => row!.AsArray().Select(v => (double)v!).ToArray()).ToArray();

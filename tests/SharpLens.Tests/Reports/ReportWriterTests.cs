@@ -49,7 +49,7 @@ public class ReportWriterTests
         string html = ReportWriter.RenderHtml(r);
         Assert.DoesNotContain(ReportInput.Malicious, html);
         Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt;", html);
-        Assert.Equal(2, Regex.Matches(html, "<script", RegexOptions.IgnoreCase).Count); // the data block and the page script
+        Assert.Equal(3, Regex.Matches(html, "<script", RegexOptions.IgnoreCase).Count); // the data block, the attention viewer's data and the page script
         Assert.Contains("⏎", html);
         Assert.Contains("·Mango", html); // " Mango" with its space made visible
     }
