@@ -9,7 +9,7 @@ internal static class CliApp
     /// <summary>The root command with every subcommand: tokenize, run, generate, study, report, make-random, bench, dataset.</summary>
     public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2/Llama-family models on the CPU")
+        var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2-, Llama- and GPT-2-family models on the CPU")
         {
             TokenizeCommand.Create(),
             RunCommand.Create(),

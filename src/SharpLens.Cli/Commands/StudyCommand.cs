@@ -101,7 +101,8 @@ internal static class StudyCommand
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     throw new SharpLensException(ExitCode.Interrupted,
-                        $"stopped by {CliHost.StoppedBy} while rendering the report: {written[0]} is complete; report.html and the figures were skipped");
+                        $"stopped by {CliHost.StoppedBy} while rendering the report: {written[0]} is complete; report.html and the figures were skipped " +
+                        $"(sharplens report {written[0]} renders them)");
                 }
             }
             console.Summary(full);

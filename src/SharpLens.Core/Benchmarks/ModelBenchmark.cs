@@ -68,7 +68,7 @@ public static class ModelBenchmark
 
         using var model = LoadModel(modelDir, o, log, out var tok);
         var c = model.Config;
-        var dtype = model.Weights.Layers[0].WGate.DType;
+        var dtype = model.Weights.Layers[0].WDown.DType;
 
         bool sameShapes = c.DModel == RefK && c.DMlp == RefN && dtype == DType.BF16;
         log?.Invoke($"GEMM at the model's shapes ({c.DModel}×{c.DMlp} {dtype})");
@@ -111,7 +111,7 @@ public static class ModelBenchmark
         loading.Restart();
         var model = HookedTransformer.Load(modelDir);
         o["model_load_s"] = Round(loading.Elapsed.TotalSeconds, 4);
-        o["model"] = Describe(model, model.Weights.Layers[0].WGate.DType);
+        o["model"] = Describe(model, model.Weights.Layers[0].WDown.DType);
         return model;
     }
 

@@ -6,10 +6,14 @@ using SharpLens.Model;
 namespace SharpLens.Experiments;
 
 /// <summary>
-/// Direct logit attribution at the final position: each component's output c (the embedding, every head's
-/// <c>hook_result</c>, every <c>hook_mlp_out</c>) contributes <c>(c / ln_final.hook_scale[last]) · (w_final ⊙ W_U[t])</c>
-/// to the logit of token t, and the components sum to the logit exactly. Under <see cref="Processing.Tl"/> head results
-/// exclude the value bias (reported per layer as <c>attn_bias</c>) and W_U is centred over all vocabulary rows.
+/// Direct logit attribution at the final position: each component's output c (the embedding, learned position
+/// embedding, every head's <c>hook_result</c>, every layer's output bias, every <c>hook_mlp_out</c>) contributes
+/// <c>(c' / ln_final.hook_scale[last]) · (w_final ⊙ W_U[t])</c> to the logit of token t, where c' is c centred
+/// (<c>c − mean(c)</c>) when the final norm is a LayerNorm and c itself under RMSNorm (TransformerLens'
+/// <c>apply_ln_to_stack</c>); a final LayerNorm's bias adds its own entry <c>bias = b_final · W_U[t]</c>. The entries sum
+/// to the logit exactly. Under <see cref="Processing.Tl"/> head results exclude the folded value bias
+/// (<see cref="FoldedValueBias"/>, reported per layer in <c>attn_bias</c> with b_O) and W_U is centred over all
+/// vocabulary rows.
 /// </summary>
 public sealed class DirectLogitAttribution
 {
@@ -36,8 +40,20 @@ public sealed class DirectLogitAttribution
         }
     }
 
-    /// <summary>Component outputs at the final position of one run, already divided by the final scale: [d] each.</summary>
-    sealed record Components(float[] Embed, float[][][] Heads, float[][] AttnBias, float[][] Mlp);
+    /// <summary>Component outputs at the final position of one run, already centred (LayerNorm) and divided by the final
+    /// scale: [d] each; PosEmbed null without learned positions.</summary>
+    sealed record Components(float[] Embed, float[]? PosEmbed, float[][][] Heads, float[][] AttnBias, float[][] Mlp);
+
+    /// <summary>TransformerLens' value bias of one layer after <c>fold_ln</c>: <c>b_V + W_V · b_ln1</c> [n_kv·d_head]
+    /// (b_V alone under RMSNorm, whose norm has no bias; empty when the layer has neither). <c>fold_value_biases</c> moves
+    /// it into b_O; zero ablation under <see cref="Processing.Tl"/> sets <c>hook_z</c> to it.</summary>
+    public static float[] FoldedValueBias(LayerWeights w)
+    {
+        if (w.Ln1Bias.Length == 0) return w.Bv;
+        var folded = new float[w.Wv.Rows];
+        Gemm.LinearForward(w.Ln1Bias, 1, w.Wv, w.Bv, folded);
+        return folded;
+    }
 
     readonly Components?[] _components = new Components?[2];
 
@@ -51,7 +67,14 @@ public sealed class DirectLogitAttribution
         var m = _runs.Model; var c = m.Config; var cache = clean ? _runs.Clean : _runs.Corrupted;
         int d = c.DModel, H = c.NHeads, e = c.DHead, last = _runs.Tokens.Last;
         float scale = cache[HookNames.LnFinalScale].Data[last];
-        float[] Scaled(ReadOnlySpan<float> v) { var r = v.ToArray(); TensorPrimitives.Divide(r, scale, r); return r; }
+        bool centre = c.Design.Norm == Loading.NormKind.LayerNorm;
+        float[] Scaled(ReadOnlySpan<float> v)
+        {
+            var r = v.ToArray();
+            if (centre) TensorPrimitives.Subtract(r, TensorPrimitives.Sum(r) / r.Length, r);
+            TensorPrimitives.Divide(r, scale, r);
+            return r;
+        }
 
         var heads = new float[c.NLayers][][];
         var attnBias = new float[c.NLayers][];
@@ -61,8 +84,9 @@ public sealed class DirectLogitAttribution
             var names = m.HookNames.Layers[l]; var w = m.Weights.Layers[l];
             mlp[l] = Scaled(cache[names.MlpOut].Data.AsSpan(last * d, d));
             heads[l] = new float[H][];
-            attnBias[l] = new float[d];
-            bool fold = _processing == Processing.Tl && w.Bv.Length > 0;
+            attnBias[l] = w.Bo.Length > 0 ? Scaled(w.Bo) : new float[d];
+            var bv = _processing == Processing.Tl ? FoldedValueBias(w) : [];
+            bool fold = bv.Length > 0;
             for (int h = 0; h < H; h++)
             {
                 var z = cache[names.Z].Data.AsSpan((last * H + h) * e, e).ToArray();
@@ -73,25 +97,33 @@ public sealed class DirectLogitAttribution
                     heads[l][h] = Scaled(o);
                     continue;
                 }
-                var bv = w.Bv.AsSpan(h / c.GroupSize * e, e);
-                TensorPrimitives.Subtract(z, bv, z);
+                var bvh = bv.AsSpan(h / c.GroupSize * e, e);
+                TensorPrimitives.Subtract(z, bvh, z);
                 var bo = new float[d];
                 Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
-                Gemm.LinearForward(bv, 1, w.Wo.ColSlice(h * e, e), default, bo);
+                Gemm.LinearForward(bvh, 1, w.Wo.ColSlice(h * e, e), default, bo);
                 heads[l][h] = Scaled(o);
                 TensorPrimitives.Add(attnBias[l], Scaled(bo), attnBias[l]);
             }
         }
-        return new Components(Scaled(cache[HookNames.Embed].Data.AsSpan(last * d, d)), heads, attnBias, mlp);
+        float[]? pos = cache.Contains(HookNames.PosEmbed) ? Scaled(cache[HookNames.PosEmbed].Data.AsSpan(last * d, d)) : null;
+        return new Components(Scaled(cache[HookNames.Embed].Data.AsSpan(last * d, d)), pos, heads, attnBias, mlp);
     }
 
     /// <summary>w_final ⊙ (W_U[t] − mean) for token t.</summary>
     float[] Direction(int token)
     {
+        var dir = UnembedDirection(token);
+        TensorPrimitives.Multiply(dir, _runs.Model.Weights.LnFinal, dir);
+        return dir;
+    }
+
+    /// <summary>W_U[t] − mean (mean zero under hf).</summary>
+    float[] UnembedDirection(int token)
+    {
         var dir = new float[_runs.Model.Config.DModel];
         _runs.Model.Weights.Unembed.ReadRow(token, dir);
         TensorPrimitives.Subtract(dir, _meanUnembed, dir);
-        TensorPrimitives.Multiply(dir, _runs.Model.Weights.LnFinal, dir);
         return dir;
     }
 
@@ -107,10 +139,16 @@ public sealed class DirectLogitAttribution
         {
             ["tokens"] = Json.Row(tokens),
             ["embed"] = Dla(comp.Embed),
-            ["heads"] = new JsonArray(comp.Heads.Select(layer => (JsonNode?)new JsonArray(layer.Select(h => (JsonNode?)Dla(h)).ToArray())).ToArray()),
         };
-        if (_processing == Processing.Tl) o["attn_bias"] = new JsonArray(comp.AttnBias.Select(b => (JsonNode?)Dla(b)).ToArray());
+        if (comp.PosEmbed != null) o["pos_embed"] = Dla(comp.PosEmbed);
+        o["heads"] = new JsonArray(comp.Heads.Select(layer => (JsonNode?)new JsonArray(layer.Select(h => (JsonNode?)Dla(h)).ToArray())).ToArray());
+        // Output biases get their own entry wherever they contribute: always under tl (folded value biases), under hf
+        // when the layers have a b_O (GPT-2).
+        if (_processing == Processing.Tl || _runs.Model.Weights.Layers.Any(w => w.Bo.Length > 0))
+            o["attn_bias"] = new JsonArray(comp.AttnBias.Select(b => (JsonNode?)Dla(b)).ToArray());
         o["mlp"] = new JsonArray(comp.Mlp.Select(v => (JsonNode?)Dla(v)).ToArray());
+        if (_runs.Model.Weights.LnFinalBias is { Length: > 0 } bFinal)
+            o["bias"] = Json.Row(tokens.Select(t => (double)TensorPrimitives.Dot(bFinal, UnembedDirection(t))));
         o["logits"] = Json.Row(tokens.Select(t => logits[t] - mean));
         return o;
     }

@@ -5,9 +5,10 @@ using SharpLens.Model;
 namespace SharpLens.Experiments;
 
 /// <summary>
-/// OV-circuit copying: for head h of layer L and token t, <c>o = W_O^h · W_V^kv(h) · (E[t] ⊙ w_ln1)</c>,
-/// <c>row = W_U · (o ⊙ w_final)</c>; the rank of <c>row[t]</c> among all vocabulary rows (1 = highest; no biases,
-/// no RMS scale; the same in both processing modes).
+/// OV-circuit copying: for head h of layer L and token t, <c>o = W_O^h · W_V^kv(h) · (E[t]' ⊙ w_ln1)</c>,
+/// <c>row = W_U · (o' ⊙ w_final)</c>; the rank of <c>row[t]</c> among all vocabulary rows (1 = highest; no biases,
+/// no norm scale; the same in both processing modes). With LayerNorm, v' = v − mean(v) (the centring the norms do);
+/// under RMSNorm v' = v.
 /// </summary>
 public static class OvCircuit
 {
@@ -23,6 +24,9 @@ public static class OvCircuit
         var x = new float[n * d];                         // [tokens, d]: E[t] ⊙ w_ln1
         var vh = new float[n * e];                        // [tokens, e]
         var o = new float[n * d];                         // [tokens, d]
+        bool centre = c.Design.Norm == Loading.NormKind.LayerNorm;
+        if (centre)
+            for (int i = 0; i < n; i++) Centre(embed.AsSpan(i * d, d));
         for (int l = 0; l < c.NLayers; l++)
         {
             for (int i = 0; i < n; i++) TensorPrimitives.Multiply(embed.AsSpan(i * d, d), w.Layers[l].Ln1, x.AsSpan(i * d, d));
@@ -34,6 +38,7 @@ public static class OvCircuit
                 for (int i = 0; i < n; i++)
                 {
                     var row = o.AsSpan(i * d, d).ToArray();
+                    if (centre) Centre(row);
                     TensorPrimitives.Multiply(row, w.LnFinal, row);
                     vectors.Add(row);
                 }
@@ -49,4 +54,6 @@ public static class OvCircuit
         });
         return ranks.Chunk(tokens.Length).Chunk(H).ToArray();
     }
+
+    static void Centre(Span<float> v) => TensorPrimitives.Subtract(v, TensorPrimitives.Sum(v) / v.Length, v);
 }

@@ -72,7 +72,7 @@ public sealed partial class PatchSweep
         foreach (var names in _model.HookNames.Layers)
         {
             int l = names.Layer;
-            hooks.Add(names.RotK, ctx => ctx.Data[..prefixes[ctx.Batch].RotK[l].Length].CopyTo(prefixes[ctx.Batch].RotK[l]));
+            hooks.Add(names.AttnKeys, ctx => ctx.Data[..prefixes[ctx.Batch].RotK[l].Length].CopyTo(prefixes[ctx.Batch].RotK[l]));
             hooks.Add(names.V, ctx => ctx.Data[..prefixes[ctx.Batch].V[l].Length].CopyTo(prefixes[ctx.Batch].V[l]));
         }
     }

@@ -25,7 +25,7 @@ public sealed partial class PatchSweep
     /// <summary>Called with the number of runs finished so far in this sweep.</summary>
     public Action<int>? OnProgress { get; init; }
 
-    /// <param name="baseCache">the base run's cache: must hold every layer's hook_resid_pre, hook_rot_k and hook_v</param>
+    /// <param name="baseCache">the base run's cache: must hold every layer's hook_resid_pre, keys (hook_rot_k, or hook_k without rotary positions) and hook_v</param>
     public PatchSweep(HookedTransformer model, int[] tokens, ActivationCache baseCache)
     {
         _model = model; _tokens = tokens; _base = baseCache;
@@ -37,7 +37,8 @@ public sealed partial class PatchSweep
     /// <summary>Hook names a base run must cache for <see cref="PatchSweep"/>.</summary>
     public static bool NeedsInBaseCache(string name) =>
         name.EndsWith(".hook_resid_pre", StringComparison.Ordinal) || name.EndsWith(".hook_rot_k", StringComparison.Ordinal)
-        || name.EndsWith(".hook_v", StringComparison.Ordinal);
+        || name.EndsWith(".hook_v", StringComparison.Ordinal)
+        || name.EndsWith(".attn.hook_k", StringComparison.Ordinal);   // the keys attention reads without rotary positions
 
     /// <summary>The first block an item's runs must recompute: its earliest hook's layer, at most L (a hook after the
     /// blocks, or no intervention at all, recomputes only the final norm and unembedding).</summary>

@@ -31,7 +31,7 @@ public sealed class StudyRuns
     }
 
     /// <summary>What the base runs keep: what sweeps resume from, what is patched in, and what DLA and patterns read.</summary>
-    static bool BaseFilter(string n) => PatchSweep.NeedsInBaseCache(n) || n == HookNames.Embed || n == HookNames.LnFinalScale
+    static bool BaseFilter(string n) => PatchSweep.NeedsInBaseCache(n) || n == HookNames.Embed || n == HookNames.PosEmbed || n == HookNames.LnFinalScale
         || n.EndsWith(".hook_attn_out", StringComparison.Ordinal) || n.EndsWith(".hook_mlp_out", StringComparison.Ordinal)
         || n.EndsWith(".attn.hook_z", StringComparison.Ordinal)
         || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal);

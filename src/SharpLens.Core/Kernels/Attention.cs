@@ -14,9 +14,14 @@ public static unsafe class Attention
     const long ParallelWork = 1L << 20;
 
     /// <summary>scores[b, h, i, j] = q·k / sqrt(e) for j ≤ q0 + i, −inf above the diagonal.</summary>
-    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores)
+    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores) =>
+        Scores(q, k, B, n, T, q0, H, G, e, scores, 1f / MathF.Sqrt(e));
+
+    /// <summary>scores[b, h, i, j] = q·k · <paramref name="scale"/> for j ≤ q0 + i, −inf above the diagonal (GPT-2's
+    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).</summary>
+    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale)
     {
-        float inv = 1f / MathF.Sqrt(e);
+        float inv = scale;
         int group = H / G;
         fixed (float* pq = q, pk = k, ps = scores)
         {
@@ -83,7 +88,11 @@ public static unsafe class Attention
     }
 
     /// <summary>Naive reference for <see cref="Scores"/> (same contract; plain loops, double accumulation).</summary>
-    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores)
+    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores) =>
+        ScoresNaive(q, k, B, n, T, q0, H, G, e, scores, 1 / Math.Sqrt(e));
+
+    /// <summary>Naive reference for the scaled <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int, Span{float}, float)"/>.</summary>
+    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale)
     {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
@@ -93,7 +102,7 @@ public static unsafe class Attention
                         double s = 0;
                         for (int c = 0; c < e; c++)
                             s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
-                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i ? (float)(s / Math.Sqrt(e)) : float.NegativeInfinity;
+                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i ? (float)(s * scale) : float.NegativeInfinity;
                     }
     }
 

@@ -12,7 +12,9 @@ public static unsafe class Gemm
 {
     /// <summary>
     /// y[M,N] = x[M,K] · Wᵀ (+ bias[N] when <paramref name="bias"/> is non-empty), with W = [N, K]
-    /// (<c>w.Rows</c> = N, <c>w.Cols</c> = K) in its stored dtype; x and y are fp32, row-major, contiguous.
+    /// (<c>w.Rows</c> = N, <c>w.Cols</c> = K) in its stored dtype; x and y are fp32, row-major, contiguous. A
+    /// <see cref="WeightMatrix.Transposed"/> view (a <c>Conv1D</c> weight stored [K, N]) is read in place, through the
+    /// packed path.
     /// </summary>
     /// <param name="x">Input activations, length ≥ m·K.</param>
     /// <param name="m">Number of rows (tokens) in x and y.</param>
@@ -93,7 +95,7 @@ public static unsafe class Gemm
         if (y.Length < (long)m * n) throw new ArgumentException($"y has {y.Length} elements, need {m}×{n}", nameof(y));
         if (!bias.IsEmpty && bias.Length < n) throw new ArgumentException($"bias has {bias.Length} elements, need {n}", nameof(bias));
         if (w.Data == 0 && (long)n * k > 0) throw new ArgumentException("weight has no data", nameof(w));
-        if (w.RowStride < k) throw new ArgumentException("weight RowStride < Cols", nameof(w));
+        if (w.RowStride < (w.Transposed ? n : k)) throw new ArgumentException("weight RowStride < its stored row length", nameof(w));
     }
 
     static void CheckMatMul(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c)

@@ -8,8 +8,8 @@ namespace SharpLens.Kernels;
 
 /// <summary>
 /// The B operand of C[M,N] = A[M,K]·B[K,N], addressed as N "columns" × K: either a Linear weight
-/// W [N, K] in its stored dtype (B = Wᵀ, element (n, k) at n·Stride + k), or a row-major fp32
-/// matrix b [K, N] (element (n, k) at k·Stride + n).
+/// W [N, K] in its stored dtype (B = Wᵀ, element (n, k) at n·Stride + k), or a row-major [K, N] matrix
+/// (element (n, k) at k·Stride + n): fp32 activations, or a <c>Conv1D</c> weight in its stored dtype.
 /// </summary>
 internal readonly unsafe struct BOperand
 {
@@ -22,7 +22,8 @@ internal readonly unsafe struct BOperand
 
     BOperand(nint data, DType dtype, long stride, bool kMajor) { Data = data; DType = dtype; Stride = stride; KMajor = kMajor; }
 
-    public static BOperand FromWeight(WeightMatrix w) => new(w.Data, w.DType, w.RowStride, false);
+    /// <summary>A weight view: [N, K] rows, or a <see cref="WeightMatrix.Transposed"/> one read K-major where it lies.</summary>
+    public static BOperand FromWeight(WeightMatrix w) => new(w.Data, w.DType, w.RowStride, w.Transposed);
     public static BOperand FromKN(float* b, int n) => new((nint)b, DType.F32, n, true);
 }
 
@@ -73,10 +74,20 @@ internal static unsafe class GemmPack
     {
         if (src.KMajor)
         {
-            float* s = (float*)src.Data + (long)k0 * src.Stride + n0;
-            for (int k = 0; k < kc; k++)
+            // Rows of a [K, N] operand are already panel rows: copy (widen) nr of them per k.
+            long at = (long)k0 * src.Stride + n0;
+            for (int k = 0; k < kc; k++, at += src.Stride)
             {
-                new ReadOnlySpan<float>(s + k * src.Stride, nr).CopyTo(new Span<float>(dst + (long)k * NR, nr));
+                var row = new Span<float>(dst + (long)k * NR, nr);
+                switch (src.DType)
+                {
+                    case DType.F32: new ReadOnlySpan<float>((float*)src.Data + at, nr).CopyTo(row); break;
+                    case DType.F16: TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)src.Data + at, nr), row); break;
+                    default:
+                        ushort* b = (ushort*)src.Data + at;
+                        for (int j = 0; j < nr; j++) row[j] = BitConverter.Int32BitsToSingle(b[j] << 16);
+                        break;
+                }
                 if (nr < NR) new Span<float>(dst + (long)k * NR + nr, NR - nr).Clear();
             }
             return;

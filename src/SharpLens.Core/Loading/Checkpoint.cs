@@ -80,33 +80,11 @@ public sealed class Checkpoint : IDisposable
         return byShard.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, (HashSet<string>?)kv.Value));
     }
 
-    /// <summary>Every tensor name the config implies, with its shape.</summary>
-    public static IEnumerable<(string Name, long[] Shape)> ExpectedTensors(ModelConfig c)
-    {
-        long d = c.DModel, q = (long)c.NHeads * c.DHead, kv = (long)c.NKvHeads * c.DHead, f = c.DMlp, v = c.VocabSize;
-        yield return ("model.embed_tokens.weight", [v, d]);
-        for (int l = 0; l < c.NLayers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            yield return (p + "input_layernorm.weight", [d]);
-            yield return (p + "self_attn.q_proj.weight", [q, d]);
-            yield return (p + "self_attn.k_proj.weight", [kv, d]);
-            yield return (p + "self_attn.v_proj.weight", [kv, d]);
-            if (c.QkvBias)
-            {
-                yield return (p + "self_attn.q_proj.bias", [q]);
-                yield return (p + "self_attn.k_proj.bias", [kv]);
-                yield return (p + "self_attn.v_proj.bias", [kv]);
-            }
-            yield return (p + "self_attn.o_proj.weight", [d, q]);
-            yield return (p + "post_attention_layernorm.weight", [d]);
-            yield return (p + "mlp.gate_proj.weight", [f, d]);
-            yield return (p + "mlp.up_proj.weight", [f, d]);
-            yield return (p + "mlp.down_proj.weight", [d, f]);
-        }
-        yield return ("model.norm.weight", [d]);
-        if (!c.TieWordEmbeddings) yield return ("lm_head.weight", [v, d]);
-    }
+    /// <summary>Every tensor name the config implies, with its shape, as the family's adapter names them
+    /// (<paramref name="has"/>: which names the checkpoint holds, for families whose names vary, e.g. GPT-2's optional
+    /// <c>transformer.</c> prefix).</summary>
+    public static IEnumerable<(string Name, long[] Shape)> ExpectedTensors(ModelConfig c, Func<string, bool>? has = null) =>
+        Families.ModelFamilies.Of(c.Architecture).Tensors(c, has ?? (_ => false));
 
     /// <summary>
     /// Checks the config against the tensors, before anything is allocated for the model. The expected tensors are walked
@@ -116,10 +94,12 @@ public sealed class Checkpoint : IDisposable
     void ValidateTensorSet()
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, shape) in ExpectedTensors(Config))
+        foreach (var (name, shape) in ExpectedTensors(Config, Has))
         {
             if (!_tensors.TryGetValue(name, out var t))
                 throw SharpLensException.Checkpoint($"{Directory}: tensor {name} is missing (the config implies it{Implied(name)})");
+            if (t.Entry.Unreadable is { } dt)
+                throw SharpLensException.Checkpoint($"{t.File.Path}: tensor {name}: dtype {UntrustedText.Quote(dt, 40)} is not supported (supported: BF16, F16, F32)");
             if (!t.Entry.Shape.SequenceEqual(shape))
                 throw SharpLensException.Checkpoint(
                     $"{t.File.Path}: tensor {name} has shape {t.Entry.ShapeText}, but config.json implies [{string.Join(", ", shape)}]");
@@ -149,9 +129,8 @@ public sealed class Checkpoint : IDisposable
             System.Globalization.CultureInfo.InvariantCulture, out int layer) ? layer : -1;
     }
 
-    /// <summary>Tensors some exporters add that the forward pass does not read.</summary>
-    bool Ignorable(string name) => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
-                                   || (Config.TieWordEmbeddings && name == "lm_head.weight");
+    /// <summary>Tensors some exporters add that the forward pass does not read (buffers, a tied copy of the embedding).</summary>
+    bool Ignorable(string name) => Families.ModelFamilies.Of(Config.Architecture).Skips(name, Config);
 
     /// <summary>A 2-D tensor as a matrix view in its stored dtype.</summary>
     public WeightMatrix Matrix(string name)
@@ -159,6 +138,14 @@ public sealed class Checkpoint : IDisposable
         var (f, e) = Lookup(name);
         if (e.Shape.Length != 2) throw SharpLensException.Checkpoint($"{f.Path}: tensor {name} is not 2-D");
         return new WeightMatrix(f.DataPointer(e), e.DType, (int)e.Shape[0], (int)e.Shape[1]);
+    }
+
+    /// <summary>A 2-D tensor stored [in, out] (GPT-2's <c>Conv1D</c>) as the [out, in] view the GEMM reads in place.</summary>
+    public WeightMatrix InOutMatrix(string name)
+    {
+        var (f, e) = Lookup(name);
+        if (e.Shape.Length != 2) throw SharpLensException.Checkpoint($"{f.Path}: tensor {name} is not 2-D");
+        return WeightMatrix.InOut(f.DataPointer(e), e.DType, (int)e.Shape[0], (int)e.Shape[1]);
     }
 
     /// <summary>A tensor widened to a new fp32 array (for the small ones: norms, biases).</summary>

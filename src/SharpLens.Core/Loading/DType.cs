@@ -15,4 +15,15 @@ public static class DTypes
         "BF16" => DType.BF16,
         _ => null,
     };
+
+    /// <summary>Bytes per element of the safetensors dtypes that are stored but never read as weights (masks, counters),
+    /// null for an unknown name.</summary>
+    public static int? StorageSize(string s) => s switch
+    {
+        "BOOL" or "U8" or "I8" or "F8_E4M3" or "F8_E5M2" => 1,
+        "I16" or "U16" => 2,
+        "I32" or "U32" => 4,
+        "I64" or "U64" or "F64" => 8,
+        _ => null,
+    };
 }

@@ -7,12 +7,13 @@ namespace SharpLens.Loading;
 public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
 
 /// <summary>
-/// The architecture hyper-parameters of a Qwen2- or Llama-family checkpoint, read from <c>config.json</c>.
-/// Nothing is hard-coded: every field comes from the file or from the documented Hugging Face default.
+/// The architecture hyper-parameters of a checkpoint of a supported family, read from <c>config.json</c> by the family's
+/// adapter (<see cref="Families.ModelFamilies"/>). Nothing is hard-coded: every field comes from the file or from the
+/// documented Hugging Face default.
 /// </summary>
 public sealed record ModelConfig
 {
-    public static readonly string[] SupportedArchitectures = ["Qwen2ForCausalLM", "LlamaForCausalLM"];
+    public static readonly string[] SupportedArchitectures = Families.ModelFamilies.Architectures;
 
     public required string Architecture { get; init; }
     public required int DModel { get; init; }
@@ -21,6 +22,7 @@ public sealed record ModelConfig
     public required int NHeads { get; init; }
     public required int NKvHeads { get; init; }
     public required int DHead { get; init; }
+    /// <summary>The norms' epsilon: <c>rms_norm_eps</c>, or <c>layer_norm_epsilon</c> for a LayerNorm family.</summary>
     public required double RmsNormEps { get; init; }
     public required double RopeTheta { get; init; }
     public Llama3RopeScaling? RopeScaling { get; init; }
@@ -32,6 +34,24 @@ public sealed record ModelConfig
     /// <summary>Qwen2's <c>sliding_window</c> when <c>use_sliding_window</c> is true, else null. Sliding-window attention is
     /// not implemented; it changes nothing for prompts no longer than the window, so those are the only ones accepted.</summary>
     public int? SlidingWindow { get; init; }
+
+    /// <summary>The block's strategies: norm, positions, MLP, activation (Qwen2/Llama's unless the family says otherwise).</summary>
+    public BlockDesign Design { get; init; } = BlockDesign.Llama;
+    /// <summary>Whether the MLP projections carry biases (Llama's <c>mlp_bias</c>; GPT-2: always).</summary>
+    public bool MlpBias { get; init; }
+    /// <summary>GPT-2's <c>scale_attn_weights</c>: scores are divided by sqrt(d_head) (always, in the other families).</summary>
+    public bool ScaleAttnWeights { get; init; } = true;
+    /// <summary>GPT-2's <c>scale_attn_by_inverse_layer_idx</c>: layer l's scores are further divided by l + 1.</summary>
+    public bool ScaleAttnByInverseLayerIdx { get; init; }
+    /// <summary>GPT-2's <c>reorder_and_upcast_attn</c>: Hugging Face then scales q before the product and computes it in
+    /// fp32 under half precision. Recorded only: the forward pass computes in fp32 always, where the order of one
+    /// scalar multiplication changes nothing beyond rounding.</summary>
+    public bool ReorderAndUpcastAttn { get; init; }
+
+    /// <summary>The factor attention scores of layer <paramref name="layer"/> are multiplied by:
+    /// 1/sqrt(d_head) (if <see cref="ScaleAttnWeights"/>) · 1/(layer + 1) (if <see cref="ScaleAttnByInverseLayerIdx"/>).</summary>
+    public float AttnScale(int layer) =>
+        (float)((ScaleAttnWeights ? 1 / Math.Sqrt(DHead) : 1) / (ScaleAttnByInverseLayerIdx ? layer + 1 : 1));
 
     /// <summary>
     /// Refuses a prompt of <paramref name="tokens"/> tokens that this model cannot run exactly: longer than
@@ -90,8 +110,15 @@ public sealed record ModelConfig
     static ModelConfig FromJson(JsonElement root, string path)
     {
         var r = new Reader(root, path);
-
         string arch = r.Architecture();
+        return Families.ModelFamilies.Of(arch).ReadConfig(r, arch);
+    }
+
+    /// <summary>The fields of a Qwen2- or Llama-style <c>config.json</c> (<c>hidden_size</c>, <c>rms_norm_eps</c>, …), read
+    /// by those families' adapters.</summary>
+    internal static ModelConfig ReadLlamaStyle(Reader r, string arch)
+    {
+        string path = r.Path;
         int d = r.Int("hidden_size"), heads = r.Int("num_attention_heads");
         int kv = r.OptInt("num_key_value_heads") ?? heads;
         if (heads % kv != 0)
@@ -119,6 +146,8 @@ public sealed record ModelConfig
             QkvBias = qwen || attentionBias,
             MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
             SlidingWindow = qwen && useSlidingWindow ? r.OptInt("sliding_window") : null,
+            Design = BlockDesign.Llama with { Activation = BlockDesign.ActivationNamed(r.OptString("hidden_act") ?? "silu", "hidden_act", r.Path) },
+            MlpBias = !qwen && (r.OptBool("mlp_bias") ?? false),
         };
         return config;
     }
@@ -160,10 +189,24 @@ public sealed record ModelConfig
         ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
         ["sliding_window"] = SlidingWindow,
+        ["norm"] = Design.Norm.ToString(), ["positions"] = Design.Positions.ToString(), ["mlp"] = Design.Mlp.ToString(),
+        ["activation"] = Design.Activation.ToString(),
     };
 
-    readonly struct Reader(JsonElement root, string path)
+    internal readonly struct Reader(JsonElement root, string path)
     {
+        /// <summary>The config file's path, for messages.</summary>
+        public string Path => path;
+
+        /// <summary>A string field, or null when it is absent or null.</summary>
+        /// <exception cref="SharpLensException">(<see cref="ExitCode.Checkpoint"/>) for a field of another type.</exception>
+        public string? OptString(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            return v.ValueKind == JsonValueKind.String ? v.GetString()
+                : throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a string, got {Raw(v)}");
+        }
+
         public string Architecture()
         {
             if (!root.TryGetProperty("architectures", out var a) || a.ValueKind != JsonValueKind.Array || a.GetArrayLength() == 0
@@ -173,13 +216,6 @@ public sealed record ModelConfig
             if (!SupportedArchitectures.Contains(name))
                 throw SharpLensException.Checkpoint(
                     $"{path}: architecture {UntrustedText.Quote(name, 80)} is not supported; supported: {string.Join(", ", SupportedArchitectures)}");
-            if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind != JsonValueKind.Null)
-            {
-                if (act.ValueKind != JsonValueKind.String)
-                    throw SharpLensException.Checkpoint($"{path}: \"hidden_act\" must be a string such as \"silu\", got {Raw(act)}");
-                if (act.GetString() != "silu")
-                    throw SharpLensException.Checkpoint($"{path}: hidden_act {UntrustedText.Quote(act.GetString(), 40)} is not supported (only silu)");
-            }
             return name;
         }
 

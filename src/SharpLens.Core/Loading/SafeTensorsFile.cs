@@ -7,6 +7,11 @@ namespace SharpLens.Loading;
 /// <summary>One tensor of a safetensors file: where its bytes are and how to read them.</summary>
 public sealed record TensorEntry(string Name, DType DType, long[] Shape, long Begin, long End, string File)
 {
+    /// <summary>A safetensors dtype the forward pass cannot read (BOOL, U8, I64, F64, …), or null: such a tensor is kept
+    /// only so that a family adapter can skip it (GPT-2's causal-mask buffers come as F32, BOOL or U8); <see cref="DType"/>
+    /// means nothing then, and reading it is a checkpoint error.</summary>
+    public string? Unreadable { get; init; }
+
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }
@@ -116,8 +121,10 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (e.ValueKind != JsonValueKind.Object) throw SharpLensException.Checkpoint(Bad("entry is not an object"));
         if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw SharpLensException.Checkpoint(Bad("no dtype"));
-        var dtype = DTypes.Parse(dt.GetString()!) ?? throw SharpLensException.Checkpoint(
-            Bad($"dtype {UntrustedText.Quote(dt.GetString(), 40)} is not supported (supported: BF16, F16, F32)"));
+        string dtName = dt.GetString()!;
+        string unsupported = $"dtype {UntrustedText.Quote(dtName, 40)} is not supported (supported: BF16, F16, F32)";
+        DType? readable = DTypes.Parse(dtName);
+        int size = readable is { } rd ? DTypes.Size(rd) : DTypes.StorageSize(dtName) ?? throw SharpLensException.Checkpoint(Bad(unsupported));
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw SharpLensException.Checkpoint(Bad("no shape"));
         var shape = new long[sh.GetArrayLength()];
@@ -134,12 +141,13 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             throw SharpLensException.Checkpoint(Bad("data_offsets must be [begin, end]"));
         if (begin < 0 || end < begin || end > dataLen)
             throw SharpLensException.Checkpoint(Bad($"data_offsets [{begin}, {end}] lie outside the data section ({dataLen} bytes): truncated file or lying header"));
-        var entry = new TensorEntry(name, dtype, shape, begin, end, path);
+        var entry = new TensorEntry(name, readable ?? DType.F32, shape, begin, end, path) { Unreadable = readable == null ? dtName : null };
         long expect;
-        try { expect = checked(entry.ElementCount * DTypes.Size(dtype)); }
+        try { expect = checked(entry.ElementCount * size); }
         catch (OverflowException) { throw SharpLensException.Checkpoint(Bad($"shape {entry.ShapeText} is too large")); }
         if (end - begin != expect)
-            throw SharpLensException.Checkpoint(Bad($"{dtype} × {entry.ShapeText} needs {expect} bytes but data_offsets span {end - begin}"));
+            throw SharpLensException.Checkpoint(Bad(readable == null ? unsupported   // the likelier story: a dtype edited or mistaken
+                : $"{dtName} × {entry.ShapeText} needs {expect} bytes but data_offsets span {end - begin}"));
         return entry;
     }
 

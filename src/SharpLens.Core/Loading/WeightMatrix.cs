@@ -3,9 +3,11 @@ using System.Runtime.Intrinsics;
 namespace SharpLens.Loading;
 
 /// <summary>
-/// A row-major matrix in its stored dtype, usually a view into a memory-mapped checkpoint:
-/// element (r, c) lives at <c>Data + (r * RowStride + c) * Size(DType)</c>.
-/// A Linear layer's weight is [out_features = Rows, in_features = Cols].
+/// A matrix in its stored dtype, usually a view into a memory-mapped checkpoint: element (r, c) lives at
+/// <c>Data + (r * RowStride + c) * Size(DType)</c>, or, for a <see cref="Transposed"/> view, at
+/// <c>Data + (c * RowStride + r) * Size(DType)</c>.
+/// A Linear layer's weight is [out_features = Rows, in_features = Cols]: <c>nn.Linear</c> stores it so; GPT-2's
+/// <c>Conv1D</c> stores [in, out], which <see cref="InOut"/> views as [out, in] without copying a byte.
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
@@ -13,29 +15,39 @@ public readonly unsafe struct WeightMatrix
     public readonly DType DType;
     public readonly int Rows;
     public readonly int Cols;
-    /// <summary>Distance between rows, in elements (≥ Cols).</summary>
+    /// <summary>Distance between stored rows, in elements (≥ Cols; ≥ Rows for a <see cref="Transposed"/> view).</summary>
     public readonly long RowStride;
+    /// <summary>Stored column-major: element (r, c) at <c>c * RowStride + r</c> (a <c>Conv1D</c> [in, out] weight seen as
+    /// [out, in]). The GEMM reads such a view as its K-major operand, in place.</summary>
+    public readonly bool Transposed;
 
-    public WeightMatrix(nint data, DType dtype, int rows, int cols, long rowStride = -1)
+    public WeightMatrix(nint data, DType dtype, int rows, int cols, long rowStride = -1, bool transposed = false)
     {
-        Data = data; DType = dtype; Rows = rows; Cols = cols;
-        RowStride = rowStride < 0 ? cols : rowStride;
+        Data = data; DType = dtype; Rows = rows; Cols = cols; Transposed = transposed;
+        RowStride = rowStride >= 0 ? rowStride : transposed ? rows : cols;
     }
 
+    /// <summary>A weight stored [<paramref name="inFeatures"/>, <paramref name="outFeatures"/>] row-major (GPT-2's
+    /// <c>Conv1D</c>: <c>y = x · W + b</c>) viewed as the [out, in] matrix every other layer has.</summary>
+    public static WeightMatrix InOut(nint data, DType dtype, int inFeatures, int outFeatures) =>
+        new(data, dtype, outFeatures, inFeatures, outFeatures, transposed: true);
+
     /// <summary>Rows [start, start + count).</summary>
-    public WeightMatrix RowSlice(int start, int count) =>
-        new(Data + (nint)(start * RowStride * DTypes.Size(DType)), DType, count, Cols, RowStride);
+    public WeightMatrix RowSlice(int start, int count) => Transposed
+        ? new(Data + (nint)(start * DTypes.Size(DType)), DType, count, Cols, RowStride, true)
+        : new(Data + (nint)(start * RowStride * DTypes.Size(DType)), DType, count, Cols, RowStride);
 
     /// <summary>Columns [start, start + count) of every row (a strided view).</summary>
-    public WeightMatrix ColSlice(int start, int count) =>
-        new(Data + (nint)(start * DTypes.Size(DType)), DType, Rows, count, RowStride);
+    public WeightMatrix ColSlice(int start, int count) => Transposed
+        ? new(Data + (nint)(start * RowStride * DTypes.Size(DType)), DType, Rows, count, RowStride, true)
+        : new(Data + (nint)(start * DTypes.Size(DType)), DType, Rows, count, RowStride);
 
     /// <summary>Widens element (r, c) to fp32.</summary>
     public float this[int r, int c]
     {
         get
         {
-            long i = r * RowStride + c;
+            long i = Transposed ? c * RowStride + r : r * RowStride + c;
             return DType switch
             {
                 DType.F32 => ((float*)Data)[i],
@@ -50,6 +62,11 @@ public readonly unsafe struct WeightMatrix
     {
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of {Rows}");
         if (dst.Length < Cols) throw new ArgumentException($"dst has {dst.Length} elements, need {Cols}", nameof(dst));
+        if (Transposed)
+        {
+            for (int c = 0; c < Cols; c++) dst[c] = this[r, c];   // a strided column of the stored matrix
+            return;
+        }
         long start = r * RowStride;
         switch (DType)
         {

@@ -1,14 +1,21 @@
+using SharpLens.Loading;
+
 namespace SharpLens.Model;
 
 /// <summary>
 /// TransformerLens hook names (dotted paths) for one layer, built once per model so the forward pass
-/// never formats strings. Shapes are per prompt; see EXPERIMENTS.md.
+/// never formats strings. Shapes are per prompt; see EXPERIMENTS.md. Which of them a model has depends on its
+/// <see cref="BlockDesign"/>: <c>hook_rot_q</c>/<c>hook_rot_k</c> only with rotary positions, <c>hook_pre_linear</c>
+/// only with a gated MLP.
 /// </summary>
-public sealed class LayerHookNames(int layer)
+public sealed class LayerHookNames(int layer, BlockDesign? design = null)
 {
+    readonly BlockDesign _design = design ?? BlockDesign.Llama;
+
     public int Layer { get; } = layer;
     public readonly string ResidPre = $"blocks.{layer}.hook_resid_pre";      // [pos, d_model]
     public readonly string Ln1Scale = $"blocks.{layer}.ln1.hook_scale";      // [pos, 1]
+    public readonly string Ln1Normalized = $"blocks.{layer}.ln1.hook_normalized"; // [pos, d_model]: the norm's output
     public readonly string Q = $"blocks.{layer}.attn.hook_q";                // [pos, n_heads, d_head]
     public readonly string K = $"blocks.{layer}.attn.hook_k";                // [pos, n_kv_heads, d_head]
     public readonly string V = $"blocks.{layer}.attn.hook_v";                // [pos, n_kv_heads, d_head]
@@ -21,28 +28,51 @@ public sealed class LayerHookNames(int layer)
     public readonly string AttnOut = $"blocks.{layer}.hook_attn_out";        // [pos, d_model]
     public readonly string ResidMid = $"blocks.{layer}.hook_resid_mid";      // [pos, d_model]
     public readonly string Ln2Scale = $"blocks.{layer}.ln2.hook_scale";      // [pos, 1]
-    public readonly string MlpPre = $"blocks.{layer}.mlp.hook_pre";          // [pos, d_mlp] (gate)
-    public readonly string MlpPreLinear = $"blocks.{layer}.mlp.hook_pre_linear"; // [pos, d_mlp] (up)
+    public readonly string Ln2Normalized = $"blocks.{layer}.ln2.hook_normalized"; // [pos, d_model]
+    public readonly string MlpPre = $"blocks.{layer}.mlp.hook_pre";          // [pos, d_mlp] (gate, or the input projection)
+    public readonly string MlpPreLinear = $"blocks.{layer}.mlp.hook_pre_linear"; // [pos, d_mlp] (up; gated MLPs only)
     public readonly string MlpPost = $"blocks.{layer}.mlp.hook_post";        // [pos, d_mlp]
     public readonly string MlpOut = $"blocks.{layer}.hook_mlp_out";          // [pos, d_model]
     public readonly string ResidPost = $"blocks.{layer}.hook_resid_post";    // [pos, d_model]
 
-    public IEnumerable<string> All =>
-        [ResidPre, Ln1Scale, Q, K, V, RotQ, RotK, Scores, Pattern, Z, Result, AttnOut, ResidMid, Ln2Scale,
-         MlpPre, MlpPreLinear, MlpPost, MlpOut, ResidPost];
+    /// <summary>The keys attention reads (what a KV prefix holds): <see cref="RotK"/> with rotary positions, else <see cref="K"/>.</summary>
+    public string AttnKeys => _design.Positions == PositionKind.Rotary ? RotK : K;
+
+    public IEnumerable<string> All
+    {
+        get
+        {
+            bool rotary = _design.Positions == PositionKind.Rotary, gated = _design.Mlp == MlpKind.Gated;
+            return
+            [
+                ResidPre, Ln1Scale, Ln1Normalized, Q, K, V, .. rotary ? (string[])[RotQ, RotK] : [], Scores, Pattern, Z, Result,
+                AttnOut, ResidMid, Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost, MlpOut, ResidPost,
+            ];
+        }
+    }
 }
 
 /// <summary>Every hook point of a model.</summary>
 public sealed class HookNames
 {
     public const string Embed = "hook_embed";                  // [pos, d_model]
+    public const string PosEmbed = "hook_pos_embed";           // [pos, d_model] (learned positions only)
     public const string LnFinalScale = "ln_final.hook_scale";  // [pos, 1]
+    public const string LnFinalNormalized = "ln_final.hook_normalized";  // [pos, d_model]
+
+    readonly BlockDesign _design;
 
     public LayerHookNames[] Layers { get; }
 
-    public HookNames(int nLayers) => Layers = Enumerable.Range(0, nLayers).Select(l => new LayerHookNames(l)).ToArray();
+    public HookNames(int nLayers, BlockDesign? design = null)
+    {
+        _design = design ?? BlockDesign.Llama;
+        Layers = Enumerable.Range(0, nLayers).Select(l => new LayerHookNames(l, _design)).ToArray();
+    }
 
-    public IEnumerable<string> All => [Embed, .. Layers.SelectMany(l => l.All), LnFinalScale];
+    public IEnumerable<string> All =>
+        [Embed, .. _design.Positions == PositionKind.LearnedAbsolute ? (string[])[PosEmbed] : [],
+         .. Layers.SelectMany(l => l.All), LnFinalScale, LnFinalNormalized];
 
     public bool IsValid(string name) => All.Contains(name);
 }

@@ -4,7 +4,8 @@ using SharpLens.Loading;
 namespace SharpLens.Model;
 
 /// <summary>
-/// A Qwen2/Llama-family model with TransformerLens-style hook points. The API is small:
+/// A decoder-only model of a supported family (Qwen2, Llama, GPT-2: <see cref="Loading.Families.ModelFamilies"/>) with
+/// TransformerLens-style hook points. The API is small:
 /// <see cref="Run"/> (logits), <see cref="RunWithCache"/> (logits and activations),
 /// <see cref="RunWithHooks"/> (callbacks that read or overwrite activations), <see cref="RunFromLayer"/>
 /// (resume with a supplied residual stream), and <see cref="Forward"/> underneath them all.
@@ -28,7 +29,7 @@ public sealed partial class HookedTransformer : IDisposable
         _checkpoint = checkpoint;
         Config = checkpoint.Config;
         Weights = ModelWeights.From(checkpoint);
-        HookNames = new HookNames(Config.NLayers);
+        HookNames = new HookNames(Config.NLayers, Config.Design);
         Rotary = new Rotary(Config.DHead, Config.RopeTheta, Config.RopeScaling);
     }
 

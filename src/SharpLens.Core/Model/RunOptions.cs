@@ -10,6 +10,7 @@ public enum LogitsMode { All, Last, None }
 public sealed class KvPrefix
 {
     public required int Length { get; init; }
+    /// <summary>The keys as attention reads them (rotated, with rotary positions): <see cref="LayerHookNames.AttnKeys"/>.</summary>
     public required float[][] RotK { get; init; }  // [layer][≥ Length · n_kv · d_head]: positions [0, Length) are read
     public required float[][] V { get; init; }     // [layer][≥ Length · n_kv · d_head]
 
@@ -28,7 +29,7 @@ public sealed class KvPrefix
         return new KvPrefix
         {
             Length = length,
-            RotK = names.Layers.Select(l => Take(l.RotK)).ToArray(),
+            RotK = names.Layers.Select(l => Take(l.AttnKeys)).ToArray(),
             V = names.Layers.Select(l => Take(l.V)).ToArray(),
         };
     }

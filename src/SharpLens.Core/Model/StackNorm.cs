@@ -49,7 +49,11 @@ public static class StackNorms
         }
     }
 
-    /// <summary>The norm of a model's family (every family SharpLens loads today uses RMSNorm; a LayerNorm family
-    /// returns <see cref="Layer"/> here).</summary>
-    public static IStackNorm For(ModelConfig config) => new Rms(config.RmsNormEps);
+    /// <summary>The norm of a model's family, from its block design (<see cref="ModelConfig.RmsNormEps"/> holds the
+    /// family's epsilon, <c>layer_norm_epsilon</c> for LayerNorm families).</summary>
+    public static IStackNorm For(ModelConfig config) => config.Design.Norm switch
+    {
+        NormKind.LayerNorm => new Layer(config.RmsNormEps),
+        _ => new Rms(config.RmsNormEps),
+    };
 }

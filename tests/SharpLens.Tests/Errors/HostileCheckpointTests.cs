@@ -57,8 +57,8 @@ public class HostileCheckpointTests
     [InlineData("tie_word_embeddings", "\"true\"", "must be true or false, got \"true\"")]
     [InlineData("attention_bias", "1", "must be true or false, got 1")]
     [InlineData("use_sliding_window", "\"no\"", "must be true or false, got \"no\"")]
-    [InlineData("hidden_act", "5", "must be a string such as \"silu\", got 5")]
-    [InlineData("hidden_act", "[\"silu\"]", "must be a string such as \"silu\", got [\"silu\"]")]
+    [InlineData("hidden_act", "5", "\"hidden_act\" must be a string, got 5")]
+    [InlineData("hidden_act", "[\"silu\"]", "\"hidden_act\" must be a string, got [\"silu\"]")]
     public void AFieldOfTheWrongType_IsAnErrorNamingIt(string field, string json, string problem)
     {
         string dir = WithConfig(o => o[field] = JsonNode.Parse(json));

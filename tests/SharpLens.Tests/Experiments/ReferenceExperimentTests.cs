@@ -8,7 +8,7 @@ namespace SharpLens.Tests.Experiments;
 /// <summary>Every experiment of EXPERIMENTS.md against reference_experiments.json (float64 PyTorch), key by key.</summary>
 public class ReferenceExperimentTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu" };
 
     internal static StudyTokens TokensOf(JsonNode reference)
     {
@@ -70,7 +70,32 @@ public class ReferenceExperimentTests
         foreach (var key in PlainKeys.Concat(["zero_ablate_head_clean_logit_diff", "zero_ablate_head_corrupted_logit_diff", "dla_clean", "dla_corrupted"]))
             AssertMatches(key, reference[key]!, r[key]);
         Assert.Equal("hf", r["processing"]!.GetValue<string>());
-        Assert.Null(r["dla_clean"]!["attn_bias"]);
+        // Entries exist exactly where the family has them: GPT-2's b_O, learned positions and final LayerNorm bias.
+        foreach (var key in new[] { "pos_embed", "attn_bias", "bias" })
+            Assert.Equal(reference["dla_clean"]![key] is null, r["dla_clean"]![key] is null);
+    }
+
+    /// <summary>Every DLA entry (embed, pos_embed, heads, attn_bias, mlp, bias) sums to the logit, in both modes.</summary>
+    [Theory, MemberData(nameof(Models))]
+    public void DlaEntriesSumToTheLogits(string fixture)
+    {
+        foreach (var processing in new[] { Processing.Hf, Processing.Tl })
+        {
+            var dla = Compute(fixture, processing)["dla_clean"]!;
+            for (int t = 0; t < 2; t++)
+            {
+                double Sum(JsonNode? n) => n switch
+                {
+                    null => 0,
+                    JsonArray a when a.Count > 0 && a[0] is JsonArray => a.Sum(Sum),
+                    JsonArray a => a[t]!.GetValue<double>(),
+                    _ => 0,
+                };
+                double total = new[] { "embed", "pos_embed", "heads", "attn_bias", "mlp", "bias" }.Sum(k => Sum(dla[k]));
+                double logit = dla["logits"]![t]!.GetValue<double>();
+                Assert.True(Math.Abs(total - logit) <= 1e-3 + 1e-4 * Math.Abs(logit), $"{fixture} {processing}: entries sum to {total}, logit {logit}");
+            }
+        }
     }
 
     [Theory, MemberData(nameof(Models))]

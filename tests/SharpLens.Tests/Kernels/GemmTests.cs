@@ -69,6 +69,49 @@ public sealed unsafe class GemmTests(ITestOutputHelper output)
             }
     }
 
+    public static IEnumerable<object[]> InOutCases()
+    {
+        foreach (SimdLevel level in Enum.GetValues<SimdLevel>())
+            foreach (DType dt in Enum.GetValues<DType>())
+                foreach (int s in new[] { 0, 1, 2, 3, 5, 6, 8, 14 })
+                    foreach (int threads in new[] { 1, 2 })
+                        yield return new object[] { level, dt, s, threads };
+    }
+
+    /// <summary>A <c>Conv1D</c> weight stored [in = K, out] read in place as [N, K]: a block of its columns (the way q, k
+    /// and v are cut from GPT-2's fused <c>c_attn</c>) with a bias, and a block of its rows (one head's share of
+    /// <c>c_proj</c>, <see cref="WeightMatrix.ColSlice"/> of the [out, in] view).</summary>
+    [Theory]
+    [MemberData(nameof(InOutCases))]
+    public void LinearForward_ReadsInOutWeightsInPlace(SimdLevel level, DType dtype, int shape, int threads)
+    {
+        var (m, k, n, _) = Shapes[shape];
+        var rng = new Random(HashCode.Combine(m, k, n, (int)dtype, 7));
+        float[] x = RandomArray(rng, m * k), bias = RandomArray(rng, n);
+        using var store = new NativeWeight(rng, k + 5, 3 * n, dtype);       // stored [in, out] row-major, with spare rows
+        var full = WeightMatrix.InOut(store.View.Data, dtype, k + 5, 3 * n);  // [3n, k + 5]
+        Assert.Equal(store.View[2, n + 1], full[n + 1, 2]);
+        foreach (var w in new[] { full.RowSlice(n, n).ColSlice(0, k), full.RowSlice(2 * n, n).ColSlice(5, k) })
+        {
+            Assert.True(w.Transposed);
+            var expected = new float[m * n];
+            Gemm.LinearForwardNaive(x, m, w, bias, expected);
+            var actual = new float[m * n];
+            actual.AsSpan().Fill(float.NaN);
+            RunAt(level, threads, () => Gemm.LinearForward(x, m, w, bias, actual));
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double scale = Math.Abs(bias[j]);
+                    for (int p = 0; p < k; p++) scale += Math.Abs(x[i * k + p] * w[j, p]);
+                    AssertClose(expected[i * n + j], actual[i * n + j], scale, k, $"[{i},{j}] {level} {dtype} {m}×{k}×{n} in-out");
+                }
+            var row = new float[k];
+            w.ReadRow(n - 1, row);
+            for (int p = 0; p < k; p++) Assert.Equal(w[n - 1, p], row[p]);
+        }
+    }
+
     public static IEnumerable<object[]> MatMulCases()
     {
         foreach (SimdLevel level in Enum.GetValues<SimdLevel>())

@@ -8,17 +8,18 @@ namespace SharpLens.Tests.Model;
 /// <summary>Logits and every activation of reference_activations.json (float64 PyTorch) within EXPERIMENTS.md tolerances.</summary>
 public class ReferenceActivationTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu" };
 
-    /// <summary>1e-3 absolute, or 1e-4 relative to the tensor's largest magnitude, whichever is larger.</summary>
+    /// <summary>1e-3 absolute, or 1e-4 relative to the tensor's largest magnitude, whichever is larger. A null entry is a
+    /// masked attention score (JSON has no −Infinity): it must be −∞.</summary>
     internal static void AssertClose(string what, JsonArray expectedFlat, ReadOnlySpan<float> actual)
     {
         Assert.Equal(expectedFlat.Count, actual.Length);
-        double maxMag = expectedFlat.Max(v => Math.Abs(v!.GetValue<double>()));
+        double maxMag = expectedFlat.Where(v => v != null).Max(v => Math.Abs(v!.GetValue<double>()));
         double tol = Math.Max(1e-3, 1e-4 * maxMag);
         for (int i = 0; i < actual.Length; i++)
         {
-            double e = expectedFlat[i]!.GetValue<double>();
+            double e = expectedFlat[i]?.GetValue<double>() ?? double.NegativeInfinity;
             if (double.IsNegativeInfinity(e)) { Assert.True(float.IsNegativeInfinity(actual[i]), $"{what}[{i}]: expected -inf"); continue; }
             if (Math.Abs(e - actual[i]) > tol)
                 Assert.Fail($"{what}[{i}]: expected {e}, got {actual[i]} (tolerance {tol})");
@@ -35,6 +36,12 @@ public class ReferenceActivationTests
     [InlineData("tiny-qwen2", SimdLevel.Avx2)]
     [InlineData("tiny-qwen2", SimdLevel.Avx512)]
     [InlineData("tiny-llama", SimdLevel.Avx512)]
+    [InlineData("tiny-gpt2", SimdLevel.Scalar)]
+    [InlineData("tiny-gpt2", SimdLevel.Avx2)]
+    [InlineData("tiny-gpt2", SimdLevel.Avx512)]
+    [InlineData("tiny-gpt2-gelu", SimdLevel.Scalar)]
+    [InlineData("tiny-gpt2-gelu", SimdLevel.Avx2)]
+    [InlineData("tiny-gpt2-variant", SimdLevel.Avx2)]
     public void LogitsAndActivationsMatchPyTorchAtEveryLevel(string fixture, SimdLevel level)
     {
         KernelOptions.ForcedLevel = level;

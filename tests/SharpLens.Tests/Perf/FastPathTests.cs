@@ -7,7 +7,7 @@ namespace SharpLens.Tests.Perf;
 /// <summary>The shortcuts the study's speed rests on give the same numbers as the plain computation.</summary>
 public class FastPathTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant" };
 
     [Theory, MemberData(nameof(Models))]
     public void LogitTokens_AreTheSelectedColumnsOfTheFullLogits(string fixture)
@@ -75,7 +75,7 @@ public class FastPathTests
         var all = m.Forward(tokens, new RunOptions()).Logits!;                             // every row, every block whole
         var last = m.Forward(tokens, new RunOptions { Logits = LogitsMode.Last }).Logits!; // last block: final rows only
         // Resumed at layer 1 from the cached residual with a KV prefix of 3 positions, as sweeps run.
-        var (_, cache) = m.RunWithCache(tokens, n => n.EndsWith("hook_resid_pre") || n.EndsWith("hook_rot_k") || n.EndsWith("hook_v"));
+        var (_, cache) = m.RunWithCache(tokens, SharpLens.Experiments.PatchSweep.NeedsInBaseCache);
         var resid = cache[m.HookNames.Layers[1].ResidPre];
         int T = tokens[0].Length, d = m.Config.DModel, q0 = 3;
         var start = Tensor.Zeros(2, T - q0, d);

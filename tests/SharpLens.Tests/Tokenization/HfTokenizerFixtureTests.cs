@@ -27,6 +27,8 @@ public class HfTokenizerFixtureTests(ITestOutputHelper output)
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-llama")]
     [InlineData("setcomp-demo")]
+    [InlineData("gpt2-tokenizer")]
+    [InlineData("tiny-gpt2")]
     public void EncodeReproducesEveryGoldenId(string fixture)
     {
         var tokenizer = Tokenizer(fixture);
@@ -44,6 +46,8 @@ public class HfTokenizerFixtureTests(ITestOutputHelper output)
     [InlineData("qwen-tokenizer")]
     [InlineData("tiny-qwen2")]
     [InlineData("setcomp-demo")]
+    [InlineData("gpt2-tokenizer")]
+    [InlineData("tiny-gpt2")]
     public void AsciiGoldenStringsRoundTrip(string fixture)
     {
         var tokenizer = Tokenizer(fixture);
@@ -89,6 +93,37 @@ public class HfTokenizerFixtureTests(ITestOutputHelper output)
     {
         Assert.Equal(largestAddedId, Tokenizer(fixture).MaxTokenId);
         Assert.Equal("<|im_end|>", Tokenizer(fixture).TokenText(Tokenizer(fixture).Encode("<|im_end|>").Single()));
+    }
+
+    /// <summary>GPT-2 has no normalizer: every golden string, NFC or not, decodes back to itself byte for byte.</summary>
+    [Theory]
+    [InlineData("gpt2-tokenizer")]
+    [InlineData("tiny-gpt2")]
+    public void Gpt2GoldenStringsDecodeToThemselves(string fixture)
+    {
+        var tokenizer = Tokenizer(fixture);
+        foreach (var (text, ids) in Golden(fixture))
+        {
+            Assert.Equal(text, tokenizer.Decode(ids));
+            Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
+        }
+    }
+
+    /// <summary>The real GPT-2 vocabulary: the IOI prompt's ids known from the literature, <c>&lt;|endoftext|&gt;</c> as one
+    /// added token, no BOS added (its ByteLevel post-processor adds none, so encoding with and without special tokens
+    /// agree), " Mango" two pieces and " Orange" one.</summary>
+    [Fact]
+    public void RealGpt2Vocabulary()
+    {
+        var tokenizer = Tokenizer("gpt2-tokenizer");
+        Assert.Equal([2215, 5335, 290, 1757, 1816, 284, 262, 3650, 11, 1757, 2921, 257, 4144, 284],
+            tokenizer.Encode("When Mary and John went to the store, John gave a drink to"));
+        Assert.Equal([50256], tokenizer.Encode("<|endoftext|>"));
+        Assert.Equal(50256, tokenizer.MaxTokenId);
+        Assert.Equal([15496, 50256, 6894], tokenizer.Encode("Hello<|endoftext|>world"));
+        Assert.Equal(11942, tokenizer.TryGetSingleToken(" Orange"));
+        Assert.Null(tokenizer.TryGetSingleToken(" Mango"));
+        Assert.Equal([337, 14208], tokenizer.Encode(" Mango"));
     }
 
     [Fact]
