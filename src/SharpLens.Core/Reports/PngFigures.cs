@@ -82,7 +82,7 @@ internal static class PngFigures
         foreach (var run in new[] { "clean", "corrupted" })
             if (v.AblationFraction("head", run) is { } heads && Ok(heads))
                 yield return ($"zero_ablation_head_{run}_fraction", Heatmap(heads, Layers(heads.Length), Heads(heads[0].Length),
-                    $"Zero ablation of one head (attn.hook_z, every position) on the {run} run: fraction of its baseline kept", "head", "layer", "fraction", 1, false));
+                    $"Zero ablation of one head (attn.hook_z, every position) on the {run} run: fraction of its baseline kept", "head", "layer", "fraction kept", 0.05, false, centre: 1));
         foreach (var run in new[] { "clean", "corrupted" })
             if (v.Cube($"pattern_last_row_{run}") is { } pattern && TopHeads(v, pattern) is { Count: > 0 } top)
             {

@@ -59,7 +59,7 @@ internal static class Svg
         int maxCol = colLabels.Select(s => s.Length).DefaultIfEmpty(1).Max();
         double left = 16 + 7.5 * Math.Min(rowLabels.Select(s => s.Length).DefaultIfEmpty(1).Max(), 14) + (yTitle.Length > 0 ? 18 : 0);
         double bottom = 14 + 6.2 * Math.Min(maxCol, 16) + (xTitle.Length > 0 ? 20 : 0), top = 6;
-        double w = left + cw * cols + 10, h = top + ch * rows + bottom;
+        double w = Math.Max(left + cw * cols + 10, left + 7 * xTitle.Length + 10), h = top + ch * rows + bottom;   // room for the axis title
         bool text = cw >= 30 && ch >= 16;
         cellText ??= v => F(v, 2);
         var sb = new StringBuilder();
@@ -85,7 +85,7 @@ internal static class Svg
             string label = c < colLabels.Length ? colLabels[c] : "";
             sb.Append($"<text transform=\"translate({I(x + 4)},{I(y)}) rotate(-55)\" class=\"cl{(hl ? " hlt" : "")}\">{H(label)}</text>");
         }
-        if (xTitle.Length > 0) sb.Append($"<text x=\"{I(left + cw * cols / 2)}\" y=\"{I(h - 4)}\" class=\"ax\">{H(xTitle)}</text>");
+        if (xTitle.Length > 0) sb.Append($"<text x=\"{I(Math.Max(left + cw * cols / 2, left + 3.5 * xTitle.Length))}\" y=\"{I(h - 4)}\" class=\"ax\">{H(xTitle)}</text>");
         if (yTitle.Length > 0) sb.Append($"<text transform=\"translate(12,{I(top + rows * ch / 2)}) rotate(-90)\" class=\"ax\">{H(yTitle)}</text>");
         sb.Append("</svg>");
         return sb.ToString();

@@ -9,7 +9,7 @@ namespace SharpLens.Tests.Reports;
 
 public class ReportWriterTests
 {
-    static readonly string[] SectionIds = { "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "timings" };
+    static readonly string[] SectionIds = { "summary", "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "timings" };
 
     [Fact]
     public void Html_is_self_contained()
