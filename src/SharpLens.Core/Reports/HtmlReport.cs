@@ -17,6 +17,7 @@ internal static class HtmlReport
         var body = new StringBuilder();
         var s = new HtmlSections(v);
         // What was found first, then the figures; the run's metadata and the token table, which a reader consults, last.
+        var circuits = new CircuitSections(v);
         var sections = new (string id, string title, Func<string> render)[]
         {
             ("summary", "Summary", () => Summary(results, v)), ("baselines", "Baselines", () => Baselines(v)),
@@ -24,6 +25,8 @@ internal static class HtmlReport
             ("heads", "Attention head patching", s.HeadGrids), ("head-pair", "Head pairs", s.HeadPairs), ("control", "Control patch vs real patch", s.Control),
             ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention patterns", s.Attention),
             ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks),
+            ("path", "Path patching: what reads the sender", circuits.PathPatching), ("head-inputs", "Which input of a head carries the signal", circuits.HeadInputs),
+            ("necessity", "Necessity and sufficiency", circuits.Necessity), ("logit-lens", "Logit lens", circuits.LogitLens),
             ("tokens", "Tokenization", () => Tokenization(v)), ("meta", "Run", () => Header(v)), ("timings", "Timings", () => Timings(v)),
         };
         foreach (var (id, title, render) in sections)
@@ -56,7 +59,8 @@ internal static class HtmlReport
     const string Toc = "<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#baselines\">Baselines</a>" +
         "<a href=\"#resid\">Residual</a><a href=\"#attn-mlp\">Attn vs MLP</a><a href=\"#heads\">Heads</a><a href=\"#head-pair\">Head pairs</a>" +
         "<a href=\"#control\">Control</a><a href=\"#ablation\">Ablation</a><a href=\"#attention\">Attention</a><a href=\"#dla\">DLA</a>" +
-        "<a href=\"#ov\">OV copying</a><a href=\"#tokens\">Tokens</a><a href=\"#meta\">Run</a><a href=\"#timings\">Timings</a></nav>";
+        "<a href=\"#ov\">OV copying</a><a href=\"#path\">Path patching</a><a href=\"#head-inputs\">Head inputs</a><a href=\"#necessity\">Necessity</a>" +
+        "<a href=\"#logit-lens\">Logit lens</a><a href=\"#tokens\">Tokens</a><a href=\"#meta\">Run</a><a href=\"#timings\">Timings</a></nav>";
 
     /// <summary>The line under the title: model, architecture and size.</summary>
     static string Subtitle(ResultsView v)

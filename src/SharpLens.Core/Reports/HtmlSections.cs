@@ -26,7 +26,7 @@ internal sealed class HtmlSections
 
     string LastDesc => _last is int p ? $"the final position (pos {p})" : "the final position";
 
-    static string Fig(string title, string chart, string caption, string legend = "") =>
+    internal static string Fig(string title, string chart, string caption, string legend = "") =>
         $"<figure class=\"fig\"><h3>{H(title)}</h3>{legend}{chart}<figcaption>{caption}</figcaption></figure>";
 
     static string[] Layers(int n) => Enumerable.Range(0, n).Select(l => "L" + l).ToArray();
@@ -41,7 +41,7 @@ internal sealed class HtmlSections
 
     /// <summary>A diverging heatmap centred on <paramref name="centre"/> (0 for recovery and DLA, 1 for fractions kept), its
     /// legend and figure; the heatmap scrolls inside the figure when it is wider than the page.</summary>
-    static string DivFigure(string title, double[][] z, string[] rows, string[] cols, Func<int, int, string> tip, string caption,
+    internal static string DivFigure(string title, double[][] z, string[] rows, string[] cols, Func<int, int, string> tip, string caption,
         string quantity, double floor = 1, ISet<int>? hl = null, string xTitle = "", string yTitle = "", double centre = 0)
     {
         double m = Svg.SymMax(z.SelectMany(r => r).Select(x => x - centre), floor);
