@@ -3,6 +3,7 @@ using SharpLens.Cli.Commands;
 using SharpLens.Experiments;
 using SharpLens.IO;
 using SharpLens.Model;
+using SharpLens.Reports;
 using Spectre.Console;
 
 namespace SharpLens.Cli;
@@ -34,7 +35,8 @@ internal sealed partial class StudyConsole(IAnsiConsole console)
         if (!console.Profile.Capabilities.Interactive)
             return work(new Progress<StudyProgress>(_ => { }));
         T result = default!;
-        console.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+        console.Progress().AutoClear(true)   // finished bars go: the summary is what stays on screen
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
                 new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx =>
             {
@@ -66,11 +68,16 @@ internal sealed partial class StudyConsole(IAnsiConsole console)
         double[][] Grid(string key) => r[key]!.AsArray().Select(row => row!.AsArray().Select(Num).ToArray()).ToArray();
         bool Has(params string[] keys) => keys.All(k => r[k] is not null);
 
+        console.MarkupLine("\n[bold]Findings[/]");
+        foreach (var f in StudyFindings.Of(r))
+            console.MarkupLine($"• {Markup.Escape(UntrustedText.Escape(f.Text))} [grey](report.html#{f.Anchor})[/]");
+
         console.MarkupLine($"\n[bold]Baselines[/] (logit diff answer − wrong): clean [green]{Num(r["clean_logit_diff"]):+0.00;-0.00}[/], " +
                            $"corrupted [red]{Num(r["corrupted_logit_diff"]):+0.00;-0.00}[/]  (processing: {r["processing"]})");
 
         var tokens = r["token_strings"]!["clean"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
-        if (Has("resid_pre_patch_recovery")) ResidualHeatmap(Grid("resid_pre_patch_recovery"), tokens);
+        var differing = (r["differing_positions"] as JsonArray)?.Select(x => x!.GetValue<int>()).ToHashSet() ?? new HashSet<int>();
+        if (Has("resid_pre_patch_recovery")) ResidualHeatmap(Grid("resid_pre_patch_recovery"), tokens, differing);
 
         if (Has("attn_out_patch_last_recovery", "mlp_out_patch_last_recovery", "attn_out_patch_all_recovery", "mlp_out_patch_all_recovery"))
         {
@@ -97,8 +104,7 @@ internal sealed partial class StudyConsole(IAnsiConsole console)
             foreach (var (l, h) in Study.TopHeads(heads, 8)) top.AddRow($"L{l}H{h}", Colour(heads[l][h]), Colour(all[l][h]));
             console.Write(top);
         }
-        if (Has("head_pair_layer"))
-            console.MarkupLine($"Head pairs at layer {r["head_pair_layer"]}: see results.json / report.html (superadditivity per pair).");
+        HeadPairs(r);
 
         if (Has("zero_ablate_attn_clean_logit_diff", "zero_ablate_mlp_clean_logit_diff"))
         {
@@ -134,23 +140,53 @@ internal sealed partial class StudyConsole(IAnsiConsole console)
         CircuitSummary(r);
     }
 
-    /// <summary>Layer × position recoveries as coloured blocks (two characters a cell), with the strongest cells listed.</summary>
-    void ResidualHeatmap(double[][] resid, string[] tokens)
+    /// <summary>Layer × position recoveries as coloured blocks, with the strongest cells listed. Two characters a cell when
+    /// that fits the console, else one; still too wide, positions no layer moves (|recovery| &lt; 0.05, not differing, not
+    /// final) are folded away and the kept positions are listed.</summary>
+    void ResidualHeatmap(double[][] resid, string[] tokens, ISet<int> differing)
     {
         console.MarkupLine("\n[bold]Residual stream patching[/] (blocks.L.hook_resid_pre, one position, clean → corrupted): recovery by layer × position");
-        var head = new System.Text.StringBuilder("      ");
-        for (int p = 0; p < tokens.Length; p++) head.Append((p % 10).ToString().PadRight(2));
-        console.MarkupLine($"[grey]{head}[/]  [grey](position mod 10)[/]");
+        int n = resid.Max(r => r.Length), width = Math.Max(40, console.Profile.Width);
+        const int margin = 6;
+        int cell = margin + 2 * n <= width ? 2 : 1;
+        var cols = Enumerable.Range(0, n).ToList();
+        if (margin + cell * n > width)
+            cols = cols.Where(p => differing.Contains(p) || p == n - 1 || resid.Any(r => p < r.Length && Math.Abs(r[p]) >= 0.05)).ToList();
+        var head = new System.Text.StringBuilder(new string(' ', margin));
+        foreach (int p in cols) head.Append((p % 10).ToString().PadRight(cell));
+        console.MarkupLine($"[grey]{head}[/]" + (cols.Count < n ? "" : (margin + cell * n + 20 <= width ? "  [grey](position mod 10)[/]" : "")));
         for (int l = 0; l < resid.Length; l++)
         {
             var line = new System.Text.StringBuilder($"L{l,-3}  ");
-            foreach (double v in resid[l]) line.Append($"[{Background(v)}]{Shade(v)}{Shade(v)}[/]");
+            foreach (int p in cols)
+            {
+                double v = p < resid[l].Length ? resid[l][p] : double.NaN;
+                line.Append($"[{Background(v)}]{new string(Shade(v), cell)}[/]");
+            }
             console.MarkupLine(line.ToString());
         }
-        console.MarkupLine($"[grey]scale:[/] [red3]{Shade(-0.6)}{Shade(-0.6)}[/] ≤ −0.6   [red3]{Shade(-0.1)}{Shade(-0.1)}[/] ≤ −0.1   [grey23]{Shade(0)}{Shade(0)}[/] ≈ 0   [darkgreen]{Shade(0.3)}{Shade(0.3)}[/] ≥ 0.1   " +
-                           $"[green3]{Shade(0.6)}{Shade(0.6)}[/] ≥ 0.6   [lime]{Shade(1)}{Shade(1)}[/] ≥ 0.9");
-        var best = resid.SelectMany((row, l) => row.Select((v, p) => (l, p, v))).OrderByDescending(x => x.v).Take(5);
-        console.MarkupLine("strongest: " + string.Join(", ", best.Select(x => $"L{x.l} pos {x.p} {Markup.Escape(TokenizeCommand.Visible(tokens[x.p]))} [green]{x.v:0.00}[/]")));
+        if (cols.Count < n)
+            console.MarkupLine($"[grey]{n - cols.Count} of {n} positions folded (no layer recovers 0.05); shown: {string.Join(" ", cols)}[/]");
+        console.MarkupLine($"[grey]scale:[/] [red3]{Shade(-0.6)}[/] ≤−0.6 [red3]{Shade(-0.1)}[/] ≤−0.1 [grey23]{Shade(0)}[/] ≈0 [darkgreen]{Shade(0.3)}[/] ≥0.1 " +
+                           $"[green3]{Shade(0.6)}[/] ≥0.6 [lime]{Shade(1)}[/] ≥0.9");
+        var best = resid.SelectMany((row, l) => row.Select((v, p) => (l, p, v))).OrderByDescending(x => x.v).Take(3);
+        console.MarkupLine("strongest: " + string.Join(", ", best.Select(x => $"L{x.l} pos {x.p} {Markup.Escape(UntrustedText.Escape(TokenizeCommand.Visible(tokens[x.p])))} [green]{x.v:0.00}[/]")));
+    }
+
+    /// <summary>The head pairs of <c>head_pair_layer</c> that most depart from additivity, with their recoveries.</summary>
+    void HeadPairs(JsonObject r)
+    {
+        if (r["head_pair_z_patch_last_recovery"] is not JsonArray pa || r["head_pair_layer"] is null) return;
+        int layer = r["head_pair_layer"]!.GetValue<int>();
+        double N(JsonNode? x) => x?.GetValue<double>() ?? double.NaN;
+        var pair = pa.Select(row => row!.AsArray().Select(N).ToArray()).ToArray();
+        var t = new Table().Title($"Head pairs in layer {layer} (hook_z patched together at the final position)").AddColumns("pair", "recovery", "pair − singles");
+        var pairs = Enumerable.Range(0, pair.Length).SelectMany(i => Enumerable.Range(i + 1, Math.Max(0, pair.Length - i - 1)).Select(j => (i, j)))
+            .Select(x => (x.i, x.j, rec: pair[x.i][x.j], sup: pair[x.i][x.j] - pair[x.i][x.i] - pair[x.j][x.j]))
+            .OrderByDescending(x => double.IsFinite(x.sup) ? Math.Abs(x.sup) : -1).Take(5);
+        foreach (var (i, j, rec, sup) in pairs)
+            t.AddRow($"L{layer}H{i} + L{layer}H{j}", Colour(rec), $"{sup:+0.00;-0.00}" + (sup > 0.05 ? " superadditive" : sup < -0.05 ? " redundant" : ""));
+        console.Write(t);
     }
 
     /// <summary>A character that also reads without colour: blocks, denser for larger recovery; '-' and '=' below zero.</summary>
@@ -161,9 +197,16 @@ internal sealed partial class StudyConsole(IAnsiConsole console)
         >= 0.9 => "lime", >= 0.6 => "green3", >= 0.3 => "darkgreen", >= 0.1 => "darkgreen", > -0.1 => "grey23", _ => "red3",
     };
 
+    /// <summary>One line: the output folder and what is in it (the PNGs counted, not listed).</summary>
     public void Written(IEnumerable<string> paths)
     {
-        foreach (var p in paths) console.MarkupLine($"wrote [blue]{Markup.Escape(p)}[/]");
+        var list = paths.ToList();
+        if (list.Count == 0) return;
+        string dir = Path.GetDirectoryName(list[0])!;
+        var top = list.Where(p => Path.GetDirectoryName(p) == dir).Select(Path.GetFileName).ToList();
+        int figures = list.Count(p => Path.GetDirectoryName(p) != dir);
+        if (figures > 0) top.Add($"figures/ ({figures} PNG)");
+        console.MarkupLine($"wrote {Markup.Escape(UntrustedText.Escape(dir))}{Path.DirectorySeparatorChar}: {Markup.Escape(string.Join(", ", top))}");
     }
 
     /// <summary>A recovery as a coloured cell: green towards 1, red below 0.</summary>

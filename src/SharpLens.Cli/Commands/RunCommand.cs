@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using SharpLens.Loading;
+using SharpLens.IO;
 using SharpLens.Model;
+using SharpLens.Reports;
 using SharpLens.Tokenization;
 using Spectre.Console;
 
@@ -19,11 +21,18 @@ internal static class RunCommand
         var top = new Option<int>("--top") { Description = "how many next tokens to show", DefaultValueFactory = _ => 10 };
         var cache = new Option<string?>("--cache") { Description = "hook points to print, comma-separated (e.g. blocks.0.attn.hook_pattern,ln_final.hook_scale)" };
         var json = new Option<bool>("--json") { Description = "print {ids, top, logits_last[, cache]} as JSON" };
-        var cmd = new Command("run", "Run the model on a prompt and show the top next tokens") { model, text, textFile, top, cache, json };
+        var attention = new Option<bool>("--attention") { Description = "write the attention viewer (every layer and head) to --out DIR/attention.html" };
+        var outDir = new Option<string?>("--out") { Description = "directory for --attention's attention.html" };
+        var cmd = new Command("run", "Run the model on a prompt and show the top next tokens") { model, text, textFile, top, cache, json, attention, outDir };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             int k = p.GetValue(top);
             if (k < 1) throw SharpLensException.Usage($"--top must be at least 1, got {k}");
+            bool viewer = p.GetValue(attention);
+            string? outPath = p.GetValue(outDir);
+            if (viewer && string.IsNullOrEmpty(outPath)) throw SharpLensException.Usage("--attention needs --out DIR (the viewer is written to DIR/attention.html)");
+            if (!viewer && outPath is not null) throw SharpLensException.Usage("--out is only used with --attention");
+            if (viewer) AtomicFile.EnsureWritableDirectory(outPath!);   // before the model loads
             string prompt = CliHost.Text(p, text, textFile, required: true)!;
             string[] hooks = (p.GetValue(cache) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (p.GetValue(cache) is { } given && hooks.Length == 0) throw SharpLensException.Usage($"--cache \"{GenerateCommand.Printable(given)}\" names no hook");
@@ -34,15 +43,25 @@ internal static class RunCommand
             var ids = tok.Encode(prompt).ToArray();
             if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
             config.CheckPromptLength(ids.Length, "prompt");
-            using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: hooks.Length == 0 ? 0 : 1);
+            using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: hooks.Length == 0 && !viewer ? 0 : 1);
             m.HookNames.CheckAll(hooks);   // after the load (a mapping) has checked the config against the tensors, before the run
             var wanted = hooks.ToHashSet(StringComparer.Ordinal);
+            if (viewer) wanted.UnionWith(m.HookNames.Layers.Select(l => l.Pattern));
             var run = m.Forward([ids], new RunOptions
             {
                 Logits = LogitsMode.Last,
                 CacheFilter = wanted.Count == 0 ? null : wanted.Contains,
                 Cancellation = ct,
             });
+            if (viewer)
+            {
+                string file = Path.Combine(outPath!, AttentionFileName);
+                var tokens = ids.Select(i => tok.IsDefined(i) ? tok.TokenText(i) : $"<{i}>").ToArray();
+                var fig = Figures.AttentionPatterns(run.Cache, tokens, title: $"Attention patterns: {Path.GetFileName(dir.TrimEnd('/'))}");
+                ct.ThrowIfCancellationRequested();
+                AtomicFile.WriteAllText(file, fig.ToHtml());
+                Console.Error.WriteLine($"wrote {GenerateCommand.Printable(Path.GetFullPath(file))}");
+            }
             var logits = run.Logits!.Data;
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             var best = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(k)
@@ -70,6 +89,9 @@ internal static class RunCommand
         }));
         return cmd;
     }
+
+    /// <summary>The file <c>--attention</c> writes into <c>--out</c>.</summary>
+    public const string AttentionFileName = "attention.html";
 
     /// <summary>EXPERIMENTS.md's <c>"cache": {hook: {"shape", "data"}}</c>: per prompt (no batch axis), row-major, masked
     /// (−∞) attention scores as null, as in reference_activations.json.</summary>

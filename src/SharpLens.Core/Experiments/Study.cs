@@ -104,7 +104,10 @@ public static class Study
             var topHeads = options.Heads?.ToList() ?? TopHeads(HeadsLast(), options.DefaultTopHeads);
             o["top_heads"] = Json.Grid(topHeads.Select(x => new[] { x.Layer, x.Head }));
             foreach (bool clean in new[] { true, false })
+            {
                 o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
+                o[$"pattern_{(clean ? "clean" : "corrupted")}"] = FullPatterns(runs, clean);
+            }
             Lap("patterns_s");
             Report("attention patterns", 1, 1);
         }
@@ -184,6 +187,20 @@ public static class Study
     public static List<(int Layer, int Head)> TopHeads(double[][] headsLast, int count) =>
         headsLast.SelectMany((row, l) => row.Select((v, h) => (Layer: l, Head: h, V: Math.Abs(v))))
             .OrderByDescending(x => x.V).Take(count).Select(x => (x.Layer, x.Head)).ToList();
+
+    /// <summary>pattern [layer][head][q_pos][k_pos]: every head's whole pattern, for the report's attention viewer
+    /// (4 decimals: what a colour can show).</summary>
+    static JsonArray FullPatterns(StudyRuns runs, bool clean)
+    {
+        var cache = clean ? runs.Clean : runs.Corrupted;
+        int T = runs.Tokens.Length, H = runs.Model.Config.NHeads;
+        return new JsonArray(runs.Model.HookNames.Layers.Select(names =>
+        {
+            var p = cache[names.Pattern].Data;
+            return (JsonNode?)new JsonArray(Enumerable.Range(0, H).Select(h => (JsonNode?)new JsonArray(Enumerable.Range(0, T).Select(q =>
+                (JsonNode?)new JsonArray(Enumerable.Range(0, T).Select(k => (JsonNode?)Math.Round((double)p[(h * T + q) * T + k], 4)).ToArray())).ToArray())).ToArray());
+        }).ToArray());
+    }
 
     /// <summary>pattern_last_row [layer][head][k_pos]: attention from the final position.</summary>
     static IEnumerable<IEnumerable<IEnumerable<double>>> PatternLastRows(StudyRuns runs, bool clean)

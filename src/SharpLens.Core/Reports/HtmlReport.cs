@@ -16,17 +16,18 @@ internal static class HtmlReport
         var v = new ResultsView(results);
         var body = new StringBuilder();
         var s = new HtmlSections(v);
+        // What was found first, then the figures; the run's metadata and the token table, which a reader consults, last.
         var circuits = new CircuitSections(v);
         var sections = new (string id, string title, Func<string> render)[]
         {
-            ("meta", "Run", () => Header(v)), ("tokens", "Tokenization", () => Tokenization(v)), ("baselines", "Baselines", () => Baselines(v)),
+            ("summary", "Summary", () => Summary(results, v)), ("baselines", "Baselines", () => Baselines(v)),
             ("resid", "Residual stream patching", s.Residual), ("attn-mlp", "Attention vs MLP output patching", s.AttnVsMlp),
             ("heads", "Attention head patching", s.HeadGrids), ("head-pair", "Head pairs", s.HeadPairs), ("control", "Control patch vs real patch", s.Control),
-            ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention from the final token (top heads)", s.Attention),
+            ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention patterns", s.Attention),
             ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks),
             ("path", "Path patching: what reads the sender", circuits.PathPatching), ("head-inputs", "Which input of a head carries the signal", circuits.HeadInputs),
             ("necessity", "Necessity and sufficiency", circuits.Necessity), ("logit-lens", "Logit lens", circuits.LogitLens),
-            ("timings", "Timings", () => Timings(v)),
+            ("tokens", "Tokenization", () => Tokenization(v)), ("meta", "Run", () => Header(v)), ("timings", "Timings", () => Timings(v)),
         };
         foreach (var (id, title, render) in sections)
         {
@@ -44,22 +45,48 @@ internal static class HtmlReport
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
         sb.Append("<title>SharpLens report — ").Append(H(v.Str("model", "path") ?? "study")).Append("</title>");
-        sb.Append("<style>").Append(Css).Append("</style></head>\n<body>");
+        sb.Append("<style>").Append(Css).Append(AttentionViewer.Css).Append("</style></head>\n<body>");
         sb.Append("<header class=\"top\"><h1>SharpLens activation-patching report</h1>");
-        sb.Append("<p id=\"status\" class=\"status\">Figures not checked (scripts disabled?)</p>");
+        sb.Append("<p id=\"status\" class=\"status\">").Append(H(Subtitle(v))).Append("</p>");
         sb.Append(Toc).Append("</header><main>");
         sb.Append(body);
         sb.Append("</main><div id=\"tip\" class=\"tip\"></div>");
         sb.Append("<script type=\"application/json\" id=\"sharplens-results\">").Append(json).Append("</script>");
-        sb.Append("<script>").Append(Js).Append("</script></body></html>\n");
+        sb.Append("<script>").Append(AttentionViewer.Js).Append(Js).Append("</script></body></html>\n");
         return sb.ToString();
     }
 
-    const string Toc = "<nav class=\"toc\"><a href=\"#meta\">Run</a><a href=\"#tokens\">Tokens</a><a href=\"#baselines\">Baselines</a>" +
+    const string Toc = "<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#baselines\">Baselines</a>" +
         "<a href=\"#resid\">Residual</a><a href=\"#attn-mlp\">Attn vs MLP</a><a href=\"#heads\">Heads</a><a href=\"#head-pair\">Head pairs</a>" +
         "<a href=\"#control\">Control</a><a href=\"#ablation\">Ablation</a><a href=\"#attention\">Attention</a><a href=\"#dla\">DLA</a>" +
         "<a href=\"#ov\">OV copying</a><a href=\"#path\">Path patching</a><a href=\"#head-inputs\">Head inputs</a><a href=\"#necessity\">Necessity</a>" +
-        "<a href=\"#logit-lens\">Logit lens</a><a href=\"#timings\">Timings</a></nav>";
+        "<a href=\"#logit-lens\">Logit lens</a><a href=\"#tokens\">Tokens</a><a href=\"#meta\">Run</a><a href=\"#timings\">Timings</a></nav>";
+
+    /// <summary>The line under the title: model, architecture and size.</summary>
+    static string Subtitle(ResultsView v)
+    {
+        var parts = new List<string>();
+        if (v.Str("model", "path") is string p) parts.Add(p);
+        if (v.Str("model", "architecture") is string a) parts.Add(a);
+        if (v.Node("model") is JsonObject m && Num(m["n_layers"]) is double l && Num(m["n_heads"]) is double h) parts.Add($"{l:0} layers × {h:0} heads");
+        if (v.Str("processing") is string pr) parts.Add("processing " + pr);
+        return parts.Count == 0 ? "activation patching study" : string.Join(" · ", parts);
+    }
+
+    /// <summary>The findings in sentences, each linked to the section whose figure shows it, and the two prompts.</summary>
+    static string Summary(JsonObject results, ResultsView v)
+    {
+        var findings = StudyFindings.Of(results);
+        var sb = new StringBuilder();
+        string? c = v.Str("prompts", "clean"), r = v.Str("prompts", "corrupted");
+        if (c is not null && r is not null)
+            sb.Append($"<p class=\"prompts\"><span class=\"pl\">clean</span> <span class=\"t\">{H(c)}</span><br><span class=\"pl\">corrupted</span> <span class=\"t\">{H(r)}</span></p>");
+        if (findings.Count == 0) sb.Append(Missing("clean_logit_diff", "resid_pre_patch_recovery"));
+        else
+            sb.Append("<ul class=\"findings\">").Append(string.Concat(findings.Select(f =>
+                $"<li data-anchor=\"{H(f.Anchor)}\">{H(f.Text)} <a href=\"#{H(f.Anchor)}\">figure&nbsp;→</a></li>"))).Append("</ul>");
+        return Section("summary", "Summary", "", sb.ToString());
+    }
 
     /// <summary>A section with an id, a heading, an intro paragraph and content.</summary>
     public static string Section(string id, string title, string intro, string content) =>
@@ -151,15 +178,17 @@ internal static class HtmlReport
         return Section("timings", "Timings", "Wall-clock seconds per stage of the study.", "<table class=\"kv\">" + string.Concat(rows) + "</table>");
     }
 
-    const string Css = """
+    internal const string Css = """
 body{margin:0;font:15px/1.5 "DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#f6f7f9}
 header.top{background:#1f2a44;color:#fff;padding:18px 32px 10px}header.top h1{margin:0 0 4px;font-size:24px;font-weight:600}
-.status{margin:0 0 8px;font-size:13px;color:#c9d4ea}.toc a{color:#fff;margin-right:14px;font-size:13px;text-decoration:none;opacity:.85}.toc a:hover{opacity:1;text-decoration:underline}
+.status{margin:0 0 8px;font-size:13px;color:#c9d4ea}.status.bad{color:#fecaca}
+ul.findings{margin:4px 0 0;padding-left:20px}ul.findings li{margin:3px 0;max-width:1040px}ul.findings a{font-size:13px;white-space:nowrap}
+.prompts{margin:0 0 6px;font-size:13px;line-height:1.7}.prompts .pl{display:inline-block;width:80px;color:#4b5563}.toc a{color:#fff;margin-right:14px;font-size:13px;text-decoration:none;opacity:.85}.toc a:hover{opacity:1;text-decoration:underline}
 main{max-width:1280px;margin:0 auto;padding:8px 28px 40px}
 section{background:#fff;border:1px solid #e3e6eb;border-radius:10px;padding:14px 22px 18px;margin:18px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
 h2{font-size:20px;margin:4px 0 6px;color:#1f2a44}h3{font-size:15px;margin:10px 0 4px}
 .intro{color:#4b5563;margin:0 0 10px;max-width:980px}.note{color:#8a6d00;background:#fff8e1;border-left:4px solid #f5c518;padding:6px 10px}
-figure.fig{margin:12px 0 18px;overflow-x:auto}figcaption{font-size:13px;color:#4b5563;max-width:980px;margin-top:4px}
+figure.fig{margin:12px 0 18px;overflow-x:auto}.scroll{overflow-x:auto;max-width:100%}figcaption{font-size:13px;color:#4b5563;max-width:980px;margin-top:4px}
 .figrow{display:flex;flex-wrap:wrap;gap:8px 36px;align-items:flex-start}.figrow>figure.fig{width:min-content;min-width:340px}.figrow>figure.fig figcaption{max-width:none}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #eceef1;text-align:left;vertical-align:top}
 table.kv th{color:#4b5563;font-weight:600;white-space:nowrap}table.tok{font-family:"DejaVu Sans Mono",ui-monospace,Menlo,Consolas,monospace}
@@ -203,8 +232,8 @@ svg rect[data-v]:hover{stroke:#111;stroke-width:1.5}
   });
   body.setAttribute('data-figures-total',String(figs.length));
   body.setAttribute('data-figures-drawn',String(drawn));
-  document.getElementById('status').textContent='Figures drawn: '+drawn+' of '+figs.length+
-    ' · results keys: '+Object.keys(data).length;
+  body.setAttribute('data-results-keys',String(Object.keys(data).length));
+  if(drawn<figs.length){var st=document.getElementById('status');st.textContent+=' · '+(figs.length-drawn)+' of '+figs.length+' figures could not be drawn';st.className+=' bad';}
 })();
 """;
 }

@@ -39,26 +39,48 @@ internal sealed class HtmlSections
         return c == r ? c : c + "→" + r;
     }
 
-    /// <summary>A diverging heatmap centred on 0, its legend and figure.</summary>
+    /// <summary>A diverging heatmap centred on <paramref name="centre"/> (0 for recovery and DLA, 1 for fractions kept), its
+    /// legend and figure; the heatmap scrolls inside the figure when it is wider than the page.</summary>
     internal static string DivFigure(string title, double[][] z, string[] rows, string[] cols, Func<int, int, string> tip, string caption,
-        string quantity, double floor = 1, ISet<int>? hl = null, string xTitle = "", string yTitle = "")
+        string quantity, double floor = 1, ISet<int>? hl = null, string xTitle = "", string yTitle = "", double centre = 0)
     {
-        double m = Svg.SymMax(z.SelectMany(r => r), floor);
-        var chart = Svg.Heatmap(z, rows, cols, Svg.DivergingStops, x => 0.5 + x / (2 * m), tip, hl, xTitle, yTitle);
-        return Fig(title, chart, caption, Svg.Legend(Svg.DivergingStops, "−" + F(m, 2), "0", "+" + F(m, 2), quantity));
+        double m = Svg.SymMax(z.SelectMany(r => r).Select(x => x - centre), floor);
+        var chart = Svg.Heatmap(z, rows, cols, Svg.DivergingStops, x => 0.5 + (x - centre) / (2 * m), tip, hl, xTitle, yTitle);
+        string lo = centre == 0 ? "−" + F(m, 2) : F(centre - m, 2), hi = centre == 0 ? "+" + F(m, 2) : F(centre + m, 2);
+        return Fig(title, "<div class=\"scroll\">" + chart + "</div>", caption, Svg.Legend(Svg.DivergingStops, lo, F(centre, 2), hi, quantity));
     }
+
+    /// <summary>Below this |recovery| at every layer a position is uninformative and folded away in the residual map.</summary>
+    const double FoldBelow = 0.05;
 
     public string Residual()
     {
         var z = _v.Mat("resid_pre_patch_recovery");
         const string title = "Residual stream patching";
         if (z is null) return Section("resid", title, "", Missing("resid_pre_patch_recovery"));
-        var cols = Enumerable.Range(0, z[0].Length).Select(p => $"{p} {Tok(p)}").ToArray();
-        var fig = DivFigure("Recovery by layer and position", z, Layers(z.Length), cols,
-            (l, p) => $"blocks.{l}.hook_resid_pre, pos {p} ({Tok(p)}): recovery {F(z[l][p], 4)}",
-            $"Patching <code>blocks.L.hook_resid_pre</code> at one position at a time, from the clean run into the corrupted run; colour = recovery " +
-            "(red = towards the clean answer, blue = away from it). Outlined columns are the positions where the prompts differ.",
-            "recovery", 1, _diff, "position (clean token → corrupted token)", "layer");
+        int n = z.Max(r => r.Length);
+        // Keep what can matter — differing positions, the final position and any position some layer moves — so that at
+        // 800 px the informative columns are on screen; the full map follows, folded.
+        var keep = Enumerable.Range(0, n).Where(p => _diff.Contains(p) || p == n - 1 || z.Any(r => p < r.Length && Math.Abs(r[p]) >= FoldBelow)).ToArray();
+        string Tip(int l, int p) => $"blocks.{l}.hook_resid_pre, pos {p} ({Tok(p)}): recovery {F(z[l][p], 4)}";
+        const string caption = "Patching <code>blocks.L.hook_resid_pre</code> at one position at a time, from the clean run into the corrupted run; colour = recovery " +
+            "(red = towards the clean answer, blue = away from it). Outlined columns are the positions where the prompts differ.";
+        string fig;
+        if (keep.Length < n && keep.Length > 0)
+        {
+            var folded = z.Select(r => keep.Select(p => p < r.Length ? r[p] : double.NaN).ToArray()).ToArray();
+            var hl = new HashSet<int>(keep.Select((p, i) => (p, i)).Where(t => _diff.Contains(t.p)).Select(t => t.i));
+            fig = DivFigure("Recovery by layer and position", folded, Layers(z.Length), keep.Select(p => $"{p} {Tok(p)}").ToArray(),
+                (l, i) => Tip(l, keep[i]), caption + $" {n - keep.Length} of {n} positions, where no layer recovers {F(FoldBelow, 2)} or more, are folded away; " +
+                "the full map is below.", "recovery", 1, hl, "position (clean token → corrupted token)", "layer");
+            string full = DivFigure("Every position", z, Layers(z.Length), Enumerable.Range(0, n).Select(p => $"{p} {Tok(p)}").ToArray(), Tip,
+                caption, "recovery", 1, _diff, "position (clean token → corrupted token)", "layer").Replace("<figure class=\"fig\">", "<figure class=\"full\">")
+                .Replace("<figcaption>", "<div class=\"cap\">").Replace("</figcaption>", "</div>");
+            fig += $"<details class=\"full\"><summary>All {n} positions</summary>{full}</details>";
+        }
+        else
+            fig = DivFigure("Recovery by layer and position", z, Layers(z.Length), Enumerable.Range(0, n).Select(p => $"{p} {Tok(p)}").ToArray(), Tip,
+                caption, "recovery", 1, _diff, "position (clean token → corrupted token)", "layer");
         return Section("resid", title, "Where in the residual stream the information that separates the two prompts lives, layer by layer.", fig);
     }
 
@@ -156,8 +178,9 @@ internal sealed class HtmlSections
             var f = _v.AblationFraction("head", run);
             if (f is null) continue;
             sb.Append(DivFigure($"Heads, {run} run", f, Layers(f.Length), Heads(f[0].Length), (l, h) => $"L{l}H{h} zeroed in the {run} run: {F(f[l][h], 4)} of baseline",
-                $"Running the {run} prompt with one head's <code>blocks.L.attn.hook_z</code> set to 0 at every position; colour = logit difference as a fraction of the {run} baseline.",
-                "fraction", 1, null, "head", "layer"));
+                $"Running the {run} prompt with one head's <code>blocks.L.attn.hook_z</code> set to 0 at every position; colour = logit difference as a fraction of the {run} baseline, " +
+                "centred on 1 (white = unaffected; blue = the head was needed; red = the run does better without it).",
+                "fraction kept", 0.05, null, "head", "layer", centre: 1));
         }
         if (sb.Length == 0) return Section("ablation", title, "", Missing("zero_ablate_attn_clean_logit_diff", "zero_ablate_head_clean_fraction"));
         return Section("ablation", title, "Necessity rather than sufficiency: remove a component from a run and see how much of that run's own preference survives.", "<div class=\"figrow\">" + sb + "</div>");
@@ -175,33 +198,72 @@ internal sealed class HtmlSections
 
     public string Attention()
     {
-        const string title = "Attention from the final token (top heads)";
+        const string title = "Attention patterns";
         var heads = TopHeads();
         var pc = _v.Cube("pattern_last_row_clean"); var pr = _v.Cube("pattern_last_row_corrupted");
-        if (heads.Count == 0 || (pc is null && pr is null)) return Section("attention", title, "", Missing("top_heads", "pattern_last_row_clean"));
-        var sb = new StringBuilder();
+        string viewer = Viewer(heads);
+        if (viewer.Length == 0 && (heads.Count == 0 || (pc is null && pr is null))) return Section("attention", title, "", Missing("pattern_clean", "top_heads", "pattern_last_row_clean"));
+        var sb = new StringBuilder(viewer);
+        if (heads.Count > 0 && (pc is not null || pr is not null)) sb.Append("<h3>Attention from the final token (top heads)</h3>");
         foreach (var (l, h) in heads)
         {
             var rows = new StringBuilder();
             foreach (var (run, pat, toks) in new[] { ("clean", pc, _clean), ("corrupted", pr, _corr) })
             {
                 if (pat is null || l >= pat.Length || h >= pat[l].Length) continue;
-                var w = pat[l][h]; double mx = Math.Max(1e-9, w.DefaultIfEmpty(0).Max());
+                var w = pat[l][h];
                 rows.Append($"<div class=\"attn\"><span class=\"runlabel\">{run}</span>");
                 for (int k = 0; k < w.Length; k++)
                 {
                     string t = k < toks.Length ? toks[k] : "#" + k;
-                    double a = w[k] / mx;
-                    rows.Append($"<span class=\"atok{(k == w.Length - 1 ? " q" : "")}\" style=\"background:rgba(178,24,43,{F(a, 3)});color:{(a > 0.55 ? "#fff" : "#1f2328")}\" data-v=\"{F(w[k], 6)}\" data-tip=\"{H($"pos {k} “{Visible(t)}”: attention {F(w[k], 4)}")}\">{HtmlToken(t)}</span>");
+                    var (r, g, b) = Svg.Lerp(AttentionViewer.Stops, w[k]);   // absolute: a diffuse head stays pale
+                    bool dark = 0.299 * r + 0.587 * g + 0.114 * b < 120;
+                    rows.Append($"<span class=\"atok{(k == w.Length - 1 ? " q" : "")}\" style=\"background:rgb({r},{g},{b});color:{(dark ? "#fff" : "#1f2328")}\" data-v=\"{F(w[k], 6)}\" data-tip=\"{H($"pos {k} “{Visible(t)}”: attention {F(w[k], 4)}")}\">{HtmlToken(t)}</span>");
                 }
                 rows.Append("</div>");
             }
             string top = TopTokens(l, h);
             sb.Append(Fig($"L{l}H{h}", rows + top,
-                $"<code>blocks.{l}.attn.hook_pattern</code> row of the final query position (outlined token) in each unpatched run; colour = attention weight, scaled to the row's largest weight (hover for the exact value).",
-                Svg.Legend(new[] { "#ffffff", "#b2182b" }, "0", "", "row max", "attention")));
+                $"<code>blocks.{l}.attn.hook_pattern</code> row of the final query position (outlined token) in each unpatched run; colour = attention weight on the absolute scale 0 → 1 (hover for the exact value).",
+                Svg.Legend(AttentionViewer.Stops, "0", "0.5", "1", "attention")));
         }
-        return Section("attention", title, "Where the most important heads (by final-position head patching, or <code>top_heads</code>) look, drawn over the prompt's tokens as CircuitsVis does.", sb.ToString());
+        return Section("attention", title, "Every head's pattern over the prompt's tokens, as CircuitsVis draws it: pick a head from the thumbnails, hover a token to see where it attends (its row) and what attends to it (its column); then the rows of the final token for the most important heads (by final-position head patching, or <code>top_heads</code>).", sb.ToString());
+    }
+
+    /// <summary>The attention viewer over <c>pattern_clean</c> and <c>pattern_corrupted</c> (clean and corrupted side by side), or "" without them.</summary>
+    string Viewer(List<(int l, int h)> heads)
+    {
+        var runs = new List<AttentionRun>();
+        foreach (var (run, toks) in new[] { ("clean", _clean), ("corrupted", _corr) })
+            if (_v.Node("pattern_" + run) is JsonArray a && toks.Length > 0 && FullPattern(a, toks.Length) is { } p)
+                runs.Add(new AttentionRun(run, toks, p));
+        if (runs.Count == 0) return "";
+        if (runs.Count == 2 && (runs[0].Pattern.Length != runs[1].Pattern.Length || runs[0].Pattern[0].Length != runs[1].Pattern[0].Length)) runs.RemoveAt(1);
+        return "<div class=\"viewer\" id=\"attention-viewer\">" + AttentionViewer.Fragment(runs, heads.Count > 0 ? heads[0] : (0, 0), "Attention patterns") + "</div>";
+    }
+
+    /// <summary>[layer][head][q][k] JSON → [layer][head][q·T + k], or null when it is not that shape for <paramref name="t"/> tokens.</summary>
+    static float[][][]? FullPattern(JsonArray a, int t)
+    {
+        var layers = new float[a.Count][][];
+        for (int l = 0; l < a.Count; l++)
+        {
+            if (a[l] is not JsonArray hs || hs.Count == 0) return null;
+            layers[l] = new float[hs.Count][];
+            for (int h = 0; h < hs.Count; h++)
+            {
+                if (hs[h] is not JsonArray qs || qs.Count != t) return null;
+                var flat = new float[t * t];
+                for (int q = 0; q < t; q++)
+                {
+                    var row = qs[q] is JsonArray ks && ks.Count == t ? ks : null;
+                    if (row is null) return null;
+                    for (int k = 0; k < t; k++) flat[q * t + k] = (float)(Num(row[k]) ?? 0);
+                }
+                layers[l][h] = flat;
+            }
+        }
+        return layers.Length == 0 || layers.Any(l => l.Length != layers[0].Length) ? null : layers;
     }
 
     string TopTokens(int l, int h)

@@ -23,7 +23,7 @@ internal static partial class PngFigures
     }
 
     static readonly IColormap DivergingMap = new StopsColormap("SharpLens diverging", Svg.DivergingStops);
-    static readonly string[] SeriesHex = { "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd" };
+    internal static readonly string[] SeriesHex = { "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd" };
 
     /// <summary>Renders every figure whose data is present, as (file name without extension, PNG bytes).</summary>
     public static IEnumerable<(string name, byte[] png)> Render(ResultsView v)
@@ -82,7 +82,7 @@ internal static partial class PngFigures
         foreach (var run in new[] { "clean", "corrupted" })
             if (v.AblationFraction("head", run) is { } heads && Ok(heads))
                 yield return ($"zero_ablation_head_{run}_fraction", Heatmap(heads, Layers(heads.Length), Heads(heads[0].Length),
-                    $"Zero ablation of one head (attn.hook_z, every position) on the {run} run: fraction of its baseline kept", "head", "layer", "fraction", 1, false));
+                    $"Zero ablation of one head (attn.hook_z, every position) on the {run} run: fraction of its baseline kept", "head", "layer", "fraction kept", 0.05, false, centre: 1));
         foreach (var run in new[] { "clean", "corrupted" })
             if (v.Cube($"pattern_last_row_{run}") is { } pattern && TopHeads(v, pattern) is { Count: > 0 } top)
             {
@@ -140,7 +140,8 @@ internal static partial class PngFigures
     }
 
     /// <summary>A diverging heatmap centred on 0 with a colour bar; row 0 at the top, labels on both axes.</summary>
-    static byte[] Heatmap(double[][] z, string[] rows, string[] cols, string title, string xLabel, string yLabel, string quantity, double floor, bool mono)
+    internal static byte[] Heatmap(double[][] z, string[] rows, string[] cols, string title, string xLabel, string yLabel, string quantity, double floor, bool mono,
+        double centre = 0, int width = Width, int height = Height)
     {
         var plt = new Plot();
         int nr = z.Length, nc = z.Max(r => r.Length);
@@ -148,9 +149,9 @@ internal static partial class PngFigures
         for (int r = 0; r < nr; r++)
             for (int c = 0; c < nc; c++) data[r, c] = c < z[r].Length ? z[r][c] : double.NaN;
         var hm = plt.Add.Heatmap(data);
-        double m = Svg.SymMax(z.SelectMany(r => r), floor);
+        double m = Svg.SymMax(z.SelectMany(r => r).Select(v => v - centre), floor);
         hm.Colormap = DivergingMap;
-        hm.ManualRange = new ScottPlot.Range(-m, m);
+        hm.ManualRange = new ScottPlot.Range(centre - m, centre + m);
         hm.Rectangle = new CoordinateRect(-0.5, nc - 0.5, -0.5, nr - 0.5); // cell (r, c) centred on (c, nr - 1 - r)
         hm.RenderStrategy = new ScottPlot.Plottables.Heatmap.RenderStrategies.Rectangles();
         var cb = plt.Add.ColorBar(hm);
@@ -159,8 +160,8 @@ internal static partial class PngFigures
         cb.LabelStyle.FontName = SansFont;
         cb.Axis.TickLabelStyle.FontName = SansFont;
         cb.Axis.TickLabelStyle.FontSize = 12;
-        var cbTicks = new[] { -m, -m / 2, 0, m / 2, m };
-        cb.Axis.SetTicks(cbTicks, cbTicks.Select(t => F(t, m < 0.1 ? 3 : 2)).ToArray());
+        var cbTicks = new[] { centre - m, centre - m / 2, centre, centre + m / 2, centre + m };
+        cb.Axis.SetTicks(cbTicks, cbTicks.Select(t => F(t, m < 0.01 ? 4 : m < 0.1 ? 3 : 2)).ToArray());
         Style(plt, title, xLabel, yLabel);
         RotatedTicks(plt, cols);
         if (mono) plt.Axes.Bottom.TickLabelStyle.FontName = "DejaVu Sans Mono";
@@ -174,9 +175,9 @@ internal static partial class PngFigures
                     var t = plt.Add.Text(F(data[r, c], 2), c, nr - 1 - r);
                     t.LabelAlignment = Alignment.MiddleCenter;
                     t.LabelFontSize = nc > 16 ? 9 : 13;
-                    t.LabelFontColor = Math.Abs(data[r, c]) > 0.6 * m ? Colors.White : Colors.Black;
+                    t.LabelFontColor = Math.Abs(data[r, c] - centre) > 0.6 * m ? Colors.White : Colors.Black;
                 }
-        return plt.GetImageBytes(Width, Height, ImageFormat.Png);
+        return plt.GetImageBytes(width, height, ImageFormat.Png);
     }
 
     /// <summary>Grouped bars: one group per category, one colour per series, a zero line and a legend.</summary>
@@ -213,5 +214,25 @@ internal static partial class PngFigures
             .Select(t => ($"“{Visible(d.Labels[t])}”", comps.Select(c => t < c.values.Length ? c.values[t] : double.NaN).ToArray())).ToArray();
         return Bars(comps.Select(c => c.name).ToArray(), series,
             $"Direct logit attribution at the final position, {d.Run} run (largest {comps.Count} components)", "logit contribution", "component");
+    }
+
+    /// <summary>Lines: one per series over the x categories, markers at each point, a zero line and a legend below.</summary>
+    internal static byte[] Lines(string[] categories, (string name, double[] values)[] series, string title, string yLabel, string xLabel, int width = Width, int height = Height)
+    {
+        var plt = new Plot();
+        var xs = Enumerable.Range(0, categories.Length).Select(i => (double)i).ToArray();
+        for (int s = 0; s < series.Length; s++)
+        {
+            var sc = plt.Add.Scatter(xs, series[s].values);
+            sc.Color = Color.FromHex(SeriesHex[s % SeriesHex.Length]);
+            sc.LineWidth = 2; sc.MarkerSize = 6;
+            sc.LegendText = series[s].name;
+        }
+        plt.Add.HorizontalLine(0, 1.2f, Colors.Gray);
+        plt.Legend.FontSize = 14;
+        plt.ShowLegend(Edge.Bottom);
+        Style(plt, title, xLabel, yLabel);
+        RotatedTicks(plt, categories);
+        return plt.GetImageBytes(width, height, ImageFormat.Png);
     }
 }

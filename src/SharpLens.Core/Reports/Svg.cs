@@ -59,7 +59,7 @@ internal static class Svg
         int maxCol = colLabels.Select(s => s.Length).DefaultIfEmpty(1).Max();
         double left = 16 + 7.5 * Math.Min(rowLabels.Select(s => s.Length).DefaultIfEmpty(1).Max(), 14) + (yTitle.Length > 0 ? 18 : 0);
         double bottom = 14 + 6.2 * Math.Min(maxCol, 16) + (xTitle.Length > 0 ? 20 : 0), top = 6;
-        double w = left + cw * cols + 10, h = top + ch * rows + bottom;
+        double w = Math.Max(left + cw * cols + 10, left + 7 * xTitle.Length + 10), h = top + ch * rows + bottom;   // room for the axis title
         bool text = cw >= 30 && ch >= 16;
         cellText ??= v => F(v, 2);
         var sb = new StringBuilder();
@@ -85,7 +85,7 @@ internal static class Svg
             string label = c < colLabels.Length ? colLabels[c] : "";
             sb.Append($"<text transform=\"translate({I(x + 4)},{I(y)}) rotate(-55)\" class=\"cl{(hl ? " hlt" : "")}\">{H(label)}</text>");
         }
-        if (xTitle.Length > 0) sb.Append($"<text x=\"{I(left + cw * cols / 2)}\" y=\"{I(h - 4)}\" class=\"ax\">{H(xTitle)}</text>");
+        if (xTitle.Length > 0) sb.Append($"<text x=\"{I(Math.Max(left + cw * cols / 2, left + 3.5 * xTitle.Length))}\" y=\"{I(h - 4)}\" class=\"ax\">{H(xTitle)}</text>");
         if (yTitle.Length > 0) sb.Append($"<text transform=\"translate(12,{I(top + rows * ch / 2)}) rotate(-90)\" class=\"ax\">{H(yTitle)}</text>");
         sb.Append("</svg>");
         return sb.ToString();
@@ -158,6 +158,46 @@ internal static class Svg
                 : $"<text x=\"{I(cx)}\" y=\"{I(cy)}\" class=\"ax\">{H(categories[c])}</text>");
         }
         sb.Append($"<line x1=\"{I(left)}\" x2=\"{I(left + pw)}\" y1=\"{I(Y(0))}\" y2=\"{I(Y(0))}\" class=\"zero\"/>");
+        if (xTitle.Length > 0) sb.Append($"<text x=\"{I(left + pw / 2)}\" y=\"{I(h - 4)}\" class=\"ax\">{H(xTitle)}</text>");
+        sb.Append($"<text transform=\"translate(14,{I(top + ph / 2)}) rotate(-90)\" class=\"ax\">{H(yTitle)}</text></svg>");
+        return sb.ToString();
+    }
+
+    /// <summary>A line chart: one polyline per series over the categories, a dot per value (with <c>data-v</c>), a zero line and a legend.</summary>
+    public static string Lines(string[] categories, IReadOnlyList<BarSeries> series, string yTitle, string xTitle = "")
+    {
+        int n = categories.Length;
+        var all = series.SelectMany(s => s.Values).Where(double.IsFinite).ToList();
+        double lo = Math.Min(0, all.DefaultIfEmpty(0).Min()), hi = Math.Max(0, all.DefaultIfEmpty(0).Max());
+        if (hi - lo < 1e-12) hi = lo + 1;
+        var ticks = Ticks(lo, hi);
+        lo = Math.Min(lo, ticks[0]); hi = Math.Max(hi, ticks[^1]);
+        double step = Math.Clamp(640.0 / Math.Max(1, n), 14, 60), left = 64, top = 30, ph = 240, pw = Math.Max(320, step * n);
+        int maxCat = categories.Select(c => c.Length).DefaultIfEmpty(1).Max();
+        bool rot = maxCat * 7 > step;
+        double bottom = (rot ? 12 + 6.2 * Math.Min(maxCat, 18) : 26) + (xTitle.Length > 0 ? 18 : 0), w = left + pw + 16, h = top + ph + bottom;
+        step = pw / Math.Max(1, n);
+        double X(int i) => left + step * (i + 0.5);
+        double Y(double v) => top + (hi - v) / (hi - lo) * ph;
+        var sb = new StringBuilder($"<svg class=\"chart\" width=\"{I(w)}\" height=\"{I(h)}\" viewBox=\"0 0 {I(w)} {I(h)}\" role=\"img\">");
+        foreach (var t in ticks)
+            sb.Append($"<line x1=\"{I(left)}\" x2=\"{I(left + pw)}\" y1=\"{I(Y(t))}\" y2=\"{I(Y(t))}\" class=\"grid\"/><text x=\"{I(left - 6)}\" y=\"{I(Y(t) + 4)}\" class=\"rl\">{F(t, 3)}</text>");
+        sb.Append($"<line x1=\"{I(left)}\" x2=\"{I(left + pw)}\" y1=\"{I(Y(0))}\" y2=\"{I(Y(0))}\" class=\"zero\"/>");
+        double lx = left;
+        foreach (var s in series)
+        {
+            sb.Append($"<rect x=\"{I(lx)}\" y=\"8\" width=\"12\" height=\"12\" fill=\"{s.Color}\"/><text x=\"{I(lx + 16)}\" y=\"18\" class=\"lg\">{H(s.Name)}</text>");
+            lx += 32 + 7.6 * s.Name.Length;
+            var pts = string.Join(" ", s.Values.Select((v, i) => (v, i)).Where(p => double.IsFinite(p.v)).Select(p => $"{I(X(p.i))},{I(Y(p.v))}"));
+            sb.Append($"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{s.Color}\" stroke-width=\"2\"/>");
+            for (int i = 0; i < s.Values.Length; i++)
+                if (double.IsFinite(s.Values[i]))
+                    sb.Append($"<circle cx=\"{I(X(i))}\" cy=\"{I(Y(s.Values[i]))}\" r=\"3.5\" fill=\"{s.Color}\" data-v=\"{F(s.Values[i], 6)}\" data-tip=\"{H($"{categories[i]} · {s.Name}: {F(s.Values[i], 4)}")}\"/>");
+        }
+        for (int c = 0; c < n; c++)
+            sb.Append(rot
+                ? $"<text transform=\"translate({I(X(c) + 4)},{I(top + ph + 10)}) rotate(-55)\" class=\"cl\">{H(categories[c])}</text>"
+                : $"<text x=\"{I(X(c))}\" y=\"{I(top + ph + 14)}\" class=\"ax\">{H(categories[c])}</text>");
         if (xTitle.Length > 0) sb.Append($"<text x=\"{I(left + pw / 2)}\" y=\"{I(h - 4)}\" class=\"ax\">{H(xTitle)}</text>");
         sb.Append($"<text transform=\"translate(14,{I(top + ph / 2)}) rotate(-90)\" class=\"ax\">{H(yTitle)}</text></svg>");
         return sb.ToString();

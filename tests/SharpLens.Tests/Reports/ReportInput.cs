@@ -78,7 +78,23 @@ internal static class ReportInput
             if (!key.StartsWith("atp_", StringComparison.Ordinal)) r[key] = value!.DeepClone();
         foreach (var act in new[] { "q", "k", "v" })
             r[$"path_patch_direct_to_{act}_recovery"] = Arr(Mat(r[$"path_patch_to_{act}_recovery"]!).Select(row => (JsonNode)Arr(row.Select(v => (JsonNode)(0.8 * v)))));
+        AddFullPatterns(r, clean, corr);
         return r;
+    }
+
+    /// <summary>pattern_{clean,corrupted} [layer][head][q][k], as a study writes them: the demo model's real patterns.</summary>
+    static void AddFullPatterns(JsonObject r, int[] clean, int[] corr)
+    {
+        using var model = SharpLens.Model.HookedTransformer.Load(Fixtures.DemoModelDir, clean.Length, cachedRuns: 2);
+        var (_, cache) = model.RunWithCache([clean, corr], name => name.EndsWith(".attn.hook_pattern", StringComparison.Ordinal));
+        int t = clean.Length, layers = model.Config.NLayers, heads = model.Config.NHeads;
+        foreach (var (run, b) in new[] { ("clean", 0), ("corrupted", 1) })
+            r["pattern_" + run] = new JsonArray(Enumerable.Range(0, layers).Select(l =>
+            {
+                var p = cache[$"blocks.{l}.attn.hook_pattern"];
+                return (JsonNode?)new JsonArray(Enumerable.Range(0, heads).Select(h => (JsonNode?)new JsonArray(Enumerable.Range(0, t).Select(q =>
+                    (JsonNode?)new JsonArray(Enumerable.Range(0, t).Select(k => (JsonNode?)Math.Round((double)p[b, h, q, k], 4)).ToArray())).ToArray())).ToArray());
+            }).ToArray());
     }
 
     static double[][] Mat(JsonNode n) => n.AsArray().Select(row => row!.AsArray().Select(v => (double)v!).ToArray()).ToArray();

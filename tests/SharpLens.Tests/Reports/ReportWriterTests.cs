@@ -9,7 +9,7 @@ namespace SharpLens.Tests.Reports;
 
 public class ReportWriterTests
 {
-    static readonly string[] SectionIds = { "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "path", "head-inputs", "necessity", "logit-lens", "timings" };
+    static readonly string[] SectionIds = { "summary", "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "path", "head-inputs", "necessity", "logit-lens", "timings" };
 
     [Fact]
     public void Html_is_self_contained()
@@ -50,7 +50,7 @@ public class ReportWriterTests
         string html = ReportWriter.RenderHtml(r);
         Assert.DoesNotContain(ReportInput.Malicious, html);
         Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt;", html);
-        Assert.Equal(2, Regex.Matches(html, "<script", RegexOptions.IgnoreCase).Count); // the data block and the page script
+        Assert.Equal(3, Regex.Matches(html, "<script", RegexOptions.IgnoreCase).Count); // the data block, the attention viewer's data and the page script
         Assert.Contains("⏎", html);
         Assert.Contains("·Mango", html); // " Mango" with its space made visible
     }
