@@ -145,6 +145,25 @@ public class FamilyTokenizerTests(ITestOutputHelper output)
         Assert.Equal("🍑", tokenizer.Decode(tokenizer.Encode("🍑")));
     }
 
+    /// <summary>The study's prompt check takes " Apple" / " Orange" as answer tokens with SentencePiece vocabularies
+    /// (what they add after their prompts; alone each is <c>▁</c> + a word) and still refuses " Mango", which is
+    /// <c>▁M</c> + <c>ango</c> even after a prompt, listing the pieces.</summary>
+    [Fact]
+    public void StudyPromptsAcceptSentencePieceAnswers()
+    {
+        var tokenizer = Tokenizer("mistral-tokenizer");
+        const string clean = "I ate an Orange and an Apple, then 1 Orange and 1", corrupted = "I ate an Orange and an Apple, then 1 Apple and 1";
+        var prompts = SharpLens.Experiments.PromptSet.Prepare(tokenizer, null, clean, corrupted, " Apple", " Orange", candidates: [" Apple", " Orange"]);
+        Assert.Equal(tokenizer.Encode(clean + " Apple")[^1], prompts.Tokens.Answer);
+        Assert.Equal(" Apple", tokenizer.TokenText(prompts.Tokens.Answer));
+        Assert.Equal(" Orange", tokenizer.TokenText(prompts.Tokens.Wrong));
+        Assert.Equal(2, tokenizer.Encode(" Apple").Count);
+        var error = Assert.Throws<SharpLensException>(() =>
+            SharpLens.Experiments.PromptSet.Prepare(tokenizer, null, clean, corrupted, " Mango", " Orange"));
+        Assert.Equal(ExitCode.Input, error.Code);
+        Assert.Contains("2 tokens after the prompt, \" M\" (351) + \"ango\" (8458)", error.Message);
+    }
+
     [Fact]
     public void Gemma3LoadTimeIsReported()
     {
