@@ -57,7 +57,7 @@ internal static class StudyCommand
             tok.EnsureFits(config, dir);
             // The seed's default candidates (the four fruits) must not fail a study that never asked for them:
             // a fruit this tokenizer splits is left out (answer and wrong are always candidates).
-            if (p.GetValue(candidates) == null && cand != null) cand = cand.Where(t => tok.Encode(t).Count() == 1).ToList();
+            if (p.GetValue(candidates) == null && cand != null) cand = cand.Where(t => tok.TryGetAnswerToken(cleanText, t) is not null).ToList();
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(pair.Answer)!, p.GetValue(pair.Wrong)!, controlText, cand);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
             // --out is locked for this run, cleared of a killed run's temporaries and checked (results.json a directory,

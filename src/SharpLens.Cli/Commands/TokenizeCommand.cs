@@ -6,7 +6,8 @@ using Spectre.Console;
 
 namespace SharpLens.Cli.Commands;
 
-/// <summary><c>sharplens tokenize [--model DIR] (--text TEXT | --text-file PATH) [--json]</c>: positions, token texts and ids.</summary>
+/// <summary><c>sharplens tokenize [--model DIR] (--text TEXT | --text-file PATH) [--json] [--no-special-tokens]</c>: positions, token
+/// texts and ids, with the special tokens (BOS) the tokenizer's post-processor adds unless told not to.</summary>
 internal static class TokenizeCommand
 {
     public static Command Create()
@@ -15,12 +16,13 @@ internal static class TokenizeCommand
         var text = new Option<string>("--text") { Description = "text to tokenize" };
         var textFile = new Option<string?>("--text-file") { Description = "read the text from a UTF-8 file instead (one final line break is dropped)" };
         var json = new Option<bool>("--json") { Description = "print {ids, tokens} as JSON" };
-        var cmd = new Command("tokenize", "Show how a text splits into tokens") { model, text, textFile, json };
+        var noSpecial = new Option<bool>("--no-special-tokens") { Description = "leave out the special tokens (BOS) the tokenizer's post-processor adds" };
+        var cmd = new Command("tokenize", "Show how a text splits into tokens, with the BOS its tokenizer adds") { model, text, textFile, json, noSpecial };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             string input = CliHost.Text(p, text, textFile, required: true)!;
             var tok = HfTokenizer.Load(CliHost.ResolveModel(p.GetValue(model), ct));
-            var ids = tok.Encode(input).ToArray();
+            var ids = tok.Encode(input, addSpecialTokens: !p.GetValue(noSpecial)).ToArray();
             if (p.GetValue(json))
             {
                 Console.WriteLine(new JsonObject

@@ -6,18 +6,13 @@ namespace SharpLens.Datasets;
 /// deterministically: the next one comes from the same random stream).</summary>
 internal static class GeneratorChecks
 {
-    /// <summary>True when <paramref name="text"/> is one token alone and also the one token it adds after
-    /// <paramref name="prompt"/> (<c>tokens(prompt + text) = tokens(prompt) + [token]</c>; EXPERIMENTS.md, "Answer tokens").</summary>
-    public static bool AddsOneToken(HfTokenizer tok, string prompt, string text)
-    {
-        var alone = tok.Encode(text);
-        if (alone.Count != 1) return false;
-        var before = tok.Encode(prompt);
-        var after = tok.Encode(prompt + text);
-        return after.Count == before.Count + 1 && after[^1] == alone[0] && after.Take(before.Count).SequenceEqual(before);
-    }
+    /// <summary>True when <paramref name="text"/> is the one token it adds after <paramref name="prompt"/>
+    /// (<c>tokens(prompt + text) = tokens(prompt) + [token]</c>; EXPERIMENTS.md, "Answer tokens"). With SentencePiece
+    /// vocabularies " Mango" alone is two tokens (<c>▁</c> + <c>▁Mango</c>) but one after a prompt.</summary>
+    public static bool AddsOneToken(HfTokenizer tok, string prompt, string text) => tok.TryGetAnswerToken(prompt, text) is not null;
 
-    public static bool IsSingleToken(HfTokenizer tok, string text) => tok.Encode(text).Count == 1;
+    /// <summary>A first filter for names: one token after a word ("Then"); each pair then checks its own prompt.</summary>
+    public static bool IsSingleToken(HfTokenizer tok, string text) => AddsOneToken(tok, "Then", text);
 
     /// <summary>Builds a pair from the two labelled prompts when they pass every check, else null.</summary>
     public static PromptPair? Pair(HfTokenizer tok, LabeledPrompt clean, LabeledPrompt corrupted, string answer, string wrong,
@@ -25,11 +20,11 @@ internal static class GeneratorChecks
     {
         string c = clean.Text, k = corrupted.Text;
         if (!AddsOneToken(tok, c, answer) || !AddsOneToken(tok, k, wrong)) return null;
-        if (tok.Encode(answer)[0] == tok.Encode(wrong)[0]) return null;
+        if (tok.TryGetAnswerToken(c, answer) == tok.TryGetAnswerToken(c, wrong)) return null;
         var labels = clean.TokenLabels(tok);
         if (labels == null || tok.Encode(k).Count != labels.Length || corrupted.TokenLabels(tok) == null) return null;
         if (tok.Encode(c).SequenceEqual(tok.Encode(k))) return null;
-        var cands = candidates.Where(s => IsSingleToken(tok, s)).Distinct().ToArray();
+        var cands = candidates.Where(s => AddsOneToken(tok, c, s)).Distinct().ToArray();
         return new PromptPair(c, k, answer, wrong, cands, labels, meta);
     }
 

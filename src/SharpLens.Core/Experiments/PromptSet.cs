@@ -47,10 +47,10 @@ public sealed record PromptSet
         if (c.SequenceEqual(k))
             throw SharpLensException.Input("the clean and corrupted prompts have the same tokens: patching needs at least one position where they differ "
                 + "(every recovery would be 0/0)");
-        int a = Single(tok, config, answer, "--answer"), w = Single(tok, config, wrong, "--wrong");
+        int a = Single(tok, config, clean, answer, "--answer"), w = Single(tok, config, corrupted, wrong, "--wrong");
         if (a == w) throw SharpLensException.Input($"--answer and --wrong are the same token ({Show(answer)} = id {a}): the logit difference would be 0");
         var candStrings = (candidates is { Count: > 0 } ? candidates : [answer, wrong]).ToArray();
-        int[] cand = candStrings.Select(s => Single(tok, config, s, "--candidates")).ToArray();
+        int[] cand = candStrings.Select(s => Single(tok, config, clean, s, "--candidates")).ToArray();
 
         int[] ctl;
         bool controlIsDefault = control == null;
@@ -100,12 +100,14 @@ public sealed record PromptSet
         return ids;
     }
 
-    static int Single(HfTokenizer tok, ModelConfig? config, string text, string what)
+    /// <summary>The one token <paramref name="text"/> adds after <paramref name="prompt"/>
+    /// (<c>tokens(prompt + text) = tokens(prompt) + [token]</c>), so that " Mango" is one token for SentencePiece
+    /// vocabularies too, where alone it encodes as <c>▁</c> + <c>▁Mango</c>.</summary>
+    static int Single(HfTokenizer tok, ModelConfig? config, string prompt, string text, string what)
     {
-        var ids = Encode(tok, config, text, what + " token");
-        if (ids.Length != 1)
-            throw SharpLensException.Input($"{what} {Show(text)} is {ids.Length} tokens, not one: {string.Join(" + ", ids.Select(i => $"{Show(tok.TokenText(i))} ({i})"))}");
-        return ids[0];
+        Encode(tok, config, text, what + " token"); // empty, no tokens, or ids beyond the vocabulary
+        if (tok.TryGetAnswerToken(prompt, text) is { } id) return id;
+        throw SharpLensException.Input($"{what} {Show(text)} is not one token after its prompt: it is {tok.DescribePieces(prompt, text)}");
     }
 
     static string Show(string s) => "\"" + s.Replace("\n", "\\n") + "\"";

@@ -57,9 +57,10 @@ public sealed partial class HookedTransformer
 
     SpecialTokens Special => _special ??= SpecialTokens.Read(Directory, Tokenizer);
 
-    /// <summary>Whether <see cref="ToTokens"/> prepends BOS when not told: what the tokenizer itself does by default
-    /// (<c>add_bos_token</c>; Qwen and GPT-2 tokenizers add none).</summary>
-    public bool DefaultPrependBos => Special.AddBos;
+    /// <summary>Whether <see cref="ToTokens"/> prepends BOS when not told: what the tokenizer's post-processor adds
+    /// (TemplateProcessing, after <c>add_bos_token</c> of tokenizer_config.json: Llama, Mistral, Gemma, Phi-3 add it;
+    /// Qwen and GPT-2 add none).</summary>
+    public bool DefaultPrependBos => Tokenizer.AddsBos;
 
     /// <summary>The BOS id that <c>prependBos: true</c> prepends: the tokenizer's <c>bos_token</c>, else config.json's
     /// <c>bos_token_id</c>, else — as TransformerLens does for tokenizers without one — the EOS token; null when there is none.</summary>
@@ -68,14 +69,18 @@ public sealed partial class HookedTransformer
     /// <summary>The end-of-text id generation stops at: the tokenizer's <c>eos_token</c>, else config.json's <c>eos_token_id</c>.</summary>
     public int? EosTokenId => Special.Eos;
 
-    /// <summary>The token ids of <paramref name="text"/> as the model's tokenizer gives them, with BOS first when
-    /// <paramref name="prependBos"/> says so (null: <see cref="DefaultPrependBos"/>).</summary>
+    /// <summary>The token ids of <paramref name="text"/> as the model's tokenizer gives them: with
+    /// <paramref name="prependBos"/> null, exactly what the tokenizer's post-processor adds (Hugging Face's default
+    /// <c>add_special_tokens=True</c>); false, no special tokens; true, BOS first (the post-processor's prefix, else
+    /// <see cref="BosTokenId"/>), as TransformerLens' <c>prepend_bos</c>.</summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) when BOS is asked for and the tokenizer has none.</exception>
     public int[] ToTokens(string text, bool? prependBos = null)
     {
         ArgumentNullException.ThrowIfNull(text);
+        if (prependBos is null) return Tokenizer.Encode(text, addSpecialTokens: true).ToArray();
         var ids = Tokenizer.Encode(text);
-        if (!(prependBos ?? DefaultPrependBos)) return ids.ToArray();
+        if (!prependBos.Value) return ids.ToArray();
+        if (Tokenizer.AddsBos) return [.. Tokenizer.SpecialPrefix, .. ids];
         int bos = BosTokenId ?? throw SharpLensException.Input("a BOS token was asked for, but neither the tokenizer nor config.json names one (and there is no EOS token to stand in)");
         return [bos, .. ids];
     }
@@ -89,7 +94,9 @@ public sealed partial class HookedTransformer
     /// <summary>Each id decoded on its own.</summary>
     public string[] ToStrTokens(IEnumerable<int> ids) => ids.Select(Tokenizer.TokenText).ToArray();
 
-    /// <summary>The id of a text that is exactly one token, e.g. <c>ToSingleToken(" Mango")</c> (no BOS).</summary>
+    /// <summary>The id of a text that is exactly one token, e.g. <c>ToSingleToken(" Mango")</c> (no BOS). A text
+    /// that is one token only after a prompt (SentencePiece's <c>" Mango"</c>, alone <c>▁</c> + <c>▁Mango</c>) is found
+    /// with <see cref="ToSingleToken(string, string)"/>.</summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) when it is not one token; the message lists the pieces.</exception>
     public int ToSingleToken(string text)
     {
@@ -100,6 +107,19 @@ public sealed partial class HookedTransformer
         throw SharpLensException.Input(ids.Count == 0
             ? "an empty text is no token"
             : $"\"{Escape(text)}\" is not a single token: it encodes as {ids.Count} tokens, {pieces}");
+    }
+
+    /// <summary>The one token <paramref name="answer"/> adds after <paramref name="prompt"/>:
+    /// <c>tokens(prompt + answer) = tokens(prompt) + [id]</c> (the study's answer token).</summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) otherwise; the message lists the pieces.</exception>
+    public int ToSingleToken(string prompt, string answer)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(answer);
+        if (Tokenizer.TryGetAnswerToken(prompt, answer) is { } id) return id;
+        throw SharpLensException.Input(answer.Length == 0
+            ? "an empty text is no token"
+            : $"\"{Escape(answer)}\" is not a single token after its prompt: it is {Tokenizer.DescribePieces(prompt, answer)}");
     }
 
     /// <summary>The text of a sequence of ids (TransformerLens' <c>to_string</c>).</summary>

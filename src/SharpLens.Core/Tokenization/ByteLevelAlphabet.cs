@@ -51,4 +51,23 @@ internal static class ByteLevelAlphabet
     /// <summary>UTF-8 bytes to text, invalid sequences replaced by U+FFFD (Hugging Face's errors="replace").</summary>
     public static string DecodeUtf8(List<byte> bytes) =>
         Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+
+    /// <summary>Character of the alphabet for each byte.</summary>
+    static readonly char[] CharOfByte = BuildByteToCharTable();
+
+    static char[] BuildByteToCharTable()
+    {
+        var table = new char[256];
+        for (int c = 0; c < ByteOfChar.Length; c++) if (ByteOfChar[c] >= 0) table[ByteOfChar[c]] = (char)c;
+        return table;
+    }
+
+    /// <summary>The UTF-8 bytes of <paramref name="text"/> written in the alphabet (the ByteLevel pre-tokenizer).</summary>
+    public static string ToByteLevel(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var chars = new char[bytes.Length];
+        for (int i = 0; i < bytes.Length; i++) chars[i] = CharOfByte[bytes[i]];
+        return new string(chars);
+    }
 }

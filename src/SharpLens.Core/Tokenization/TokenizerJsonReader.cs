@@ -20,7 +20,7 @@ internal sealed class TokenizerJsonReader
     internal const string Llama3SplitPattern =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-    const string SupportedKind = "SharpLens reads byte-level BPE tokenizers such as Qwen2's";
+    const string SupportedKind = "SharpLens reads BPE tokenizers: byte-level (GPT-2, Qwen, Llama 3) and SentencePiece-converted (Llama 2, Mistral, Gemma)";
 
     readonly string _source;
 
@@ -31,8 +31,9 @@ internal sealed class TokenizerJsonReader
     public static TokenizerDefinition Read(string tokenizerJson, string? tokenizerConfigJson,
                                            string tokenizerSource, string configSource)
     {
-        if (tokenizerConfigJson is not null) new TokenizerJsonReader(configSource).CheckConfig(tokenizerConfigJson);
-        return new TokenizerJsonReader(tokenizerSource).ReadTokenizer(tokenizerJson);
+        var definition = new TokenizerJsonReader(tokenizerSource).ReadTokenizer(tokenizerJson);
+        if (tokenizerConfigJson is null) return definition;
+        return new TokenizerJsonReader(configSource).ApplyConfig(tokenizerConfigJson, definition);
     }
 
     TokenizerDefinition ReadTokenizer(string json)
@@ -44,10 +45,12 @@ internal sealed class TokenizerJsonReader
         var model = Get(root, "model") ?? throw Malformed("it has no \"model\" section");
         if (model.ValueKind != JsonValueKind.Object) throw Malformed("\"model\" must be an object");
         CheckModelOptions(model);
-        bool nfc = ReadNormalizer(Get(root, "normalizer"));
-        string splitPattern = ReadPreTokenizer(Get(root, "pre_tokenizer"));
-        CheckPostProcessor(Get(root, "post_processor"));
-        CheckDecoder(Get(root, "decoder"));
+        var normalizers = new List<NormalizerStep>();
+        ReadNormalizer(Get(root, "normalizer"), normalizers);
+        var preTokenizers = new List<PreTokenizerStep>();
+        ReadPreTokenizer(Get(root, "pre_tokenizer"), preTokenizers);
+        var decoders = new List<DecoderStep>();
+        ReadDecoder(Get(root, "decoder"), decoders);
 
         var (vocabulary, vocabularyTokenById) = ReadVocabulary(model);
         var merges = ReadMerges(model);
@@ -55,29 +58,65 @@ internal sealed class TokenizerJsonReader
         string? unknownToken = ReadString(Get(model, "unk_token"), "model.unk_token");
         if (unknownToken is not null && !vocabulary.ContainsKey(unknownToken))
             throw Malformed($"model.unk_token \"{Q(unknownToken)}\" is not in the vocabulary");
-        return new TokenizerDefinition(vocabulary, vocabularyTokenById, merges, addedTokens, splitPattern, nfc, unknownToken);
+        var options = new BpeModelOptions(unknownToken,
+            ReadBool(Get(model, "fuse_unk"), "model.fuse_unk", false),
+            ReadBool(Get(model, "byte_fallback"), "model.byte_fallback", false),
+            ReadBool(Get(model, "ignore_merges"), "model.ignore_merges", false));
+        if (options.ByteFallback && !vocabulary.ContainsKey("<0x00>"))
+            throw Malformed("model.byte_fallback is true but the vocabulary has no <0x00>…<0xFF> byte tokens");
+        var template = ReadPostProcessor(Get(root, "post_processor"), vocabulary, addedTokens) ?? SpecialTemplate.None;
+        return new TokenizerDefinition(vocabulary, vocabularyTokenById, merges, addedTokens, normalizers, preTokenizers,
+            options, template, decoders);
     }
 
-    void CheckConfig(string json)
+    /// <summary>
+    /// <c>add_bos_token</c> / <c>add_eos_token</c> of tokenizer_config.json, as transformers' Llama and Gemma fast
+    /// tokenizers apply them (<c>update_post_processor</c>): when given, they decide whether BOS leads and EOS ends the
+    /// template, whatever tokenizer.json's post-processor says.
+    /// </summary>
+    TokenizerDefinition ApplyConfig(string json, TokenizerDefinition definition)
     {
         using var document = Parse(json);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw Malformed("the top level must be a JSON object");
-        if (ReadBool(Get(root, "add_bos_token"), "add_bos_token", false))
-            throw Unsupported("\"add_bos_token\": true (a BOS token added to every prompt, as in Llama)");
-        if (ReadBool(Get(root, "add_eos_token"), "add_eos_token", false))
-            throw Unsupported("\"add_eos_token\": true (an EOS token added to every prompt)");
+        var prefix = definition.Template.Prefix.ToList();
+        var suffix = definition.Template.Suffix.ToList();
+        if (Get(root, "add_bos_token") is { } addBos)
+        {
+            int? bos = SpecialTokenId(root, "bos_token", definition);
+            prefix.RemoveAll(id => id == bos);
+            if (ReadBool(addBos, "add_bos_token", false))
+                prefix.Insert(0, bos ?? throw Unsupported("\"add_bos_token\": true without a \"bos_token\" the tokenizer defines"));
+        }
+        if (Get(root, "add_eos_token") is { } addEos)
+        {
+            int? eos = SpecialTokenId(root, "eos_token", definition);
+            suffix.RemoveAll(id => id == eos);
+            if (ReadBool(addEos, "add_eos_token", false))
+                suffix.Add(eos ?? throw Unsupported("\"add_eos_token\": true without an \"eos_token\" the tokenizer defines"));
+        }
+        return definition with { Template = new SpecialTemplate(prefix, suffix) };
+    }
+
+    int? SpecialTokenId(JsonElement config, string key, TokenizerDefinition definition)
+    {
+        string? content = Get(config, key) switch
+        {
+            null => null,
+            { ValueKind: JsonValueKind.String } e => e.GetString(),
+            { ValueKind: JsonValueKind.Object } e => ReadString(Get(e, "content"), key + ".content"),
+            _ => throw Malformed($"{key} must be a string or an object with \"content\""),
+        };
+        if (string.IsNullOrEmpty(content)) return null;
+        foreach (var added in definition.AddedTokens) if (added.Content == content) return added.Id;
+        return definition.Vocabulary.TryGetValue(content, out int id) ? id : null;
     }
 
     void CheckModelOptions(JsonElement model)
     {
         string type = ReadString(Get(model, "type"), "model.type") ?? "BPE";
         if (type != "BPE")
-            throw Unsupported($"model type \"{Q(type)}\" (SentencePiece-style and WordPiece tokenizers)");
-        if (ReadBool(Get(model, "byte_fallback"), "model.byte_fallback", false))
-            throw Unsupported("\"byte_fallback\": true (SentencePiece-style BPE)");
-        if (ReadBool(Get(model, "ignore_merges"), "model.ignore_merges", false))
-            throw Unsupported("\"ignore_merges\": true (Llama 3 style BPE)");
+            throw Unsupported($"model type \"{Q(type)}\" (Unigram, WordPiece and WordLevel tokenizers)");
         if (Get(model, "dropout") is { } dropout &&
             (dropout.ValueKind != JsonValueKind.Number || !dropout.TryGetDouble(out double p) || p != 0))
             throw Unsupported("BPE dropout");
@@ -86,72 +125,84 @@ internal sealed class TokenizerJsonReader
                 throw Unsupported($"a non-empty model.{affix}");
     }
 
-    bool ReadNormalizer(JsonElement? normalizer)
+    void ReadNormalizer(JsonElement? normalizer, List<NormalizerStep> steps)
     {
-        if (normalizer is not { } element) return false;
+        if (normalizer is not { } element) return;
         string type = ReadType(element, "normalizer");
-        if (type == "NFC") return true;
-        if (type == "Sequence")
+        switch (type)
         {
-            var parts = ReadArray(Get(element, "normalizers"), "normalizer.normalizers");
-            if (parts.Count == 0) return false;
-            if (parts.Count == 1) return ReadNormalizer(parts[0]);
+            case "NFC": steps.Add(new NormalizerStep.Nfc()); return;
+            case "Prepend":
+                steps.Add(new NormalizerStep.Prepend(ReadString(Get(element, "prepend"), "Prepend.prepend") ?? throw Malformed("Prepend has no \"prepend\"")));
+                return;
+            case "Replace":
+                var (pattern, content) = ReadReplace(element, "normalizer");
+                steps.Add(new NormalizerStep.Replace(pattern, content));
+                return;
+            case "Sequence":
+                foreach (var part in ReadArray(Get(element, "normalizers"), "normalizer.normalizers")) ReadNormalizer(part, steps);
+                return;
+            default:
+                throw Unsupported($"the normalizer \"{Q(type)}\" (NFC, Prepend and Replace are)");
         }
-        throw Unsupported($"the normalizer \"{Q(type)}\" (only NFC is)");
     }
 
-    string ReadPreTokenizer(JsonElement? preTokenizer)
+    (string Pattern, string Content) ReadReplace(JsonElement element, string what)
     {
-        if (preTokenizer is not { } element) throw Unsupported("a tokenizer without a pre-tokenizer");
+        var pattern = Get(element, "pattern") ?? throw Malformed($"{what} Replace has no \"pattern\"");
+        string content = ReadString(Get(element, "content"), what + " Replace.content") ?? throw Malformed($"{what} Replace has no \"content\"");
+        if (ReadString(Get(pattern, "String"), what + " Replace.pattern.String") is { Length: > 0 } literal) return (literal, content);
+        throw Unsupported($"a {what} Replace with a regex pattern (a string pattern is)");
+    }
+
+    void ReadPreTokenizer(JsonElement? preTokenizer, List<PreTokenizerStep> steps)
+    {
+        if (preTokenizer is not { } element) return;
         string type = ReadType(element, "pre_tokenizer");
-        string pattern;
-        if (type == "ByteLevel")
+        switch (type)
         {
-            // GPT-2 style: the ByteLevel pre-tokenizer does the splitting itself.
-            if (!ReadBool(Get(element, "use_regex"), "pre_tokenizer.use_regex", true))
-                throw Unsupported("a ByteLevel pre-tokenizer without a split regex");
-            CheckByteLevelPreTokenizer(element);
-            pattern = Gpt2SplitPattern;
+            case "ByteLevel":
+                if (ReadBool(Get(element, "add_prefix_space"), "pre_tokenizer.add_prefix_space", false))
+                    throw Unsupported("\"add_prefix_space\": true");
+                bool useRegex = ReadBool(Get(element, "use_regex"), "pre_tokenizer.use_regex", true);
+                if (useRegex) CheckRegex(Gpt2SplitPattern);
+                steps.Add(new PreTokenizerStep.ByteLevel(useRegex));
+                return;
+            case "Split":
+                steps.Add(ReadSplit(element));
+                return;
+            case "Metaspace":
+                string replacement = ReadString(Get(element, "replacement"), "Metaspace.replacement") ?? "\u2581";
+                string scheme = ReadString(Get(element, "prepend_scheme"), "Metaspace.prepend_scheme")
+                    ?? (ReadBool(Get(element, "add_prefix_space"), "Metaspace.add_prefix_space", true) ? "always" : "never");
+                if (scheme is not ("always" or "first" or "never")) throw Unsupported($"Metaspace prepend_scheme \"{Q(scheme)}\"");
+                steps.Add(new PreTokenizerStep.Metaspace(replacement, scheme, ReadBool(Get(element, "split"), "Metaspace.split", true)));
+                return;
+            case "Sequence":
+                foreach (var part in ReadArray(Get(element, "pretokenizers"), "pre_tokenizer.pretokenizers")) ReadPreTokenizer(part, steps);
+                return;
+            default:
+                throw Unsupported($"the pre-tokenizer \"{Q(type)}\"");
         }
-        else if (type == "Sequence")
-        {
-            var parts = ReadArray(Get(element, "pretokenizers"), "pre_tokenizer.pretokenizers");
-            if (parts.Count != 2 || ReadType(parts[0], "pre_tokenizer") != "Split" ||
-                ReadType(parts[1], "pre_tokenizer") != "ByteLevel")
-                throw Unsupported("this pre-tokenizer sequence (only Split followed by ByteLevel is)");
-            if (ReadBool(Get(parts[1], "use_regex"), "pre_tokenizer.use_regex", true))
-                throw Unsupported("a ByteLevel pre-tokenizer with use_regex after a Split");
-            CheckByteLevelPreTokenizer(parts[1]);
-            pattern = ReadSplitPattern(parts[0]);
-        }
-        else if (type == "Metaspace") throw Unsupported("the Metaspace pre-tokenizer (SentencePiece-style)");
-        else throw Unsupported($"the pre-tokenizer \"{Q(type)}\"");
-
-        CheckRegex(pattern);
-        return pattern;
     }
 
-    void CheckByteLevelPreTokenizer(JsonElement byteLevel)
-    {
-        if (ReadBool(Get(byteLevel, "add_prefix_space"), "pre_tokenizer.add_prefix_space", false))
-            throw Unsupported("\"add_prefix_space\": true");
-    }
-
-    string ReadSplitPattern(JsonElement split)
+    PreTokenizerStep.Split ReadSplit(JsonElement split)
     {
         string behavior = ReadString(Get(split, "behavior"), "Split.behavior") ?? throw Malformed("Split has no \"behavior\"");
-        if (behavior != "Isolated") throw Unsupported($"Split behaviour \"{Q(behavior)}\" (only Isolated is)");
+        if (behavior is not ("Isolated" or "MergedWithPrevious" or "MergedWithNext"))
+            throw Unsupported($"Split behaviour \"{Q(behavior)}\" (Isolated, MergedWithPrevious and MergedWithNext are)");
         if (ReadBool(Get(split, "invert"), "Split.invert", false)) throw Unsupported("an inverted Split");
         var pattern = Get(split, "pattern") ?? throw Malformed("Split has no \"pattern\"");
         if (pattern.ValueKind != JsonValueKind.Object) throw Malformed("Split.pattern must be an object");
-        if (ReadString(Get(pattern, "Regex"), "Split.pattern.Regex") is { } regex) return regex;
-        if (ReadString(Get(pattern, "String"), "Split.pattern.String") is { } literal) return Regex.Escape(literal);
-        throw Malformed("Split.pattern has neither \"Regex\" nor \"String\"");
+        string regex = ReadString(Get(pattern, "Regex"), "Split.pattern.Regex")
+            ?? (ReadString(Get(pattern, "String"), "Split.pattern.String") is { } literal ? Regex.Escape(literal)
+                : throw Malformed("Split.pattern has neither \"Regex\" nor \"String\""));
+        CheckRegex(regex);
+        return new PreTokenizerStep.Split(regex, behavior);
     }
 
     void CheckRegex(string pattern)
     {
-        if (pattern == Llama3SplitPattern) throw Unsupported("Llama 3's split regex");
         Regex regex;
         try { regex = new Regex(pattern, RegexOptions.None, HfTokenizer.SplitRegexTimeout); }
         catch (ArgumentException e) { throw Unsupported($"a split regex that .NET cannot compile ({Q(e.Message)})"); }
@@ -162,38 +213,80 @@ internal sealed class TokenizerJsonReader
         catch (RegexMatchTimeoutException) { throw Unsupported("a split regex that backtracks without end on empty text"); }
     }
 
-    void CheckPostProcessor(JsonElement? postProcessor)
+    /// <summary>The TemplateProcessing of the post-processor (null: none adds tokens). ByteLevel post-processors only
+    /// trim offsets, which SharpLens does not report, so they change no id.</summary>
+    SpecialTemplate? ReadPostProcessor(JsonElement? postProcessor, Dictionary<string, int> vocabulary, List<AddedToken> added)
     {
-        if (postProcessor is not { } element) return;
+        if (postProcessor is not { } element) return null;
         string type = ReadType(element, "post_processor");
         switch (type)
         {
-            case "ByteLevel": return;
+            case "ByteLevel": return null;
             case "Sequence":
+                SpecialTemplate? found = null;
                 foreach (var part in ReadArray(Get(element, "processors"), "post_processor.processors"))
-                    CheckPostProcessor(part);
-                return;
+                    if (ReadPostProcessor(part, vocabulary, added) is { } t)
+                        found = found is null ? t : throw Unsupported("two TemplateProcessing post-processors in a sequence");
+                return found;
             case "TemplateProcessing":
+                var prefix = new List<int>();
+                var suffix = new List<int>();
+                bool seenSequence = false;
                 foreach (var piece in ReadArray(Get(element, "single"), "post_processor.single"))
-                    if (piece.ValueKind != JsonValueKind.Object || !piece.TryGetProperty("Sequence", out _))
-                        throw Unsupported("a post-processor that adds special tokens such as BOS (TemplateProcessing, as in Llama 3)");
-                return;
+                {
+                    if (piece.ValueKind == JsonValueKind.Object && piece.TryGetProperty("Sequence", out _))
+                    {
+                        if (seenSequence) throw Unsupported("a TemplateProcessing that repeats the sequence");
+                        seenSequence = true;
+                        continue;
+                    }
+                    var special = Get(piece, "SpecialToken") ?? throw Malformed("a TemplateProcessing piece is neither Sequence nor SpecialToken");
+                    string name = ReadString(Get(special, "id"), "SpecialToken.id") ?? throw Malformed("a SpecialToken has no \"id\"");
+                    var ids = Get(Get(element, "special_tokens") ?? default, name) is { } entry
+                        ? ReadArray(Get(entry, "ids"), $"special_tokens.{name}.ids").Select(e => ReadId(e, "special token id")).ToList()
+                        : added.FirstOrDefault(a => a.Content == name) is { } a ? [a.Id]
+                        : vocabulary.TryGetValue(name, out int v) ? [v]
+                        : throw Malformed($"the TemplateProcessing token \"{Q(name)}\" is not defined");
+                    (seenSequence ? suffix : prefix).AddRange(ids);
+                }
+                if (!seenSequence) throw Malformed("the TemplateProcessing \"single\" template has no $A sequence");
+                return new SpecialTemplate(prefix, suffix);
             default:
                 throw Unsupported($"the post-processor \"{Q(type)}\" (it adds special tokens)");
         }
     }
 
-    void CheckDecoder(JsonElement? decoder)
+    void ReadDecoder(JsonElement? decoder, List<DecoderStep> steps)
     {
         if (decoder is not { } element) return;
         string type = ReadType(element, "decoder");
-        if (type == "ByteLevel") return;
-        if (type == "Sequence")
+        switch (type)
         {
-            foreach (var part in ReadArray(Get(element, "decoders"), "decoder.decoders")) CheckDecoder(part);
-            return;
+            case "ByteLevel": steps.Add(new DecoderStep.ByteLevel()); return;
+            case "ByteFallback": steps.Add(new DecoderStep.ByteFallback()); return;
+            case "Fuse": steps.Add(new DecoderStep.Fuse()); return;
+            case "Replace":
+                var (pattern, content) = ReadReplace(element, "decoder");
+                steps.Add(new DecoderStep.Replace(pattern, content));
+                return;
+            case "Strip":
+                string strip = ReadString(Get(element, "content"), "Strip.content") ?? " ";
+                int start = Get(element, "start") is { } s ? ReadId(s, "Strip.start") : 0;
+                int stop = Get(element, "stop") is { } e ? ReadId(e, "Strip.stop") : 0;
+                steps.Add(new DecoderStep.Strip(strip, start, stop));
+                return;
+            case "Metaspace":
+                string replacement = ReadString(Get(element, "replacement"), "Metaspace.replacement") ?? "\u2581";
+                string scheme = ReadString(Get(element, "prepend_scheme"), "Metaspace.prepend_scheme")
+                    ?? (ReadBool(Get(element, "add_prefix_space"), "Metaspace.add_prefix_space", true) ? "always" : "never");
+                steps.Add(new DecoderStep.Metaspace(replacement, scheme));
+                return;
+            case "Sequence":
+                foreach (var part in ReadArray(Get(element, "decoders"), "decoder.decoders")) ReadDecoder(part, steps);
+                return;
+            default:
+                throw Unsupported($"the decoder \"{Q(type)}\"");
         }
-        throw Unsupported($"the decoder \"{Q(type)}\" (SentencePiece-style decoding)");
     }
 
     (Dictionary<string, int> IdByToken, Dictionary<int, string> TokenById) ReadVocabulary(JsonElement model)
@@ -215,10 +308,10 @@ internal sealed class TokenizerJsonReader
         return (tokens, tokenById);
     }
 
-    List<string> ReadMerges(JsonElement model)
+    List<(string, string)> ReadMerges(JsonElement model)
     {
         var merges = ReadArray(Get(model, "merges"), "model.merges");
-        var result = new List<string>(merges.Count);
+        var result = new List<(string, string)>(merges.Count);
         for (int i = 0; i < merges.Count; i++)
         {
             var merge = merges[i];
@@ -229,25 +322,23 @@ internal sealed class TokenizerJsonReader
                 int space = text.IndexOf(' ');
                 if (space <= 0 || space == text.Length - 1 || text.IndexOf(' ', space + 1) >= 0)
                     throw Malformed($"merge #{i} \"{Q(text)}\" is not of the form \"left right\"");
-                result.Add(text);
+                result.Add((text[..space], text[(space + 1)..]));
             }
             else if (merge.ValueKind == JsonValueKind.Array && merge.GetArrayLength() == 2 &&
                      merge[0].ValueKind == JsonValueKind.String && merge[1].ValueKind == JsonValueKind.String)
             {
                 string left = merge[0].GetString()!, right = merge[1].GetString()!;
                 if (left.Length == 0 || right.Length == 0) throw Malformed($"merge #{i} has an empty side");
-                if (left.Contains(' ') || right.Contains(' '))
-                    throw Unsupported($"merge #{i}, whose tokens contain a space");
-                result.Add(left + " " + right);
+                result.Add((left, right));
             }
             else throw Malformed($"merge #{i} must be \"left right\" or [\"left\", \"right\"]");
         }
         return result;
     }
 
-    List<(string Content, int Id)> ReadAddedTokens(JsonElement? addedTokens, Dictionary<int, string> vocabularyIds)
+    List<AddedToken> ReadAddedTokens(JsonElement? addedTokens, Dictionary<int, string> vocabularyIds)
     {
-        var result = new List<(string, int)>();
+        var result = new List<AddedToken>();
         if (addedTokens is null) return result;
         var byContent = new Dictionary<string, int>(StringComparer.Ordinal);
         var byId = new Dictionary<int, string>();
@@ -257,9 +348,6 @@ internal sealed class TokenizerJsonReader
             int id = ReadId(Get(token, "id") ?? throw Malformed("an added token has no \"id\""), "added token id");
             string content = ReadString(Get(token, "content"), "added token content") ?? throw Malformed($"added token {id} has no \"content\"");
             if (content.Length == 0) throw Malformed($"added token {id} is empty");
-            foreach (var flag in new[] { "single_word", "lstrip", "rstrip" })
-                if (ReadBool(Get(token, flag), "added token " + flag, false))
-                    throw Unsupported($"added token \"{Q(content)}\" with \"{flag}\": true");
             if (vocabularyIds.TryGetValue(id, out var inVocabulary) && inVocabulary != content)
                 throw Malformed($"added token \"{Q(content)}\" reuses id {id} of vocabulary token \"{Q(inVocabulary)}\"");
             bool knownContent = byContent.TryGetValue(content, out int previousId);
@@ -269,7 +357,12 @@ internal sealed class TokenizerJsonReader
             if (knownContent) continue;
             byContent[content] = id;
             byId[id] = content;
-            result.Add((content, id));
+            result.Add(new AddedToken(content, id,
+                ReadBool(Get(token, "special"), "added token special", false),
+                ReadBool(Get(token, "lstrip"), "added token lstrip", false),
+                ReadBool(Get(token, "rstrip"), "added token rstrip", false),
+                ReadBool(Get(token, "single_word"), "added token single_word", false),
+                ReadBool(Get(token, "normalized"), "added token normalized", false)));
         }
         return result;
     }

@@ -38,6 +38,21 @@ public class CliCommandTests
         Assert.Contains("' Mango'", r.Stdout);
     }
 
+    /// <summary>A SentencePiece tokenizer's BOS (its TemplateProcessing) is shown, and left out with --no-special-tokens.</summary>
+    [Fact]
+    public void TokenizeShowsTheBosThePostProcessorAdds()
+    {
+        string dir = Fixtures.Dir("tiny-mistral");
+        var golden = Fixtures.Json("tiny-mistral", "golden_tokens_with_special.json")[PromptSet.SeedClean]!.AsArray().Select(x => x!.GetValue<int>());
+        var r = CliRunner.Run("tokenize", "--model", dir, "--text", PromptSet.SeedClean, "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var o = JsonNode.Parse(r.Stdout)!;
+        Assert.Equal(golden, o["ids"]!.AsArray().Select(x => x!.GetValue<int>()));
+        Assert.Equal("<s>", o["tokens"]![0]!.GetValue<string>());
+        r = CliRunner.Run("tokenize", "--model", dir, "--text", PromptSet.SeedClean, "--json", "--no-special-tokens");
+        Assert.Equal(golden.Skip(1), JsonNode.Parse(r.Stdout)!["ids"]!.AsArray().Select(x => x!.GetValue<int>()));
+    }
+
     [Fact]
     public void RunJsonMatchesReferenceLogits()
     {

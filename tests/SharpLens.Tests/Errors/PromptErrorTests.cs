@@ -46,7 +46,7 @@ public class PromptErrorTests
     {
         var e = Prepare(PromptSet.SeedClean, PromptSet.SeedCorrupted, answer: " Mango Peach");
         Assert.Equal(ExitCode.Input, e.Code);
-        Assert.Contains("--answer \" Mango Peach\" is 2 tokens, not one: \" Mango\" (", e.Message);
+        Assert.Contains("--answer \" Mango Peach\" is not one token after its prompt: it is 2 tokens after the prompt, \" Mango\" (", e.Message);
         Assert.Contains("+ \" Peach\" (", e.Message);
     }
 

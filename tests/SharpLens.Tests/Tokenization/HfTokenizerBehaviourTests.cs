@@ -73,27 +73,19 @@ public class HfTokenizerBehaviourTests
 
     public static TheoryData<string, Action<JsonObject>> UnsupportedVariants() => new()
     {
-        { "ignore_merges (Llama 3)", j => j["model"]!["ignore_merges"] = true },
-        { "Llama 3 split regex", j => SplitPattern(j)["Regex"] =
-            @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+" },
-        { "BOS-adding TemplateProcessing", j => j["post_processor"] = JsonNode.Parse(
-            """{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<|im_start|>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"pair":[],"special_tokens":{}}""") },
         { "Bert post-processor", j => j["post_processor"] = JsonNode.Parse("""{"type":"BertProcessing","sep":["[SEP]",1],"cls":["[CLS]",0]}""") },
-        { "Metaspace pre-tokenizer", j => j["pre_tokenizer"] = JsonNode.Parse("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}""") },
-        { "Metaspace decoder", j => j["decoder"] = JsonNode.Parse("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}""") },
-        { "ByteFallback decoder", j => j["decoder"] = JsonNode.Parse("""{"type":"Sequence","decoders":[{"type":"ByteFallback"},{"type":"Fuse"}]}""") },
-        { "byte_fallback", j => j["model"]!["byte_fallback"] = true },
         { "Unigram model", j => j["model"]!["type"] = "Unigram" },
         { "WordPiece model", j => j["model"]!["type"] = "WordPiece" },
         { "WordLevel model", j => j["model"]!["type"] = "WordLevel" },
         { "NFKC normalizer", j => j["normalizer"] = JsonNode.Parse("""{"type":"NFKC"}""") },
         { "Lowercase normalizer", j => j["normalizer"] = JsonNode.Parse("""{"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"Lowercase"}]}""") },
-        { "SentencePiece normalizer", j => j["normalizer"] = JsonNode.Parse("""{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}""") },
         { "regex .NET cannot compile", j => SplitPattern(j)["Regex"] = @"(?<name" },
         { "add_prefix_space", j => j["pre_tokenizer"]!["pretokenizers"]![1]!["add_prefix_space"] = true },
         { "Split behaviour Removed", j => j["pre_tokenizer"]!["pretokenizers"]![0]!["behavior"] = "Removed" },
-        { "lstrip added token", j => j["added_tokens"]![1]!["lstrip"] = true },
         { "dropout", j => j["model"]!["dropout"] = 0.1 },
+        { "regex Replace normalizer", j => j["normalizer"] = JsonNode.Parse("""{"type":"Replace","pattern":{"Regex":" +"},"content":"▁"}""") },
+        { "Metaspace prepend_scheme", j => j["pre_tokenizer"] = JsonNode.Parse("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"sometimes","split":false}""") },
+        { "CTC decoder", j => j["decoder"] = JsonNode.Parse("""{"type":"CTC"}""") },
     };
 
     static JsonNode SplitPattern(JsonObject json) => json["pre_tokenizer"]!["pretokenizers"]![0]!["pattern"]!;
@@ -111,8 +103,73 @@ public class HfTokenizerBehaviourTests
         Assert.False(string.IsNullOrEmpty(variant));
     }
 
+    // ---------- layouts Microsoft.ML.Tokenizers cannot reproduce, encoded by BpePipeline ----------
+
+    /// <summary>The two engines agree: <c>single_word</c> on an unused added token sends the tokenizer through
+    /// <see cref="BpePipeline"/>, and every text without that token encodes as Microsoft.ML.Tokenizers encodes it.</summary>
     [Fact]
-    public void ConfigThatAddsBosIsRefused()
+    public void OwnPipelineAgreesWithMicrosoftMlTokenizers()
+    {
+        var json = TinyTokenizerJson.Build();
+        json["added_tokens"]![2]!["single_word"] = true;
+        var pipeline = HfTokenizer.FromJson(json.ToJsonString());
+        var ml = Tiny();
+        Assert.False(pipeline.UsesMicrosoftMlTokenizers);
+        Assert.True(ml.UsesMicrosoftMlTokenizers);
+        foreach (var text in new[] { "abc", "ab ab abc", "cab  ba", "a b c", "<|im_start|>ab<think>c", "  ab  abc ", "" })
+            Assert.Equal(ml.Encode(text), pipeline.Encode(text));
+    }
+
+    [Fact]
+    public void IgnoreMergesEmitsAWordOfTheVocabularyWhole()
+    {
+        var json = TinyTokenizerJson.Build();
+        json["model"]!["vocab"]!["ba"] = 30; // no merge builds "ba"
+        Assert.Equal([1, 0], HfTokenizer.FromJson(json.ToJsonString()).Encode("ba")); // b a
+        json["model"]!["ignore_merges"] = true;
+        Assert.Equal([30], HfTokenizer.FromJson(json.ToJsonString()).Encode("ba"));
+    }
+
+    [Fact]
+    public void RstripAddedTokenSwallowsTheSpacesAfterIt()
+    {
+        var json = TinyTokenizerJson.Build();
+        json["added_tokens"]![1]!["rstrip"] = true;
+        var tokenizer = HfTokenizer.FromJson(json.ToJsonString());
+        Assert.Equal(Tiny().Encode("<think>ab"), tokenizer.Encode("<think>   ab"));
+        Assert.NotEqual(Tiny().Encode("<think>ab"), Tiny().Encode("<think>   ab"));
+    }
+
+    [Fact]
+    public void ByteFallbackWithoutByteTokensIsRefused()
+    {
+        var json = TinyTokenizerJson.Build();
+        json["model"]!["byte_fallback"] = true;
+        var error = Assert.Throws<SharpLensException>(() => HfTokenizer.FromJson(json.ToJsonString()));
+        Assert.Equal(ExitCode.Checkpoint, error.Code);
+        Assert.Contains("<0x00>", error.Message);
+    }
+
+    [Fact]
+    public void TemplateProcessingAndAddBosTokenDecideTheBos()
+    {
+        var json = TinyTokenizerJson.Build();
+        json["post_processor"] = JsonNode.Parse(
+            """{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<|im_start|>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"pair":[],"special_tokens":{}}""");
+        var templated = HfTokenizer.FromJson(json.ToJsonString());
+        Assert.Equal([TinyTokenizerJson.ImStartId, 4], templated.Encode("ab", addSpecialTokens: true));
+        Assert.Equal([4], templated.Encode("ab"));
+        // add_bos_token false in tokenizer_config.json removes it, as transformers' Llama tokenizers do
+        var off = HfTokenizer.FromJson(json.ToJsonString(), """{"add_bos_token": false, "bos_token": "<|im_start|>"}""");
+        Assert.Equal([4], off.Encode("ab", addSpecialTokens: true));
+        // add_bos_token true adds it where the post-processor does not
+        var on = HfTokenizer.FromJson(TinyTokenizerJson.Build().ToJsonString(), """{"add_bos_token": true, "bos_token": {"content": "<|im_start|>"}}""");
+        Assert.Equal([TinyTokenizerJson.ImStartId, 4], on.Encode("ab", addSpecialTokens: true));
+        Assert.False(Tiny().AddsBos);
+    }
+
+    [Fact]
+    public void ConfigThatAddsAnUndefinedBosIsRefused()
     {
         var error = Assert.Throws<SharpLensException>(() =>
             HfTokenizer.FromJson(TinyTokenizerJson.Build().ToJsonString(), """{"add_bos_token": true, "bos_token": "<s>"}"""));
