@@ -79,27 +79,29 @@ public sealed class WeightGrads
     /// with tied embeddings <c>model.embed_tokens.weight</c> holds the embedding's and the unembedding's gradients summed).
     /// </summary>
     /// <exception cref="NotSupportedException">for GPT-2 checkpoints (fused, [in, out] Conv1D layouts): use the fields.</exception>
-    public Dictionary<string, float[]> ByCheckpointName(ModelConfig c)
+    public Dictionary<string, Tensor> ByCheckpointName(ModelConfig c)
     {
         if (c.Design.Norm != NormKind.RmsNorm) throw new NotSupportedException("checkpoint names are mapped for Qwen2/Llama layouts only");
-        var r = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        void Put(string name, float[] g) { if (g.Length > 0) r[name] = g; }
-        Put("model.embed_tokens.weight", c.TieWordEmbeddings ? Embed.Zip(Unembed, (a, b) => a + b).ToArray() : Embed);
+        int d = c.DModel, q = c.NHeads * c.DHead, kv = c.NKvHeads * c.DHead, f = c.DMlp;
+        var r = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        void Vec(string name, float[] g) { if (g.Length > 0) r[name] = new Tensor(g, g.Length); }
+        void Mat(string name, float[] g, int rows) { if (g.Length > 0) r[name] = new Tensor(g, rows, g.Length / rows); }
+        Mat("model.embed_tokens.weight", c.TieWordEmbeddings ? Embed.Zip(Unembed, (a, b) => a + b).ToArray() : Embed, c.VocabSize);
         for (int l = 0; l < Layers.Length; l++)
         {
             var g = Layers[l]; string p = $"model.layers.{l}.";
-            Put(p + "input_layernorm.weight", g.Ln1);
-            Put(p + "self_attn.q_proj.weight", g.Wq); Put(p + "self_attn.q_proj.bias", g.Bq);
-            Put(p + "self_attn.k_proj.weight", g.Wk); Put(p + "self_attn.k_proj.bias", g.Bk);
-            Put(p + "self_attn.v_proj.weight", g.Wv); Put(p + "self_attn.v_proj.bias", g.Bv);
-            Put(p + "self_attn.o_proj.weight", g.Wo); Put(p + "self_attn.o_proj.bias", g.Bo);
-            Put(p + "post_attention_layernorm.weight", g.Ln2);
-            Put(p + "mlp.gate_proj.weight", g.WGate); Put(p + "mlp.gate_proj.bias", g.BGate);
-            Put(p + "mlp.up_proj.weight", g.WUp); Put(p + "mlp.up_proj.bias", g.BUp);
-            Put(p + "mlp.down_proj.weight", g.WDown); Put(p + "mlp.down_proj.bias", g.BDown);
+            Vec(p + "input_layernorm.weight", g.Ln1);
+            Mat(p + "self_attn.q_proj.weight", g.Wq, q); Vec(p + "self_attn.q_proj.bias", g.Bq);
+            Mat(p + "self_attn.k_proj.weight", g.Wk, kv); Vec(p + "self_attn.k_proj.bias", g.Bk);
+            Mat(p + "self_attn.v_proj.weight", g.Wv, kv); Vec(p + "self_attn.v_proj.bias", g.Bv);
+            Mat(p + "self_attn.o_proj.weight", g.Wo, d); Vec(p + "self_attn.o_proj.bias", g.Bo);
+            Vec(p + "post_attention_layernorm.weight", g.Ln2);
+            Mat(p + "mlp.gate_proj.weight", g.WGate, f); Vec(p + "mlp.gate_proj.bias", g.BGate);
+            Mat(p + "mlp.up_proj.weight", g.WUp, f); Vec(p + "mlp.up_proj.bias", g.BUp);
+            Mat(p + "mlp.down_proj.weight", g.WDown, d); Vec(p + "mlp.down_proj.bias", g.BDown);
         }
-        Put("model.norm.weight", LnFinal);
-        if (!c.TieWordEmbeddings) Put("lm_head.weight", Unembed);
+        Vec("model.norm.weight", LnFinal);
+        if (!c.TieWordEmbeddings) Mat("lm_head.weight", Unembed, c.VocabSize);
         return r;
     }
 }

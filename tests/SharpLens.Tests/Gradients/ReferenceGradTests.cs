@@ -58,6 +58,10 @@ public class ReferenceGradTests
         var byName = g.Weights!.ByCheckpointName(m.Config);
         var refs = r["weights"]!.AsObject();
         Assert.Equal(refs.Select(p => p.Key).Order(), byName.Keys.Order());
-        foreach (var (name, reference) in refs) AssertClose(name, reference!, byName[name]);
+        foreach (var (name, reference) in refs)
+        {
+            Assert.Equal(reference!["shape"]!.AsArray().Select(v => (int)v!), byName[name].Shape);
+            AssertClose(name, reference!, byName[name].Data);
+        }
     }
 }
