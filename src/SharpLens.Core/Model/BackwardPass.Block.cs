@@ -1,0 +1,91 @@
+using SharpLens.Kernels;
+using SharpLens.Loading;
+
+namespace SharpLens.Model;
+
+/// <summary>The block's backward: the forward's steps (<c>ForwardPass.Block.cs</c>) in reverse.</summary>
+internal sealed partial class BackwardPass
+{
+    /// <param name="dx">the gradient at blocks.l.hook_resid_post on entry, at blocks.l.hook_resid_pre on return</param>
+    void Block(int l, float[] dx)
+    {
+        var w = _m.Weights.Layers[l]; var n = _m.HookNames.Layers[l]; var g = _wg?.Layers[l];
+        int T = _t, d = _c.DModel, H = _c.NHeads, G = _c.NKvHeads, e = _c.DHead, f = _c.DMlp;
+        Grad(n.ResidPost, dx, T, d);
+        Grad(n.MlpOut, dx, T, d);
+
+        // MLP: down projection, activation, gate/up (or input) projections.
+        var h2 = Act(n.Ln2Normalized);                                    // [T, d]
+        var dpost = new float[T * f];                                      // [T, f]
+        LinearBackward.InputGrad(dx, T, w.WDown, dpost, Scratch((long)T * f));
+        if (g != null) LinearBackward.WeightGrad(dx, Act(n.MlpPost), T, d, f, g.WDown, g.BDown, Scratch((long)d * (T + f)));
+        Grad(n.MlpPost, dpost, T, f);
+        var dh2 = new float[T * d];                                        // [T, d]
+        if (_design.Mlp == MlpKind.Gated)
+        {
+            var dgate = new float[T * f]; var dup = new float[T * f];
+            ActivationBackward.Gated(_design.Activation, Act(n.MlpPre), Act(n.MlpPreLinear), dpost, dgate, dup);
+            Grad(n.MlpPre, dgate, T, f);
+            Grad(n.MlpPreLinear, dup, T, f);
+            LinearBackward.InputGrad(dgate, T, w.WGate, dh2, Scratch((long)T * d));
+            LinearBackward.InputGrad(dup, T, w.WUp, dh2, Scratch((long)T * d));
+            if (g != null)
+            {
+                LinearBackward.WeightGrad(dgate, h2, T, f, d, g.WGate, g.BGate, Scratch((long)f * (T + d)));
+                LinearBackward.WeightGrad(dup, h2, T, f, d, g.WUp, g.BUp, Scratch((long)f * (T + d)));
+            }
+        }
+        else
+        {
+            var dpre = new float[T * f];
+            ActivationBackward.Plain(_design.Activation, Act(n.MlpPre), dpost, dpre, new float[T * f]);
+            Grad(n.MlpPre, dpre, T, f);
+            LinearBackward.InputGrad(dpre, T, w.WUp, dh2, Scratch((long)T * d));
+            if (g != null) LinearBackward.WeightGrad(dpre, h2, T, f, d, g.WUp, g.BUp, Scratch((long)f * (T + d)));
+        }
+        Grad(n.Ln2Normalized, dh2, T, d);
+        NormRows(Act(n.ResidMid), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
+        Grad(n.ResidMid, dx, T, d);
+        Grad(n.AttnOut, dx, T, d);
+
+        // Attention: output projection, softmax attention, rotary, QKV projections.
+        var dz = new float[T * H * e];                                     // [T, H, e]
+        LinearBackward.InputGrad(dx, T, w.Wo, dz, Scratch((long)T * H * e));
+        if (g != null) LinearBackward.WeightGrad(dx, Act(n.Z), T, d, H * e, g.Wo, g.Bo, Scratch((long)d * (T + H * e)));
+        Grad(n.Z, dz, T, H, e);
+        bool rotary = _design.Positions == PositionKind.Rotary;
+        var dP = new float[H * T * T]; var dS = new float[H * T * T];       // [H, T, T]
+        var dq = new float[T * H * e]; var dk = new float[T * G * e]; var dv = new float[T * G * e];
+        AttentionBackward.Run(Act(n.Pattern), Act(rotary ? n.RotQ : n.Q), Act(rotary ? n.RotK : n.K), Act(n.V), dz,
+            1, T, T, 0, H, G, e, _c.AttnScale(l), dP, dS, dq, dk, dv);
+        Grad(n.Pattern, dP, H, T, T);
+        Grad(n.Scores, dS, H, T, T);
+        if (rotary)
+        {
+            Grad(n.RotQ, dq, T, H, e);
+            Grad(n.RotK, dk, T, G, e);
+            for (int r = 0; r < T; r++)
+            {
+                _m.Rotary.ApplyInverse(dq.AsSpan(r * H * e, H * e), r);
+                _m.Rotary.ApplyInverse(dk.AsSpan(r * G * e, G * e), r);
+            }
+        }
+        Grad(n.Q, dq, T, H, e);
+        Grad(n.K, dk, T, G, e);
+        Grad(n.V, dv, T, G, e);
+        var h1 = Act(n.Ln1Normalized);                                    // [T, d]
+        var dh1 = new float[T * d];
+        LinearBackward.InputGrad(dq, T, w.Wq, dh1, Scratch((long)T * d));
+        LinearBackward.InputGrad(dk, T, w.Wk, dh1, Scratch((long)T * d));
+        LinearBackward.InputGrad(dv, T, w.Wv, dh1, Scratch((long)T * d));
+        if (g != null)
+        {
+            LinearBackward.WeightGrad(dq, h1, T, H * e, d, g.Wq, g.Bq, Scratch((long)H * e * (T + d)));
+            LinearBackward.WeightGrad(dk, h1, T, G * e, d, g.Wk, g.Bk, Scratch((long)G * e * (T + d)));
+            LinearBackward.WeightGrad(dv, h1, T, G * e, d, g.Wv, g.Bv, Scratch((long)G * e * (T + d)));
+        }
+        Grad(n.Ln1Normalized, dh1, T, d);
+        NormRows(Act(n.ResidPre), Act(n.Ln1Scale), w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
+        Grad(n.ResidPre, dx, T, d);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Numerics.Tensors;
+using SharpLens.Kernels;
+using SharpLens.Loading;
+
+namespace SharpLens.Model;
+
+/// <summary>
+/// Reverse-mode gradients of one prompt, llm.c style: the forward pass runs with the activations backward needs cached
+/// (only when a gradient is asked for), then this walks the model from the logits down — unembedding, final norm, each
+/// block's MLP, second norm, output projection, attention, rotary, QKV projections, first norm — to the embedding.
+/// dx is the residual stream's gradient [T, d]; every hook's gradient is the gradient at that point of the forward.
+/// T = positions, d = d_model, H = n_heads, G = n_kv_heads, e = d_head, f = d_mlp, V = vocab.
+/// </summary>
+internal sealed partial class BackwardPass
+{
+    readonly HookedTransformer _m;
+    readonly ModelConfig _c;
+    readonly BlockDesign _design;
+    readonly ActivationCache _acts;
+    readonly Func<string, bool> _want;
+    readonly WeightGrads? _wg;
+    readonly int _t;
+    float[] _scratch = new float[1024];
+    public Dictionary<string, Tensor> Grads { get; } = new(StringComparer.Ordinal);
+
+    public BackwardPass(HookedTransformer m, ActivationCache acts, int positions, Func<string, bool> want, WeightGrads? wg)
+    {
+        _m = m; _c = m.Config; _design = _c.Design; _acts = acts; _want = want; _wg = wg; _t = positions;
+    }
+
+    /// <summary>The forward activations backward reads (the forward caches these, and only these unless asked).</summary>
+    public static HashSet<string> SavedNames(HookNames names, BlockDesign design)
+    {
+        var s = new HashSet<string>(StringComparer.Ordinal) { HookNames.LnFinalScale, HookNames.LnFinalNormalized, names.Layers[^1].ResidPost };
+        foreach (var n in names.Layers)
+        {
+            s.UnionWith([n.ResidPre, n.Ln1Scale, n.Ln1Normalized, n.V, n.Pattern, n.Z, n.ResidMid, n.Ln2Scale, n.Ln2Normalized, n.MlpPre, n.MlpPost]);
+            s.UnionWith(design.Positions == PositionKind.Rotary ? [n.RotQ, n.RotK] : [n.Q, n.K]);
+            if (design.Mlp == MlpKind.Gated) s.Add(n.MlpPreLinear);
+        }
+        return s;
+    }
+
+    Span<float> Scratch(long n)
+    {
+        if (_scratch.Length < n) _scratch = new float[n];
+        return _scratch.AsSpan(0, (int)n);
+    }
+
+    float[] Act(string name) => _acts[name].Data;
+
+    void Grad(string name, ReadOnlySpan<float> g, params int[] shape)
+    {
+        if (_want(name)) Grads[name] = new Tensor(g.ToArray(), [1, .. shape]);
+    }
+
+    /// <summary>Backpropagates dLogits [T, V] to every hook (and to the weights when asked).</summary>
+    public void Run(int[] tokens, float[] dLogits)
+    {
+        int d = _c.DModel, T = _t, V = dLogits.Length / T;
+        var w = _m.Weights;
+        var h = Act(HookNames.LnFinalNormalized);                         // [T, d]
+        var dh = new float[T * d];
+        UnembedInputGrad(dLogits, T, V, w.Unembed, dh);
+        if (_wg != null) LinearBackward.WeightGrad(dLogits, h, T, V, d, _wg.Unembed, default, Scratch((long)V * (T + d)));
+        Grad(HookNames.LnFinalNormalized, dh, T, d);
+        var dx = new float[T * d];                                         // the residual stream's gradient [T, d]
+        NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
+
+        for (int l = _c.NLayers - 1; l >= 0; l--) Block(l, dx);
+
+        Grad(HookNames.Embed, dx, T, d);
+        if (_design.Positions == PositionKind.LearnedAbsolute) Grad(HookNames.PosEmbed, dx, T, d);
+        if (_wg != null)
+            for (int i = 0; i < T; i++)
+            {
+                var row = dx.AsSpan(i * d, d);
+                var e = _wg.Embed.AsSpan(tokens[i] * d, d);
+                TensorPrimitives.Add(e, row, e);
+                if (_wg.PosEmbed.Length > 0) { var p = _wg.PosEmbed.AsSpan(i * d, d); TensorPrimitives.Add(p, row, p); }
+            }
+    }
+
+    /// <summary>dh += dLogits · W_U; a sparse dLogits (a logit difference: two entries) reads only its vocabulary rows.</summary>
+    void UnembedInputGrad(float[] dLogits, int T, int V, WeightMatrix wu, float[] dh)
+    {
+        int d = _c.DModel, nonzero = 0;
+        foreach (float g in dLogits) if (g != 0) nonzero++;
+        if (nonzero > 4 * T + 64)
+        {
+            LinearBackward.InputGrad(dLogits, T, wu, dh, Scratch((long)T * d));
+            return;
+        }
+        var row = new float[d];
+        for (int v = 0; v < V; v++)
+        {
+            bool read = false;
+            for (int r = 0; r < T; r++)
+            {
+                float g = dLogits[r * V + v];
+                if (g == 0) continue;
+                if (!read) { wu.ReadRow(v, row); read = true; }
+                TensorPrimitives.MultiplyAdd(row, g, dh.AsSpan(r * d, d), dh.AsSpan(r * d, d));
+            }
+        }
+    }
+
+    /// <summary>Backward of the model's norm for every row: dx += ∂/∂x, and the weight (and bias) gradients when kept.</summary>
+    void NormRows(float[] x, float[] scale, float[] w, ReadOnlySpan<float> dy, Span<float> dx, float[]? dw, float[]? db)
+    {
+        int d = w.Length, rows = x.Length / d;
+        var tmp = Scratch(2 * d);
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.AsSpan(r * d, d); var dyr = dy.Slice(r * d, d); var dxr = dx.Slice(r * d, d);
+            if (_design.Norm == NormKind.RmsNorm) NormBackward.Rms(xr, scale[r], w, dyr, dxr, dw, tmp);
+            else NormBackward.Layer(xr, scale[r], w, dyr, dxr, dw, db, tmp);
+        }
+    }
+}

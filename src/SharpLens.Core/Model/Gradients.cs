@@ -1,0 +1,151 @@
+using SharpLens.Loading;
+
+namespace SharpLens.Model;
+
+/// <summary>
+/// A scalar function of the logits [1, T, V] that also writes its gradient ∂metric/∂logits (same layout, zeroed on entry)
+/// and returns its value. <see cref="Metrics"/> has the usual ones.
+/// </summary>
+public delegate double LogitMetric(Tensor logits, Span<float> dLogits);
+
+/// <summary>Metrics for <see cref="HookedTransformer.Backward"/>.</summary>
+public static class Metrics
+{
+    /// <summary>logits[pos, answer] − logits[pos, wrong] (pos −1: the final position).</summary>
+    public static LogitMetric LogitDiff(int answer, int wrong, int pos = -1) => (logits, d) =>
+    {
+        int T = logits.Shape[1], V = logits.Shape[2], p = pos < 0 ? T + pos : pos;
+        d[p * V + answer] += 1; d[p * V + wrong] -= 1;
+        return logits.Data[p * V + answer] - logits.Data[p * V + wrong];
+    };
+
+    /// <summary>Mean next-token cross-entropy over positions 0…T−2 (predicting tokens[1…T−1]).</summary>
+    public static LogitMetric NextTokenLoss(int[] tokens) => (logits, d) =>
+    {
+        int T = logits.Shape[1], V = logits.Shape[2];
+        if (T < 2) throw SharpLensException.Input("a next-token loss needs at least two tokens");
+        double loss = 0;
+        for (int p = 0; p < T - 1; p++)
+        {
+            var row = logits.Data.AsSpan(p * V, V);
+            double max = double.NegativeInfinity, sum = 0;
+            foreach (float v in row) max = Math.Max(max, v);
+            foreach (float v in row) sum += Math.Exp(v - max);
+            double lse = max + Math.Log(sum);
+            loss += lse - row[tokens[p + 1]];
+            for (int v = 0; v < V; v++) d[p * V + v] = (float)(Math.Exp(row[v] - lse) / (T - 1));
+            d[p * V + tokens[p + 1]] -= 1f / (T - 1);
+        }
+        return loss / (T - 1);
+    };
+}
+
+/// <summary>Gradients of a metric with respect to one layer's weights, row-major in the [out, in] layout of
+/// <see cref="LayerWeights"/> (an absent weight or bias: empty).</summary>
+public sealed class LayerWeightGrads
+{
+    public float[] Ln1 = [], Ln1Bias = [], Wq = [], Bq = [], Wk = [], Bk = [], Wv = [], Bv = [], Wo = [], Bo = [],
+        Ln2 = [], Ln2Bias = [], WGate = [], BGate = [], WUp = [], BUp = [], WDown = [], BDown = [];
+
+    internal LayerWeightGrads(LayerWeights w)
+    {
+        static float[] M(WeightMatrix m) => new float[(long)m.Rows * m.Cols];
+        Ln1 = new float[w.Ln1.Length]; Ln1Bias = new float[w.Ln1Bias.Length];
+        Wq = M(w.Wq); Bq = new float[w.Bq.Length]; Wk = M(w.Wk); Bk = new float[w.Bk.Length]; Wv = M(w.Wv); Bv = new float[w.Bv.Length];
+        Wo = M(w.Wo); Bo = new float[w.Bo.Length];
+        Ln2 = new float[w.Ln2.Length]; Ln2Bias = new float[w.Ln2Bias.Length];
+        WGate = M(w.WGate); BGate = new float[w.BGate.Length]; WUp = M(w.WUp); BUp = new float[w.BUp.Length];
+        WDown = M(w.WDown); BDown = new float[w.BDown.Length];
+    }
+}
+
+/// <summary>Gradients of a metric with respect to every weight (fp32, the layouts of <see cref="ModelWeights"/>).</summary>
+public sealed class WeightGrads
+{
+    public float[] Embed, PosEmbed, LnFinal, LnFinalBias, Unembed;
+    public LayerWeightGrads[] Layers;
+
+    internal WeightGrads(ModelWeights w)
+    {
+        Embed = new float[(long)w.Embed.Rows * w.Embed.Cols];
+        PosEmbed = new float[(long)w.PosEmbed.Rows * w.PosEmbed.Cols];
+        LnFinal = new float[w.LnFinal.Length]; LnFinalBias = new float[w.LnFinalBias.Length];
+        Unembed = new float[(long)w.Unembed.Rows * w.Unembed.Cols];
+        Layers = w.Layers.Select(l => new LayerWeightGrads(l)).ToArray();
+    }
+
+    /// <summary>
+    /// The gradients under the checkpoint's own tensor names and layouts (Qwen2 / Llama: <c>model.layers.L.…</c>, [out, in];
+    /// with tied embeddings <c>model.embed_tokens.weight</c> holds the embedding's and the unembedding's gradients summed).
+    /// </summary>
+    /// <exception cref="NotSupportedException">for GPT-2 checkpoints (fused, [in, out] Conv1D layouts): use the fields.</exception>
+    public Dictionary<string, Tensor> ByCheckpointName(ModelConfig c)
+    {
+        if (c.Design.Norm != NormKind.RmsNorm) throw new NotSupportedException("checkpoint names are mapped for Qwen2/Llama layouts only");
+        int d = c.DModel, q = c.NHeads * c.DHead, kv = c.NKvHeads * c.DHead, f = c.DMlp;
+        var r = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        void Vec(string name, float[] g) { if (g.Length > 0) r[name] = new Tensor(g, g.Length); }
+        void Mat(string name, float[] g, int rows) { if (g.Length > 0) r[name] = new Tensor(g, rows, g.Length / rows); }
+        Mat("model.embed_tokens.weight", c.TieWordEmbeddings ? Embed.Zip(Unembed, (a, b) => a + b).ToArray() : Embed, c.VocabSize);
+        for (int l = 0; l < Layers.Length; l++)
+        {
+            var g = Layers[l]; string p = $"model.layers.{l}.";
+            Vec(p + "input_layernorm.weight", g.Ln1);
+            Mat(p + "self_attn.q_proj.weight", g.Wq, q); Vec(p + "self_attn.q_proj.bias", g.Bq);
+            Mat(p + "self_attn.k_proj.weight", g.Wk, kv); Vec(p + "self_attn.k_proj.bias", g.Bk);
+            Mat(p + "self_attn.v_proj.weight", g.Wv, kv); Vec(p + "self_attn.v_proj.bias", g.Bv);
+            Mat(p + "self_attn.o_proj.weight", g.Wo, d); Vec(p + "self_attn.o_proj.bias", g.Bo);
+            Vec(p + "post_attention_layernorm.weight", g.Ln2);
+            Mat(p + "mlp.gate_proj.weight", g.WGate, f); Vec(p + "mlp.gate_proj.bias", g.BGate);
+            Mat(p + "mlp.up_proj.weight", g.WUp, f); Vec(p + "mlp.up_proj.bias", g.BUp);
+            Mat(p + "mlp.down_proj.weight", g.WDown, d); Vec(p + "mlp.down_proj.bias", g.BDown);
+        }
+        Vec("model.norm.weight", LnFinal);
+        if (!c.TieWordEmbeddings) Mat("lm_head.weight", Unembed, c.VocabSize);
+        return r;
+    }
+}
+
+/// <summary>What <see cref="HookedTransformer.Backward"/> returns: the metric, the logits, the forward activations it
+/// kept, the hook gradients asked for ([1, ...] like the cache) and the weight gradients when asked.</summary>
+public sealed record GradientResult(double Metric, Tensor Logits, ActivationCache Activations,
+    IReadOnlyDictionary<string, Tensor> HookGrads, WeightGrads? Weights);
+
+public sealed partial class HookedTransformer
+{
+    /// <summary>
+    /// One forward and one backward pass of <paramref name="tokens"/>: the gradient of <paramref name="metric"/> at every
+    /// hook <paramref name="hookFilter"/> passes (all hooks when null; TransformerLens' backward hooks) and, when
+    /// <paramref name="weights"/>, at every weight. The activations backward needs are kept for this call only.
+    /// </summary>
+    public GradientResult Backward(int[] tokens, LogitMetric metric, Func<string, bool>? hookFilter = null, bool weights = false,
+        Func<string, bool>? cacheFilter = null)
+    {
+        var saved = BackwardPass.SavedNames(HookNames, Config.Design);
+        var fwd = Forward([tokens], new RunOptions { CacheFilter = n => saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
+        var logits = fwd.Logits!;
+        var dLogits = new float[logits.Data.Length];
+        double value = metric(logits, dLogits);
+        var wg = weights ? new WeightGrads(Weights) : null;
+        var pass = new BackwardPass(this, fwd.Cache, tokens.Length, hookFilter ?? (_ => true), wg);
+        pass.Run(tokens, dLogits);
+        return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg);
+    }
+
+    /// <summary>
+    /// <see cref="RunWithCache(int[][], Func{string, bool}?)"/> of one prompt with, when <paramref name="includeBackward"/>,
+    /// the gradient of <paramref name="metric"/> at each cached hook under <c>name + "_grad"</c> (TransformerLens'
+    /// <c>incl_bwd</c>), e.g. <c>cache["blocks.0.hook_resid_pre_grad"]</c>.
+    /// </summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(int[] tokens, LogitMetric metric, bool includeBackward, Func<string, bool>? filter = null)
+    {
+        filter ??= _ => true;
+        if (!includeBackward) return RunWithCache([tokens], filter);
+        var r = Backward(tokens, metric, filter, weights: false, cacheFilter: filter);
+        var cache = new ActivationCache { Model = this };
+        foreach (var name in r.Activations.Names)
+            if (filter(name)) cache.Set(name, r.Activations[name]);
+        foreach (var (name, g) in r.HookGrads) cache.Set(name + "_grad", g);
+        return (r.Logits, cache);
+    }
+}

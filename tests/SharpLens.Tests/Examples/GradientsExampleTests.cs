@@ -1,0 +1,41 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SharpLens.Tests.Gradients;
+using SharpLens.Tests.Support;
+
+namespace SharpLens.Tests.Examples;
+
+/// <summary>examples/gradients.cs runs as a .NET 10 file-based app and prints reference_grads.json's layout, matching
+/// the float64 autograd reference (EXPERIMENTS.md's tolerance).</summary>
+public class GradientsExampleTests
+{
+    [Fact]
+    public void Example_PrintsTheReferenceGradients()
+    {
+        string dir = Fixtures.Dir("tiny-qwen2");
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = Fixtures.RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "run", "examples/gradients.cs", "--", dir }) psi.ArgumentList.Add(a);
+        // the test host's MSBuild variables would point the nested build at the wrong SDK pieces
+        foreach (var k in psi.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase) || k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase)).ToList())
+            psi.Environment.Remove(k);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(8)), "the example did not finish in 8 minutes");
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{stderr.Result}");
+        var output = JsonNode.Parse(stdout.Result)!;
+
+        var reference = Fixtures.Json("tiny-qwen2", "reference_grads.json");
+        Assert.Equal((double)reference["loss"]!, (double)output["loss"]!, 4);
+        foreach (var section in new[] { "hooks", "weights" })
+        {
+            var refs = reference[section]!.AsObject(); var got = output[section]!.AsObject();
+            Assert.Equal(refs.Select(r => r.Key).Order(), got.Select(g => g.Key).Order());
+            foreach (var (name, r) in refs)
+            {
+                Assert.Equal(r!["shape"]!.ToJsonString(), got[name]!["shape"]!.ToJsonString());
+                ReferenceGradTests.AssertClose(name, r, got[name]!["data"]!.AsArray().Select(v => (float)v!).ToArray());
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using SharpLens.Model;
+using SharpLens.Tests.Support;
+using Xunit;
+
+namespace SharpLens.Tests.Gradients;
+
+/// <summary>Hook gradients by finite differences where there is no autograd reference (GPT-2: LayerNorm, learned
+/// positions, a plain GELU MLP): the directional derivative along a random direction, measured by perturbing the hook
+/// through a forward hook, against Σ grad ⊙ direction.</summary>
+public class FiniteDifferenceGradTests
+{
+    const string Prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1";
+
+    static double LogitDiff(HookedTransformer m, int[] ids, int a, int b, string hook, float[] dir, float eps)
+    {
+        var hooks = new HookSet().Add(hook, (HookFn)(ctx =>
+        {
+            for (int i = 0; i < ctx.Data.Length; i++) ctx.Data[i] += eps * dir[i];
+        }));
+        var logits = m.RunWithHooks([ids], hooks);
+        int T = logits.Shape[1], V = logits.Shape[2];
+        return logits.Data[(T - 1) * V + a] - logits.Data[(T - 1) * V + b];
+    }
+
+    [Theory]
+    [InlineData("tiny-gpt2")]
+    [InlineData("tiny-gpt2-gelu")]
+    [InlineData("tiny-qwen2")]
+    public void DirectionalDerivativesMatchFiniteDifferences(string fixture)
+    {
+        using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
+        var ids = m.ToTokens(Prompt);
+        int a = m.ToSingleToken(" Mango"), b = m.ToSingleToken(" Orange"), L = m.Config.NLayers;
+        var g = m.Backward(ids, Metrics.LogitDiff(a, b));
+        var names = new List<string> { HookNames.Embed, HookNames.LnFinalNormalized, $"blocks.{L - 1}.hook_resid_post" };
+        if (m.Config.Design.Positions == Loading.PositionKind.LearnedAbsolute) names.Add(HookNames.PosEmbed);
+        foreach (int l in new[] { 0, L - 1 })
+        {
+            var n = m.HookNames.Layers[l];
+            names.AddRange([n.ResidPre, n.Ln1Normalized, n.Q, n.K, n.V, n.Scores, n.Pattern, n.Z, n.AttnOut, n.ResidMid, n.Ln2Normalized, n.MlpPre, n.MlpPost, n.MlpOut]);
+        }
+        var rng = new Random(5);
+        foreach (var name in names)
+        {
+            Assert.True(g.HookGrads.ContainsKey(name), $"no gradient for {name}");
+            var grad = g.HookGrads[name].Data;
+            var dir = grad.Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            if (name.EndsWith("hook_attn_scores"))   // only the unmasked scores are read (masked ones are −∞)
+            {
+                var acts = m.RunWithCache([ids], name).Cache[name].Data;
+                for (int i = 0; i < dir.Length; i++) if (float.IsNegativeInfinity(acts[i])) dir[i] = 0;
+            }
+            double analytic = grad.Zip(dir, (x, y) => (double)x * y).Sum();
+            const float eps = 3e-3f;
+            double numeric = (LogitDiff(m, ids, a, b, name, dir, eps) - LogitDiff(m, ids, a, b, name, dir, -eps)) / (2 * eps);
+            Assert.True(Math.Abs(numeric - analytic) <= 2e-2 * Math.Max(1, Math.Abs(analytic)),
+                $"{fixture} {name}: finite difference {numeric:g6}, gradient {analytic:g6}");
+        }
+    }
+
+    [Fact]
+    public void RunWithCacheIncludeBackward_AddsGradEntriesBesideTheActivations()
+    {
+        using var m = HookedTransformer.Load(Fixtures.Dir("tiny-qwen2"));
+        var ids = m.ToTokens(Prompt);
+        int a = m.ToSingleToken(" Mango"), b = m.ToSingleToken(" Orange");
+        var (logits, cache) = m.RunWithCache(ids, Metrics.LogitDiff(a, b), includeBackward: true, name => name.EndsWith("hook_resid_pre"));
+        Assert.Equal(m.Run([ids]).Data, logits.Data);
+        for (int l = 0; l < m.Config.NLayers; l++)
+        {
+            string n = $"blocks.{l}.hook_resid_pre";
+            Assert.Equal(cache[n].Shape, cache[n + "_grad"].Shape);
+            Assert.Contains(cache[n + "_grad"].Data, v => v != 0);
+        }
+        Assert.False(cache.Contains("blocks.0.hook_mlp_out_grad"));
+        Assert.False(cache.Contains("blocks.0.hook_mlp_out"));
+        // Gradients of the residual stream after the final block's attention equal the attention output's: one point.
+        var full = m.Backward(ids, Metrics.LogitDiff(a, b));
+        Assert.Equal(full.HookGrads["blocks.1.hook_resid_mid"].Data, full.HookGrads["blocks.1.hook_attn_out"].Data);
+        Assert.Equal(full.HookGrads["blocks.0.hook_resid_pre"].Data, cache["blocks.0.hook_resid_pre_grad"].Data);
+    }
+}

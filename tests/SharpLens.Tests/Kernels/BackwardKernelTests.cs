@@ -1,0 +1,179 @@
+using System.Runtime.InteropServices;
+using SharpLens.Kernels;
+using SharpLens.Loading;
+using Xunit;
+
+namespace SharpLens.Tests.Kernels;
+
+/// <summary>Each backward kernel against its naive twin (at every SIMD level where it runs through the GEMM), and each
+/// naive twin against finite differences of the forward's naive kernel.</summary>
+public sealed unsafe class BackwardKernelTests
+{
+    static float[] Rand(Random r, int n, double scale = 1) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale)).ToArray();
+
+    static void Close(float[] expected, float[] actual, double tol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double max = expected.Max(v => Math.Abs((double)v));
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol * Math.Max(1, max), $"{what}[{i}]: {expected[i]} vs {actual[i]}");
+    }
+
+    public static IEnumerable<object[]> LinearCases()
+    {
+        foreach (SimdLevel level in Enum.GetValues<SimdLevel>())
+            foreach (DType dt in Enum.GetValues<DType>())
+                foreach (bool inOut in new[] { false, true })
+                    foreach (int m in new[] { 1, 25, 70 })
+                        if (level <= KernelOptions.BestAvailable) yield return new object[] { level, dt, inOut, m };
+    }
+
+    [Theory]
+    [MemberData(nameof(LinearCases))]
+    public void LinearBackward_MatchesNaive(SimdLevel level, DType dtype, bool inOut, int m)
+    {
+        const int n = 37, k = 53;
+        var rng = new Random(m * 7 + (int)dtype);
+        long count = (long)n * k;
+        nint data = (nint)NativeMemory.Alloc((nuint)(count * DTypes.Size(dtype)));
+        try
+        {
+            for (long i = 0; i < count; i++)
+            {
+                float v = (float)(rng.NextDouble() * 2 - 1);
+                switch (dtype)
+                {
+                    case DType.F32: ((float*)data)[i] = v; break;
+                    case DType.F16: ((Half*)data)[i] = (Half)v; break;
+                    default: ((ushort*)data)[i] = (ushort)(BitConverter.SingleToInt32Bits(v) >> 16); break;
+                }
+            }
+            // [N, K] as stored by nn.Linear, or a Conv1D [K, N] seen as [N, K].
+            var w = inOut ? WeightMatrix.InOut(data, dtype, k, n) : new WeightMatrix(data, dtype, n, k);
+            float[] dy = Rand(rng, m * n), x = Rand(rng, m * k), start = Rand(rng, m * k);
+            float[] expected = (float[])start.Clone(), actual = (float[])start.Clone();
+            LinearBackward.InputGradNaive(dy, m, w, expected);
+            KernelOptions.ForcedLevel = level;
+            try { LinearBackward.InputGrad(dy, m, w, actual, new float[m * k]); }
+            finally { KernelOptions.ForcedLevel = null; }
+            Close(expected, actual, 1e-5, $"dx {level} {dtype}");
+
+            float[] dW0 = Rand(rng, n * k), db0 = Rand(rng, n);
+            float[] dWe = (float[])dW0.Clone(), dbe = (float[])db0.Clone(), dWa = (float[])dW0.Clone(), dba = (float[])db0.Clone();
+            LinearBackward.WeightGradNaive(dy, x, m, n, k, dWe, dbe);
+            KernelOptions.ForcedLevel = level;
+            try { LinearBackward.WeightGrad(dy, x, m, n, k, dWa, dba, new float[n * (m + k)]); }
+            finally { KernelOptions.ForcedLevel = null; }
+            Close(dWe, dWa, 1e-5, "dW"); Close(dbe, dba, 1e-5, "db");
+        }
+        finally { NativeMemory.Free((void*)data); }
+    }
+
+    /// <summary>d/dx of Σ dy ⊙ f(x) by central differences in double through <paramref name="f"/>.</summary>
+    static float[] NumericGrad(float[] x, float[] dy, Func<float[], float[]> f, double h = 1e-3)
+    {
+        var g = new float[x.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            var p = (float[])x.Clone(); var q = (float[])x.Clone();
+            p[i] += (float)h; q[i] -= (float)h;
+            double fp = f(p).Zip(dy, (a, b) => (double)a * b).Sum(), fq = f(q).Zip(dy, (a, b) => (double)a * b).Sum();
+            g[i] = (float)((fp - fq) / ((double)p[i] - q[i]));
+        }
+        return g;
+    }
+
+    [Theory]
+    [InlineData(false, 16)]
+    [InlineData(false, 67)]
+    [InlineData(true, 16)]
+    [InlineData(true, 67)]
+    public void NormBackward_MatchesNaive_AndNaiveMatchesFiniteDifferences(bool layerNorm, int d)
+    {
+        var rng = new Random(d);
+        float[] x = Rand(rng, d, 2), w = Rand(rng, d), b = Rand(rng, d), dy = Rand(rng, d);
+        const double eps = 1e-5;
+        float s = layerNorm ? LayerNorm.ScaleNaive(x, eps) : RmsNorm.ScaleNaive(x, eps);
+        float[] dxN = new float[d], dwN = new float[d], dbN = new float[d], dxF = new float[d], dwF = new float[d], dbF = new float[d];
+        if (layerNorm) { NormBackward.LayerNaive(x, s, w, dy, dxN, dwN, dbN); NormBackward.Layer(x, s, w, dy, dxF, dwF, dbF, new float[2 * d]); }
+        else { NormBackward.RmsNaive(x, s, w, dy, dxN, dwN); NormBackward.Rms(x, s, w, dy, dxF, dwF, new float[2 * d]); }
+        Close(dxN, dxF, 1e-5, "dx"); Close(dwN, dwF, 1e-5, "dw"); Close(dbN, dbF, 1e-5, "db");
+
+        Func<float[], float[]> forward = xx =>
+        {
+            var y = new float[d];
+            if (layerNorm) LayerNorm.ApplyNaive(xx, LayerNorm.ScaleNaive(xx, eps), w, b, y);
+            else RmsNorm.ApplyNaive(xx, RmsNorm.ScaleNaive(xx, eps), w, y);
+            return y;
+        };
+        Close(NumericGrad(x, dy, forward), dxN, 2e-3, "finite differences");
+    }
+
+    [Fact]
+    public void RotaryInverse_IsTheTranspose()
+    {
+        var rot = new Rotary(16, 10000, null);
+        var rng = new Random(3);
+        float[] x = Rand(rng, 32), y = Rand(rng, 32), rx = (float[])x.Clone(), ry = (float[])y.Clone();
+        rot.Apply(rx, 7);
+        rot.ApplyInverse(ry, 7);
+        double a = rx.Zip(y, (p, q) => (double)p * q).Sum(), bb = x.Zip(ry, (p, q) => (double)p * q).Sum();
+        Assert.Equal(a, bb, 5);
+        rot.ApplyInverse(rx, 7);
+        Close(x, rx, 1e-6, "round trip");
+    }
+
+    [Theory]
+    [InlineData(ActivationKind.Silu)]
+    [InlineData(ActivationKind.GeluExact)]
+    [InlineData(ActivationKind.GeluTanh)]
+    public void ActivationBackward_MatchesNaive_AndNaiveMatchesFiniteDifferences(ActivationKind kind)
+    {
+        var rng = new Random((int)kind);
+        float[] x = Rand(rng, 300, 5), up = Rand(rng, 300, 2), dy = Rand(rng, 300);
+        float[] dxN = new float[300], dxF = new float[300];
+        ActivationBackward.PlainNaive(kind, x, dy, dxN);
+        ActivationBackward.Plain(kind, x, dy, dxF, new float[300]);
+        Close(dxN, dxF, 1e-5, "plain");
+        Close(NumericGrad(x, dy, xx => { var y = new float[xx.Length]; Activations.ApplyNaive(kind, xx, y); return y; }), dxN, 2e-3, "finite differences");
+
+        float[] dgN = new float[300], duN = new float[300], dgF = new float[300], duF = new float[300];
+        ActivationBackward.GatedNaive(kind, x, up, dy, dgN, duN);
+        ActivationBackward.Gated(kind, x, up, dy, dgF, duF);
+        Close(dgN, dgF, 1e-5, "dgate"); Close(duN, duF, 1e-5, "dup");
+    }
+
+    [Theory]
+    [InlineData(1, 6, 6, 0, 4, 2, 8)]   // GQA, every position
+    [InlineData(2, 3, 7, 4, 4, 4, 5)]   // a later block of queries (q0 > 0), two items
+    [InlineData(1, 9, 9, 0, 6, 1, 4)]   // one kv head for all
+    public void AttentionBackward_MatchesNaive_AndNaiveMatchesFiniteDifferences(int B, int n, int T, int q0, int H, int G, int e)
+    {
+        var rng = new Random(B * 100 + T);
+        float scale = 1 / MathF.Sqrt(e);
+        float[] q = Rand(rng, B * n * H * e), k = Rand(rng, B * T * G * e), v = Rand(rng, B * T * G * e), dz = Rand(rng, B * n * H * e);
+        float[] Forward(float[] qq, float[] kk, float[] vv, float[]? patternOut = null)
+        {
+            var s = new float[B * H * n * T];
+            Attention.ScoresNaive(qq, kk, B, n, T, q0, H, G, e, s, scale);
+            Attention.Pattern(s, T);
+            s.CopyTo(patternOut ?? new float[s.Length], 0);
+            var z = new float[B * n * H * e];
+            Attention.WeightedValuesNaive(s, vv, B, n, T, H, G, e, z);
+            return z;
+        }
+        var pattern = new float[B * H * n * T];
+        Forward(q, k, v, pattern);
+        var outs = Enumerable.Range(0, 10).Select(i => new float[i < 4 ? B * H * n * T : i % 2 == 0 ? B * n * H * e : B * T * G * e]).ToArray();
+        float[] dPn = outs[0], dSn = outs[1], dPf = outs[2], dSf = outs[3];
+        float[] dqn = new float[q.Length], dkn = new float[k.Length], dvn = new float[v.Length], dqf = new float[q.Length], dkf = new float[k.Length], dvf = new float[v.Length];
+        AttentionBackward.RunNaive(pattern, q, k, v, dz, B, n, T, q0, H, G, e, scale, dPn, dSn, dqn, dkn, dvn);
+        AttentionBackward.Run(pattern, q, k, v, dz, B, n, T, q0, H, G, e, scale, dPf, dSf, dqf, dkf, dvf);
+        Close(dPn, dPf, 1e-5, "dPattern"); Close(dSn, dSf, 1e-5, "dScores");
+        Close(dqn, dqf, 1e-5, "dq"); Close(dkn, dkf, 1e-5, "dk"); Close(dvn, dvf, 1e-5, "dv");
+
+        Close(NumericGrad(q, dz, qq => Forward(qq, k, v)), dqn, 2e-3, "dq by finite differences");
+        Close(NumericGrad(k, dz, kk => Forward(q, kk, v)), dkn, 2e-3, "dk by finite differences");
+        Close(NumericGrad(v, dz, vv => Forward(q, k, vv)), dvn, 2e-3, "dv by finite differences");
+    }
+}
