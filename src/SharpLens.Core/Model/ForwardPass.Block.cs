@@ -49,6 +49,13 @@ internal sealed partial class ForwardPass
         Point(names.Q, q, nq, H, e);
         Point(names.K, k, _n, G, e);
         Point(names.V, v, _n, G, e);
+        if (_design.QkNorm)
+        {
+            // Step 2a': per-head RMSNorm of queries and keys (Qwen3), on the projections hook_q / hook_k may have replaced.
+            var rms = NormKernels.For(NormKind.RmsNorm);
+            Norm(q, w.QNorm, [], names.QNormScale, names.QNormNormalized, q, nq, rms, H);
+            Norm(k, w.KNorm, [], names.KNormScale, names.KNormNormalized, k, _n, rms, G);
+        }
 
         // Step 2b: rotary embedding of q and k at their absolute positions (learned positions entered with the embedding).
         if (_design.Positions == PositionKind.Rotary)
@@ -66,11 +73,11 @@ internal sealed partial class ForwardPass
         var vAll = a.Get(ArenaSlot.VAll, _b * _t * G * e);                // [B, T, G, e]
         GatherKv(l, k, v, kAll, vAll);
 
-        // Step 2d: causal attention scores, pattern and pattern-weighted values z.
+        // Step 2d: causal (and, where the layer has one, sliding-window) attention scores, pattern and pattern-weighted values z.
         var scores = a.Get(ArenaSlot.Scores, _b * H * nq * _t);           // [B, H, nq, T]
         var z = a.Get(ArenaSlot.Z, qRows * H * e);                        // [B, nq, H, e]
         t0 = StageTimer.Start();
-        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l));
+        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.WindowAt(l));
         StageTimer.Stop(Stage.Attention, t0);
         Point(names.Scores, scores, H, nq, _t);
         t0 = StageTimer.Start();

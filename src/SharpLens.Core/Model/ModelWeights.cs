@@ -15,6 +15,9 @@ public sealed class LayerWeights
     public required float[] Bq { get; init; }             // [n_heads·d_head] or empty
     public required float[] Bk { get; init; }             // [n_kv·d_head] or empty
     public required float[] Bv { get; init; }             // [n_kv·d_head] or empty
+    /// <summary>Per-head q/k RMSNorm weights (<see cref="BlockDesign.QkNorm"/>); empty otherwise.</summary>
+    public float[] QNorm { get; init; } = [];            // [d_head] or empty
+    public float[] KNorm { get; init; } = [];            // [d_head] or empty
     public required WeightMatrix Wo { get; init; }        // [d_model, n_heads·d_head]
     public float[] Bo { get; init; } = [];                // [d_model] or empty
     public required float[] Ln2 { get; init; }            // [d_model]

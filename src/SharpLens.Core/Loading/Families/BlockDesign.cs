@@ -45,6 +45,10 @@ public enum ActivationKind
 /// </summary>
 public sealed record BlockDesign(NormKind Norm, PositionKind Positions, MlpKind Mlp, ActivationKind Activation)
 {
+    /// <summary>Per-head RMSNorm of queries and keys after their projections (<c>hook_q</c>/<c>hook_k</c>) and before rotary,
+    /// with hooks <c>attn.q_norm.*</c>/<c>attn.k_norm.*</c> (Qwen3, TransformerLens' <c>use_qk_norm</c>).</summary>
+    public bool QkNorm { get; init; }
+
     /// <summary>Qwen2 and Llama: RMSNorm, rotary positions, a SiLU-gated MLP.</summary>
     public static readonly BlockDesign Llama = new(NormKind.RmsNorm, PositionKind.Rotary, MlpKind.Gated, ActivationKind.Silu);
 
