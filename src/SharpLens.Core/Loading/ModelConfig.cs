@@ -71,6 +71,9 @@ public sealed record ModelConfig
             throw SharpLensException.Input($"the {what} has {tokens} tokens, more than the model's context of {MaxPositions} (max_position_embeddings); shorten it");
     }
 
+    /// <summary>The rotated prefix of each head: <c>int(d_head · rotary fraction)</c> (Hugging Face's <c>rotary_ndims</c>).</summary>
+    public int RotaryDims => (int)(DHead * Design.RotaryFraction);
+
     /// <summary>Query heads that share one key/value head (grouped-query attention).</summary>
     public int GroupSize => NHeads / NKvHeads;
 
@@ -176,7 +179,7 @@ public sealed record ModelConfig
         if (!float.IsFinite(1f / (float)Math.Sqrt(RmsNormEps)))
             throw SharpLensException.Checkpoint(
                 $"{path}: \"rms_norm_eps\" {RmsNormEps:R} is too small: 1/sqrt(eps) is infinite in fp32, so a zero row would normalise to infinity");
-        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(DHead, RopeTheta, RopeScaling);
+        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(Math.Max(2, RotaryDims), RopeTheta, RopeScaling);
         for (int i = 0; i < inverseFrequencies.Length; i++)
         {
             double f = inverseFrequencies[i];
@@ -201,7 +204,8 @@ public sealed record ModelConfig
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
         ["sliding_window"] = SlidingWindow, ["sliding_window_from_layer"] = SlidingWindow == null ? null : SlidingWindowFromLayer,
         ["norm"] = Design.Norm.ToString(), ["positions"] = Design.Positions.ToString(), ["mlp"] = Design.Mlp.ToString(),
-        ["activation"] = Design.Activation.ToString(),
+        ["activation"] = Design.Activation.ToString(), ["residual"] = Design.Residual.ToString(), ["rotary_dims"] = RotaryDims,
+        ["qk_norm"] = Design.QkNorm,
     };
 
     internal readonly struct Reader(JsonElement root, string path)
@@ -220,6 +224,23 @@ public sealed record ModelConfig
 
         /// <summary>Whether the field is present at all (null included).</summary>
         public bool Has(string key) => root.TryGetProperty(key, out _);
+
+        /// <summary>A nested object field (transformers v5's <c>rope_parameters</c>), or null when absent or null.</summary>
+        public Reader? Object(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            return v.ValueKind == JsonValueKind.Object ? new Reader(v, $"{path} {key}")
+                : throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be an object, got {Raw(v)}");
+        }
+
+        /// <summary>A number in [0, 1] (a fraction such as <c>rotary_pct</c>), or null when absent or null.</summary>
+        public double? OptFraction(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !(d > 0 && d <= 1))
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a number in (0, 1], got {Raw(v)}");
+            return d;
+        }
 
         public string Architecture()
         {

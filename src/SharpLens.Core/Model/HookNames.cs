@@ -51,7 +51,7 @@ public sealed class LayerHookNames(int layer, BlockDesign? design = null)
             [
                 ResidPre, Ln1Scale, Ln1Normalized, Q, K, V,
                 .. _design.QkNorm ? (string[])[QNormScale, QNormNormalized, KNormScale, KNormNormalized] : [], .. rotary ? (string[])[RotQ, RotK] : [], Scores, Pattern, Z, Result,
-                AttnOut, ResidMid, Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost, MlpOut, ResidPost,
+                AttnOut, .. _design.Residual == ResidualKind.Parallel ? [] : (string[])[ResidMid], Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost, MlpOut, ResidPost,
             ];
         }
     }

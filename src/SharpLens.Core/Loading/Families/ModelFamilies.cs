@@ -31,6 +31,7 @@ public static class ModelFamilies
         ("GPT2LMHeadModel", new Gpt2Family()),
         ("MistralForCausalLM", new MistralFamily()),
         ("Qwen3ForCausalLM", new Qwen3Family()),
+        ("GPTNeoXForCausalLM", new GptNeoXFamily()),
     ];
 
     /// <summary>The architecture names accepted in <c>config.json</c>, in the order messages list them.</summary>
