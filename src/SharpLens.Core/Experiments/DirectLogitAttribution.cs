@@ -145,8 +145,10 @@ public sealed class DirectLogitAttribution
         if (comp.PosEmbed != null) o["pos_embed"] = Dla(comp.PosEmbed);
         o["heads"] = new JsonArray(comp.Heads.Select(layer => (JsonNode?)new JsonArray(layer.Select(h => (JsonNode?)Dla(h)).ToArray())).ToArray());
         // Output biases get their own entry wherever they contribute: always under tl (folded value biases), under hf
-        // when the layers have a b_O (GPT-2).
-        if (_processing == Processing.Tl || _runs.Model.Weights.Layers.Any(w => w.Bo.Length > 0))
+        // when the layers have a b_O, and in the LayerNorm families (GPT-2, GPT-NeoX), whose references list the entry even
+        // when it is zero (GPT-NeoX with attention_bias false).
+        if (_processing == Processing.Tl || _runs.Model.Weights.Layers.Any(w => w.Bo.Length > 0)
+            || _runs.Model.Config.Design.Norm == Loading.NormKind.LayerNorm)
             o["attn_bias"] = new JsonArray(comp.AttnBias.Select(b => (JsonNode?)Dla(b)).ToArray());
         o["mlp"] = new JsonArray(comp.Mlp.Select(v => (JsonNode?)Dla(v)).ToArray());
         if (_runs.Model.Weights.LnFinalBias is { Length: > 0 } bFinal)
