@@ -62,7 +62,7 @@ public sealed class AblationExperiments(StudyRuns runs, Processing processing, A
     {
         var c = runs.Model.Config;
         string hook = _names.Layers[layer].Z;
-        var bv = DirectLogitAttribution.FoldedValueBias(runs.Model.Weights.Layers[layer]);
+        var bv = DirectLogitAttribution.FoldedValueBias(runs.Model.Weights.Layers[layer], c.NKvHeads, c.DHead);
         if (processing == Processing.Hf || bv.Length == 0) return Intervention.FillHead(hook, head, new float[c.DHead]);
         int kv = head / c.GroupSize;
         return Intervention.FillHead(hook, head, bv.AsMemory(kv * c.DHead, c.DHead));

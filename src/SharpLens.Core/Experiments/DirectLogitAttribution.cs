@@ -47,11 +47,13 @@ public sealed class DirectLogitAttribution
     /// <summary>TransformerLens' value bias of one layer after <c>fold_ln</c>: <c>b_V + W_V · b_ln1</c> [n_kv·d_head]
     /// (b_V alone under RMSNorm, whose norm has no bias; empty when the layer has neither). <c>fold_value_biases</c> moves
     /// it into b_O; zero ablation under <see cref="Processing.Tl"/> sets <c>hook_z</c> to it.</summary>
-    public static float[] FoldedValueBias(LayerWeights w)
+    public static float[] FoldedValueBias(LayerWeights w, int nKvHeads, int dHead)
     {
         if (w.Ln1Bias.Length == 0) return w.Bv;
-        var folded = new float[w.Wv.Rows];
-        Gemm.LinearForward(w.Ln1Bias, 1, w.Wv, w.Bv, folded);
+        var folded = new float[nKvHeads * dHead];
+        for (int g = 0; g < nKvHeads; g++)   // per head: the value rows of a fused q/k/v layout are not contiguous
+            Gemm.LinearForward(w.Ln1Bias, 1, w.VHead(g, dHead), w.Bv.Length > 0 ? w.Bv.AsSpan(g * dHead, dHead) : default,
+                folded.AsSpan(g * dHead, dHead));
         return folded;
     }
 
@@ -85,7 +87,7 @@ public sealed class DirectLogitAttribution
             mlp[l] = Scaled(cache[names.MlpOut].Data.AsSpan(last * d, d));
             heads[l] = new float[H][];
             attnBias[l] = w.Bo.Length > 0 ? Scaled(w.Bo) : new float[d];
-            var bv = _processing == Processing.Tl ? FoldedValueBias(w) : [];
+            var bv = _processing == Processing.Tl ? FoldedValueBias(w, c.NKvHeads, c.DHead) : [];
             bool fold = bv.Length > 0;
             for (int h = 0; h < H; h++)
             {
@@ -143,8 +145,10 @@ public sealed class DirectLogitAttribution
         if (comp.PosEmbed != null) o["pos_embed"] = Dla(comp.PosEmbed);
         o["heads"] = new JsonArray(comp.Heads.Select(layer => (JsonNode?)new JsonArray(layer.Select(h => (JsonNode?)Dla(h)).ToArray())).ToArray());
         // Output biases get their own entry wherever they contribute: always under tl (folded value biases), under hf
-        // when the layers have a b_O (GPT-2).
-        if (_processing == Processing.Tl || _runs.Model.Weights.Layers.Any(w => w.Bo.Length > 0))
+        // when the layers have a b_O, and in the LayerNorm families (GPT-2, GPT-NeoX), whose references list the entry even
+        // when it is zero (GPT-NeoX with attention_bias false).
+        if (_processing == Processing.Tl || _runs.Model.Weights.Layers.Any(w => w.Bo.Length > 0)
+            || _runs.Model.Config.Design.Norm == Loading.NormKind.LayerNorm)
             o["attn_bias"] = new JsonArray(comp.AttnBias.Select(b => (JsonNode?)Dla(b)).ToArray());
         o["mlp"] = new JsonArray(comp.Mlp.Select(v => (JsonNode?)Dla(v)).ToArray());
         if (_runs.Model.Weights.LnFinalBias is { Length: > 0 } bFinal)

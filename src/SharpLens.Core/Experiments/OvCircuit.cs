@@ -33,7 +33,7 @@ public static class OvCircuit
             for (int h = 0; h < H; h++)
             {
                 // All tokens at once: one pass over each head's weight slices instead of one per token.
-                Gemm.LinearForward(x, n, w.Layers[l].Wv.RowSlice(h / c.GroupSize * e, e), default, vh);
+                Gemm.LinearForward(x, n, w.Layers[l].VHead(h / c.GroupSize, e), default, vh);
                 Gemm.LinearForward(vh, n, w.Layers[l].Wo.ColSlice(h * e, e), default, o);
                 for (int i = 0; i < n; i++)
                 {

@@ -18,9 +18,13 @@ public static unsafe class Attention
         Scores(q, k, B, n, T, q0, H, G, e, scores, 1f / MathF.Sqrt(e));
 
     /// <summary>scores[b, h, i, j] = q·k · <paramref name="scale"/> for j ≤ q0 + i, −inf above the diagonal (GPT-2's
-    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).</summary>
-    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale)
+    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).
+    /// With a sliding <paramref name="window"/> W the query at absolute position i = q0 + row sees only the W keys
+    /// i − W &lt; j ≤ i (itself included; Hugging Face's <c>kv_idx &gt; q_idx − sliding_window</c>); the others are −inf.</summary>
+    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale,
+        int? window = null)
     {
+        if (window is <= 0) throw new ArgumentOutOfRangeException(nameof(window), "a sliding window holds at least one key");
         float inv = scale;
         int group = H / G;
         fixed (float* pq = q, pk = k, ps = scores)
@@ -33,9 +37,10 @@ public static unsafe class Attention
                 {
                     var qv = new ReadOnlySpan<float>((float*)aq + ((long)(b * n + i) * H + h) * e, e);
                     var row = new Span<float>((float*)asc + ((long)(b * H + h) * n + i) * T, T);
-                    int last = q0 + i;
+                    int last = q0 + i, first = window is { } w ? Math.Max(0, last - w + 1) : 0;
                     float* kb = (float*)ak + ((long)b * T * G + h / group) * e;
-                    for (int j = 0; j <= last; j++)
+                    row[..first].Fill(float.NegativeInfinity);
+                    for (int j = first; j <= last; j++)
                         row[j] = TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(kb + (long)j * G * e, e)) * inv;
                     row[(last + 1)..].Fill(float.NegativeInfinity);
                 }
@@ -92,7 +97,8 @@ public static unsafe class Attention
         ScoresNaive(q, k, B, n, T, q0, H, G, e, scores, 1 / Math.Sqrt(e));
 
     /// <summary>Naive reference for the scaled <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int, Span{float}, float)"/>.</summary>
-    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale)
+    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale,
+        int? window = null)
     {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
@@ -102,7 +108,8 @@ public static unsafe class Attention
                         double s = 0;
                         for (int c = 0; c < e; c++)
                             s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
-                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i ? (float)(s * scale) : float.NegativeInfinity;
+                        bool visible = j <= q0 + i && (window is not { } w || j > q0 + i - w);
+                        scores[((b * H + h) * n + i) * T + j] = visible ? (float)(s * scale) : float.NegativeInfinity;
                     }
     }
 

@@ -6,18 +6,23 @@ namespace SharpLens.Kernels;
 /// Rotary position embedding in Hugging Face's <c>rotate_half</c> layout: for i &lt; d/2,
 /// <c>y[i] = x[i]·cos − x[i+d/2]·sin</c>, <c>y[i+d/2] = x[i+d/2]·cos + x[i]·sin</c>, angle = pos · inv_freq[i],
 /// <c>inv_freq[i] = theta^(−2i/d)</c>, optionally rescaled by <c>llama3</c> rope scaling. Tables in double, applied in fp32.
+/// Partial rotary (GPT-NeoX's <c>rotary_pct</c>): d is the rotated prefix of each head (<c>rotary_ndims</c>), the
+/// head's other dimensions pass through unchanged.
 /// </summary>
 public sealed class Rotary
 {
-    readonly int _half;
+    readonly int _half, _dHead;
     float[] _cos = [], _sin = [];   // [positions][d_head/2]
     int _positions;
     readonly double[] _invFreq;     // [d_head/2]
 
-    public Rotary(int dHead, double theta, Llama3RopeScaling? scaling)
+    /// <param name="rotaryDims">the rotated prefix of each head (even, ≤ d_head); 0 = all of it</param>
+    public Rotary(int dHead, double theta, Llama3RopeScaling? scaling, int rotaryDims = 0)
     {
-        _half = dHead / 2;
-        _invFreq = InverseFrequencies(dHead, theta, scaling);
+        if (rotaryDims == 0) rotaryDims = dHead;
+        _dHead = dHead;
+        _half = rotaryDims / 2;
+        _invFreq = InverseFrequencies(rotaryDims, theta, scaling);
     }
 
     public static double[] InverseFrequencies(int dHead, double theta, Llama3RopeScaling? s)
@@ -70,10 +75,9 @@ public sealed class Rotary
         EnsurePositions(position + 1);
         var cos = _cos.AsSpan(position * _half, _half);
         var sin = _sin.AsSpan(position * _half, _half);
-        int d = 2 * _half;
-        for (int h = 0; h < heads.Length / d; h++)
+        for (int h = 0; h < heads.Length / _dHead; h++)
         {
-            var x = heads.Slice(h * d, d);
+            var x = heads.Slice(h * _dHead, 2 * _half);
             for (int i = 0; i < _half; i++)
             {
                 float a = x[i], b = x[i + _half];

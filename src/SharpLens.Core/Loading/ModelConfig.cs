@@ -31,9 +31,16 @@ public sealed record ModelConfig
     /// <summary>Whether q/k/v projections carry biases (Qwen2: always; Llama: <c>attention_bias</c>).</summary>
     public required bool QkvBias { get; init; }
     public required int MaxPositions { get; init; }
-    /// <summary>Qwen2's <c>sliding_window</c> when <c>use_sliding_window</c> is true, else null. Sliding-window attention is
-    /// not implemented; it changes nothing for prompts no longer than the window, so those are the only ones accepted.</summary>
+    /// <summary>The sliding window W of the layers that use one (a query at i sees the keys i − W &lt; j ≤ i), or null:
+    /// Mistral's <c>sliding_window</c> (every layer), Qwen2's and Qwen3's when <c>use_sliding_window</c> is true (layers from
+    /// <see cref="SlidingWindowFromLayer"/> on).</summary>
     public int? SlidingWindow { get; init; }
+    /// <summary>The first layer that uses <see cref="SlidingWindow"/>: Qwen2/Qwen3's <c>max_window_layers</c> (the layers
+    /// below it attend to everything, as Hugging Face's <c>layer_types</c> default says); 0 for Mistral.</summary>
+    public int SlidingWindowFromLayer { get; init; }
+
+    /// <summary>Layer <paramref name="layer"/>'s sliding window, or null for full causal attention.</summary>
+    public int? WindowAt(int layer) => SlidingWindow is { } w && layer >= SlidingWindowFromLayer ? w : null;
 
     /// <summary>The block's strategies: norm, positions, MLP, activation (Qwen2/Llama's unless the family says otherwise).</summary>
     public BlockDesign Design { get; init; } = BlockDesign.Llama;
@@ -55,17 +62,17 @@ public sealed record ModelConfig
 
     /// <summary>
     /// Refuses a prompt of <paramref name="tokens"/> tokens that this model cannot run exactly: longer than
-    /// max_position_embeddings, or than an active sliding window.
+    /// max_position_embeddings. (A sliding window shorter than the prompt is computed, not refused.)
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) naming the limit.</exception>
     public void CheckPromptLength(int tokens, string what)
     {
         if (tokens > MaxPositions)
             throw SharpLensException.Input($"the {what} has {tokens} tokens, more than the model's context of {MaxPositions} (max_position_embeddings); shorten it");
-        if (SlidingWindow is { } window && tokens > window)
-            throw SharpLensException.Input($"the {what} has {tokens} tokens, more than the model's sliding window of {window}; " +
-                                           "sliding-window attention is not supported yet, so shorten it");
     }
+
+    /// <summary>The rotated prefix of each head: <c>int(d_head · rotary fraction)</c> (Hugging Face's <c>rotary_ndims</c>).</summary>
+    public int RotaryDims => (int)(DHead * Design.RotaryFraction);
 
     /// <summary>Query heads that share one key/value head (grouped-query attention).</summary>
     public int GroupSize => NHeads / NKvHeads;
@@ -123,12 +130,17 @@ public sealed record ModelConfig
         int kv = r.OptInt("num_key_value_heads") ?? heads;
         if (heads % kv != 0)
             throw SharpLensException.Checkpoint($"{path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}");
-        int dHead = r.OptInt("head_dim") ?? (d % heads == 0 ? d / heads
+        // Qwen3Config defaults head_dim to 128 whatever hidden_size is; the others derive it.
+        int dHead = r.OptInt("head_dim") ?? (arch == "Qwen3ForCausalLM" ? 128 : d % heads == 0 ? d / heads
             : throw SharpLensException.Checkpoint($"{path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given"));
         if (dHead % 2 != 0) throw SharpLensException.Checkpoint($"{path}: head_dim {dHead} must be even for rotary embeddings");
-        bool qwen = arch == "Qwen2ForCausalLM";
+        bool qwen = arch is "Qwen2ForCausalLM" or "Qwen3ForCausalLM", mistral = arch == "MistralForCausalLM";
         // Read whatever the architecture, so that a value of the wrong type is an error even where it changes nothing.
         bool attentionBias = r.OptBool("attention_bias") ?? false, useSlidingWindow = r.OptBool("use_sliding_window") ?? false;
+        int maxWindowLayers = r.OptInt("max_window_layers") ?? 28;     // Qwen2Config / Qwen3Config default
+        // sliding_window: absent → 4096 (the default of MistralConfig, Qwen2Config, Qwen3Config), null → none. Mistral uses
+        // it on every layer; Qwen2/Qwen3 only when use_sliding_window, from layer max_window_layers on. Llama ignores it.
+        int? window = r.Has("sliding_window") ? r.OptInt("sliding_window") : 4096;
         var config = new ModelConfig
         {
             Architecture = arch,
@@ -143,11 +155,13 @@ public sealed record ModelConfig
             RopeScaling = r.RopeScaling(),
             VocabSize = r.Int("vocab_size"),
             TieWordEmbeddings = r.OptBool("tie_word_embeddings") ?? false, // Qwen2Config and LlamaConfig default to false
-            QkvBias = qwen || attentionBias,
+            // Qwen2: q/k/v biases always; Mistral: none; Llama and Qwen3: attention_bias (q, k, v and o).
+            QkvBias = arch == "Qwen2ForCausalLM" || (!mistral && attentionBias),
             MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
-            SlidingWindow = qwen && useSlidingWindow ? r.OptInt("sliding_window") : null,
+            SlidingWindow = mistral || (qwen && useSlidingWindow) ? window : null,
+            SlidingWindowFromLayer = qwen ? maxWindowLayers : 0,
             Design = BlockDesign.Llama with { Activation = BlockDesign.ActivationNamed(r.OptString("hidden_act") ?? "silu", "hidden_act", r.Path) },
-            MlpBias = !qwen && (r.OptBool("mlp_bias") ?? false),
+            MlpBias = (r.OptBool("mlp_bias") ?? false) && arch == "LlamaForCausalLM",
         };
         return config;
     }
@@ -165,7 +179,7 @@ public sealed record ModelConfig
         if (!float.IsFinite(1f / (float)Math.Sqrt(RmsNormEps)))
             throw SharpLensException.Checkpoint(
                 $"{path}: \"rms_norm_eps\" {RmsNormEps:R} is too small: 1/sqrt(eps) is infinite in fp32, so a zero row would normalise to infinity");
-        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(DHead, RopeTheta, RopeScaling);
+        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(Math.Max(2, RotaryDims), RopeTheta, RopeScaling);
         for (int i = 0; i < inverseFrequencies.Length; i++)
         {
             double f = inverseFrequencies[i];
@@ -188,9 +202,10 @@ public sealed record ModelConfig
         ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
         ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
-        ["sliding_window"] = SlidingWindow,
+        ["sliding_window"] = SlidingWindow, ["sliding_window_from_layer"] = SlidingWindow == null ? null : SlidingWindowFromLayer,
         ["norm"] = Design.Norm.ToString(), ["positions"] = Design.Positions.ToString(), ["mlp"] = Design.Mlp.ToString(),
-        ["activation"] = Design.Activation.ToString(),
+        ["activation"] = Design.Activation.ToString(), ["residual"] = Design.Residual.ToString(), ["rotary_dims"] = RotaryDims,
+        ["qk_norm"] = Design.QkNorm,
     };
 
     internal readonly struct Reader(JsonElement root, string path)
@@ -205,6 +220,26 @@ public sealed record ModelConfig
             if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
             return v.ValueKind == JsonValueKind.String ? v.GetString()
                 : throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a string, got {Raw(v)}");
+        }
+
+        /// <summary>Whether the field is present at all (null included).</summary>
+        public bool Has(string key) => root.TryGetProperty(key, out _);
+
+        /// <summary>A nested object field (transformers v5's <c>rope_parameters</c>), or null when absent or null.</summary>
+        public Reader? Object(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            return v.ValueKind == JsonValueKind.Object ? new Reader(v, $"{path} {key}")
+                : throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be an object, got {Raw(v)}");
+        }
+
+        /// <summary>A number in [0, 1] (a fraction such as <c>rotary_pct</c>), or null when absent or null.</summary>
+        public double? OptFraction(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !(d > 0 && d <= 1))
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a number in (0, 1], got {Raw(v)}");
+            return d;
         }
 
         public string Architecture()

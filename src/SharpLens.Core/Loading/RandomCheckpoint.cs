@@ -47,6 +47,21 @@ public static class RandomCheckpoint
             HeadDim = 64, VocabSize = 151936, Tied = true, RopeTheta = 500000, RmsNormEps = 1e-5, MaxPositions = 131072,
             RopeScaling = new Llama3RopeScaling(32, 1, 4, 8192),
         },
+        ["mistral-7b"] = new()
+        {
+            Name = "mistral-7b", Architecture = "MistralForCausalLM", DModel = 4096, DMlp = 14336, NLayers = 32, NHeads = 32, NKvHeads = 8,
+            VocabSize = 32000, Tied = false, RopeTheta = 10000, RmsNormEps = 1e-5, MaxPositions = 32768, SlidingWindow = 4096,
+        },
+        ["qwen3-0.6b"] = new()
+        {
+            Name = "qwen3-0.6b", Architecture = "Qwen3ForCausalLM", DModel = 1024, DMlp = 3072, NLayers = 28, NHeads = 16, NKvHeads = 8,
+            HeadDim = 128, VocabSize = 151936, Tied = true, RopeTheta = 1e6, RmsNormEps = 1e-6, MaxPositions = 40960,
+        },
+        ["pythia-410m"] = new()
+        {
+            Name = "pythia-410m", Architecture = "GPTNeoXForCausalLM", DModel = 1024, DMlp = 4096, NLayers = 24, NHeads = 16, NKvHeads = 16,
+            VocabSize = 50304, Tied = false, RopeTheta = 10000, RmsNormEps = 1e-5, MaxPositions = 2048, RotaryFraction = 0.25,
+        },
     };
 
     /// <summary>The preset called <paramref name="name"/> (case-insensitive), or a usage error listing them.</summary>

@@ -12,7 +12,7 @@ public sealed record RandomModelSpec
 {
     /// <summary>Preset name (with "-small" appended by <see cref="Small"/>).</summary>
     public required string Name { get; init; }
-    /// <summary>Qwen2ForCausalLM or LlamaForCausalLM.</summary>
+    /// <summary>Qwen2ForCausalLM, LlamaForCausalLM, MistralForCausalLM, Qwen3ForCausalLM or GPTNeoXForCausalLM.</summary>
     public required string Architecture { get; init; }
     public required int DModel { get; init; }
     public required int DMlp { get; init; }
@@ -27,6 +27,10 @@ public sealed record RandomModelSpec
     public required double RmsNormEps { get; init; }
     public required int MaxPositions { get; init; }
     public Llama3RopeScaling? RopeScaling { get; init; }
+    /// <summary>Mistral's <c>sliding_window</c> (null: none).</summary>
+    public int? SlidingWindow { get; init; }
+    /// <summary>GPT-NeoX's <c>rotary_pct</c>.</summary>
+    public double RotaryFraction { get; init; } = 1;
     /// <summary>Number of safetensors shards (1 writes a single model.safetensors without an index).</summary>
     public int Shards { get; init; } = 2;
     /// <summary>Standard deviation of the (approximately normal) matrix and bias entries; norms are 1.</summary>
@@ -49,7 +53,8 @@ public sealed record RandomModelSpec
     public RandomModelSpec Small()
     {
         const int f = 16;
-        int dHead = Math.Max(4, DHead / f / 2 * 2);
+        // Partial rotary needs an even number of rotated dims: int(8 · 0.25) = 2.
+        int dHead = Math.Max(RotaryFraction < 1 ? 8 : 4, DHead / f / 2 * 2);
         return this with
         {
             Name = Name + "-small",
@@ -60,12 +65,31 @@ public sealed record RandomModelSpec
     }
 
     /// <summary>The Hugging Face <c>config.json</c> of this model (what the real model's file says, for the presets).</summary>
-    public JsonObject ConfigJson()
+    public JsonObject ConfigJson() => Architecture switch
     {
+        "GPTNeoXForCausalLM" => NeoXConfigJson(),
+        _ => LlamaStyleConfigJson(),
+    };
+
+    /// <summary>Pythia's config.json fields (transformers 4.24 layout).</summary>
+    JsonObject NeoXConfigJson() => new()
+    {
+        ["architectures"] = new JsonArray(Architecture), ["model_type"] = "gpt_neox", ["bos_token_id"] = 0, ["eos_token_id"] = 0,
+        ["hidden_act"] = "gelu", ["hidden_size"] = DModel, ["initializer_range"] = InitStd, ["intermediate_size"] = DMlp,
+        ["layer_norm_eps"] = RmsNormEps, ["max_position_embeddings"] = MaxPositions, ["num_attention_heads"] = NHeads,
+        ["num_hidden_layers"] = NLayers, ["rotary_emb_base"] = RopeTheta, ["rotary_pct"] = RotaryFraction,
+        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = "bfloat16", ["transformers_version"] = "4.24.0", ["use_cache"] = true,
+        ["use_parallel_residual"] = true, ["vocab_size"] = VocabSize,
+        ["sharplens_random"] = new JsonObject { ["preset"] = Name, ["note"] = "random weights written by sharplens make-random" },
+    };
+
+    JsonObject LlamaStyleConfigJson()
+    {
+        bool mistral = Architecture == "MistralForCausalLM", qwen3 = Architecture == "Qwen3ForCausalLM";
         var o = new JsonObject
         {
             ["architectures"] = new JsonArray(Architecture),
-            ["model_type"] = IsQwen ? "qwen2" : "llama",
+            ["model_type"] = IsQwen ? "qwen2" : mistral ? "mistral" : qwen3 ? "qwen3" : "llama",
             ["attention_dropout"] = 0.0,
             ["bos_token_id"] = 151643,
             ["eos_token_id"] = 151645,
@@ -75,14 +99,14 @@ public sealed record RandomModelSpec
             ["intermediate_size"] = DMlp,
             ["max_position_embeddings"] = MaxPositions,
         };
-        if (IsQwen) o["max_window_layers"] = NLayers;
+        if (IsQwen || qwen3) o["max_window_layers"] = NLayers;
         o["num_attention_heads"] = NHeads;
         o["num_hidden_layers"] = NLayers;
         o["num_key_value_heads"] = NKvHeads;
         if (HeadDim is { } hd) o["head_dim"] = hd;
-        if (!IsQwen)
+        if (!IsQwen && !mistral) o["attention_bias"] = false;
+        if (Architecture == "LlamaForCausalLM")
         {
-            o["attention_bias"] = false;
             o["mlp_bias"] = false;
             o["pretraining_tp"] = 1;
         }
@@ -94,11 +118,12 @@ public sealed record RandomModelSpec
                 ["rope_type"] = "llama3", ["factor"] = rs.Factor, ["low_freq_factor"] = rs.LowFreqFactor,
                 ["high_freq_factor"] = rs.HighFreqFactor, ["original_max_position_embeddings"] = rs.OriginalMaxPositionEmbeddings,
             };
-        if (IsQwen)
+        if (IsQwen || qwen3)
         {
             o["sliding_window"] = MaxPositions;
             o["use_sliding_window"] = false;
         }
+        if (mistral) o["sliding_window"] = SlidingWindow;
         o["tie_word_embeddings"] = Tied;
         o["torch_dtype"] = "bfloat16";
         o["transformers_version"] = "4.37.0";

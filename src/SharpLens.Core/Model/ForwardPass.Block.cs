@@ -42,13 +42,24 @@ internal sealed partial class ForwardPass
         var k = a.Get(ArenaSlot.K, rows * G * e);                         // [B, n, G, e]
         var v = a.Get(ArenaSlot.V, rows * G * e);                         // [B, n, G, e]
         long t0 = StageTimer.Start();
-        Gemm.LinearForward(hq, qRows, w.Wq, w.Bq, q);
-        Gemm.LinearForward(h, rows, w.Wk, w.Bk, k);
-        Gemm.LinearForward(h, rows, w.Wv, w.Bv, v);
+        if (w.QkvInterleaved.Data != 0) FusedQkv(w, h, q, k, v, finalRowsOnly);
+        else
+        {
+            Gemm.LinearForward(hq, qRows, w.Wq, w.Bq, q);
+            Gemm.LinearForward(h, rows, w.Wk, w.Bk, k);
+            Gemm.LinearForward(h, rows, w.Wv, w.Bv, v);
+        }
         StageTimer.Stop(Stage.QkvProj, t0);
         Point(names.Q, q, nq, H, e);
         Point(names.K, k, _n, G, e);
         Point(names.V, v, _n, G, e);
+        if (_design.QkNorm)
+        {
+            // Step 2a': per-head RMSNorm of queries and keys (Qwen3), on the projections hook_q / hook_k may have replaced.
+            var rms = NormKernels.For(NormKind.RmsNorm);
+            Norm(q, w.QNorm, [], names.QNormScale, names.QNormNormalized, q, nq, rms, H);
+            Norm(k, w.KNorm, [], names.KNormScale, names.KNormNormalized, k, _n, rms, G);
+        }
 
         // Step 2b: rotary embedding of q and k at their absolute positions (learned positions entered with the embedding).
         if (_design.Positions == PositionKind.Rotary)
@@ -66,11 +77,11 @@ internal sealed partial class ForwardPass
         var vAll = a.Get(ArenaSlot.VAll, _b * _t * G * e);                // [B, T, G, e]
         GatherKv(l, k, v, kAll, vAll);
 
-        // Step 2d: causal attention scores, pattern and pattern-weighted values z.
+        // Step 2d: causal (and, where the layer has one, sliding-window) attention scores, pattern and pattern-weighted values z.
         var scores = a.Get(ArenaSlot.Scores, _b * H * nq * _t);           // [B, H, nq, T]
         var z = a.Get(ArenaSlot.Z, qRows * H * e);                        // [B, nq, H, e]
         t0 = StageTimer.Start();
-        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l));
+        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.WindowAt(l));
         StageTimer.Stop(Stage.Attention, t0);
         Point(names.Scores, scores, H, nq, _t);
         t0 = StageTimer.Start();
@@ -105,13 +116,18 @@ internal sealed partial class ForwardPass
             StageTimer.Stop(Stage.OProj, t0);
         }
         Point(names.AttnOut, attnOut, nq, d);
-        TensorPrimitives.Add(xq, attnOut, xq);
-        Point(names.ResidMid, xq, nq, d);
+        bool parallel = _design.Residual == ResidualKind.Parallel;
+        if (!parallel)
+        {
+            TensorPrimitives.Add(xq, attnOut, xq);
+            Point(names.ResidMid, xq, nq, d);
+        }
 
-        // Step 2f: MLP: norm, projections, activation, output projection.
+        // Step 2f: MLP: norm (of the block input when parallel), projections, activation, output projection.
         Norm(xq, w.Ln2, w.Ln2Bias, names.Ln2Scale, names.Ln2Normalized, hq, nq);
         var mlpOut = Mlp(w, names, hq, nq);                               // [B, nq, d]
         Point(names.MlpOut, mlpOut, nq, d);
+        if (parallel) TensorPrimitives.Add(xq, attnOut, xq);
         TensorPrimitives.Add(xq, mlpOut, xq);
         Point(names.ResidPost, xq, nq, d);
         if (finalRowsOnly)
@@ -154,6 +170,27 @@ internal sealed partial class ForwardPass
         Gemm.LinearForward(post, qRows, w.WDown, w.BDown, mlpOut);
         StageTimer.Stop(Stage.DownProj, t0);
         return mlpOut;
+    }
+
+    /// <summary>q, k, v from one GEMM over a fused q/k/v matrix read as stored (GPT-NeoX's per-head [H, 3, e] rows): qkv
+    /// [B, n, H, 3, e], then each head's three slices into q [B, nq, H, e] (the query rows only), k and v [B, n, H, e].</summary>
+    void FusedQkv(LayerWeights w, Span<float> h, Span<float> q, Span<float> k, Span<float> v, bool finalRowsOnly)
+    {
+        var c = _m.Config; int H = c.NHeads, e = c.DHead, rows = _b * _n;
+        var qkv = _m.Arena.Get(ArenaSlot.Qkv, rows * 3 * H * e);           // [B, n, H, 3, e]
+        Gemm.LinearForward(h, rows, w.QkvInterleaved, w.BQkvInterleaved, qkv);
+        for (int r = 0; r < rows; r++)
+        {
+            bool queryRow = !finalRowsOnly || r % _n == _n - 1;
+            int qr = finalRowsOnly ? r / _n : r;
+            for (int hh = 0; hh < H; hh++)
+            {
+                var src = qkv.Slice((r * H + hh) * 3 * e, 3 * e);
+                if (queryRow) src[..e].CopyTo(q.Slice((qr * H + hh) * e, e));
+                src.Slice(e, e).CopyTo(k.Slice((r * H + hh) * e, e));
+                src.Slice(2 * e, e).CopyTo(v.Slice((r * H + hh) * e, e));
+            }
+        }
     }
 
     /// <summary>result[r, h, :] = W_O[:, h·e:(h+1)·e] · z[r, h, :] for every row r and head h.</summary>

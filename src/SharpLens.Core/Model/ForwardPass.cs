@@ -109,19 +109,35 @@ internal sealed partial class ForwardPass
     Tensor LogitsTensor(params int[] shape) => _o.LogitsInto ?? Tensor.Zeros(shape);
 
     /// <summary>The model's norm (RMSNorm, or LayerNorm with bias <paramref name="bias"/>) of every row of x into y, with
-    /// hook_scale [pos, 1] fired between scale and apply and hook_normalized [pos, d] after;
-    /// <paramref name="positions"/> = rows per batch item.</summary>
-    void Norm(Span<float> x, float[] w, float[] bias, string scaleHook, string normalizedHook, Span<float> y, int positions)
+    /// hook_scale [pos, 1] fired between scale and apply and hook_normalized [pos, d] after: as TransformerLens has them,
+    /// RMSNorm's hook_normalized is <c>x / scale</c> before the weight, LayerNorm's the output (weight and bias applied).
+    /// <paramref name="positions"/> = rows per batch item; with <paramref name="heads"/> &gt; 0 each position holds that many
+    /// rows (per-head q/k norms: hooks [pos, heads, 1] and [pos, heads, e]).</summary>
+    void Norm(Span<float> x, float[] w, float[] bias, string scaleHook, string normalizedHook, Span<float> y, int positions,
+        INormKernel? kernel = null, int heads = 0)
     {
+        var norm = kernel ?? _norm;
         int d = w.Length, rows = x.Length / d;
-        var scale = _m.Arena.Get(ArenaSlot.Scale, rows);                  // [B, pos, 1]
+        var scale = _m.Arena.Get(ArenaSlot.Scale, rows);                  // [B, pos, 1] or [B, pos, heads, 1]
         long t0 = StageTimer.Start();
-        for (int r = 0; r < rows; r++) scale[r] = _norm.Scale(x.Slice(r * d, d), _m.Config.RmsNormEps);
+        for (int r = 0; r < rows; r++) scale[r] = norm.Scale(x.Slice(r * d, d), _m.Config.RmsNormEps);
         StageTimer.Stop(Stage.Norm, t0);
-        Point(scaleHook, scale, positions, 1);
+        if (heads > 0) Point(scaleHook, scale, positions, heads, 1); else Point(scaleHook, scale, positions, 1);
         t0 = StageTimer.Start();
-        for (int r = 0; r < rows; r++) _norm.Apply(x.Slice(r * d, d), scale[r], w, bias, y.Slice(r * d, d));
+        bool weightAfterHook = norm.HookBeforeWeight;
+        for (int r = 0; r < rows; r++)
+            if (weightAfterHook) TensorPrimitives.Multiply(x.Slice(r * d, d), 1f / scale[r], y.Slice(r * d, d));
+            else norm.Apply(x.Slice(r * d, d), scale[r], w, bias, y.Slice(r * d, d));
         StageTimer.Stop(Stage.Norm, t0);
-        Point(normalizedHook, y, positions, d);
+        if (heads > 0) Point(normalizedHook, y, positions, heads, d); else Point(normalizedHook, y, positions, d);
+        if (!weightAfterHook) return;
+        t0 = StageTimer.Start();
+        for (int r = 0; r < rows; r++)
+        {
+            var yr = y.Slice(r * d, d);
+            TensorPrimitives.Multiply(yr, w, yr);
+            if (bias.Length > 0) TensorPrimitives.Add(yr, bias, yr);
+        }
+        StageTimer.Stop(Stage.Norm, t0);
     }
 }

@@ -6,7 +6,7 @@ namespace SharpLens.Model;
 /// TransformerLens hook names (dotted paths) for one layer, built once per model so the forward pass
 /// never formats strings. Shapes are per prompt; see EXPERIMENTS.md. Which of them a model has depends on its
 /// <see cref="BlockDesign"/>: <c>hook_rot_q</c>/<c>hook_rot_k</c> only with rotary positions, <c>hook_pre_linear</c>
-/// only with a gated MLP.
+/// only with a gated MLP, <c>attn.q_norm.*</c>/<c>attn.k_norm.*</c> only with q/k norms.
 /// </summary>
 public sealed class LayerHookNames(int layer, BlockDesign? design = null)
 {
@@ -19,6 +19,10 @@ public sealed class LayerHookNames(int layer, BlockDesign? design = null)
     public readonly string Q = $"blocks.{layer}.attn.hook_q";                // [pos, n_heads, d_head]
     public readonly string K = $"blocks.{layer}.attn.hook_k";                // [pos, n_kv_heads, d_head]
     public readonly string V = $"blocks.{layer}.attn.hook_v";                // [pos, n_kv_heads, d_head]
+    public readonly string QNormScale = $"blocks.{layer}.attn.q_norm.hook_scale";           // [pos, n_heads, 1] (q/k norm only)
+    public readonly string QNormNormalized = $"blocks.{layer}.attn.q_norm.hook_normalized"; // [pos, n_heads, d_head]
+    public readonly string KNormScale = $"blocks.{layer}.attn.k_norm.hook_scale";           // [pos, n_kv_heads, 1]
+    public readonly string KNormNormalized = $"blocks.{layer}.attn.k_norm.hook_normalized"; // [pos, n_kv_heads, d_head]
     public readonly string RotQ = $"blocks.{layer}.attn.hook_rot_q";         // [pos, n_heads, d_head]
     public readonly string RotK = $"blocks.{layer}.attn.hook_rot_k";         // [pos, n_kv_heads, d_head]
     public readonly string Scores = $"blocks.{layer}.attn.hook_attn_scores"; // [n_heads, q_pos, k_pos]
@@ -45,8 +49,9 @@ public sealed class LayerHookNames(int layer, BlockDesign? design = null)
             bool rotary = _design.Positions == PositionKind.Rotary, gated = _design.Mlp == MlpKind.Gated;
             return
             [
-                ResidPre, Ln1Scale, Ln1Normalized, Q, K, V, .. rotary ? (string[])[RotQ, RotK] : [], Scores, Pattern, Z, Result,
-                AttnOut, ResidMid, Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost, MlpOut, ResidPost,
+                ResidPre, Ln1Scale, Ln1Normalized, Q, K, V,
+                .. _design.QkNorm ? (string[])[QNormScale, QNormNormalized, KNormScale, KNormNormalized] : [], .. rotary ? (string[])[RotQ, RotK] : [], Scores, Pattern, Z, Result,
+                AttnOut, .. _design.Residual == ResidualKind.Parallel ? [] : (string[])[ResidMid], Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost, MlpOut, ResidPost,
             ];
         }
     }

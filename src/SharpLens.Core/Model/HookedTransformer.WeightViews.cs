@@ -11,14 +11,17 @@ namespace SharpLens.Model;
 /// </summary>
 public sealed partial class HookedTransformer
 {
+    /// <summary>Rows between heads in the stored q/k/v matrices (d_head, or 3·d_head in GPT-NeoX's fused layout).</summary>
+    int HeadStep => Weights.Layers[0].HeadStep(Config.DHead);
+
     WeightMatrix[] PerLayer(Func<LayerWeights, WeightMatrix> pick) => Weights.Layers.Select(pick).ToArray();
 
     /// <summary>[n_layers, n_heads, d_model, d_head]: <c>W_Q[l, h, i, j] = q_proj[h·d_head + j, i]</c>.</summary>
-    public WeightView W_Q => new(PerLayer(w => w.Wq), true, [new(Config.NHeads, Config.DHead, 0), new(Config.DModel, 0, 1), new(Config.DHead, 1, 0)]);
+    public WeightView W_Q => new(PerLayer(w => w.Wq), true, [new(Config.NHeads, HeadStep, 0), new(Config.DModel, 0, 1), new(Config.DHead, 1, 0)]);
     /// <summary>[n_layers, n_heads, d_model, d_head] (key/value head h / group for query head h).</summary>
-    public WeightView W_K => new(PerLayer(w => w.Wk), true, [new(Config.NHeads, Config.DHead, 0, Config.GroupSize), new(Config.DModel, 0, 1), new(Config.DHead, 1, 0)]);
+    public WeightView W_K => new(PerLayer(w => w.Wk), true, [new(Config.NHeads, HeadStep, 0, Config.GroupSize), new(Config.DModel, 0, 1), new(Config.DHead, 1, 0)]);
     /// <summary>[n_layers, n_heads, d_model, d_head] (key/value head h / group for query head h).</summary>
-    public WeightView W_V => new(PerLayer(w => w.Wv), true, [new(Config.NHeads, Config.DHead, 0, Config.GroupSize), new(Config.DModel, 0, 1), new(Config.DHead, 1, 0)]);
+    public WeightView W_V => new(PerLayer(w => w.Wv), true, [new(Config.NHeads, HeadStep, 0, Config.GroupSize), new(Config.DModel, 0, 1), new(Config.DHead, 1, 0)]);
     /// <summary>[n_layers, n_heads, d_head, d_model]: <c>W_O[l, h, j, i] = o_proj[i, h·d_head + j]</c>.</summary>
     public WeightView W_O => new(PerLayer(w => w.Wo), true, [new(Config.NHeads, 0, Config.DHead), new(Config.DHead, 0, 1), new(Config.DModel, 1, 0)]);
     /// <summary>[n_layers, d_model, d_mlp]: the up projection (TransformerLens' <c>W_in</c> of a gated MLP).</summary>

@@ -9,6 +9,9 @@ internal interface INormKernel
     float Scale(ReadOnlySpan<float> x, double eps);
     /// <summary>y = norm(x) with the given scale, weight w and bias b (empty: none).</summary>
     void Apply(ReadOnlySpan<float> x, float scale, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y);
+    /// <summary>Whether TransformerLens' <c>hook_normalized</c> is <c>x / scale</c> before the weight (its RMSNorm) rather
+    /// than the norm's output (its LayerNorm).</summary>
+    bool HookBeforeWeight { get; }
 }
 
 /// <summary>The kernel of each <see cref="NormKind"/>.</summary>
@@ -24,6 +27,7 @@ internal static class NormKernels
 
     sealed class Rms : INormKernel
     {
+        public bool HookBeforeWeight => true;
         public float Scale(ReadOnlySpan<float> x, double eps) => RmsNorm.Scale(x, eps);
         public void Apply(ReadOnlySpan<float> x, float scale, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y)
         {
@@ -34,6 +38,7 @@ internal static class NormKernels
 
     sealed class Layer : INormKernel
     {
+        public bool HookBeforeWeight => false;
         public float Scale(ReadOnlySpan<float> x, double eps) => LayerNorm.Scale(x, eps);
         public void Apply(ReadOnlySpan<float> x, float scale, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y) =>
             LayerNorm.Apply(x, scale, w, b, y);

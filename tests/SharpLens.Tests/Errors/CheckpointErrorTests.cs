@@ -203,8 +203,8 @@ public class CheckpointErrorTests
     public void UnknownArchitectureIsNamedWithTheSupportedOnes()
     {
         string dir = Copy();
-        EditJson(Path.Combine(dir, "config.json"), o => o["architectures"] = new JsonArray("MistralForCausalLM"));
-        Assert.Contains("architecture MistralForCausalLM is not supported; supported: Qwen2ForCausalLM, LlamaForCausalLM", LoadError(dir));
+        EditJson(Path.Combine(dir, "config.json"), o => o["architectures"] = new JsonArray("FalconForCausalLM"));
+        Assert.Contains("architecture FalconForCausalLM is not supported; supported: Qwen2ForCausalLM, LlamaForCausalLM, GPT2LMHeadModel, MistralForCausalLM, Qwen3ForCausalLM, GPTNeoXForCausalLM", LoadError(dir));
     }
 
     [Fact]

@@ -67,28 +67,45 @@ public class PromptErrorTests
     }
 
     [Theory]
-    [InlineData("Qwen2ForCausalLM", true, 8)]
-    [InlineData("Qwen2ForCausalLM", false, null)]
-    [InlineData("LlamaForCausalLM", true, null)]  // Llama ignores sliding_window, as transformers does
-    public void SlidingWindow_IsReadOnlyWhenQwen2UsesIt(string architecture, bool use, int? expected)
+    [InlineData("Qwen2ForCausalLM", true, 8, 3)]
+    [InlineData("Qwen2ForCausalLM", false, null, 3)]
+    [InlineData("Qwen3ForCausalLM", true, 8, 3)]
+    [InlineData("MistralForCausalLM", false, 8, 0)]  // Mistral: every layer, no use_sliding_window switch
+    [InlineData("LlamaForCausalLM", true, null, 0)]  // Llama ignores sliding_window, as transformers does
+    public void SlidingWindow_IsReadAsTransformersReadsIt(string architecture, bool use, int? expected, int fromLayer)
     {
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "config.json")))!;
         json["architectures"] = new System.Text.Json.Nodes.JsonArray(architecture);
         json["use_sliding_window"] = use;
         json["sliding_window"] = 8;
-        Assert.Equal(expected, ModelConfig.Parse(json.ToJsonString()).SlidingWindow);
+        json["max_window_layers"] = 3;
+        var c = ModelConfig.Parse(json.ToJsonString());
+        Assert.Equal(expected, c.SlidingWindow);
+        if (expected != null) Assert.Equal(fromLayer, c.SlidingWindowFromLayer);
     }
 
+    /// <summary>Qwen2's max_window_layers: layers below it attend to everything (Hugging Face's default layer_types).</summary>
     [Fact]
-    public void PromptLongerThanAnActiveSlidingWindow()
+    public void Qwen2_MaxWindowLayers_PicksTheWindowedLayers()
     {
-        var e = Prepare(PromptSet.SeedClean, PromptSet.SeedCorrupted, config: Config with { SlidingWindow = 8 });
-        Assert.Equal(ExitCode.Input, e.Code);
-        Assert.Matches(@"^the clean prompt has \d+ tokens, more than the model's sliding window of 8; sliding-window attention is not supported yet", e.Message);
-        // A window at least as long as the prompt changes nothing, so the study goes ahead.
-        Assert.Null(Record.Exception(() => PromptSet.Prepare(Tok, Config with { SlidingWindow = 64 }, PromptSet.SeedClean, PromptSet.SeedCorrupted,
-            PromptSet.SeedAnswer, PromptSet.SeedWrong)));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "config.json")))!;
+        json["architectures"] = new System.Text.Json.Nodes.JsonArray("Qwen2ForCausalLM");
+        json["use_sliding_window"] = true;
+        json["sliding_window"] = 8;
+        json["max_window_layers"] = 1;
+        var c = ModelConfig.Parse(json.ToJsonString());
+        Assert.Null(c.WindowAt(0));
+        Assert.Equal(8, c.WindowAt(1));
+        json.AsObject().Remove("sliding_window");   // absent: MistralConfig's / Qwen2Config's default 4096
+        json["architectures"] = new System.Text.Json.Nodes.JsonArray("MistralForCausalLM");
+        Assert.Equal(4096, ModelConfig.Parse(json.ToJsonString()).WindowAt(0));
     }
+
+    /// <summary>A prompt longer than an active sliding window is computed (the window is in the attention kernel).</summary>
+    [Fact]
+    public void PromptLongerThanAnActiveSlidingWindow_IsAccepted() =>
+        Assert.Null(Record.Exception(() => PromptSet.Prepare(Tok, Config with { SlidingWindow = 8 }, PromptSet.SeedClean, PromptSet.SeedCorrupted,
+            PromptSet.SeedAnswer, PromptSet.SeedWrong)));
 
     [Fact]
     public void ControlOfAnotherLength()

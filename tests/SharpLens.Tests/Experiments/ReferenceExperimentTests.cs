@@ -8,7 +8,7 @@ namespace SharpLens.Tests.Experiments;
 /// <summary>Every experiment of EXPERIMENTS.md against reference_experiments.json (float64 PyTorch), key by key.</summary>
 public class ReferenceExperimentTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-mistral", "tiny-mistral-window", "tiny-qwen3", "tiny-gpt-neox", "tiny-gpt-neox-v5", "tiny-qwen3-small-head" };
 
     internal static StudyTokens TokensOf(JsonNode reference)
     {

@@ -17,7 +17,33 @@ public class AttentionKernelTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void ScoresPatternAndValues_MatchTheNaiveKernels(int B, int n, int T, int q0, int H, int G, int e)
+    public void ScoresPatternAndValues_MatchTheNaiveKernels(int B, int n, int T, int q0, int H, int G, int e) =>
+        CompareWithNaive(B, n, T, q0, H, G, e, window: null);
+
+    /// <summary>Sliding windows shorter than the prompt (1 = each query sees only itself), with a cached prefix, across threads.</summary>
+    [Theory]
+    [InlineData(1, 5, 5, 0, 2, 2, 8, 1)]
+    [InlineData(1, 9, 9, 0, 4, 2, 8, 3)]
+    [InlineData(2, 3, 7, 4, 4, 2, 6, 4)]
+    [InlineData(2, 64, 64, 0, 4, 1, 64, 17)]
+    [InlineData(3, 1, 40, 39, 8, 4, 16, 5)]
+    public void WindowedScores_MatchTheNaiveKernel(int B, int n, int T, int q0, int H, int G, int e, int window) =>
+        CompareWithNaive(B, n, T, q0, H, G, e, window);
+
+    /// <summary>The window's definition, checked on the mask alone: query i sees exactly the keys i − W &lt; j ≤ i.</summary>
+    [Fact]
+    public void Window_SeesTheLastWKeysItselfIncluded()
+    {
+        int T = 10, W = 3;
+        float[] q = Enumerable.Repeat(1f, T * 2).ToArray(), k = Enumerable.Repeat(1f, T * 2).ToArray();
+        var s = new float[T * T];
+        Attention.Scores(q, k, 1, T, T, 0, 1, 1, 2, s, 1f, W);
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++)
+                Assert.Equal(i - W < j && j <= i, !float.IsNegativeInfinity(s[i * T + j]));
+    }
+
+    static void CompareWithNaive(int B, int n, int T, int q0, int H, int G, int e, int? window)
     {
         var rng = new Random(HashCode.Combine(B, n, T, H, G, e));
         float[] q = Random(rng, B * n * H * e), k = Random(rng, B * T * G * e), v = Random(rng, B * T * G * e);
@@ -28,11 +54,14 @@ public class AttentionKernelTests
             {
                 var fast = new float[B * H * n * T];
                 var naive = new float[B * H * n * T];
-                Attention.Scores(q, k, B, n, T, q0, H, G, e, fast);
-                Attention.ScoresNaive(q, k, B, n, T, q0, H, G, e, naive);
+                Attention.Scores(q, k, B, n, T, q0, H, G, e, fast, 1f / MathF.Sqrt(e), window);
+                Attention.ScoresNaive(q, k, B, n, T, q0, H, G, e, naive, 1 / Math.Sqrt(e), window);
                 for (int i = 0; i < fast.Length; i++)
-                    if (float.IsNegativeInfinity(naive[i])) Assert.True(float.IsNegativeInfinity(fast[i]), $"scores[{i}] above the diagonal");
-                    else Assert.True(Math.Abs(fast[i] - naive[i]) <= 1e-5 * (1 + Math.Abs(naive[i])), $"scores[{i}]: {fast[i]} vs {naive[i]} ({threads} threads)");
+                    if (float.IsNegativeInfinity(naive[i])) Assert.True(float.IsNegativeInfinity(fast[i]), $"scores[{i}] masked");
+                    else Assert.False(float.IsNegativeInfinity(fast[i]), $"scores[{i}] should be visible");
+                for (int i = 0; i < fast.Length; i++)
+                    if (!float.IsNegativeInfinity(naive[i]))
+                        Assert.True(Math.Abs(fast[i] - naive[i]) <= 1e-5 * (1 + Math.Abs(naive[i])), $"scores[{i}]: {fast[i]} vs {naive[i]} ({threads} threads)");
 
                 Attention.Pattern(naive, T);
                 var zFast = new float[B * n * H * e];

@@ -11,7 +11,45 @@ namespace SharpLens.Tests.Perf;
 /// that load, tokenize the seed prompts with the embedded Qwen tokenizer and run.</summary>
 public class RandomCheckpointTests
 {
-    public static TheoryData<string> Presets => new() { "qwen1.5-1.8b", "qwen2-0.5b", "qwen2.5-1.5b", "llama-style" };
+    public static TheoryData<string> Presets => new() { "qwen1.5-1.8b", "qwen2-0.5b", "qwen2.5-1.5b", "llama-style", "qwen3-0.6b" };
+
+    /// <summary>Presets whose vocabulary is smaller than the embedded Qwen tokenizer's: they load and run token ids they hold.</summary>
+    [Theory]
+    [InlineData("mistral-7b")]
+    [InlineData("pythia-410m")]
+    public void SmallVariantOfASmallerVocabulary_LoadsAndRuns(string preset)
+    {
+        var spec = RandomCheckpoint.Preset(preset).Small().WithLayers(2);
+        string dir = Path.Combine(Fixtures.TempDir("random"), "model");
+        try
+        {
+            RandomCheckpoint.Write(spec, dir, seed: 7);
+            using var m = HookedTransformer.Load(dir);
+            Assert.Equal(spec.ToConfig(), m.Config);
+            int[] ids = Enumerable.Range(0, 12).Select(i => i * 997 % spec.VocabSize).ToArray();
+            var logits = m.Run([ids]);
+            Assert.Equal([1, ids.Length, spec.VocabSize], logits.Shape);
+            Assert.All(logits.Data, v => Assert.True(float.IsFinite(v)));
+            double rms = Math.Sqrt(logits.Data.Average(v => (double)v * v));
+            Assert.InRange(rms, 0.01, 100);
+        }
+        finally { Directory.Delete(Path.GetDirectoryName(dir)!, recursive: true); }
+    }
+
+    /// <summary>The issue-21 presets carry the real models' shapes (Mistral-7B-v0.1, Qwen3-0.6B, Pythia-410m).</summary>
+    [Fact]
+    public void FamilyPresets_HaveTheRealShapes()
+    {
+        var mi = RandomCheckpoint.Preset("mistral-7b").ToConfig();
+        Assert.Equal(("MistralForCausalLM", 4096, 14336, 32, 32, 8, 128, 32000, 4096), (mi.Architecture, mi.DModel, mi.DMlp, mi.NLayers, mi.NHeads, mi.NKvHeads, mi.DHead, mi.VocabSize, mi.WindowAt(0)));
+        Assert.False(mi.QkvBias);
+        var q3 = RandomCheckpoint.Preset("qwen3-0.6b").ToConfig();
+        Assert.Equal(("Qwen3ForCausalLM", 1024, 3072, 28, 16, 8, 128, true, true), (q3.Architecture, q3.DModel, q3.DMlp, q3.NLayers, q3.NHeads, q3.NKvHeads, q3.DHead, q3.Design.QkNorm, q3.TieWordEmbeddings));
+        Assert.Null(q3.WindowAt(27));
+        var py = RandomCheckpoint.Preset("pythia-410m").ToConfig();
+        Assert.Equal(("GPTNeoXForCausalLM", 1024, 4096, 24, 16, 64, 16, 50304, ResidualKind.Parallel), (py.Architecture, py.DModel, py.DMlp, py.NLayers, py.NHeads, py.DHead, py.RotaryDims, py.VocabSize, py.Design.Residual));
+        Assert.False(py.TieWordEmbeddings);
+    }
 
     [Fact]
     public void Qwen15Preset_HasTheRealConfig()
@@ -54,7 +92,7 @@ public class RandomCheckpointTests
             Assert.Equal(spec.ToConfig(), m.Config);
             var prompts = PromptSet.Prepare(tok, m.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer, PromptSet.SeedWrong);
             var logits = m.Run([prompts.Tokens.Clean]);
-            Assert.Equal([1, prompts.Tokens.Length, 151936], logits.Shape);
+            Assert.Equal([1, prompts.Tokens.Length, spec.VocabSize], logits.Shape);
             Assert.All(logits.Data, v => Assert.True(float.IsFinite(v)));
             // Sane activations: random logits of order 1, not 0 and not huge.
             double rms = Math.Sqrt(logits.Data.Average(v => (double)v * v));

@@ -18,6 +18,16 @@ public enum PositionKind
     LearnedAbsolute,
 }
 
+/// <summary>How a block adds attention and MLP to the residual stream.</summary>
+public enum ResidualKind
+{
+    /// <summary><c>x ← x + attn(ln1(x)); x ← x + mlp(ln2(x))</c>, with <c>hook_resid_mid</c> between.</summary>
+    Sequential,
+    /// <summary><c>x ← x + attn(ln1(x)) + mlp(ln2(x))</c>: both norms read the block input (GPT-NeoX's
+    /// <c>use_parallel_residual</c>); no <c>hook_resid_mid</c>, as TransformerLens' <c>parallel_attn_mlp</c>.</summary>
+    Parallel,
+}
+
 /// <summary>The MLP's shape.</summary>
 public enum MlpKind
 {
@@ -45,6 +55,17 @@ public enum ActivationKind
 /// </summary>
 public sealed record BlockDesign(NormKind Norm, PositionKind Positions, MlpKind Mlp, ActivationKind Activation)
 {
+    /// <summary>Per-head RMSNorm of queries and keys after their projections (<c>hook_q</c>/<c>hook_k</c>) and before rotary,
+    /// with hooks <c>attn.q_norm.*</c>/<c>attn.k_norm.*</c> (Qwen3, TransformerLens' <c>use_qk_norm</c>).</summary>
+    public bool QkNorm { get; init; }
+
+    /// <summary>How attention and MLP join the residual stream.</summary>
+    public ResidualKind Residual { get; init; } = ResidualKind.Sequential;
+
+    /// <summary>The fraction of each head's dimensions rotary embedding turns (GPT-NeoX's <c>rotary_pct</c>, Phi's
+    /// <c>partial_rotary_factor</c>): the first <c>int(d_head · fraction)</c>; the rest pass through.</summary>
+    public double RotaryFraction { get; init; } = 1;
+
     /// <summary>Qwen2 and Llama: RMSNorm, rotary positions, a SiLU-gated MLP.</summary>
     public static readonly BlockDesign Llama = new(NormKind.RmsNorm, PositionKind.Rotary, MlpKind.Gated, ActivationKind.Silu);
 

@@ -64,7 +64,8 @@ internal static class LlamaLayout
     public static bool Skips(string name, ModelConfig c) =>
         name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (c.TieWordEmbeddings && name == "lm_head.weight");
 
-    public static ModelWeights Load(Checkpoint c, LlamaBiases biases)
+    /// <param name="qkNorm">also read the per-head <c>self_attn.q_norm</c>/<c>k_norm</c> weights (Qwen3)</param>
+    public static ModelWeights Load(Checkpoint c, LlamaBiases biases, bool qkNorm = false)
     {
         var cfg = c.Config;
         var layers = new LayerWeights[cfg.NLayers];
@@ -81,6 +82,8 @@ internal static class LlamaLayout
                 Bq = Bias("self_attn.q_proj.bias", biases.Qkv),
                 Bk = Bias("self_attn.k_proj.bias", biases.Qkv),
                 Bv = Bias("self_attn.v_proj.bias", biases.Qkv),
+                QNorm = Bias("self_attn.q_norm.weight", qkNorm),
+                KNorm = Bias("self_attn.k_norm.weight", qkNorm),
                 Wo = c.Matrix(p + "self_attn.o_proj.weight"),
                 Bo = Bias("self_attn.o_proj.bias", biases.O),
                 Ln2 = c.Vector(p + "post_attention_layernorm.weight"),

@@ -29,6 +29,9 @@ public static class ModelFamilies
         ("Qwen2ForCausalLM", new Qwen2Family()),
         ("LlamaForCausalLM", new LlamaFamily()),
         ("GPT2LMHeadModel", new Gpt2Family()),
+        ("MistralForCausalLM", new MistralFamily()),
+        ("Qwen3ForCausalLM", new Qwen3Family()),
+        ("GPTNeoXForCausalLM", new GptNeoXFamily()),
     ];
 
     /// <summary>The architecture names accepted in <c>config.json</c>, in the order messages list them.</summary>

@@ -4,8 +4,8 @@ namespace SharpLens.Loading.Families;
 
 /// <summary>
 /// Qwen2 (<c>Qwen2ForCausalLM</c>, also Qwen1.5 and Qwen2.5): Llama's layout and design with biases on q, k and v
-/// (always, whatever <c>attention_bias</c> says) and none elsewhere; <c>use_sliding_window</c> is read (and refused for
-/// prompts longer than the window, see <see cref="ModelConfig.SlidingWindow"/>).
+/// (always, whatever <c>attention_bias</c> says) and none elsewhere; with <c>use_sliding_window</c> the layers from
+/// <c>max_window_layers</c> on attend within <c>sliding_window</c> (<see cref="ModelConfig.WindowAt"/>).
 /// </summary>
 internal sealed class Qwen2Family : IModelFamily
 {
