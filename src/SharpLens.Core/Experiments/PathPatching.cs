@@ -214,26 +214,25 @@ public sealed class PathPatching(StudyRuns runs, Action<string, int, int>? progr
             Gemm.LinearForward(dz, n, runs.Model.Weights.Layers[sl].Wo.ColSlice(sh * e, e), default, delta);
             deltas.Add((sl, delta));
         }
+        // Each receiver layer's q, k and v are computed by the model's own block from the shifted residual, so the
+        // family's ln1 (RMSNorm or LayerNorm, weight offset, bias) and its projection layout (separate, fused,
+        // interleaved per head) are the forward's; the rest of that run is discarded.
         var sources = new Dictionary<string, float[]>();
-        var x = new float[n * d]; var h = new float[n * d];
+        var dummy = new int[T];
         for (int l = first + 1; l < C.NLayers; l++)
         {
-            var w = runs.Model.Weights.Layers[l];
-            runs.Corrupted[_names.Layers[l].ResidPre].Data.AsSpan(q0 * d, n * d).CopyTo(x);
+            var x = Tensor.Zeros(1, T, d);
+            runs.Corrupted[_names.Layers[l].ResidPre].Data.AsSpan(0, T * d).CopyTo(x.Data);
             foreach (var (sl, delta) in deltas)
                 if (sl < l)
-                    for (int i = 0; i < x.Length; i++) x[i] += delta[i];
-            for (int p = 0; p < n; p++)
+                    for (int i = 0; i < n * d; i++) x.Data[q0 * d + i] += delta[i];
+            var names = _names.Layers[l];
+            var wanted = new HashSet<string>(StringComparer.Ordinal) { names.Q, names.K, names.V };
+            var r = runs.Model.Forward([dummy], new RunOptions
             {
-                var row = x.AsSpan(p * d, d);
-                RmsNorm.Apply(row, RmsNorm.Scale(row, C.RmsNormEps), w.Ln1, h.AsSpan(p * d, d));
-            }
-            foreach (var (hook, wm, bias, heads) in new[] { (_names.Layers[l].Q, w.Wq, w.Bq, H), (_names.Layers[l].K, w.Wk, w.Bk, G), (_names.Layers[l].V, w.Wv, w.Bv, G) })
-            {
-                var full = new float[T * heads * e];
-                Gemm.LinearForward(h, n, wm, bias, full.AsSpan(q0 * heads * e, n * heads * e));
-                sources[hook] = full;
-            }
+                StartLayer = l, StartResidual = x, Logits = LogitsMode.None, CacheFilter = wanted.Contains, Cancellation = ct,
+            });
+            foreach (string hook in wanted) sources[hook] = r.Cache[hook].Data;
         }
         return sources;
     }

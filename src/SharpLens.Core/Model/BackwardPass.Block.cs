@@ -15,7 +15,7 @@ internal sealed partial class BackwardPass
         Grad(n.MlpOut, dx, T, d);
 
         // MLP: down projection, activation, gate/up (or input) projections.
-        var h2 = Act(n.Ln2Normalized);                                    // [T, d]
+        var h2 = NormOutput(n.Ln2Normalized, w.Ln2, w.Ln2Bias);          // [T, d]
         var dpost = new float[T * f];                                      // [T, f]
         LinearBackward.InputGrad(dx, T, w.WDown, dpost, Scratch((long)T * f));
         if (g != null) LinearBackward.WeightGrad(dx, Act(n.MlpPost), T, d, f, g.WDown, g.BDown, Scratch((long)d * (T + f)));
@@ -43,7 +43,7 @@ internal sealed partial class BackwardPass
             LinearBackward.InputGrad(dpre, T, w.WUp, dh2, Scratch((long)T * d));
             if (g != null) LinearBackward.WeightGrad(dpre, h2, T, f, d, g.WUp, g.BUp, Scratch((long)f * (T + d)));
         }
-        Grad(n.Ln2Normalized, dh2, T, d);
+        NormalizedGrad(n.Ln2Normalized, dh2, w.Ln2, T, d);
         NormRows(Act(n.ResidMid), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
         Grad(n.ResidMid, dx, T, d);
         Grad(n.AttnOut, dx, T, d);
@@ -73,7 +73,7 @@ internal sealed partial class BackwardPass
         Grad(n.Q, dq, T, H, e);
         Grad(n.K, dk, T, G, e);
         Grad(n.V, dv, T, G, e);
-        var h1 = Act(n.Ln1Normalized);                                    // [T, d]
+        var h1 = NormOutput(n.Ln1Normalized, w.Ln1, w.Ln1Bias);          // [T, d]
         var dh1 = new float[T * d];
         LinearBackward.InputGrad(dq, T, w.Wq, dh1, Scratch((long)T * d));
         LinearBackward.InputGrad(dk, T, w.Wk, dh1, Scratch((long)T * d));
@@ -84,7 +84,7 @@ internal sealed partial class BackwardPass
             LinearBackward.WeightGrad(dk, h1, T, G * e, d, g.Wk, g.Bk, Scratch((long)G * e * (T + d)));
             LinearBackward.WeightGrad(dv, h1, T, G * e, d, g.Wv, g.Bv, Scratch((long)G * e * (T + d)));
         }
-        Grad(n.Ln1Normalized, dh1, T, d);
+        NormalizedGrad(n.Ln1Normalized, dh1, w.Ln1, T, d);
         NormRows(Act(n.ResidPre), Act(n.Ln1Scale), w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
         Grad(n.ResidPre, dx, T, d);
     }

@@ -49,6 +49,35 @@ internal sealed partial class BackwardPass
 
     float[] Act(string name) => _acts[name].Data;
 
+    /// <summary>What a norm hands the projections after it, from its cached <c>hook_normalized</c>: a norm hooked before
+    /// its weight (RMSNorm, as TransformerLens hooks it) gets its weight and bias applied here; a LayerNorm's hook is
+    /// already its output.</summary>
+    float[] NormOutput(string normalizedHook, float[] w, float[] bias)
+    {
+        var a = Act(normalizedHook);
+        if (!NormKernels.For(_design.Norm).HookBeforeWeight) return a;
+        int d = w.Length;
+        var y = new float[a.Length];
+        for (int r = 0; r < a.Length / d; r++)
+        {
+            var yr = y.AsSpan(r * d, d);
+            TensorPrimitives.Multiply(a.AsSpan(r * d, d), w, yr);
+            if (bias.Length > 0) TensorPrimitives.Add(yr, bias, yr);
+        }
+        return y;
+    }
+
+    /// <summary>Records the gradient of <c>hook_normalized</c> from that of the norm's output: times the weight when the
+    /// hook comes before it.</summary>
+    void NormalizedGrad(string normalizedHook, float[] dOut, float[] w, int T, int d)
+    {
+        if (!_want(normalizedHook)) return;
+        if (!NormKernels.For(_design.Norm).HookBeforeWeight) { Grad(normalizedHook, dOut, T, d); return; }
+        var g = new float[dOut.Length];
+        for (int r = 0; r < T; r++) TensorPrimitives.Multiply(dOut.AsSpan(r * d, d), w, g.AsSpan(r * d, d));
+        Grad(normalizedHook, g, T, d);
+    }
+
     void Grad(string name, ReadOnlySpan<float> g, params int[] shape)
     {
         if (_want(name)) Grads[name] = new Tensor(g.ToArray(), [1, .. shape]);
@@ -59,11 +88,11 @@ internal sealed partial class BackwardPass
     {
         int d = _c.DModel, T = _t, V = dLogits.Length / T;
         var w = _m.Weights;
-        var h = Act(HookNames.LnFinalNormalized);                         // [T, d]
+        var h = NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias);   // [T, d]
         var dh = new float[T * d];
         UnembedInputGrad(dLogits, T, V, w.Unembed, dh);
         if (_wg != null) LinearBackward.WeightGrad(dLogits, h, T, V, d, _wg.Unembed, default, Scratch((long)V * (T + d)));
-        Grad(HookNames.LnFinalNormalized, dh, T, d);
+        NormalizedGrad(HookNames.LnFinalNormalized, dh, w.LnFinal, T, d);
         var dx = new float[T * d];                                         // the residual stream's gradient [T, d]
         NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
 
