@@ -87,6 +87,8 @@ public class PathPatchingDefinitionTests
     [Theory]
     [InlineData("tiny-qwen2", 0, 2)]     // grouped-query attention: k and v per key/value head
     [InlineData("setcomp-demo", 1, 0)]
+    [InlineData("tiny-gpt2", 0, 1)]      // LayerNorm with bias before the receivers' fused Conv1D q/k/v
+    [InlineData("tiny-gpt-neox", 0, 1)]  // q/k/v interleaved per head in one matrix, parallel residual
     public void DirectPathIsTheSendersResultAddedToTheReceiversInputOnly(string fixture, int senderLayer, int senderHead)
     {
         var (model, tokens) = Load(fixture);
