@@ -18,8 +18,11 @@ public static unsafe class Attention
         Scores(q, k, B, n, T, q0, H, G, e, scores, 1f / MathF.Sqrt(e));
 
     /// <summary>scores[b, h, i, j] = q·k · <paramref name="scale"/> for j ≤ q0 + i, −inf above the diagonal (GPT-2's
-    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).</summary>
-    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale)
+    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).
+    /// With <paramref name="keyStart"/> (left padding: item b's first real row), a real query row (q0 + i ≥ keyStart[b])
+    /// also gets −inf for the pad keys j &lt; keyStart[b]; pad query rows stay plainly causal (finite; nothing reads them).</summary>
+    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale,
+        int[]? keyStart = null)
     {
         float inv = scale;
         int group = H / G;
@@ -34,8 +37,10 @@ public static unsafe class Attention
                     var qv = new ReadOnlySpan<float>((float*)aq + ((long)(b * n + i) * H + h) * e, e);
                     var row = new Span<float>((float*)asc + ((long)(b * H + h) * n + i) * T, T);
                     int last = q0 + i;
+                    int first = keyStart is null || last < keyStart[b] ? 0 : keyStart[b];
                     float* kb = (float*)ak + ((long)b * T * G + h / group) * e;
-                    for (int j = 0; j <= last; j++)
+                    row[..first].Fill(float.NegativeInfinity);
+                    for (int j = first; j <= last; j++)
                         row[j] = TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(kb + (long)j * G * e, e)) * inv;
                     row[(last + 1)..].Fill(float.NegativeInfinity);
                 }
@@ -92,7 +97,8 @@ public static unsafe class Attention
         ScoresNaive(q, k, B, n, T, q0, H, G, e, scores, 1 / Math.Sqrt(e));
 
     /// <summary>Naive reference for the scaled <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int, Span{float}, float)"/>.</summary>
-    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale)
+    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale,
+        int[]? keyStart = null)
     {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
@@ -102,7 +108,8 @@ public static unsafe class Attention
                         double s = 0;
                         for (int c = 0; c < e; c++)
                             s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
-                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i ? (float)(s * scale) : float.NegativeInfinity;
+                        bool padKey = keyStart != null && q0 + i >= keyStart[b] && j < keyStart[b];
+                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i && !padKey ? (float)(s * scale) : float.NegativeInfinity;
                     }
     }
 
