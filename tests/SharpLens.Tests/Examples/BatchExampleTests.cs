@@ -24,7 +24,9 @@ public class BatchExampleTests
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(8)), "the example did not finish in 8 minutes");
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
 
-        var list = JsonNode.Parse(stdout.Result)!.AsArray();
+        // the JSON line (a concurrent build of another example may print build messages before it)
+        string line = stdout.Result.Split('\n').Last(l => l.StartsWith('['));
+        var list = JsonNode.Parse(line)!.AsArray();
         Assert.Equal(texts.Length, list.Count);
         using var model = HookedTransformer.Load(Fixtures.DemoModelDir);
         var lengths = new List<int>();
