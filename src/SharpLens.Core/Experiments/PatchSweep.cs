@@ -44,27 +44,12 @@ public sealed partial class PatchSweep
     /// blocks, or no intervention at all, recomputes only the final norm and unembedding).</summary>
     static int StartLayer(IReadOnlyList<Intervention> item, int L) => item.Count == 0 ? L : Math.Min(L, item.Min(x => x.Layer));
 
-    /// <summary>Runs every item and returns metric(final-position logits) per item, in order.</summary>
+    /// <summary>Runs every item and returns metric(final-position logits) per item, in order: <see cref="Read"/> with one
+    /// final-position logit readout per item.</summary>
     public double[] Run(IReadOnlyList<IReadOnlyList<Intervention>> items, Func<ReadOnlySpan<float>, double> metric)
     {
-        int T = _tokens.Length, L = _model.Config.NLayers;
-        var results = new double[items.Count];
-        // Cheapest first-touch: sort by (first position, first layer) so batches share a start.
-        var order = Enumerable.Range(0, items.Count)
-            .Select(i => (Index: i, Pos: items[i].Count == 0 ? T - 1 : items[i].Min(x => x.FirstPosition),
-                          Layer: StartLayer(items[i], L)))
-            .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
-        int done = 0;
-        foreach (var (s, e) in Partition(order.Select(o => (o.Pos, o.Layer)).ToList(), T, L))
-        {
-            var batch = order.GetRange(s, e - s);
-            int pos = batch.Min(b => b.Pos), layer = batch.Min(b => b.Layer);
-            var (values, _) = RunBatch(batch.Select(b => items[b.Index]).ToList(), Math.Max(layer, 0), layer < 0 ? 0 : pos, metric);
-            for (int i = 0; i < batch.Count; i++) results[batch[i].Index] = values[i];
-            done += batch.Count;
-            OnProgress?.Invoke(done);
-        }
-        return results;
+        var last = new LogitReadout(-1, null, metric);
+        return Read(items.Select(i => new SweepItem(i, [last])).ToList()).Select(r => r.Metrics[0]).ToArray();
     }
 
     /// <summary>Per-layer cost of a batched run besides its rows, in rows: every run reads and packs each layer's
@@ -109,6 +94,15 @@ public sealed partial class PatchSweep
     (double[] Values, int StartLayer) RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart,
         Func<ReadOnlySpan<float>, double> metric, KvPrefix[]? prefixes = null, Action<HookSet>? moreHooks = null)
     {
+        var (logits, start) = RunBatch(batch, startLayer, qStart, LogitsMode.Last, LogitTokens, prefixes, moreHooks);
+        return (Enumerable.Range(0, batch.Count).Select(b => metric(logits!.Slice(b))).ToArray(), start);
+    }
+
+    /// <summary>Runs one batch from (startLayer, qStart): logits [B, 1 or T − qStart, vocab or |logitTokens|] (null for
+    /// <see cref="LogitsMode.None"/>) and the layer it really started at.</summary>
+    (Tensor? Logits, int StartLayer) RunBatch(List<IReadOnlyList<Intervention>> batch, int startLayer, int qStart, LogitsMode mode,
+        int[]? logitTokens, KvPrefix[]? prefixes, Action<HookSet>? moreHooks)
+    {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
         var hooks = new HookSet();
         var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
@@ -132,8 +126,8 @@ public sealed partial class PatchSweep
         var r = _model.Forward(Enumerable.Repeat(_tokens, B).ToArray(), new RunOptions
         {
             Hooks = hooks,
-            Logits = LogitsMode.Last,
-            LogitTokens = LogitTokens,
+            Logits = mode,
+            LogitTokens = mode == LogitsMode.None ? null : logitTokens,
             StartLayer = startLayer,
             StartResidual = start,
             QStart = qStart,
@@ -146,7 +140,6 @@ public sealed partial class PatchSweep
         if (batch.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
             throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
                 + "the hook name does not exist, or the declared layer is later than the hook's block");
-        var logits = r.Logits!;
-        return (Enumerable.Range(0, B).Select(b => metric(logits.Slice(b))).ToArray(), startLayer);
+        return (r.Logits, startLayer);
     }
 }

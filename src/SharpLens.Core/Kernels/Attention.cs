@@ -20,9 +20,11 @@ public static unsafe class Attention
     /// <summary>scores[b, h, i, j] = q·k · <paramref name="scale"/> for j ≤ q0 + i, −inf above the diagonal (GPT-2's
     /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).
     /// With a sliding <paramref name="window"/> W the query at absolute position i = q0 + row sees only the W keys
-    /// i − W &lt; j ≤ i (itself included; Hugging Face's <c>kv_idx &gt; q_idx − sliding_window</c>); the others are −inf.</summary>
+    /// i − W &lt; j ≤ i (itself included; Hugging Face's <c>kv_idx &gt; q_idx − sliding_window</c>); the others are −inf.
+    /// With <paramref name="keyStart"/> (left padding: item b's first real row), a real query row (q0 + i ≥ keyStart[b])
+    /// also gets −inf for the pad keys j &lt; keyStart[b]; pad query rows stay plainly causal (finite; nothing reads them).</summary>
     public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale,
-        int? window = null)
+        int? window = null, int[]? keyStart = null)
     {
         if (window is <= 0) throw new ArgumentOutOfRangeException(nameof(window), "a sliding window holds at least one key");
         float inv = scale;
@@ -38,6 +40,7 @@ public static unsafe class Attention
                     var qv = new ReadOnlySpan<float>((float*)aq + ((long)(b * n + i) * H + h) * e, e);
                     var row = new Span<float>((float*)asc + ((long)(b * H + h) * n + i) * T, T);
                     int last = q0 + i, first = window is { } w ? Math.Max(0, last - w + 1) : 0;
+                    if (keyStart != null && last >= keyStart[b]) first = Math.Max(first, keyStart[b]);
                     float* kb = (float*)ak + ((long)b * T * G + h / group) * e;
                     row[..first].Fill(float.NegativeInfinity);
                     for (int j = first; j <= last; j++)
@@ -98,7 +101,7 @@ public static unsafe class Attention
 
     /// <summary>Naive reference for the scaled <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int, Span{float}, float)"/>.</summary>
     public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale,
-        int? window = null)
+        int? window = null, int[]? keyStart = null)
     {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
@@ -108,7 +111,8 @@ public static unsafe class Attention
                         double s = 0;
                         for (int c = 0; c < e; c++)
                             s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
-                        bool visible = j <= q0 + i && (window is not { } w || j > q0 + i - w);
+                        bool padKey = keyStart != null && q0 + i >= keyStart[b] && j < keyStart[b];
+                        bool visible = j <= q0 + i && (window is not { } w || j > q0 + i - w) && !padKey;
                         scores[((b * H + h) * n + i) * T + j] = visible ? (float)(s * scale) : float.NegativeInfinity;
                     }
     }

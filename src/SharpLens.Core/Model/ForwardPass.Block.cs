@@ -65,8 +65,8 @@ internal sealed partial class ForwardPass
         if (_design.Positions == PositionKind.Rotary)
         {
             t0 = StageTimer.Start();
-            for (int r = 0; r < qRows; r++) _m.Rotary.Apply(q.Slice(r * H * e, H * e), q0 + r % nq);
-            for (int r = 0; r < rows; r++) _m.Rotary.Apply(k.Slice(r * G * e, G * e), _q0 + r % _n);
+            for (int r = 0; r < qRows; r++) _m.Rotary.Apply(q.Slice(r * H * e, H * e), PositionOf(r / nq, q0 + r % nq));
+            for (int r = 0; r < rows; r++) _m.Rotary.Apply(k.Slice(r * G * e, G * e), PositionOf(r / _n, _q0 + r % _n));
             StageTimer.Stop(Stage.Rotary, t0);
             Point(names.RotQ, q, nq, H, e);
             Point(names.RotK, k, _n, G, e);
@@ -77,11 +77,11 @@ internal sealed partial class ForwardPass
         var vAll = a.Get(ArenaSlot.VAll, _b * _t * G * e);                // [B, T, G, e]
         GatherKv(l, k, v, kAll, vAll);
 
-        // Step 2d: causal (and, where the layer has one, sliding-window) attention scores, pattern and pattern-weighted values z.
+        // Step 2d: causal (and, where the layer has one, sliding-window) attention scores, left pads masked from each item's keys, pattern and pattern-weighted values z.
         var scores = a.Get(ArenaSlot.Scores, _b * H * nq * _t);           // [B, H, nq, T]
         var z = a.Get(ArenaSlot.Z, qRows * H * e);                        // [B, nq, H, e]
         t0 = StageTimer.Start();
-        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.WindowAt(l));
+        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.WindowAt(l), _start);
         StageTimer.Stop(Stage.Attention, t0);
         Point(names.Scores, scores, H, nq, _t);
         t0 = StageTimer.Start();
@@ -233,7 +233,8 @@ internal sealed partial class ForwardPass
     /// </summary>
     bool FinalRowsSuffice()
     {
-        if (_o.Logits != LogitsMode.Last || _o.CacheFilter != null || _n < 2) return false;
+        if (_o.Logits != LogitsMode.Last || _o.CacheFilter != null || _n < 2 || _stop < _m.Config.NLayers) return false;
+        if (_batch.IsPadded && _batch.Side == PaddingSide.Right) return false;   // the final rows are not the last tokens
         if (_o.Hooks.Has(HookNames.LnFinalScale) || _o.Hooks.Has(HookNames.LnFinalNormalized)) return false;
         foreach (var name in _m.HookNames.Layers[^1].All)
             if (_o.Hooks.Has(name)) return false;

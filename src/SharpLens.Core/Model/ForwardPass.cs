@@ -17,16 +17,26 @@ internal sealed partial class ForwardPass
     readonly HookedTransformer _m;
     readonly RunOptions _o;
     readonly ActivationCache _cache = new();
-    readonly int _b, _n, _t, _q0;
+    readonly int _b, _n, _t, _q0, _stop;
     readonly BlockDesign _design;
     readonly INormKernel _norm;
+    readonly PromptBatch _batch;
+    /// <summary>Left pads per item (null when there are none): item b's position p sits on row start[b] + p, its keys
+    /// before start[b] are masked, and its rotary or learned positions count from there.</summary>
+    readonly int[]? _start;
 
-    public ForwardPass(HookedTransformer model, int batch, int totalPositions, RunOptions options)
+    /// <param name="stop">the block to stop before (<see cref="RunOptions.StopAtLayer"/>), n_layers for a full run</param>
+    public ForwardPass(HookedTransformer model, PromptBatch batch, RunOptions options, int stop)
     {
-        _m = model; _o = options; _b = batch; _t = totalPositions; _q0 = options.QStart; _n = _t - _q0;
+        _m = model; _o = options; _batch = batch; _b = batch.Count; _t = batch.Width; _q0 = options.QStart; _n = _t - _q0;
+        _stop = stop;
         _design = model.Config.Design;
         _norm = NormKernels.For(_design.Norm);
+        if (batch.IsPadded && batch.Side == PaddingSide.Left) _start = Enumerable.Range(0, _b).Select(batch.Start).ToArray();
     }
+
+    /// <summary>Item b's own position of absolute row <paramref name="row"/> (pad rows: 0, values nothing reads).</summary>
+    int PositionOf(int b, int row) => _start is null ? row : Math.Max(0, row - _start[b]);
 
     bool Wanted(string name) => _o.Hooks.Has(name) || (_o.CacheFilter?.Invoke(name) ?? false);
 
@@ -67,20 +77,22 @@ internal sealed partial class ForwardPass
                 var pos = a.Get(ArenaSlot.PosEmbed, rows * d);            // [B, n, d]: W_pos[QStart + i], each item
                 t0 = StageTimer.Start();
                 for (int b = 0; b < _b; b++)
-                    for (int i = 0; i < _n; i++) w.PosEmbed.ReadRow(_q0 + i, pos.Slice((b * _n + i) * d, d));
+                    for (int i = 0; i < _n; i++) w.PosEmbed.ReadRow(PositionOf(b, _q0 + i), pos.Slice((b * _n + i) * d, d));
                 StageTimer.Stop(Stage.Embed, t0);
                 Point(HookNames.PosEmbed, pos, _n, d);
                 TensorPrimitives.Add(x, pos, x);
             }
         }
 
-        // Step 2: the blocks (the last one for the final rows only when nothing else is read).
+        // Step 2: the blocks (the last one for the final rows only when nothing else is read), up to the stop layer.
         bool lastRowsOnly = FinalRowsSuffice();
-        for (int l = _o.StartLayer; l < c.NLayers; l++)
+        for (int l = _o.StartLayer; l < _stop; l++)
         {
             _o.Cancellation.ThrowIfCancellationRequested();
             Block(l, x, finalRowsOnly: lastRowsOnly && l == c.NLayers - 1);
         }
+        if (_stop < c.NLayers)
+            return new RunResult(null, _cache) { Residual = new Tensor(x.ToArray(), _b, _n, d) };   // [B, n, d]
 
         // Step 3: final norm and unembedding (only the rows the caller reads).
         var h = a.Get(ArenaSlot.Normed, rows * d);                        // [B, n, d]
@@ -93,7 +105,7 @@ internal sealed partial class ForwardPass
             if (_o.Logits == LogitsMode.Last)
             {
                 src = a.Get(ArenaSlot.Gather, _b * d);                    // [B, d]: each item's final position
-                for (int b = 0; b < _b; b++) h.Slice(((b + 1) * _n - 1) * d, d).CopyTo(src.Slice(b * d, d));
+                for (int b = 0; b < _b; b++) h.Slice((b * _n + LastRow(b)) * d, d).CopyTo(src.Slice(b * d, d));
             }
             long t0 = StageTimer.Start();
             var unembed = _o.LogitTokens is { } sel ? _m.UnembedRows(sel) : w.Unembed;
@@ -103,6 +115,9 @@ internal sealed partial class ForwardPass
         }
         return new RunResult(logits, _cache);
     }
+
+    /// <summary>Item b's last token's row among the computed rows (the final row unless right padding ends it earlier).</summary>
+    int LastRow(int b) => _batch.LastRow(b) - _q0;
 
     /// <summary>The logits' destination: <see cref="RunOptions.LogitsInto"/> when given (its shape was checked by
     /// <see cref="HookedTransformer.Forward"/>), else a new tensor.</summary>

@@ -128,6 +128,11 @@ public sealed partial class HookedTransformer
     /// <summary>Logits [1, pos, vocab] of one text.</summary>
     public Tensor Run(string text, bool? prependBos = null) => Run([ToTokens(text, prependBos)]);
 
+    /// <summary>Tokenizes <paramref name="texts"/> and runs them as one padded batch: logits [batch, longest, vocab] and
+    /// the layout (<see cref="PromptBatch.LastLogits"/> reads each text's last position).</summary>
+    public (Tensor Logits, PromptBatch Batch) RunBatch(IEnumerable<string> texts, PaddingSide paddingSide = PaddingSide.Right, bool? prependBos = null) =>
+        RunBatch(ToTokens(texts, prependBos), paddingSide);
+
     /// <summary>Control characters made visible, so that a name or text in a message cannot rewrite the terminal.</summary>
     internal static string Escape(string s) =>
         string.Concat(s.Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()));

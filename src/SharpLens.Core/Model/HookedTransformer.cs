@@ -74,18 +74,35 @@ public sealed partial class HookedTransformer : IDisposable
     /// <summary>Bytes of weights mapped from disk.</summary>
     public long WeightBytes => _checkpoint.WeightBytes;
 
-    /// <summary>Logits [batch, pos, vocab] of equal-length prompts.</summary>
-    public Tensor Run(int[][] tokens) => Forward(tokens, new RunOptions()).Logits!;
-
-    /// <summary>Logits and the activations whose names pass <paramref name="filter"/> (all when null).</summary>
-    public (Tensor Logits, ActivationCache Cache) RunWithCache(int[][] tokens, Func<string, bool>? filter = null)
+    /// <summary>Logits [batch, pos, vocab] of prompts of any lengths, padded on <paramref name="paddingSide"/> to the
+    /// longest (<see cref="PromptBatch"/>: <c>PromptBatch.From(tokens, side).LastLogits(logits, b)</c> reads a prompt's
+    /// last position; <see cref="RunBatch"/> returns the layout with the logits). With <paramref name="stopAtLayer"/>:
+    /// the residual stream [batch, pos, d_model] before that block instead (TransformerLens' <c>stop_at_layer</c>).</summary>
+    public Tensor Run(int[][] tokens, PaddingSide paddingSide = PaddingSide.Right, int? stopAtLayer = null)
     {
-        var r = Forward(tokens, new RunOptions { CacheFilter = filter ?? (_ => true) });
+        var r = Forward(tokens, new RunOptions { Padding = paddingSide, StopAtLayer = stopAtLayer });
+        return r.Residual ?? r.Logits!;
+    }
+
+    /// <summary>Logits [batch, pos, vocab] and the batch's layout (lengths, attention mask, last rows).</summary>
+    public (Tensor Logits, PromptBatch Batch) RunBatch(int[][] tokens, PaddingSide paddingSide = PaddingSide.Right)
+    {
+        var r = Forward(tokens, new RunOptions { Padding = paddingSide });
+        return (r.Logits!, r.Batch!);
+    }
+
+    /// <summary>Logits and the activations whose names pass <paramref name="filter"/> (all when null); prompts of any
+    /// lengths (the cache's <see cref="ActivationCache.Batch"/> says which rows are whose).</summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(int[][] tokens, Func<string, bool>? filter = null, PaddingSide paddingSide = PaddingSide.Right)
+    {
+        var r = Forward(tokens, new RunOptions { CacheFilter = filter ?? (_ => true), Padding = paddingSide });
         return (r.Logits!, r.Cache);
     }
 
-    /// <summary>Logits of a run in which each hook reads or overwrites its activation, per batch item.</summary>
-    public Tensor RunWithHooks(int[][] tokens, HookSet hooks) => Forward(tokens, new RunOptions { Hooks = hooks }).Logits!;
+    /// <summary>Logits of a run in which each hook reads or overwrites its activation, per batch item. Hooks see padded
+    /// rows: <see cref="PromptBatch.Row"/> maps a prompt's position to its row.</summary>
+    public Tensor RunWithHooks(int[][] tokens, HookSet hooks, PaddingSide paddingSide = PaddingSide.Right) =>
+        Forward(tokens, new RunOptions { Hooks = hooks, Padding = paddingSide }).Logits!;
 
     /// <summary>Resumes at <paramref name="layer"/> with <c>blocks.layer.hook_resid_pre</c> = <paramref name="residual"/>
     /// [batch, pos, d_model]; returns logits [batch, pos, vocab].</summary>
@@ -102,9 +119,14 @@ public sealed partial class HookedTransformer : IDisposable
     {
         if (tokens.Length == 0) throw new ArgumentException("empty batch");
         HookNames.CheckAll(options.Hooks.Names);   // a misspelt hook would hook nothing and read as "no effect"
-        int T = tokens[0].Length;
-        if (T == 0) throw SharpLensException.Input("empty prompt: nothing to run");
-        if (tokens.Any(t => t.Length != T)) throw SharpLensException.Input("prompts in one batch must have the same number of tokens");
+        var batch = PromptBatch.From(tokens, options.Padding);
+        if (batch.IsPadded && (options.StartResidual != null || options.QStart > 0 || options.StartLayer > 0))
+            throw new ArgumentException("a run that resumes (StartLayer, StartResidual, QStart) needs prompts of one length", nameof(options));
+        tokens = batch.Tokens;
+        int T = batch.Width;
+        int stop = options.StopAtLayer is { } s ? (s < 0 ? s + Config.NLayers : s) : Config.NLayers;
+        if (stop < options.StartLayer || stop > Config.NLayers)
+            throw new ArgumentOutOfRangeException(nameof(options), $"stop at layer {options.StopAtLayer}: the model has {Config.NLayers} layers");
         if (options.StartResidual == null)
             foreach (var id in tokens.SelectMany(t => t))
                 if ((uint)id >= (uint)Config.VocabSize) throw SharpLensException.Input($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
@@ -133,9 +155,10 @@ public sealed partial class HookedTransformer : IDisposable
             _running = true;
             try
             {
-                var result = new ForwardPass(this, tokens.Length, T, options).Run(tokens);
+                var result = new ForwardPass(this, batch, options, stop).Run(tokens);
                 result.Cache.Model = this;
-                return result;
+                result.Cache.Batch = batch;
+                return result with { Batch = batch };
             }
             finally { _running = false; }
         }

@@ -103,5 +103,8 @@ public sealed partial class ActivationCache
 
     public bool Contains(string name) => _acts.ContainsKey(name);
     public IEnumerable<string> Names => _acts.Keys;
+    /// <summary>The run's batch layout: each prompt's length, rows and attention mask (<see cref="PromptBatch.Positions"/>
+    /// reads one prompt's rows of an activation). Null for a cache not made by a run.</summary>
+    public PromptBatch? Batch { get; internal set; }
     internal void Set(string name, Tensor t) => _acts[name] = t;
 }

@@ -67,7 +67,20 @@ public sealed class RunOptions
     /// Only the layers from <see cref="StartLayer"/> on are read.</summary>
     public KvPrefix[]? Prefixes { get; init; }
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Where prompts of different lengths are padded (<see cref="PromptBatch"/>); equal lengths: no padding.
+    /// Padding needs a plain run from the embedding (no <see cref="StartResidual"/>, <see cref="QStart"/> 0).</summary>
+    public PaddingSide Padding { get; init; } = PaddingSide.Right;
+    /// <summary>TransformerLens' <c>stop_at_layer</c>: run blocks [StartLayer, StopAtLayer) only and return the residual
+    /// stream there (<c>blocks.StopAtLayer.hook_resid_pre</c>, before its hooks) as <see cref="RunResult.Residual"/>
+    /// [batch, pos, d_model], no logits. Negative counts from the end (−1: all blocks but the last); null: every block.</summary>
+    public int? StopAtLayer { get; init; }
 }
 
 /// <summary>Logits [batch, positions, vocab] (positions = 1 for <see cref="LogitsMode.Last"/>) and the cache.</summary>
-public sealed record RunResult(Tensor? Logits, ActivationCache Cache);
+public sealed record RunResult(Tensor? Logits, ActivationCache Cache)
+{
+    /// <summary>The batch's layout: each prompt's length and rows, its attention mask (also on <see cref="ActivationCache.Batch"/>).</summary>
+    public PromptBatch? Batch { get; init; }
+    /// <summary>With <see cref="RunOptions.StopAtLayer"/>: the residual stream where the run stopped [batch, pos, d_model].</summary>
+    public Tensor? Residual { get; init; }
+}

@@ -75,5 +75,43 @@ public class AttentionKernelTests
         }
     }
 
+    /// <summary>Left padding: each item's keys before its first real row are −inf for its real query rows (the naive
+    /// kernel's rule), pad query rows stay plainly causal and finite, and the threaded kernel agrees element for element.</summary>
+    [Theory]
+    [InlineData(2, 64, 64, 0, 4, 1, 64)]
+    [InlineData(1, 6, 6, 0, 2, 2, 8)]
+    [InlineData(2, 2, 9, 7, 4, 2, 6)]
+    public void MaskedScores_MatchTheNaiveKernel(int threads, int n, int T, int q0, int H, int G, int e)
+    {
+        const int B = 3;
+        int[] keyStart = [0, 3, T - 1];
+        var rng = new Random(n * 31 + T);
+        float[] q = Random(rng, B * n * H * e), k = Random(rng, B * T * G * e);
+        KernelOptions.ForcedThreads = threads;
+        try
+        {
+            var fast = new float[B * H * n * T];
+            var naive = new float[B * H * n * T];
+            Attention.Scores(q, k, B, n, T, q0, H, G, e, fast, 0.25f, keyStart: keyStart);
+            Attention.ScoresNaive(q, k, B, n, T, q0, H, G, e, naive, 0.25, keyStart: keyStart);
+            int masked = 0;
+            for (int b = 0; b < B; b++)
+                for (int h = 0; h < H; h++)
+                    for (int i = 0; i < n; i++)
+                        for (int j = 0; j < T; j++)
+                        {
+                            int at = ((b * H + h) * n + i) * T + j;
+                            bool pad = q0 + i >= keyStart[b] && j < keyStart[b];
+                            masked += pad ? 1 : 0;
+                            if (pad || j > q0 + i) Assert.True(float.IsNegativeInfinity(fast[at]) && float.IsNegativeInfinity(naive[at]), $"[{b},{h},{i},{j}] not masked");
+                            else Assert.True(Math.Abs(fast[at] - naive[at]) <= 1e-5 * (1 + Math.Abs(naive[at])), $"[{b},{h},{i},{j}]: {fast[at]} vs {naive[at]}");
+                        }
+            Assert.True(masked > 0);
+            Attention.Pattern(fast, T);
+            Assert.All(fast, p => Assert.True(float.IsFinite(p)));   // no row is all −inf
+        }
+        finally { KernelOptions.ForcedThreads = null; }
+    }
+
     static float[] Random(Random rng, int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
 }

@@ -29,6 +29,24 @@ public class ReadmeQuickstartTests
             [Intervention.PatchHeads("blocks.2.attn.hook_z", z.Data, [1], Enumerable.Range(0, ids.Length).ToArray())]);
         Assert.Equal(patched.Data, viaSetter.Data);   // the same patch, written two ways
 
+        var (batchLogits, batch) = model.RunBatch([ids, model.ToTokens("Peach, Orange and")], PaddingSide.Right);
+        Tensor lastOfSecond = batch.LastLogits(batchLogits, 1);
+        var second = model.Run("Peach, Orange and");
+        Assert.True(Math.Abs(lastOfSecond.Data[5] - second[0, second.Shape[1] - 1, 5]) < 1e-4);
+        Tensor mask = batch.AttentionMask;
+        Assert.Equal(ids.Length + second.Shape[1], (int)mask.Data.Sum());
+        var (_, batchCache) = model.RunWithCache([ids, model.ToTokens("Peach, Orange and")]);
+        Tensor ownRows = batchCache.Batch!.Positions(batchCache["blocks.0.hook_resid_post"], 0);
+        Assert.Equal([ids.Length, model.Config.DModel], ownRows.Shape);
+        Tensor resid = model.Run([ids], stopAtLayer: 2);
+        Assert.Equal(cache["blocks.2.hook_resid_pre"].Shape, resid.Shape);
+        SweepReading[] readings = PatchSweep.Run(model, [
+            new SweepItem([Intervention.ZeroAll("blocks.3.hook_mlp_out")], [Readout.Logits(l => l[0] - l[1], position: -1, tokens: [mango, orange])], ids),
+            new SweepItem([], [Readout.Activation("blocks.2.hook_resid_post")], model.ToTokens(corrupted)),
+        ]);
+        Assert.Single(readings[0].Metrics);
+        Assert.Equal([ids.Length, model.Config.DModel], readings[1].Activations["blocks.2.hook_resid_post"].Shape);
+
         int V = model.Config.VocabSize, last = ids.Length - 1;
         ResidStack parts = cache.DecomposeResid(pos: -1);
         Tensor dla = cache.LogitAttrs(parts, mango, orange);
