@@ -27,10 +27,14 @@ public class BatchPaddingTests
     static void Near(ReadOnlySpan<float> alone, ReadOnlySpan<float> batched, string what)
     {
         Assert.Equal(alone.Length, batched.Length);
+        // within 1e-5 of the tensor's scale (as the references' tolerances are): a batch runs other GEMM row blocks than a
+        // prompt alone, so fp32 sums round in another order
+        float scale = 0;
+        foreach (float v in alone) if (float.IsFinite(v)) scale = Math.Max(scale, Math.Abs(v));
         for (int i = 0; i < alone.Length; i++)
         {
             if (float.IsNegativeInfinity(alone[i])) { Assert.True(float.IsNegativeInfinity(batched[i]), $"{what}[{i}] should be masked"); continue; }
-            Assert.True(Math.Abs(alone[i] - batched[i]) <= Tol * (1 + Math.Abs(alone[i])), $"{what}[{i}]: {batched[i]} batched vs {alone[i]} alone");
+            Assert.True(Math.Abs(alone[i] - batched[i]) <= Tol * (1 + scale), $"{what}[{i}]: {batched[i]} batched vs {alone[i]} alone");
         }
     }
 
