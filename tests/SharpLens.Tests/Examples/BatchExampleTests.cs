@@ -7,6 +7,8 @@ namespace SharpLens.Tests.Examples;
 
 /// <summary>examples/batch.cs runs as a .NET 10 file-based app on the demo model: one batched run over texts of different
 /// lengths prints, per text, what running that text alone gives at its last position.</summary>
+/// <remarks>In the "Examples" collection: `dotnet run` of file-based apps built at once print each other's build messages.</remarks>
+[Collection("Examples")]
 public class BatchExampleTests
 {
     [Fact]

@@ -9,6 +9,8 @@ namespace SharpLens.Tests.Examples;
 
 /// <summary>examples/path-patching.cs runs as a .NET 10 file-based app (<c>dotnet run examples/path-patching.cs -- …</c>)
 /// on the demo model and prints what the library computes.</summary>
+/// <remarks>In the "Examples" collection: `dotnet run` of file-based apps built at once print each other's build messages.</remarks>
+[Collection("Examples")]
 public class PathPatchingExampleTests
 {
     [Fact]
