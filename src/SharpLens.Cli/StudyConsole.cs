@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace SharpLens.Cli;
 
 /// <summary>The study's console output: token checks, a progress bar with ETA over the sweeps, and the summary tables.</summary>
-internal sealed class StudyConsole(IAnsiConsole console)
+internal sealed partial class StudyConsole(IAnsiConsole console)
 {
     public void Header(HookedTransformer m, PromptSet prompts, bool embedded)
     {
@@ -58,63 +58,80 @@ internal sealed class StudyConsole(IAnsiConsole console)
         public void Report(StudyProgress value) => report(value);
     }
 
+    /// <summary>The study's summary tables; an experiment left out by --only / --skip leaves out its table.</summary>
     public void Summary(JsonObject r)
     {
         double Num(JsonNode? n) => n?.GetValue<double>() ?? double.NaN; // null: a number that was not finite
         double[] Row(string key) => r[key]!.AsArray().Select(Num).ToArray();
         double[][] Grid(string key) => r[key]!.AsArray().Select(row => row!.AsArray().Select(Num).ToArray()).ToArray();
+        bool Has(params string[] keys) => keys.All(k => r[k] is not null);
 
         console.MarkupLine($"\n[bold]Baselines[/] (logit diff answer − wrong): clean [green]{Num(r["clean_logit_diff"]):+0.00;-0.00}[/], " +
                            $"corrupted [red]{Num(r["corrupted_logit_diff"]):+0.00;-0.00}[/]  (processing: {r["processing"]})");
 
         var tokens = r["token_strings"]!["clean"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
-        ResidualHeatmap(Grid("resid_pre_patch_recovery"), tokens);
+        if (Has("resid_pre_patch_recovery")) ResidualHeatmap(Grid("resid_pre_patch_recovery"), tokens);
 
-        var attn = Row("attn_out_patch_last_recovery");
-        var mlp = Row("mlp_out_patch_last_recovery");
-        var attnAll = Row("attn_out_patch_all_recovery");
-        var mlpAll = Row("mlp_out_patch_all_recovery");
-        var control = Row("control_resid_pre_patch_last_recovery");
-        var real = Grid("resid_pre_patch_recovery").Select(row => row[^1]).ToArray();
-        var comp = new Table().Title("Attention vs MLP output patching (recovery), and the control patch").AddColumns("layer", "attn (final pos)", "MLP (final pos)",
-            "attn (all pos)", "MLP (all pos)", "resid (final pos)", "control resid");
-        for (int l = 0; l < attn.Length; l++)
-            comp.AddRow(l.ToString(), Colour(attn[l]), Colour(mlp[l]), Colour(attnAll[l]), Colour(mlpAll[l]), Colour(real[l]), Colour(control[l]));
-        comp.Caption("control resid: the final position's residual taken from an unrelated prompt — what destroying the answer alone \"recovers\"");
-        console.Write(comp);
-
-        var heads = Grid("head_z_patch_last_recovery");
-        var top = new Table().Title("Top heads (hook_z patched at the final position)").AddColumns("head", "recovery", "all positions");
-        var all = Grid("head_z_patch_all_recovery");
-        foreach (var (l, h) in Study.TopHeads(heads, 8)) top.AddRow($"L{l}H{h}", Colour(heads[l][h]), Colour(all[l][h]));
-        console.Write(top);
-        console.MarkupLine($"Head pairs at layer {r["head_pair_layer"]}: see results.json / report.html (superadditivity per pair).");
-
-        var ab = new Table().Title("Zero ablation: logit diff (fraction of the run's own baseline)").AddColumns("component", "clean run", "corrupted run");
-        var ac = Row("zero_ablate_attn_clean_logit_diff"); var ak = Row("zero_ablate_attn_corrupted_logit_diff");
-        var acf = Row("zero_ablate_attn_clean_fraction"); var akf = Row("zero_ablate_attn_corrupted_fraction");
-        var mc = Row("zero_ablate_mlp_clean_logit_diff"); var mk = Row("zero_ablate_mlp_corrupted_logit_diff");
-        var mcf = Row("zero_ablate_mlp_clean_fraction"); var mkf = Row("zero_ablate_mlp_corrupted_fraction");
-        for (int l = 0; l < ac.Length; l++)
+        if (Has("attn_out_patch_last_recovery", "mlp_out_patch_last_recovery", "attn_out_patch_all_recovery", "mlp_out_patch_all_recovery"))
         {
-            ab.AddRow($"attn L{l}", $"{ac[l]:+0.00;-0.00} ({acf[l]:P0})", $"{ak[l]:+0.00;-0.00} ({akf[l]:P0})");
-            ab.AddRow($"MLP L{l}", $"{mc[l]:+0.00;-0.00} ({mcf[l]:P0})", $"{mk[l]:+0.00;-0.00} ({mkf[l]:P0})");
+            var attn = Row("attn_out_patch_last_recovery");
+            var mlp = Row("mlp_out_patch_last_recovery");
+            var attnAll = Row("attn_out_patch_all_recovery");
+            var mlpAll = Row("mlp_out_patch_all_recovery");
+            double[]? control = Has("control_resid_pre_patch_last_recovery") ? Row("control_resid_pre_patch_last_recovery") : null;
+            double[]? real = Has("resid_pre_patch_recovery") ? Grid("resid_pre_patch_recovery").Select(row => row[^1]).ToArray() : null;
+            var comp = new Table().Title("Attention vs MLP output patching (recovery), and the control patch").AddColumns("layer", "attn (final pos)", "MLP (final pos)",
+                "attn (all pos)", "MLP (all pos)", "resid (final pos)", "control resid");
+            for (int l = 0; l < attn.Length; l++)
+                comp.AddRow(l.ToString(), Colour(attn[l]), Colour(mlp[l]), Colour(attnAll[l]), Colour(mlpAll[l]),
+                    real is null ? "–" : Colour(real[l]), control is null ? "–" : Colour(control[l]));
+            comp.Caption("control resid: the final position's residual taken from an unrelated prompt — what destroying the answer alone \"recovers\"");
+            console.Write(comp);
         }
-        console.Write(ab);
 
-        var dla = r["dla_candidates_clean"]!;
-        var candStrings = r["candidates"]!["strings"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
-        var dt = new Table().Title("Direct logit attribution, clean run, final position (largest components)").AddColumn("component");
-        foreach (var s in candStrings) dt.AddColumn(Markup.Escape(TokenizeCommand.Visible(s)));
-        var rows = new List<(string Name, double[] V)> { ("embed", dla["embed"]!.AsArray().Select(Num).ToArray()) };
-        var dh = dla["heads"]!.AsArray();
-        for (int l = 0; l < dh.Count; l++)
-            for (int h = 0; h < dh[l]!.AsArray().Count; h++) rows.Add(($"L{l}H{h}", dh[l]![h]!.AsArray().Select(Num).ToArray()));
-        var dm = dla["mlp"]!.AsArray();
-        for (int l = 0; l < dm.Count; l++) rows.Add(($"MLP {l}", dm[l]!.AsArray().Select(Num).ToArray()));
-        foreach (var (name, v) in rows.OrderByDescending(x => x.V.Max(Math.Abs)).Take(10)) dt.AddRow([name, .. v.Select(x => $"{x:+0.00;-0.00}")]);
-        dt.AddRow(["[bold]logit[/]", .. dla["logits"]!.AsArray().Select(x => $"[bold]{Num(x):+0.00;-0.00}[/]")]);
-        console.Write(dt);
+        if (Has("head_z_patch_last_recovery", "head_z_patch_all_recovery"))
+        {
+            var heads = Grid("head_z_patch_last_recovery");
+            var top = new Table().Title("Top heads (hook_z patched at the final position)").AddColumns("head", "recovery", "all positions");
+            var all = Grid("head_z_patch_all_recovery");
+            foreach (var (l, h) in Study.TopHeads(heads, 8)) top.AddRow($"L{l}H{h}", Colour(heads[l][h]), Colour(all[l][h]));
+            console.Write(top);
+        }
+        if (Has("head_pair_layer"))
+            console.MarkupLine($"Head pairs at layer {r["head_pair_layer"]}: see results.json / report.html (superadditivity per pair).");
+
+        if (Has("zero_ablate_attn_clean_logit_diff", "zero_ablate_mlp_clean_logit_diff"))
+        {
+            var ab = new Table().Title("Zero ablation: logit diff (fraction of the run's own baseline)").AddColumns("component", "clean run", "corrupted run");
+            var ac = Row("zero_ablate_attn_clean_logit_diff"); var ak = Row("zero_ablate_attn_corrupted_logit_diff");
+            var acf = Row("zero_ablate_attn_clean_fraction"); var akf = Row("zero_ablate_attn_corrupted_fraction");
+            var mc = Row("zero_ablate_mlp_clean_logit_diff"); var mk = Row("zero_ablate_mlp_corrupted_logit_diff");
+            var mcf = Row("zero_ablate_mlp_clean_fraction"); var mkf = Row("zero_ablate_mlp_corrupted_fraction");
+            for (int l = 0; l < ac.Length; l++)
+            {
+                ab.AddRow($"attn L{l}", $"{ac[l]:+0.00;-0.00} ({acf[l]:P0})", $"{ak[l]:+0.00;-0.00} ({akf[l]:P0})");
+                ab.AddRow($"MLP L{l}", $"{mc[l]:+0.00;-0.00} ({mcf[l]:P0})", $"{mk[l]:+0.00;-0.00} ({mkf[l]:P0})");
+            }
+            console.Write(ab);
+        }
+
+        if (Has("dla_candidates_clean"))
+        {
+            var dla = r["dla_candidates_clean"]!;
+            var candStrings = r["candidates"]!["strings"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
+            var dt = new Table().Title("Direct logit attribution, clean run, final position (largest components)").AddColumn("component");
+            foreach (var s in candStrings) dt.AddColumn(Markup.Escape(TokenizeCommand.Visible(s)));
+            var rows = new List<(string Name, double[] V)> { ("embed", dla["embed"]!.AsArray().Select(Num).ToArray()) };
+            var dh = dla["heads"]!.AsArray();
+            for (int l = 0; l < dh.Count; l++)
+                for (int h = 0; h < dh[l]!.AsArray().Count; h++) rows.Add(($"L{l}H{h}", dh[l]![h]!.AsArray().Select(Num).ToArray()));
+            var dm = dla["mlp"]!.AsArray();
+            for (int l = 0; l < dm.Count; l++) rows.Add(($"MLP {l}", dm[l]!.AsArray().Select(Num).ToArray()));
+            foreach (var (name, v) in rows.OrderByDescending(x => x.V.Max(Math.Abs)).Take(10)) dt.AddRow([name, .. v.Select(x => $"{x:+0.00;-0.00}")]);
+            dt.AddRow(["[bold]logit[/]", .. dla["logits"]!.AsArray().Select(x => $"[bold]{Num(x):+0.00;-0.00}[/]")]);
+            console.Write(dt);
+        }
+        CircuitSummary(r);
     }
 
     /// <summary>Layer × position recoveries as coloured blocks (two characters a cell), with the strongest cells listed.</summary>
@@ -150,7 +167,7 @@ internal sealed class StudyConsole(IAnsiConsole console)
     }
 
     /// <summary>A recovery as a coloured cell: green towards 1, red below 0.</summary>
-    static string Colour(double v)
+    internal static string Colour(double v)
     {
         string colour = v switch { >= 0.75 => "green bold", >= 0.4 => "green", >= 0.1 => "yellow", > -0.1 => "grey", _ => "red" };
         return $"[{colour}]{v:0.00}[/]";

@@ -36,8 +36,11 @@ internal static class StudyCommand
         processing.OneOf("hf", "tl");
         var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-out" };
         var noReport = new Option<bool>("--no-report") { Description = "write results.json only" };
-        var cmd = new Command("study", "Run every experiment of the seed study on a clean/corrupted prompt pair")
-            { model, clean, cleanFile, corrupted, corruptedFile, answer, wrong, control, controlFile, pairLayer, heads, candidates, processing, outDir, noReport };
+        var sender = new Option<string?>("--sender") { Description = "path patching's sender head(s), L.H[,L.H…] patched together (default: the best final-position head patch outside the last layer)" };
+        var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
+        var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
+        var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair")
+            { model, clean, cleanFile, corrupted, corruptedFile, answer, wrong, control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, outDir, noReport };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
@@ -49,6 +52,8 @@ internal static class StudyCommand
                 PairLayer = p.GetValue(pairLayer),
                 Heads = ParseHeads(p.GetValue(heads)),
                 Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
+                Senders = ParseHeads(p.GetValue(sender), "--sender"),
+                Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
             };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
             string outPath = Path.GetFullPath(p.GetValue(outDir)!);
@@ -130,10 +135,12 @@ internal static class StudyCommand
         }
         foreach (var run in new[] { "clean", "corrupted" })
         {
+            if (o[$"head_top_tokens_{run}"] is null) continue;   // dla skipped
             o[$"head_top_token_strings_{run}"] = new JsonArray(o[$"head_top_tokens_{run}"]!.AsArray().Select(layer => (JsonNode?)new JsonArray(
                 layer!.AsArray().Select(head => (JsonNode?)new JsonArray(head!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray())).ToArray())).ToArray());
         }
-        o["ov_token_strings"] = new JsonArray(o["ov_tokens"]!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray());
+        if (o["ov_tokens"] is not null)
+            o["ov_token_strings"] = new JsonArray(o["ov_tokens"]!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray());
         return o;
     }
 
@@ -147,18 +154,20 @@ internal static class StudyCommand
         return parts;
     }
 
-    /// <summary>--heads L.H,L.H… or the L{layer}H{head} form the output prints (L12H4), in any case.</summary>
-    internal static IReadOnlyList<(int, int)>? ParseHeads(string? value)
+    /// <summary>--heads (or --sender) L.H,L.H… or the L{layer}H{head} form the output prints (L12H4), in any case.</summary>
+    internal static IReadOnlyList<(int, int)>? ParseHeads(string? value, string option = "--heads")
     {
         if (value == null) return null;
-        return value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
+        var heads = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
         {
             var m = System.Text.RegularExpressions.Regex.Match(s, @"^(?:(\d+)\.(\d+)|[Ll](\d+)[Hh](\d+))$");
             if (!m.Success || !int.TryParse(m.Groups[1].Success ? m.Groups[1].Value : m.Groups[3].Value, out int l)
                 || !int.TryParse(m.Groups[2].Success ? m.Groups[2].Value : m.Groups[4].Value, out int h))
-                throw SharpLensException.Usage($"--heads: \"{GenerateCommand.Printable(s)}\" is not LAYER.HEAD or LlayerHhead (e.g. 12.4 or L12H4)");
+                throw SharpLensException.Usage($"{option}: \"{GenerateCommand.Printable(s)}\" is not LAYER.HEAD or LlayerHhead (e.g. 12.4 or L12H4)");
             return (l, h);
         }).ToList();
+        if (heads.Count == 0) throw SharpLensException.Usage($"{option} needs at least one LAYER.HEAD (e.g. 12.4)");
+        return heads;
     }
 
     /// <summary>Remembers the study phase in progress, so that Ctrl-C or SIGTERM can say what was interrupted.</summary>

@@ -58,6 +58,17 @@ public sealed record Intervention(string Hook, int FirstPosition, Setter Apply)
                     source.Span.Slice((p * nh + h) * e, e).CopyTo(t.Slice(((p - off) * nh + h) * e, e));
         });
 
+    /// <summary>Copy one head's rows of a [heads, q_pos, k_pos] attention pattern (or scores) at the given query positions
+    /// from a source of the same per-prompt shape [heads, T, T]: the pattern's own setter, since its position axis is
+    /// the second one (a run that starts at query position <c>off</c> holds rows [off, T) of every head).</summary>
+    public static Intervention PatchHeadPattern(string hook, ReadOnlyMemory<float> source, int head, IReadOnlyList<int> queryPositions) =>
+        new(hook, queryPositions.Min(), (t, shape, off) =>
+        {
+            int n = shape[1], T = shape[2];
+            foreach (int p in queryPositions)
+                source.Span.Slice((head * T + p) * T, T).CopyTo(t.Slice((head * n + p - off) * T, T));
+        });
+
     /// <summary>Set a [pos, ...] activation to 0 at every position.</summary>
     public static Intervention ZeroAll(string hook) => new(hook, 0, (t, _, _) => t.Clear());
 

@@ -5,8 +5,10 @@ using SharpLens.Model;
 namespace SharpLens.Experiments;
 
 /// <summary>
-/// The whole seed study of EXPERIMENTS.md on one clean/corrupted pair: baselines, residual / attention / MLP / head /
-/// head-pair patching, the control patch, zero ablation on both runs, attention patterns, DLA, OV copying ranks.
+/// The whole study of EXPERIMENTS.md on one clean/corrupted pair: baselines, residual / attention / MLP / head /
+/// head-pair patching, the control patch, zero ablation on both runs, attention patterns, DLA, OV copying ranks, and the
+/// circuit questions (q/k/v/pattern patching, noising, path patching, the logit lens); <see cref="StudyOptions.Experiments"/>
+/// chooses among them by name (<see cref="StudyExperiments"/>).
 /// Returns the experiment keys of results.json (the caller adds prompt and model metadata).
 /// </summary>
 public static class Study
@@ -34,73 +36,130 @@ public static class Study
         o["corrupted_logit_diff"] = runs.CorruptedLogitDiff;
         Lap("baselines_s");
 
+        var run = options.Experiments ?? StudyExperiments.All.ToHashSet();
+        bool Runs(string name) => run.Contains(name);
         var patching = new PatchingExperiments(runs, Report, ct);
-        o["resid_pre_patch_recovery"] = Json.Grid(patching.ResidPre());
-        Lap("resid_pre_patch_s");
-        var attnLast = patching.Output(attention: true, allPositions: false);
-        o["attn_out_patch_last_recovery"] = Json.Row(attnLast);
-        o["mlp_out_patch_last_recovery"] = Json.Row(patching.Output(attention: false, allPositions: false));
-        o["attn_out_patch_all_recovery"] = Json.Row(patching.Output(attention: true, allPositions: true));
-        o["mlp_out_patch_all_recovery"] = Json.Row(patching.Output(attention: false, allPositions: true));
-        Lap("attn_mlp_patch_s");
-        var headsLast = patching.Heads(allPositions: false);
-        o["head_z_patch_last_recovery"] = Json.Grid(headsLast);
-        o["head_z_patch_all_recovery"] = Json.Grid(patching.Heads(allPositions: true));
-        Lap("head_patch_s");
-        int pairLayer = options.PairLayer ?? Enumerable.Range(0, c.NLayers).MaxBy(l => attnLast[l]);
-        var pairs = patching.HeadPairs(pairLayer);
-        o["head_pair_layer"] = pairLayer;
-        o["head_pair_z_patch_last_recovery"] = Json.Grid(pairs);
-        o["head_pair_superadditivity"] = Json.Grid(PatchingExperiments.Superadditivity(pairs));
-        Lap("head_pair_patch_s");
-        o["control_resid_pre_patch_last_recovery"] = Json.Row(patching.Control());
-        Lap("control_patch_s");
-
-        var ablation = new AblationExperiments(runs, options.Processing, Report, ct);
-        var (ablatedClean, ablatedCorrupted) = ablation.RunBoth();
-        foreach (bool clean in new[] { true, false })
+        if (Runs(StudyExperiments.ResidPatch))
         {
-            string run = clean ? "clean" : "corrupted";
-            double baseline = clean ? runs.CleanLogitDiff : runs.CorruptedLogitDiff;
-            var r = clean ? ablatedClean : ablatedCorrupted;
-            o[$"zero_ablate_attn_{run}_logit_diff"] = Json.Row(r.Attn);
-            o[$"zero_ablate_mlp_{run}_logit_diff"] = Json.Row(r.Mlp);
-            o[$"zero_ablate_head_{run}_logit_diff"] = Json.Grid(r.Heads);
-            o[$"zero_ablate_attn_{run}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Attn, baseline));
-            o[$"zero_ablate_mlp_{run}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Mlp, baseline));
-            o[$"zero_ablate_head_{run}_fraction"] = Json.Grid(r.Heads.Select(row => AblationExperiments.Fraction(row, baseline)));
+            o["resid_pre_patch_recovery"] = Json.Grid(patching.ResidPre());
+            Lap("resid_pre_patch_s");
         }
-        Lap("ablation_s");
+        double[]? attnLast = null;
+        if (Runs(StudyExperiments.AttnMlpPatch))
+        {
+            attnLast = patching.Output(attention: true, allPositions: false);
+            o["attn_out_patch_last_recovery"] = Json.Row(attnLast);
+            o["mlp_out_patch_last_recovery"] = Json.Row(patching.Output(attention: false, allPositions: false));
+            o["attn_out_patch_all_recovery"] = Json.Row(patching.Output(attention: true, allPositions: true));
+            o["mlp_out_patch_all_recovery"] = Json.Row(patching.Output(attention: false, allPositions: true));
+            Lap("attn_mlp_patch_s");
+        }
+        double[][]? headsLast = null;
+        if (Runs(StudyExperiments.HeadPatch))
+        {
+            headsLast = patching.Heads(allPositions: false);
+            o["head_z_patch_last_recovery"] = Json.Grid(headsLast);
+            o["head_z_patch_all_recovery"] = Json.Grid(patching.Heads(allPositions: true));
+            Lap("head_patch_s");
+        }
+        // The default pair layer, top heads and path-patching sender come from these sweeps: run them if skipped.
+        double[][] HeadsLast() => headsLast ??= patching.Heads(allPositions: false);
+        if (Runs(StudyExperiments.HeadPairPatch))
+        {
+            int pairLayer = options.PairLayer ?? Enumerable.Range(0, c.NLayers).MaxBy(l => (attnLast ??= patching.Output(attention: true, allPositions: false))[l]);
+            var pairs = patching.HeadPairs(pairLayer);
+            o["head_pair_layer"] = pairLayer;
+            o["head_pair_z_patch_last_recovery"] = Json.Grid(pairs);
+            o["head_pair_superadditivity"] = Json.Grid(PatchingExperiments.Superadditivity(pairs));
+            Lap("head_pair_patch_s");
+        }
+        if (Runs(StudyExperiments.ControlPatch))
+        {
+            o["control_resid_pre_patch_last_recovery"] = Json.Row(patching.Control());
+            Lap("control_patch_s");
+        }
 
-        Report("attention patterns", 0, 1);
-        var topHeads = options.Heads?.ToList() ?? TopHeads(headsLast, options.DefaultTopHeads);
-        o["top_heads"] = Json.Grid(topHeads.Select(x => new[] { x.Layer, x.Head }));
-        foreach (bool clean in new[] { true, false })
-            o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
-        Lap("patterns_s");
-        Report("attention patterns", 1, 1);
-        Report("direct logit attribution", 0, 1);
-        ct.ThrowIfCancellationRequested();
+        if (Runs(StudyExperiments.Ablation))
+        {
+            var ablation = new AblationExperiments(runs, options.Processing, Report, ct);
+            var (ablatedClean, ablatedCorrupted) = ablation.RunBoth();
+            foreach (bool clean in new[] { true, false })
+            {
+                string name = clean ? "clean" : "corrupted";
+                double baseline = clean ? runs.CleanLogitDiff : runs.CorruptedLogitDiff;
+                var r = clean ? ablatedClean : ablatedCorrupted;
+                o[$"zero_ablate_attn_{name}_logit_diff"] = Json.Row(r.Attn);
+                o[$"zero_ablate_mlp_{name}_logit_diff"] = Json.Row(r.Mlp);
+                o[$"zero_ablate_head_{name}_logit_diff"] = Json.Grid(r.Heads);
+                o[$"zero_ablate_attn_{name}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Attn, baseline));
+                o[$"zero_ablate_mlp_{name}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Mlp, baseline));
+                o[$"zero_ablate_head_{name}_fraction"] = Json.Grid(r.Heads.Select(row => AblationExperiments.Fraction(row, baseline)));
+            }
+            Lap("ablation_s");
+        }
 
-        var dla = new DirectLogitAttribution(runs, options.Processing);
+        if (Runs(StudyExperiments.Patterns))
+        {
+            Report("attention patterns", 0, 1);
+            var topHeads = options.Heads?.ToList() ?? TopHeads(HeadsLast(), options.DefaultTopHeads);
+            o["top_heads"] = Json.Grid(topHeads.Select(x => new[] { x.Layer, x.Head }));
+            foreach (bool clean in new[] { true, false })
+                o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
+            Lap("patterns_s");
+            Report("attention patterns", 1, 1);
+        }
         int[] pair = [tokens.Answer, tokens.Wrong];
-        foreach (bool clean in new[] { true, false })
+        if (Runs(StudyExperiments.Dla))
         {
-            string run = clean ? "clean" : "corrupted";
-            o[$"dla_{run}"] = dla.For(clean, pair);
-            o[$"dla_candidates_{run}"] = dla.For(clean, tokens.Candidates);
-            o[$"head_top_tokens_{run}"] = Json.Cube(dla.TopTokens(clean, options.TopTokens, isDefinedToken));
+            Report("direct logit attribution", 0, 1);
+            ct.ThrowIfCancellationRequested();
+            var dla = new DirectLogitAttribution(runs, options.Processing);
+            foreach (bool clean in new[] { true, false })
+            {
+                string name = clean ? "clean" : "corrupted";
+                o[$"dla_{name}"] = dla.For(clean, pair);
+                o[$"dla_candidates_{name}"] = dla.For(clean, tokens.Candidates);
+                o[$"head_top_tokens_{name}"] = Json.Cube(dla.TopTokens(clean, options.TopTokens, isDefinedToken));
+            }
+            Lap("dla_s");
+            Report("direct logit attribution", 1, 1);
         }
-        Lap("dla_s");
-        Report("direct logit attribution", 1, 1);
-        Report("OV circuit", 0, 1);
-        ct.ThrowIfCancellationRequested();
+        if (Runs(StudyExperiments.OvCircuit))
+        {
+            Report("OV circuit", 0, 1);
+            ct.ThrowIfCancellationRequested();
+            int[] ovTokens = pair.Concat(tokens.Candidates).Distinct().ToArray();
+            o["ov_tokens"] = Json.Row(ovTokens);
+            o["ov_copy_rank"] = Json.Cube(OvCircuit.CopyRanks(model, ovTokens));
+            Lap("ov_circuit_s");
+            Report("OV circuit", 1, 1);
+        }
 
-        int[] ovTokens = pair.Concat(tokens.Candidates).Distinct().ToArray();
-        o["ov_tokens"] = Json.Row(ovTokens);
-        o["ov_copy_rank"] = Json.Cube(OvCircuit.CopyRanks(model, ovTokens));
-        Lap("ov_circuit_s");
-        Report("OV circuit", 1, 1);
+        var circuits = new CircuitExperiments(runs, Report, ct);
+        if (Runs(StudyExperiments.HeadInputPatch))
+        {
+            circuits.HeadInputs().WriteTo(o);
+            Lap("head_input_patch_s");
+        }
+        if (Runs(StudyExperiments.Noising))
+        {
+            circuits.Noising().WriteTo(o);
+            Lap("noising_s");
+        }
+        if (Runs(StudyExperiments.PathPatch))
+        {
+            var senders = options.Senders ?? [PathPatching.DefaultSender(HeadsLast())];
+            new PathPatching(runs, Report, ct).Run(senders).WriteTo(o);
+            Lap("path_patch_s");
+        }
+        if (Runs(StudyExperiments.LogitLens))
+        {
+            // no progress report: it reads the base caches (no run, so nothing for bench's naive loop to count)
+            circuits.LogitLens().WriteTo(o);
+            Lap("logit_lens_s");
+        }
+        if (headsLast != null && !o.ContainsKey("top_heads"))   // the 2×2 table's heads, even when patterns are skipped
+            o["top_heads"] = Json.Grid((options.Heads?.ToList() ?? TopHeads(headsLast, options.DefaultTopHeads)).Select(x => new[] { x.Layer, x.Head }));
         timings["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 4);
         o["timings"] = timings;
         return o;
@@ -118,6 +177,7 @@ public static class Study
         foreach (var (l, h) in options.Heads ?? [])
             if (l < 0 || l >= c.NLayers || h < 0 || h >= c.NHeads)
                 throw SharpLensException.Usage($"--heads {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer");
+        if (options.Senders is { } senders) PathPatching.ValidateSenders(c, senders);
     }
 
     /// <summary>The heads with the largest absolute final-position patching recovery.</summary>

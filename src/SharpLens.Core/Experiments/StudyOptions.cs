@@ -33,6 +33,11 @@ public sealed record StudyOptions
     /// <summary>Number of heads a DLA top-token list holds.</summary>
     public int TopTokens { get; init; } = 10;
     public int DefaultTopHeads { get; init; } = 4;
+    /// <summary>Path patching's sender heads (patched together); null: EXPERIMENTS.md's default rule
+    /// (<see cref="PathPatching.DefaultSender"/>).</summary>
+    public IReadOnlyList<(int Layer, int Head)>? Senders { get; init; }
+    /// <summary>The experiments to run, by <see cref="StudyExperiments"/> name; null: all of them.</summary>
+    public IReadOnlySet<string>? Experiments { get; init; }
 }
 
 /// <summary>Progress of a study: the phase and how many of its runs are done.</summary>

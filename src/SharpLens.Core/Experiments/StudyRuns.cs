@@ -34,13 +34,32 @@ public sealed class StudyRuns
     static bool BaseFilter(string n) => PatchSweep.NeedsInBaseCache(n) || n == HookNames.Embed || n == HookNames.PosEmbed || n == HookNames.LnFinalScale
         || n.EndsWith(".hook_attn_out", StringComparison.Ordinal) || n.EndsWith(".hook_mlp_out", StringComparison.Ordinal)
         || n.EndsWith(".attn.hook_z", StringComparison.Ordinal)
-        || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal);
+        || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal)
+        // q and k before rotary: the sources of query/key patching (hook_v is already kept for the sweeps)
+        || n.EndsWith(".attn.hook_q", StringComparison.Ordinal) || n.EndsWith(".attn.hook_k", StringComparison.Ordinal)
+        // the final residual stream: the logit lens's last point
+        || n.EndsWith(".hook_resid_post", StringComparison.Ordinal);
 
     (Tensor?, ActivationCache) Cached(int[] ids, Func<string, bool> filter, LogitsMode logits, CancellationToken ct)
     {
         var r = Model.Forward([ids], new RunOptions { CacheFilter = filter, Logits = logits, Cancellation = ct });
         return (r.Logits, r.Cache);
     }
+
+    /// <summary>The first position where the clean and corrupted tokens differ: before it the two runs are identical at
+    /// every hook, so a patch between them need only write (and a sweep only recompute) the positions from here on.</summary>
+    public int FirstDifference
+    {
+        get
+        {
+            int p = 0;
+            while (p < Tokens.Length && Tokens.Clean[p] == Tokens.Corrupted[p]) p++;
+            return p;
+        }
+    }
+
+    /// <summary>Positions [<see cref="FirstDifference"/>, T).</summary>
+    public int[] ChangedPositions => Enumerable.Range(FirstDifference, Tokens.Length - FirstDifference).ToArray();
 
     /// <summary>logits[answer] − logits[wrong] of one final-position logits row.</summary>
     public double LogitDiff(ReadOnlySpan<float> lastLogits) => (double)lastLogits[Tokens.Answer] - lastLogits[Tokens.Wrong];

@@ -16,13 +16,17 @@ internal static class HtmlReport
         var v = new ResultsView(results);
         var body = new StringBuilder();
         var s = new HtmlSections(v);
+        var circuits = new CircuitSections(v);
         var sections = new (string id, string title, Func<string> render)[]
         {
             ("meta", "Run", () => Header(v)), ("tokens", "Tokenization", () => Tokenization(v)), ("baselines", "Baselines", () => Baselines(v)),
             ("resid", "Residual stream patching", s.Residual), ("attn-mlp", "Attention vs MLP output patching", s.AttnVsMlp),
             ("heads", "Attention head patching", s.HeadGrids), ("head-pair", "Head pairs", s.HeadPairs), ("control", "Control patch vs real patch", s.Control),
             ("ablation", "Zero ablation", s.Ablation), ("attention", "Attention from the final token (top heads)", s.Attention),
-            ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks), ("timings", "Timings", () => Timings(v)),
+            ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks),
+            ("path", "Path patching: what reads the sender", circuits.PathPatching), ("head-inputs", "Which input of a head carries the signal", circuits.HeadInputs),
+            ("necessity", "Necessity and sufficiency", circuits.Necessity), ("logit-lens", "Logit lens", circuits.LogitLens),
+            ("timings", "Timings", () => Timings(v)),
         };
         foreach (var (id, title, render) in sections)
         {
@@ -54,7 +58,8 @@ internal static class HtmlReport
     const string Toc = "<nav class=\"toc\"><a href=\"#meta\">Run</a><a href=\"#tokens\">Tokens</a><a href=\"#baselines\">Baselines</a>" +
         "<a href=\"#resid\">Residual</a><a href=\"#attn-mlp\">Attn vs MLP</a><a href=\"#heads\">Heads</a><a href=\"#head-pair\">Head pairs</a>" +
         "<a href=\"#control\">Control</a><a href=\"#ablation\">Ablation</a><a href=\"#attention\">Attention</a><a href=\"#dla\">DLA</a>" +
-        "<a href=\"#ov\">OV copying</a><a href=\"#timings\">Timings</a></nav>";
+        "<a href=\"#ov\">OV copying</a><a href=\"#path\">Path patching</a><a href=\"#head-inputs\">Head inputs</a><a href=\"#necessity\">Necessity</a>" +
+        "<a href=\"#logit-lens\">Logit lens</a><a href=\"#timings\">Timings</a></nav>";
 
     /// <summary>A section with an id, a heading, an intro paragraph and content.</summary>
     public static string Section(string id, string title, string intro, string content) =>

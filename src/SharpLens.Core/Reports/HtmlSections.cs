@@ -26,7 +26,7 @@ internal sealed class HtmlSections
 
     string LastDesc => _last is int p ? $"the final position (pos {p})" : "the final position";
 
-    static string Fig(string title, string chart, string caption, string legend = "") =>
+    internal static string Fig(string title, string chart, string caption, string legend = "") =>
         $"<figure class=\"fig\"><h3>{H(title)}</h3>{legend}{chart}<figcaption>{caption}</figcaption></figure>";
 
     static string[] Layers(int n) => Enumerable.Range(0, n).Select(l => "L" + l).ToArray();
@@ -40,7 +40,7 @@ internal sealed class HtmlSections
     }
 
     /// <summary>A diverging heatmap centred on 0, its legend and figure.</summary>
-    static string DivFigure(string title, double[][] z, string[] rows, string[] cols, Func<int, int, string> tip, string caption,
+    internal static string DivFigure(string title, double[][] z, string[] rows, string[] cols, Func<int, int, string> tip, string caption,
         string quantity, double floor = 1, ISet<int>? hl = null, string xTitle = "", string yTitle = "")
     {
         double m = Svg.SymMax(z.SelectMany(r => r), floor);

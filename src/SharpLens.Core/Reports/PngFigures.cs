@@ -4,7 +4,7 @@ using static SharpLens.Reports.ResultsView;
 namespace SharpLens.Reports;
 
 /// <summary>The report's main figures as PNG images, drawn with ScottPlot (1200×700 by default).</summary>
-internal static class PngFigures
+internal static partial class PngFigures
 {
     public const int Width = 1200, Height = 700;
 
@@ -102,6 +102,7 @@ internal static class PngFigures
                 yield return ("ov_copy_rank", Heatmap(score, Layers(score.Length), Heads(score[0].Length),
                     $"OV circuit W_V·W_O of each head: does it copy “{Visible(label)}”? 1 − (rank − 1) / vocabulary", "head", "layer", "copy score (1 = top-ranked)", 1, false));
         }
+        foreach (var figure in CircuitFigures(v)) yield return figure;
     }
 
     /// <summary>The heads to show attention for: results' top_heads that exist in the pattern cube.</summary>

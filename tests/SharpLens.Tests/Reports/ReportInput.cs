@@ -72,6 +72,12 @@ internal static class ReportInput
         r["ov_tokens"] = new JsonArray(ans, wrong);
         r["ov_token_strings"] = new JsonArray(S(ans), S(wrong));
         r["timings"] = new JsonObject { ["total_s"] = 12.5, ["forward_s"] = 1.25, ["patching_s"] = 9.75 };
+        // The circuit questions: the reference_next values (without the atp_ estimates), and a plausible direct path
+        // (reference_next has none): the exact one scaled, so that "direct − exact" has something to show.
+        foreach (var (key, value) in Fixtures.Json("setcomp-demo", "reference_next.json").AsObject())
+            if (!key.StartsWith("atp_", StringComparison.Ordinal)) r[key] = value!.DeepClone();
+        foreach (var act in new[] { "q", "k", "v" })
+            r[$"path_patch_direct_to_{act}_recovery"] = Arr(Mat(r[$"path_patch_to_{act}_recovery"]!).Select(row => (JsonNode)Arr(row.Select(v => (JsonNode)(0.8 * v)))));
         return r;
     }
 

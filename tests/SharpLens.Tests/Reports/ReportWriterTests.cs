@@ -9,7 +9,7 @@ namespace SharpLens.Tests.Reports;
 
 public class ReportWriterTests
 {
-    static readonly string[] SectionIds = { "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "timings" };
+    static readonly string[] SectionIds = { "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "path", "head-inputs", "necessity", "logit-lens", "timings" };
 
     [Fact]
     public void Html_is_self_contained()
@@ -36,7 +36,8 @@ public class ReportWriterTests
         int figures = Regex.Matches(html, "<figure class=\"fig\"").Count;
         Assert.Equal(figures, Regex.Matches(html, "<figcaption>").Count);
         // 1 resid + 2 attn/mlp + 2 head grids + 2 pair + 1 control + 2 ablation bars + 2 head ablation + 4 top heads + 2×2 DLA + 2 OV
-        Assert.Equal(22, figures);
+        // + 3 path patching (exact, direct, difference) + 2 head inputs + 1 necessity + 1 logit lens
+        Assert.Equal(29, figures);
         Assert.Contains("Patching <code>blocks.L.hook_resid_pre</code> at one position at a time, from the clean run into the corrupted run; colour = recovery", html);
         Assert.True(Regex.Matches(html, "class=\"legend\"").Count >= 10);
         Assert.Contains("class=\"diff\"", html); // differing position highlighted in the token table
@@ -157,7 +158,7 @@ public class ReportWriterTests
         Assert.Contains(">attn bias</text>", html);
         double bias = (double)r["dla_clean_tl"]!["attn_bias"]![1]![0]!;
         Assert.Contains($"data-v=\"{Math.Round(bias, 6).ToString("0.######", CultureInfo.InvariantCulture)}\"", html);
-        Assert.Equal(17, ReportWriter.WritePngs(r, Fixtures.TempDir("report-tl")).Count);
+        Assert.Equal(21, ReportWriter.WritePngs(r, Fixtures.TempDir("report-tl")).Count);
     }
 
     [Fact]
@@ -171,7 +172,8 @@ public class ReportWriterTests
                      "head_z_patch_all_recovery", "head_pair_z_patch_last_recovery", "head_pair_superadditivity", "control_vs_real_patch",
                      "zero_ablation_logit_diff", "zero_ablation_fraction", "dla_clean", "dla_corrupted",
                      "zero_ablation_head_clean_fraction", "zero_ablation_head_corrupted_fraction",
-                     "attention_final_token_clean", "attention_final_token_corrupted", "ov_copy_rank" })
+                     "attention_final_token_clean", "attention_final_token_corrupted", "ov_copy_rank",
+                     "path_patch_receivers", "head_input_patch_recovery", "necessity_sufficiency", "logit_lens" })
             Assert.Contains(n + ".png", names);
         foreach (var p in paths) Assert.True(new FileInfo(p).Length > 1000, p);
         Assert.Empty(Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories));
@@ -183,7 +185,7 @@ public class ReportWriterTests
     {
         string dir = Fixtures.TempDir("report-png");
         var paths = ReportWriter.WritePngs(ReportInput.Build(), dir);
-        Assert.Equal(17, paths.Count);
+        Assert.Equal(21, paths.Count);
         foreach (var p in paths)
         {
             using var bmp = SKBitmap.Decode(p);

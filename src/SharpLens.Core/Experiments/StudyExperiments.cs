@@ -1,0 +1,43 @@
+namespace SharpLens.Experiments;
+
+/// <summary>
+/// The experiments of a study by the names EXPERIMENTS.md gives them on the command line ("Names on the command line"),
+/// and the choice <c>--only</c> / <c>--skip</c> make among them. <see cref="Baselines"/> always runs.
+/// </summary>
+public static class StudyExperiments
+{
+    public const string Baselines = "baselines", ResidPatch = "resid_patch", AttnMlpPatch = "attn_mlp_patch", HeadPatch = "head_patch",
+        HeadPairPatch = "head_pair_patch", ControlPatch = "control_patch", Ablation = "ablation", Patterns = "patterns", Dla = "dla",
+        OvCircuit = "ov_circuit", HeadInputPatch = "head_input_patch", Noising = "noising", PathPatch = "path_patch", LogitLens = "logit_lens";
+
+    /// <summary>Every experiment a study can run, in the order it runs them.</summary>
+    public static IReadOnlyList<string> All { get; } =
+    [
+        Baselines, ResidPatch, AttnMlpPatch, HeadPatch, HeadPairPatch, ControlPatch, Ablation, Patterns, Dla, OvCircuit,
+        HeadInputPatch, Noising, PathPatch, LogitLens,
+    ];
+
+    /// <summary>
+    /// The experiments to run: those of <paramref name="only"/> (comma-separated; null: all) less those of
+    /// <paramref name="skip"/>, always with <see cref="Baselines"/>.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) for a name that is not an experiment, listing the valid names.</exception>
+    public static IReadOnlySet<string> Select(string? only, string? skip)
+    {
+        var chosen = only == null ? All.ToHashSet() : Parse(only, "--only").ToHashSet();
+        chosen.ExceptWith(Parse(skip, "--skip"));
+        chosen.Add(Baselines);
+        return chosen;
+    }
+
+    static IEnumerable<string> Parse(string? list, string option)
+    {
+        if (list == null) return [];
+        var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0) throw SharpLensException.Usage($"{option} needs at least one experiment name; valid names: {string.Join(", ", All)}");
+        foreach (var n in names)
+            if (!All.Contains(n))
+                throw SharpLensException.Usage($"{option}: \"{n}\" is not an experiment; valid names: {string.Join(", ", All)}");
+        return names;
+    }
+}
