@@ -3,7 +3,7 @@
 // logit_attrs). The parts sum to the model's logit difference.
 //   dotnet run examples/dla.cs -- [MODEL] [TOP]        (default: the demo model, the 5 largest heads)
 // Prints the components (embed, each attn_out and mlp_out) and their sum, then the TOP heads by |attribution|.
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 using System.Runtime.CompilerServices;
 using SharpLens.Model;
 

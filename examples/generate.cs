@@ -2,7 +2,7 @@
 // step (TransformerLens: model.generate with hooks).
 //   dotnet run examples/generate.cs -- [MODEL] [PROMPT] [N]     (default: the demo model, a set-completion prompt, 4 tokens)
 // Prints the greedy continuation, then the continuation with layer 0's attention output zeroed.
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 using System.Runtime.CompilerServices;
 using SharpLens.Model;
 

@@ -2,7 +2,7 @@
 // the answer emerge layer by layer (TransformerLens: cache.accumulated_resid(apply_ln=True) @ logit directions).
 //   dotnet run examples/logit-lens.cs -- [MODEL]        (default: the demo model)
 // Prints one line per layer: its label (0_pre … final_post) and logit( Mango) − logit( Orange) read there.
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 using System.Runtime.CompilerServices;
 using SharpLens.Model;
 

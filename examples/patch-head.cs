@@ -2,7 +2,7 @@
 // the corrupted run and measure how much of the clean logit difference comes back.
 //   dotnet run examples/patch-head.cs -- MODEL LAYER HEAD
 // Prints one JSON object: {"clean_logit_diff", "corrupted_logit_diff", "patched_logit_diff", "recovery"}.
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 using System.Text.Json.Nodes;
 using SharpLens.Model;
 

@@ -1,6 +1,6 @@
 // Quickstart: load a model, look at its tokens, the five most likely next tokens and one attention pattern.
 //   dotnet run examples/quickstart.cs -- [MODEL]        (MODEL: a checkpoint folder or a Hub id; default the demo model)
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 using System.Runtime.CompilerServices;
 using SharpLens.Model;
 

@@ -2,7 +2,7 @@
 // model complete "… - 1 Peach 1 Orange 1 Grape and 1" with " Mango", the one fruit not yet listed?
 //   dotnet run examples/seed-study.cs -- [MODEL]        (default: the demo model)
 // `sharplens study` runs all of this (and more) in one go; here each step is a few lines of the library.
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
