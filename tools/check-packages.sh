@@ -40,7 +40,8 @@ mkdir "$work/script"
 sed "s|^#:project .*|#:package SharpLens@$version|" examples/patch-head.cs > "$work/script/patch-head.cs"
 cp "$work/nuget.config" "$work/script/nuget.config"
 grep -q "^#:package SharpLens@$version" "$work/script/patch-head.cs"
-from_package=$(cd "$work/script" && dotnet run patch-head.cs -- "$PWD/models/setcomp-demo" 1 0)
+repo=$PWD
+from_package=$(cd "$work/script" && dotnet run patch-head.cs -- "$repo/models/setcomp-demo" 1 0)
 from_source=$(dotnet run examples/patch-head.cs -- models/setcomp-demo 1 0)
 echo "package: $from_package"
 [ "$from_package" = "$from_source" ] || { echo "patch-head.cs printed differently with the package: $from_source"; exit 1; }

@@ -9,6 +9,7 @@ namespace SharpLens.Tests.Examples;
 
 /// <summary>examples/path-patching.cs runs as a .NET 10 file-based app (<c>dotnet run examples/path-patching.cs -- …</c>)
 /// on the demo model and prints what the library computes.</summary>
+[Collection("Examples")]
 public class PathPatchingExampleTests
 {
     [Fact]
