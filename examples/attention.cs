@@ -1,4 +1,5 @@
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
+#:project ../src/SharpLens.Reports/SharpLens.Reports.csproj
 // The attention viewer for a prompt, from a script (CircuitsVis' attention_patterns):
 //   dotnet run examples/attention.cs [MODEL] [OUT.html]
 // MODEL: a checkpoint directory or a Hub id (default: the embedded demo model, models/setcomp-demo);

@@ -1,4 +1,4 @@
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 // One batched forward pass over texts of different lengths with SharpLens.
 //
 //   dotnet run examples/batch.cs -- MODEL_DIR "text a" "a longer text b" …

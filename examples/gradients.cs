@@ -1,4 +1,4 @@
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 // Gradients with SharpLens: one forward and one backward pass.
 //
 //   dotnet run examples/gradients.cs -- [MODEL_DIR]  > grads.json

@@ -1,4 +1,4 @@
-#:project ../src/SharpLens.Core/SharpLens.Core.csproj
+#:project ../src/SharpLens/SharpLens.csproj
 // Path patching with SharpLens: which later components read one attention head's output?
 //
 //   dotnet run examples/path-patching.cs -- [MODEL_DIR] [LAYER.HEAD[,LAYER.HEAD…]]

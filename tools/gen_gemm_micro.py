@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generates src/SharpLens.Core/Kernels/GemmMicro{Avx512,Avx2,Scalar}.cs and GemmDot{Avx2,Avx512}.cs (unrolled
+"""Generates src/SharpLens/Kernels/GemmMicro{Avx512,Avx2,Scalar}.cs and GemmDot{Avx2,Avx512}.cs (unrolled
 register-blocked microkernels and the skinny path's dot-product kernels)."""
 import os
-OUT = os.path.join(os.path.dirname(__file__), '..', 'src', 'SharpLens.Core', 'Kernels')
+OUT = os.path.join(os.path.dirname(__file__), '..', 'src', 'SharpLens', 'Kernels')
 
 
 def row_guarded(i, stmt):

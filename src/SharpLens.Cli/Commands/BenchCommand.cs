@@ -60,6 +60,8 @@ internal static class BenchCommand
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
         t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
         AnsiConsole.Write(t);
+        foreach (var note in r["notes"]?.AsArray() ?? [])
+            AnsiConsole.MarkupLine("[yellow]note:[/] " + Markup.Escape(note!.ToString()));
         if (r["study_timings"] is JsonObject st)
             AnsiConsole.MarkupLine("[grey]study phases: " + Markup.Escape(string.Join(", ", st.Select(kv => $"{kv.Key} {kv.Value}"))) + "[/]");
     }

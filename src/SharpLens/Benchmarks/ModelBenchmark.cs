@@ -98,6 +98,7 @@ public static class ModelBenchmark
         o["naive_estimate_s"] = Round(naive * forward, 3);
         o["naive_speedup"] = Round(naive * forward / study, 2);
         o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+        o["notes"] = Notes(o);
         return o;
     }
 
@@ -190,6 +191,29 @@ public static class ModelBenchmark
             ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
             ["runtime"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
         };
+    }
+
+    /// <summary>
+    /// Why a figure reads oddly, in words (printed under the table and kept in the JSON): a GEMM above 100 % of the peak
+    /// means the peak probe read low (short under --quick, noisy on a shared machine) or the shapes fit in cache, so the
+    /// fraction says nothing; a speed-up under 1× means the model is so small that the study's fixed work (DLA, OV
+    /// circuits, attention patterns, vocabulary scans), which the naive loop estimate leaves out, outweighs its runs.
+    /// </summary>
+    internal static JsonArray Notes(JsonObject o)
+    {
+        var notes = new JsonArray();
+        double F(JsonNode? n) => n?.GetValue<double>() ?? 0;
+        double maxFraction = new[] { F(o["gemm_peak_fraction"]), F(o["gemm_skinny_peak_fraction"]),
+            F(o["model_gemm"]?["peak_fraction"]), F(o["model_gemm"]?["skinny_peak_fraction"]) }.Max();
+        if (maxFraction > 1)
+            notes.Add($"a GEMM ran at {maxFraction * 100:0} % of the measured FMA peak: the peak probe read low ("
+                + (F(o["fma_peak_gflops"]) > 0 && o["quick"]?.GetValue<bool>() == true ? "--quick probes it for 0.2 s, " : "")
+                + "noisy on a shared machine) and small shapes run from cache; such a fraction is not an efficiency");
+        if (o["naive_speedup"] is JsonNode s && F(s) < 1)
+            notes.Add($"speed-up {F(s)}× < 1: with a model this small ({F(o["forward_s"]) * 1000:0.#} ms a forward) the study's work "
+                + "besides its forwards (DLA, OV circuits, attention patterns, vocabulary scans) outweighs them, and the naive "
+                + "loop estimate counts forwards only; on a real model's shapes the forwards dominate");
+        return notes;
     }
 
     /// <summary>VmHWM of /proc/self/status (peak resident set, mapped weights included) in bytes; the current
