@@ -22,7 +22,9 @@ internal static class AttentionViewer
 
     /// <summary>The viewer as an HTML fragment (a <c>div.slv</c> with its data); include <see cref="Css"/> and
     /// <see cref="Js"/> once per page.</summary>
-    public static string Fragment(IReadOnlyList<AttentionRun> runs, (int Layer, int Head) select, string title)
+    /// <param name="differing">positions where the runs' prompts differ: marked on both axes and in the token strips
+    /// (null: where the runs' tokens differ, when they have the same length)</param>
+    public static string Fragment(IReadOnlyList<AttentionRun> runs, (int Layer, int Head) select, string title, IEnumerable<int>? differing = null)
     {
         if (runs.Count == 0) throw new ArgumentException("the attention viewer needs at least one run");
         int layers = runs[0].Pattern.Length, heads = layers == 0 ? 0 : runs[0].Pattern[0].Length;
@@ -40,6 +42,7 @@ internal static class AttentionViewer
             ["heads"] = heads,
             ["select"] = new JsonArray(Math.Clamp(select.Layer, 0, layers - 1), Math.Clamp(select.Head, 0, heads - 1)),
             ["stops"] = new JsonArray(Stops.Select(s => (JsonNode?)s).ToArray()),
+            ["diff"] = new JsonArray((differing ?? Differing(runs)).Distinct().Order().Select(p => (JsonNode?)p).ToArray()),
             ["runs"] = new JsonArray(runs.Select(r => (JsonNode?)new JsonObject
             {
                 ["name"] = r.Name,
@@ -53,6 +56,11 @@ internal static class AttentionViewer
         return $"<div class=\"slv\" data-slv=\"1\"><script type=\"application/json\" class=\"slv-data\">{json}</script>" +
                "<noscript>The attention viewer needs JavaScript.</noscript></div>";
     }
+
+    /// <summary>Positions where two runs of the same length have different tokens.</summary>
+    static IEnumerable<int> Differing(IReadOnlyList<AttentionRun> runs) =>
+        runs.Count == 2 && runs[0].Tokens.Length == runs[1].Tokens.Length
+            ? Enumerable.Range(0, runs[0].Tokens.Length).Where(i => runs[0].Tokens[i] != runs[1].Tokens[i]) : [];
 
     /// <summary>A whole page around the viewer.</summary>
     public static string Page(string title, string fragment, string pageCss, bool heading = true) =>
@@ -83,7 +91,7 @@ internal static class AttentionViewer
 .slv svg rect.r{stroke:#1f2a44;stroke-width:1}.slv svg rect.c{stroke:#f59e0b;stroke-width:1}
 .slv-strip{line-height:2.1;margin:2px 0;max-width:640px}.slv-sl{display:inline-block;width:108px;color:#4b5563;font-size:12px}
 .slv-tok{white-space:pre;font-family:"DejaVu Sans Mono",ui-monospace,monospace;padding:2px 1px;margin-right:1px;border-radius:3px;border:1px solid #eceef1;cursor:default}
-.slv-tok.hv{outline:2px solid #1f2a44}
+.slv-tok.hv{outline:2px solid #1f2a44}.slv svg text.df{font-weight:700;text-decoration:underline}.slv-tok.df{border-color:#f59e0b;font-weight:700}
 """;
 
     public const string Js = """
@@ -98,7 +106,7 @@ function init(root){
   function col(v){var t=Math.max(0,Math.min(1,v))*(S.length-1),i=Math.min(Math.floor(t),S.length-2),f=t-i,a=S[i],b=S[i+1];
     return [a[0]+(b[0]-a[0])*f,a[1]+(b[1]-a[1])*f,a[2]+(b[2]-a[2])*f];}
   function css(c){return 'rgb('+Math.round(c[0])+','+Math.round(c[1])+','+Math.round(c[2])+')';}
-  var st={l:d.select[0],h:d.select[1],hover:-1,perRow:false};
+  var st={l:d.select[0],h:d.select[1],hover:-1,perRow:false},df={};(d.diff||[]).forEach(function(i){df[i]=1;});
   var bar=el('div','slv-bar',root),sel=el('span','slv-sel',bar);
   var lab=el('label',null,bar),cb=el('input',null,lab);cb.type='checkbox';cb.className='slv-perrow';lab.appendChild(document.createTextNode(' scale each row to its maximum'));
   var leg=el('span','slv-leg',bar);el('span',null,leg,'attention 0');var g=el('span','slv-grad',leg);var legHi=el('span',null,leg,'1');
@@ -125,7 +133,7 @@ function init(root){
       var b=sv('text',{transform:'translate('+(left+i*cs+cs/2+4)+','+(top-4)+') rotate(-60)','data-pos':i},s);b.textContent=i+' '+lb;kt.push(b);}
     var ax=sv('text',{x:left,y:H-6},s);ax.textContent='rows: query (destination) · columns: key (source)';
     function strip(label,cls){var d2=el('div','slv-strip '+cls,p);el('span','slv-sl',d2,label);
-      return r.tokens.map(function(t,i){var e=el('span','slv-tok',d2,t);e.setAttribute('data-pos',i);return e;});}
+      return r.tokens.map(function(t,i){var e=el('span','slv-tok'+(df[i]?' df':''),d2,t);e.setAttribute('data-pos',i);return e;});}
     var to=strip('attends to:','slv-to'),from=strip('attended by:','slv-from');
     p.addEventListener('mouseover',function(e){var t=e.target.closest('[data-pos],[data-q]');if(!t)return;
       st.hover=+(t.getAttribute('data-pos')!=null?t.getAttribute('data-pos'):t.getAttribute('data-q'));draw();});
@@ -143,7 +151,7 @@ function init(root){
         for(var k=0;k<T;k++){var c=v.cells[q*T+k],x=p[q*T+k];c.setAttribute('fill',k>q?'#f3f4f6':css(col(x/m)));
           c.setAttribute('data-v',x);c.setAttribute('class',(q===hv?'r':'')+(k===hv?' c':''));
           c.setAttribute('data-tip','query '+q+' “'+v.r.tokens[q]+'” → key '+k+' “'+v.r.tokens[k]+'”: '+x.toFixed(4));}}
-      for(var i=0;i<T;i++){v.qt[i].setAttribute('class',i===hv?'hv':'');v.kt[i].setAttribute('class',i===hv?'hv':'');
+      for(var i=0;i<T;i++){var tc=(i===hv?'hv':'')+(df[i]?' df':'');v.qt[i].setAttribute('class',tc);v.kt[i].setAttribute('class',tc);
         var mr=1,mc=1;if(st.perRow&&hv>=0){mr=1e-9;for(var k=0;k<=hv;k++)mr=Math.max(mr,p[hv*T+k]);mc=1e-9;for(var q=hv;q<T;q++)mc=Math.max(mc,p[q*T+hv]);}
         var a=hv<0?0:p[hv*T+i],b=hv<0?0:p[i*T+hv];
         paint(v.to[i],a/mr);v.to[i].setAttribute('data-v',a.toFixed(4));v.to[i].classList.toggle('hv',i===hv);

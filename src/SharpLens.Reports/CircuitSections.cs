@@ -120,9 +120,12 @@ internal sealed class CircuitSections(ResultsView v)
         foreach (var (l, h) in FocusHeads(dh ?? nh)) rows.Add(($"L{l}H{h}", dh?[l][h], nh[l][h], zh?[l][h]));
         var table = new StringBuilder("<table class=\"kv\"><thead><tr><th>component</th><th>denoise: corrupted run ← clean (recovery)</th>" +
             "<th>noise: clean run ← corrupted (fraction kept)</th><th>zero-ablated clean run (fraction kept)</th><th>reads as</th></tr></thead><tbody>");
-        string Cell(double? x) => x is double d ? $"<td style=\"background:{Svg.Diverging(d, 1)}\">{F(d, 3)}</td>" : "<td>–</td>";
-        foreach (var r in rows) table.Append($"<tr><th>{H(r.Name)}</th>{Cell(r.Denoise)}{Cell(r.Noise)}{Cell(r.Zero)}<td>{Verdict(r.Denoise, r.Noise)}</td></tr>");
+        // Recovery is centred on 0 (nothing restored), fractions kept on 1 (nothing lost): white means "no effect" in every column.
+        string Cell(double? x, double centre) => x is double d ? $"<td style=\"background:{Svg.Diverging(d - centre, 1)}\" data-v=\"{F(d, 6)}\">{F(d, 3)}</td>" : "<td>–</td>";
+        foreach (var r in rows) table.Append($"<tr><th>{H(r.Name)}</th>{Cell(r.Denoise, 0)}{Cell(r.Noise, 1)}{Cell(r.Zero, 1)}<td>{Verdict(r.Denoise, r.Noise)}</td></tr>");
         table.Append("</tbody></table>");
+        string legends = "<div class=\"figrow\">" + Svg.Legend(Svg.DivergingStops, "−1", "0", "+1", "denoise: recovery") +
+            Svg.Legend(Svg.DivergingStops, "0", "1", "2", "noise, zero: fraction kept") + "</div>";
         var names = rows.Select(r => r.Name).ToArray();
         var chart = Fig("Sufficiency beside necessity", Svg.GroupedBars(names, [
                 new BarSeries("sufficiency: denoising recovery", rows.Select(r => r.Denoise ?? double.NaN).ToArray(), CleanColour),
@@ -132,7 +135,7 @@ internal sealed class CircuitSections(ResultsView v)
         var both = rows.Where(r => Verdict(r.Denoise, r.Noise) == "necessary and sufficient").Select(r => r.Name).ToList();
         string finds = both.Count == 0 ? "No component is both necessary and sufficient on its own." : $"Necessary and sufficient on their own: {H(string.Join(", ", both))}.";
         return Section(id, title, "The 2×2 of patching direction (denoise: clean into corrupted; noise: corrupted into clean) for attention, MLP and the top heads. " + finds,
-            "<div class=\"figrow\">" + chart + "</div>" + table);
+            "<div class=\"figrow\">" + chart + "</div>" + legends + table);
     }
 
     static string Verdict(double? denoise, double noise) => Experiments.NoisingResult.Verdict(denoise, noise);

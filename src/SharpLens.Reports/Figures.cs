@@ -136,7 +136,7 @@ public static class Figures
             (r, c) => $"{rowLabels[r]} · {columnLabels[c]}: {ResultsView.F(values[r][c], 4)}", highlightColumns, xTitle, yTitle);
         string legend = Svg.Legend(Svg.DivergingStops, ResultsView.F(centre - m, 3), ResultsView.F(centre, 3), ResultsView.F(centre + m, 3), quantity);
         string frag = $"<figure class=\"fig\"><h3>{ResultsView.H(title)}</h3><div class=\"scroll\">{svg}</div>{legend}</figure>";
-        return new Figure(title, frag, (w, h) => PngFigures.Heatmap(values, rowLabels, columnLabels, title, xTitle, yTitle, quantity, 1e-9, false, centre, w, h));
+        return new Figure(title, frag, (w, h) => PngFigures.Heatmap(values, rowLabels, columnLabels, title, xTitle, yTitle, quantity, 1e-9, false, centre, w, h, highlightColumns));
     }
 
     /// <summary>A heatmap of a rank-2 tensor [rows, columns]; see the <c>double[][]</c> overload.</summary>

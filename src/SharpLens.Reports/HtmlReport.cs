@@ -13,7 +13,7 @@ internal static class HtmlReport
 {
     public static string Render(JsonObject results, CancellationToken ct)
     {
-        var v = new ResultsView(results);
+        var v = ResultsView.For(results);
         var body = new StringBuilder();
         var s = new HtmlSections(v);
         // What was found first, then the figures; the run's metadata and the token table, which a reader consults, last.

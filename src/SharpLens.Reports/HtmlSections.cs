@@ -239,7 +239,7 @@ internal sealed class HtmlSections
                 runs.Add(new AttentionRun(run, toks, p));
         if (runs.Count == 0) return "";
         if (runs.Count == 2 && (runs[0].Pattern.Length != runs[1].Pattern.Length || runs[0].Pattern[0].Length != runs[1].Pattern[0].Length)) runs.RemoveAt(1);
-        return "<div class=\"viewer\" id=\"attention-viewer\">" + AttentionViewer.Fragment(runs, heads.Count > 0 ? heads[0] : (0, 0), "Attention patterns") + "</div>";
+        return "<div class=\"viewer\" id=\"attention-viewer\">" + AttentionViewer.Fragment(runs, heads.Count > 0 ? heads[0] : (0, 0), "Attention patterns", _diff) + "</div>";
     }
 
     /// <summary>[layer][head][q][k] JSON → [layer][head][q·T + k], or null when it is not that shape for <paramref name="t"/> tokens.</summary>

@@ -15,6 +15,7 @@ internal static partial class PngFigures
     sealed class StopsColormap(string name, string[] stops) : IColormap
     {
         public string Name { get; } = name;
+        public string[] Stops { get; } = stops;
         public Color GetColor(double position)
         {
             var (r, g, b) = Svg.Lerp(stops, position);
@@ -23,6 +24,8 @@ internal static partial class PngFigures
     }
 
     static readonly IColormap DivergingMap = new StopsColormap("SharpLens diverging", Svg.DivergingStops);
+    static readonly IColormap SequentialMap = new StopsColormap("SharpLens ranks", Svg.SequentialStops);
+    static readonly IColormap AttentionMap = new StopsColormap("SharpLens attention", AttentionViewer.Stops);
     internal static readonly string[] SeriesHex = { "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd" };
 
     /// <summary>Renders every figure whose data is present, as (file name without extension, PNG bytes).</summary>
@@ -41,7 +44,8 @@ internal static partial class PngFigures
         {
             var cols = Enumerable.Range(0, resid[0].Length).Select(p => $"{p} {Tok(p)}").ToArray();
             yield return ("resid_pre_patch_recovery", Heatmap(resid, Layers(resid.Length), cols,
-                "Residual patching: blocks.L.hook_resid_pre, one position, clean → corrupted", "position (clean → corrupted token)", "layer", "recovery", 1, true));
+                "Residual patching: blocks.L.hook_resid_pre, one position, clean → corrupted", "position (clean → corrupted token)", "layer", "recovery", 1, true,
+                highlight: HtmlReport.Differing(v)));
         }
         foreach (var (suffix, where) in new[] { ("last", "final position"), ("all", "all positions") })
             if (v.Vec($"attn_out_patch_{suffix}_recovery") is { } a && v.Vec($"mlp_out_patch_{suffix}_recovery") is { } m)
@@ -77,8 +81,10 @@ internal static partial class PngFigures
             yield return ("zero_ablation_fraction", Bars(Layers(frac[0]!.Length), abl.Select((x, i) => ($"{x.Item1} zeroed · {x.Item2} run", frac[i]!.Select(r => r[0]).ToArray())).ToArray(),
                 "Zero ablation: logit diff as a fraction of the run's own baseline", "fraction of baseline", "layer"));
         foreach (var run in new[] { "clean", "corrupted" })
-            if (DlaData.Read(v, run) is { } d)
-                yield return ($"dla_{run}", DlaBars(d));
+            if (DlaData.Read(v, run) is { } d && DlaGrid(d) is var (dz, dcols) && Ok(dz))
+                yield return ($"dla_{run}", Heatmap(dz, Layers(dz.Length), dcols,
+                    $"Direct logit attribution at the final position, {run} run: each component's contribution to each candidate's logit", "component → candidate token", "layer",
+                    "logit contribution", 0.01, false));
         foreach (var run in new[] { "clean", "corrupted" })
             if (v.AblationFraction("head", run) is { } heads && Ok(heads))
                 yield return ($"zero_ablation_head_{run}_fraction", Heatmap(heads, Layers(heads.Length), Heads(heads[0].Length),
@@ -91,16 +97,22 @@ internal static partial class PngFigures
                 var cols = Enumerable.Range(0, rows.Max(r => r.Length)).Select(p => $"{p} {(p < toks.Length ? Visible(toks[p]) : "?")}").ToArray();
                 if (Ok(rows))
                     yield return ($"attention_final_token_{run}", Heatmap(rows, top.Select(t => $"L{t.l}H{t.h}").ToArray(), cols,
-                        $"Attention from the final position ({run} run, hook_pattern), top heads", "key position (token)", "head", "attention", 1, true));
+                        $"Attention from the final position ({run} run, hook_pattern), top heads", "key position (token)", "head", "attention", true, Scale.Attention,
+                        highlight: HtmlReport.Differing(v)));
             }
-        if (v.Cube("ov_copy_rank") is { } ov && ov.Length > 0 && v.Ints("ov_tokens") is { Length: > 0 } ovTokens
-            && ResultsView.Num(v.Root["model"]?["vocab_size"] ?? v.Root["config"]?["vocab_size"]) is double vocab && vocab > 0)
+        if (v.Cube("ov_copy_rank") is { } ov && ov.Length > 0 && ov[0].Length > 0 && ov[0][0].Length > 0
+            && ResultsView.Num(v.Root["model"]?["vocab_size"] ?? v.Root["config"]?["vocab_size"]) is double vocab && vocab > 1)
         {
-            var label = v.LabelsFor(ovTokens)[0];
-            var score = ov.Select(layer => layer.Select(head => head.Length > 0 ? 1 - (head[0] - 1) / vocab : double.NaN).ToArray()).ToArray();
-            if (Ok(score))
-                yield return ("ov_copy_rank", Heatmap(score, Layers(score.Length), Heads(score[0].Length),
-                    $"OV circuit W_V·W_O of each head: does it copy “{Visible(label)}”? 1 − (rank − 1) / vocabulary", "head", "layer", "copy score (1 = top-ranked)", 1, false));
+            // One block of heads per token, as the HTML draws one map per token: the rank of the token itself, log scale.
+            int nt = ov[0][0].Length, nh = ov[0].Length;
+            var ids = v.Ints("ov_tokens");
+            var names = Strs(v.Root["ov_token_strings"]) ?? (ids is not null ? v.LabelsFor(ids) : Enumerable.Range(0, nt).Select(t => "token " + t).ToArray());
+            var grid = ov.Select(layer => Enumerable.Range(0, nt).SelectMany(t => layer.Select(head => t < head.Length ? head[t] : double.NaN)).ToArray()).ToArray();
+            var cols = Enumerable.Range(0, nt).SelectMany(t => Enumerable.Range(0, nh).Select(h => $"{(t < names.Length ? Visible(names[t]) : "?")} H{h}")).ToArray();
+            if (Ok(grid))
+                yield return ("ov_copy_rank", Heatmap(grid, Layers(grid.Length), cols,
+                    $"OV circuit of each head: the rank of the token itself among all {F(vocab, 0)} logits (1 = the head copies it best)", "token · head", "layer",
+                    "rank (log scale)", true, Scale.Ranks(vocab)));
         }
         foreach (var figure in CircuitFigures(v)) yield return figure;
     }
@@ -139,19 +151,48 @@ internal static partial class PngFigures
         }
     }
 
-    /// <summary>A diverging heatmap centred on 0 with a colour bar; row 0 at the top, labels on both axes.</summary>
+    /// <summary>How a heatmap's values become colours: the palette, the range of <see cref="Transform"/>ed values it spans,
+    /// the colour bar's ticks (at transformed positions, labelled with raw values) and the text of a cell.</summary>
+    internal sealed record Scale(IColormap Map, double Lo, double Hi, double[] Ticks, string[] TickLabels, Func<double, double> Transform, Func<double, string> CellText)
+    {
+        /// <summary>Diverging (the HTML's <see cref="Svg.DivergingStops"/>), symmetric around <paramref name="centre"/>.</summary>
+        public static Scale Diverging(IEnumerable<double> values, double floor, double centre)
+        {
+            double m = Svg.SymMax(values.Select(v => v - centre), floor);
+            var ticks = new[] { centre - m, centre - m / 2, centre, centre + m / 2, centre + m };
+            return new(DivergingMap, centre - m, centre + m, ticks, ticks.Select(t => F(t, m < 0.01 ? 4 : m < 0.1 ? 3 : 2)).ToArray(), x => x, x => F(x, 2));
+        }
+
+        /// <summary>Ranks 1 … <paramref name="vocab"/> on a log scale, the HTML's <see cref="Svg.SequentialStops"/> (dark = rank 1).</summary>
+        public static Scale Ranks(double vocab)
+        {
+            double T(double r) => Math.Log(Math.Max(1, r)) / Math.Log(Math.Max(2, vocab));
+            var ranks = new[] { 1.0, 10, 100, 1000, 10000, 100000 }.Where(r => r < vocab * 0.7).Append(vocab).ToArray();
+            return new(SequentialMap, 0, 1, ranks.Select(T).ToArray(), ranks.Select(r => F(r, 0)).ToArray(), T, x => F(x, 0));
+        }
+
+        /// <summary>Attention weights on the absolute scale 0 → 1 (the viewer's <see cref="AttentionViewer.Stops"/>).</summary>
+        public static Scale Attention { get; } = new(AttentionMap, 0, 1, [0, 0.25, 0.5, 0.75, 1], ["0", "0.25", "0.5", "0.75", "1"], x => x, x => F(x, 2));
+    }
+
+    /// <summary>A diverging heatmap centred on <paramref name="centre"/> (0 for recovery and DLA, 1 for fractions kept) with a colour bar.</summary>
     internal static byte[] Heatmap(double[][] z, string[] rows, string[] cols, string title, string xLabel, string yLabel, string quantity, double floor, bool mono,
-        double centre = 0, int width = Width, int height = Height)
+        double centre = 0, int width = Width, int height = Height, ISet<int>? highlight = null) =>
+        Heatmap(z, rows, cols, title, xLabel, yLabel, quantity, mono, Scale.Diverging(z.SelectMany(r => r), floor, centre), width, height, highlight);
+
+    /// <summary>A heatmap on <paramref name="scale"/> with a colour bar; row 0 at the top, labels on both axes, the columns in
+    /// <paramref name="highlight"/> outlined (as the HTML outlines differing positions).</summary>
+    internal static byte[] Heatmap(double[][] z, string[] rows, string[] cols, string title, string xLabel, string yLabel, string quantity, bool mono,
+        Scale scale, int width = Width, int height = Height, ISet<int>? highlight = null)
     {
         var plt = new Plot();
         int nr = z.Length, nc = z.Max(r => r.Length);
         var data = new double[nr, nc];
         for (int r = 0; r < nr; r++)
-            for (int c = 0; c < nc; c++) data[r, c] = c < z[r].Length ? z[r][c] : double.NaN;
+            for (int c = 0; c < nc; c++) data[r, c] = c < z[r].Length ? scale.Transform(z[r][c]) : double.NaN;
         var hm = plt.Add.Heatmap(data);
-        double m = Svg.SymMax(z.SelectMany(r => r).Select(v => v - centre), floor);
-        hm.Colormap = DivergingMap;
-        hm.ManualRange = new ScottPlot.Range(centre - m, centre + m);
+        hm.Colormap = scale.Map;
+        hm.ManualRange = new ScottPlot.Range(scale.Lo, scale.Hi);
         hm.Rectangle = new CoordinateRect(-0.5, nc - 0.5, -0.5, nr - 0.5); // cell (r, c) centred on (c, nr - 1 - r)
         hm.RenderStrategy = new ScottPlot.Plottables.Heatmap.RenderStrategies.Rectangles();
         var cb = plt.Add.ColorBar(hm);
@@ -160,25 +201,35 @@ internal static partial class PngFigures
         cb.LabelStyle.FontName = SansFont;
         cb.Axis.TickLabelStyle.FontName = SansFont;
         cb.Axis.TickLabelStyle.FontSize = 12;
-        var cbTicks = new[] { centre - m, centre - m / 2, centre, centre + m / 2, centre + m };
-        cb.Axis.SetTicks(cbTicks, cbTicks.Select(t => F(t, m < 0.01 ? 4 : m < 0.1 ? 3 : 2)).ToArray());
+        cb.Axis.SetTicks(scale.Ticks, scale.TickLabels);
         Style(plt, title, xLabel, yLabel);
         RotatedTicks(plt, cols);
         if (mono) plt.Axes.Bottom.TickLabelStyle.FontName = "DejaVu Sans Mono";
         plt.Axes.Left.SetTicks(Enumerable.Range(0, nr).Select(i => (double)(nr - 1 - i)).ToArray(), rows);
         plt.Axes.SetLimits(-0.5, nc - 0.5, -0.5, nr - 0.5);
+        foreach (int c in highlight ?? new HashSet<int>())
+        {
+            if (c < 0 || c >= nc) continue;
+            var box = plt.Add.Rectangle(c - 0.5, c + 0.5, -0.5, nr - 0.5);
+            box.FillStyle.Color = Colors.Transparent;
+            box.LineStyle.Color = Color.FromHex("#f59e0b");
+            box.LineStyle.Width = 3;
+        }
         if (nr * nc <= 400)
             for (int r = 0; r < nr; r++)
                 for (int c = 0; c < nc; c++)
                 {
-                    if (double.IsNaN(data[r, c])) continue;
-                    var t = plt.Add.Text(F(data[r, c], 2), c, nr - 1 - r);
+                    if (c >= z[r].Length || double.IsNaN(z[r][c])) continue;
+                    var t = plt.Add.Text(scale.CellText(z[r][c]), c, nr - 1 - r);
                     t.LabelAlignment = Alignment.MiddleCenter;
                     t.LabelFontSize = nc > 16 ? 9 : 13;
-                    t.LabelFontColor = Math.Abs(data[r, c] - centre) > 0.6 * m ? Colors.White : Colors.Black;
+                    var (cr, cg, cbl) = Svg.Lerp(StopsOf(scale.Map), (data[r, c] - scale.Lo) / (scale.Hi - scale.Lo));
+                    t.LabelFontColor = 0.299 * cr + 0.587 * cg + 0.114 * cbl < 110 ? Colors.White : Colors.Black;
                 }
         return plt.GetImageBytes(width, height, ImageFormat.Png);
     }
+
+    static string[] StopsOf(IColormap map) => map is StopsColormap s ? s.Stops : Svg.DivergingStops;
 
     /// <summary>Grouped bars: one group per category, one colour per series, a zero line and a legend.</summary>
     static byte[] Bars(string[] categories, (string name, double[] values)[] series, string title, string yLabel, string xLabel)
@@ -205,15 +256,18 @@ internal static partial class PngFigures
         return plt.GetImageBytes(Width, Height, ImageFormat.Png);
     }
 
-    /// <summary>DLA bars for one run: the components with the largest |contribution|, one bar per candidate token.</summary>
-    static byte[] DlaBars(DlaData d)
+    /// <summary>DLA as the HTML draws it: rows = layers, columns = H0 … Hn and MLP (and attn bias) for each candidate token.</summary>
+    static (double[][] z, string[] cols) DlaGrid(DlaData d)
     {
-        var comps = d.Components().Select((c, i) => (c.name, c.values, i, mag: c.values.Where(x => !double.IsNaN(x)).Select(Math.Abs).DefaultIfEmpty(0).Max()))
-            .OrderByDescending(c => c.mag).Take(24).OrderBy(c => c.i).ToList();
-        var series = Enumerable.Range(0, Math.Min(d.Count, SeriesHex.Length))
-            .Select(t => ($"“{Visible(d.Labels[t])}”", comps.Select(c => t < c.values.Length ? c.values[t] : double.NaN).ToArray())).ToArray();
-        return Bars(comps.Select(c => c.name).ToArray(), series,
-            $"Direct logit attribution at the final position, {d.Run} run (largest {comps.Count} components)", "logit contribution", "component");
+        int nh = d.Heads[0].Length;
+        bool bias = d.AttnBias is not null;
+        var parts = Enumerable.Range(0, nh).Select(h => "H" + h).Append("MLP").Concat(bias ? ["bias"] : Array.Empty<string>()).ToArray();
+        static double At(double[] a, int i) => i < a.Length ? a[i] : double.NaN;
+        double Cell(int l, int c, int t) => c < nh ? (c < d.Heads[l].Length ? At(d.Heads[l][c], t) : double.NaN)
+            : c == nh ? (l < d.Mlp.Length ? At(d.Mlp[l], t) : double.NaN) : (l < d.AttnBias!.Length ? At(d.AttnBias[l], t) : double.NaN);
+        var z = Enumerable.Range(0, d.Heads.Length).Select(l => Enumerable.Range(0, d.Count).SelectMany(t => Enumerable.Range(0, parts.Length).Select(c => Cell(l, c, t))).ToArray()).ToArray();
+        var cols = Enumerable.Range(0, d.Count).SelectMany(t => parts.Select(p => $"{p} → {Visible(d.Labels[t])}")).ToArray();
+        return (z, cols);
     }
 
     /// <summary>Lines: one per series over the x categories, markers at each point, a zero line and a legend below.</summary>

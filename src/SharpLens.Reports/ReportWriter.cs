@@ -47,7 +47,7 @@ public static class ReportWriter
         ArgumentNullException.ThrowIfNull(results);
         string htmlText = HtmlReport.Render(results, ct);
         var pngs = new List<(string, byte[])>();
-        foreach (var png in PngFigures.Render(new ResultsView(results)))
+        foreach (var png in PngFigures.Render(ResultsView.For(results)))
         {
             ct.ThrowIfCancellationRequested();
             pngs.Add(png);
@@ -76,7 +76,7 @@ public static class ReportWriter
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentException.ThrowIfNullOrEmpty(figuresDir);
-        return Write(PngFigures.Render(new ResultsView(results)).ToList(), figuresDir);
+        return Write(PngFigures.Render(ResultsView.For(results)).ToList(), figuresDir);
     }
 
     static List<string> Write(IEnumerable<(string name, byte[] png)> pngs, string figuresDir)

@@ -13,6 +13,11 @@ internal sealed class ResultsView
 
     public ResultsView(JsonObject results) => _r = results ?? throw new ArgumentNullException(nameof(results));
 
+    /// <summary>The view a report draws: the results themselves, or for a dataset study the mean over its pairs
+    /// (<see cref="DatasetResults.MeanView"/>).</summary>
+    public static ResultsView For(JsonObject results) =>
+        new(DatasetResults.IsDataset(results) ? DatasetResults.MeanView(results) : results);
+
     /// <summary>The underlying object.</summary>
     public JsonObject Root => _r;
 

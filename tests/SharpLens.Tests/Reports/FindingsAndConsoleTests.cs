@@ -19,7 +19,7 @@ public class FindingsAndConsoleTests
         Assert.Matches(@"^Top heads: L\dH\d: patching recovers \d\.\d\d", heads.Text);
         Assert.Contains(f, x => x.Anchor == "resid" && x.Text.Contains("strongest layer and position"));
         Assert.Contains(f, x => x.Anchor == "head-pair");
-        Assert.All(f, x => Assert.Contains(x.Anchor, new[] { "baselines", "resid", "attn-mlp", "heads", "head-pair", "control" }));
+        Assert.All(f, x => Assert.Contains(x.Anchor, new[] { "baselines", "resid", "attn-mlp", "heads", "head-inputs", "path", "logit-lens", "head-pair", "control" }));
 
         // the control's verdict follows its numbers
         string Verdict(double scale)
@@ -30,8 +30,9 @@ public class FindingsAndConsoleTests
         }
         Assert.Contains("specific to the clean prompt", Verdict(0.01));
         Assert.Contains("destroying the corrupted answer", Verdict(1));
-        // a head whose ablation keeps little of the clean logit diff is called needed
+        // without noising, a head whose ablation keeps little of the clean logit diff is called needed
         var n = ReportInput.Build();
+        n.Remove("noise_head_z_all_fraction");
         var top = n["top_heads"]![0]!.AsArray();
         n["zero_ablate_head_clean_fraction"]![(int)top[0]!]![(int)top[1]!] = 0.25;
         Assert.Contains($"L{(int)top[0]!}H{(int)top[1]!}: patching recovers", StudyFindings.Of(n).Single(x => x.Anchor == "heads").Text);
