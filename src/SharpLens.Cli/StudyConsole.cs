@@ -206,7 +206,10 @@ internal sealed partial class StudyConsole(IAnsiConsole console)
         var top = list.Where(p => Path.GetDirectoryName(p) == dir).Select(Path.GetFileName).ToList();
         int figures = list.Count(p => Path.GetDirectoryName(p) != dir);
         if (figures > 0) top.Add($"figures/ ({figures} PNG)");
-        console.MarkupLine($"wrote {Markup.Escape(UntrustedText.Escape(dir))}{Path.DirectorySeparatorChar}: {Markup.Escape(string.Join(", ", top))}");
+        // below the working directory the folder is named relative to it: the line stays short enough for 80 columns
+        string rel = Path.GetRelativePath(Environment.CurrentDirectory, dir);
+        string shown = rel == ".." || rel.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(rel) ? dir : rel;
+        console.MarkupLine($"wrote {Markup.Escape(UntrustedText.Escape(shown))}{Path.DirectorySeparatorChar}: {Markup.Escape(string.Join(", ", top))}");
     }
 
     /// <summary>A recovery as a coloured cell: green towards 1, red below 0.</summary>

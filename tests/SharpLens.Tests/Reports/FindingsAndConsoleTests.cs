@@ -40,6 +40,20 @@ public class FindingsAndConsoleTests
         Assert.Empty(StudyFindings.Of(new JsonObject()));
     }
 
+    [Fact]
+    public void A_real_study_at_COLUMNS_80_fits_and_lists_what_it_wrote_on_one_line()
+    {
+        string cwd = Support.Fixtures.TempDir("console80");
+        var r = Support.CliProcess.Run(["study", "--model", Support.Fixtures.Dir("tiny-qwen2"), "--out", "out"], new Dictionary<string, string> { ["COLUMNS"] = "80" }, cwd);
+        Assert.True(r.Code == 0, r.Err);
+        var lines = r.Out.Split('\n');
+        Assert.All(lines, l => Assert.True(l.TrimEnd().Length <= 80, $"{l.TrimEnd().Length} columns: {l}"));
+        Assert.Contains("Findings", r.Out);
+        Assert.Matches(@"L\dH\d \+ L\dH\d", r.Out);                                        // head pairs are shown
+        var wrote = Assert.Single(lines, l => l.StartsWith("wrote ", StringComparison.Ordinal));
+        Assert.Matches(@"^wrote out/: results\.json, report\.html, figures/ \(\d+ PNG\)$", wrote.TrimEnd());   // named relative to the working directory
+    }
+
     static (string text, IAnsiConsole console) Console80(StringWriter sw)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings
