@@ -18,8 +18,12 @@ public static unsafe class Attention
         Scores(q, k, B, n, T, q0, H, G, e, scores, 1f / MathF.Sqrt(e));
 
     /// <summary>scores[b, h, i, j] = q·k · <paramref name="scale"/> for j ≤ q0 + i, −inf above the diagonal (GPT-2's
-    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).</summary>
-    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale)
+    /// config can drop the 1/sqrt(e) or divide by the layer number as well: <see cref="Loading.ModelConfig.AttnScale"/>).
+    /// A <paramref name="window"/> W &gt; 0 also masks keys j ≤ q0 + i − W (sliding-window attention: the last W keys,
+    /// the query's own included). A <paramref name="softcap"/> c &gt; 0 maps each unmasked score s to c·tanh(s/c) (Gemma 2),
+    /// after the scale and before the mask.</summary>
+    public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale,
+        int window = 0, float softcap = 0)
     {
         float inv = scale;
         int group = H / G;
@@ -33,10 +37,12 @@ public static unsafe class Attention
                 {
                     var qv = new ReadOnlySpan<float>((float*)aq + ((long)(b * n + i) * H + h) * e, e);
                     var row = new Span<float>((float*)asc + ((long)(b * H + h) * n + i) * T, T);
-                    int last = q0 + i;
+                    int last = q0 + i, first = window > 0 ? Math.Max(0, last - window + 1) : 0;
                     float* kb = (float*)ak + ((long)b * T * G + h / group) * e;
-                    for (int j = 0; j <= last; j++)
+                    row[..first].Fill(float.NegativeInfinity);
+                    for (int j = first; j <= last; j++)
                         row[j] = TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(kb + (long)j * G * e, e)) * inv;
+                    if (softcap > 0) SoftCap.Apply(row[first..(last + 1)], softcap);
                     row[(last + 1)..].Fill(float.NegativeInfinity);
                 }
             });
@@ -92,7 +98,8 @@ public static unsafe class Attention
         ScoresNaive(q, k, B, n, T, q0, H, G, e, scores, 1 / Math.Sqrt(e));
 
     /// <summary>Naive reference for the scaled <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int, Span{float}, float)"/>.</summary>
-    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale)
+    public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale,
+        int window = 0, double softcap = 0)
     {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
@@ -102,7 +109,10 @@ public static unsafe class Attention
                         double s = 0;
                         for (int c = 0; c < e; c++)
                             s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
-                        scores[((b * H + h) * n + i) * T + j] = j <= q0 + i ? (float)(s * scale) : float.NegativeInfinity;
+                        s *= scale;
+                        if (softcap > 0) s = softcap * Math.Tanh(s / softcap);
+                        bool visible = j <= q0 + i && (window <= 0 || j > q0 + i - window);
+                        scores[((b * H + h) * n + i) * T + j] = visible ? (float)s : float.NegativeInfinity;
                     }
     }
 
