@@ -6,18 +6,24 @@ namespace SharpLens.Kernels;
 /// Rotary position embedding in Hugging Face's <c>rotate_half</c> layout: for i &lt; d/2,
 /// <c>y[i] = x[i]·cos − x[i+d/2]·sin</c>, <c>y[i+d/2] = x[i+d/2]·cos + x[i]·sin</c>, angle = pos · inv_freq[i],
 /// <c>inv_freq[i] = theta^(−2i/d)</c>, optionally rescaled by <c>llama3</c> rope scaling. Tables in double, applied in fp32.
+/// Partial rotary (Phi-3's <c>partial_rotary_factor</c>): only the first d = rotary_dim dims of each head rotate, the
+/// rest pass through unchanged.
 /// </summary>
 public sealed class Rotary
 {
     readonly int _half;
     float[] _cos = [], _sin = [];   // [positions][d_head/2]
     int _positions;
-    readonly double[] _invFreq;     // [d_head/2]
+    readonly double[] _invFreq;     // [rotary_dim/2]
+    readonly int _headDim;
 
-    public Rotary(int dHead, double theta, Llama3RopeScaling? scaling)
+    /// <param name="rotaryDim">dims rotated at the start of each head (even, ≤ <paramref name="dHead"/>); null: all</param>
+    public Rotary(int dHead, double theta, Llama3RopeScaling? scaling, int? rotaryDim = null)
     {
-        _half = dHead / 2;
-        _invFreq = InverseFrequencies(dHead, theta, scaling);
+        int rd = rotaryDim ?? dHead;
+        _headDim = dHead;
+        _half = rd / 2;
+        _invFreq = InverseFrequencies(rd, theta, scaling);
     }
 
     public static double[] InverseFrequencies(int dHead, double theta, Llama3RopeScaling? s)
@@ -70,10 +76,10 @@ public sealed class Rotary
         EnsurePositions(position + 1);
         var cos = _cos.AsSpan(position * _half, _half);
         var sin = _sin.AsSpan(position * _half, _half);
-        int d = 2 * _half;
+        int d = _headDim;
         for (int h = 0; h < heads.Length / d; h++)
         {
-            var x = heads.Slice(h * d, d);
+            var x = heads.Slice(h * d, 2 * _half);
             for (int i = 0; i < _half; i++)
             {
                 float a = x[i], b = x[i + _half];

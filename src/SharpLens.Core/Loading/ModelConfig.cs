@@ -34,6 +34,11 @@ public sealed record ModelConfig
     /// <summary>Qwen2's <c>sliding_window</c> when <c>use_sliding_window</c> is true, else null. Sliding-window attention is
     /// not implemented; it changes nothing for prompts no longer than the window, so those are the only ones accepted.</summary>
     public int? SlidingWindow { get; init; }
+    /// <summary>Sliding-window attention applied by the kernel, per layer: a query at i sees keys j with i − W &lt; j ≤ i
+    /// (Phi-3: every layer; Gemma 2: layers 0, 2, 4, …). Null (or a null entry): plain causal attention.</summary>
+    public int?[]? LayerWindows { get; init; }
+    /// <summary>Dims rotated at the start of each head (Phi-3's <c>partial_rotary_factor</c> · head_dim); null: all.</summary>
+    public int? RotaryDim { get; init; }
 
     /// <summary>The block's strategies: norm, positions, MLP, activation (Qwen2/Llama's unless the family says otherwise).</summary>
     public BlockDesign Design { get; init; } = BlockDesign.Llama;
@@ -51,7 +56,14 @@ public sealed record ModelConfig
     /// <summary>The factor attention scores of layer <paramref name="layer"/> are multiplied by:
     /// 1/sqrt(d_head) (if <see cref="ScaleAttnWeights"/>) · 1/(layer + 1) (if <see cref="ScaleAttnByInverseLayerIdx"/>).</summary>
     public float AttnScale(int layer) =>
-        (float)((ScaleAttnWeights ? 1 / Math.Sqrt(DHead) : 1) / (ScaleAttnByInverseLayerIdx ? layer + 1 : 1));
+        (float)((ScaleAttnWeights ? 1 / Math.Sqrt(QueryPreAttnScalar ?? DHead) : 1) / (ScaleAttnByInverseLayerIdx ? layer + 1 : 1));
+
+    /// <summary>Gemma 2's <c>query_pre_attn_scalar</c>: scores are scaled by its inverse square root instead of head_dim's.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+    /// <summary>Gemma 2's <c>attn_logit_softcapping</c>: scores s → c·tanh(s/c) after the scale, before the mask.</summary>
+    public double? AttnSoftcap { get; init; }
+    /// <summary>Gemma 2's <c>final_logit_softcapping</c>: logits l → c·tanh(l/c) after the unembedding.</summary>
+    public double? FinalSoftcap { get; init; }
 
     /// <summary>
     /// Refuses a prompt of <paramref name="tokens"/> tokens that this model cannot run exactly: longer than
@@ -165,7 +177,7 @@ public sealed record ModelConfig
         if (!float.IsFinite(1f / (float)Math.Sqrt(RmsNormEps)))
             throw SharpLensException.Checkpoint(
                 $"{path}: \"rms_norm_eps\" {RmsNormEps:R} is too small: 1/sqrt(eps) is infinite in fp32, so a zero row would normalise to infinity");
-        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(DHead, RopeTheta, RopeScaling);
+        double[] inverseFrequencies = Kernels.Rotary.InverseFrequencies(RotaryDim ?? DHead, RopeTheta, RopeScaling);
         for (int i = 0; i < inverseFrequencies.Length; i++)
         {
             double f = inverseFrequencies[i];
@@ -188,7 +200,8 @@ public sealed record ModelConfig
         ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
         ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
-        ["sliding_window"] = SlidingWindow,
+        ["sliding_window"] = SlidingWindow ?? LayerWindows?.FirstOrDefault(w => w != null),
+        ["rotary_dim"] = RotaryDim ?? DHead,
         ["norm"] = Design.Norm.ToString(), ["positions"] = Design.Positions.ToString(), ["mlp"] = Design.Mlp.ToString(),
         ["activation"] = Design.Activation.ToString(),
     };

@@ -70,7 +70,7 @@ internal sealed partial class ForwardPass
         var scores = a.Get(ArenaSlot.Scores, _b * H * nq * _t);           // [B, H, nq, T]
         var z = a.Get(ArenaSlot.Z, qRows * H * e);                        // [B, nq, H, e]
         t0 = StageTimer.Start();
-        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l));
+        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.LayerWindows?[l] ?? 0, (float)(c.AttnSoftcap ?? 0));
         StageTimer.Stop(Stage.Attention, t0);
         Point(names.Scores, scores, H, nq, _t);
         t0 = StageTimer.Start();

@@ -109,7 +109,8 @@ internal sealed partial class ForwardPass
     Tensor LogitsTensor(params int[] shape) => _o.LogitsInto ?? Tensor.Zeros(shape);
 
     /// <summary>The model's norm (RMSNorm, or LayerNorm with bias <paramref name="bias"/>) of every row of x into y, with
-    /// hook_scale [pos, 1] fired between scale and apply and hook_normalized [pos, d] after;
+    /// hook_scale [pos, 1] fired between scale and apply and hook_normalized [pos, d] after (RMSNorm: x / scale, before the
+    /// weight, as TransformerLens hooks it; LayerNorm: the output, weight and bias applied);
     /// <paramref name="positions"/> = rows per batch item.</summary>
     void Norm(Span<float> x, float[] w, float[] bias, string scaleHook, string normalizedHook, Span<float> y, int positions)
     {
@@ -120,6 +121,17 @@ internal sealed partial class ForwardPass
         StageTimer.Stop(Stage.Norm, t0);
         Point(scaleHook, scale, positions, 1);
         t0 = StageTimer.Start();
+        if (_design.Norm == NormKind.RmsNorm && Wanted(normalizedHook))
+        {
+            // TransformerLens' RMSNorm hooks x / scale before the weight (its LayerNorm hooks the output): two passes.
+            for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(x.Slice(r * d, d), 1f / scale[r], y.Slice(r * d, d));
+            StageTimer.Stop(Stage.Norm, t0);
+            Point(normalizedHook, y, positions, d);
+            t0 = StageTimer.Start();
+            for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(y.Slice(r * d, d), w, y.Slice(r * d, d));
+            StageTimer.Stop(Stage.Norm, t0);
+            return;
+        }
         for (int r = 0; r < rows; r++) _norm.Apply(x.Slice(r * d, d), scale[r], w, bias, y.Slice(r * d, d));
         StageTimer.Stop(Stage.Norm, t0);
         Point(normalizedHook, y, positions, d);

@@ -30,7 +30,7 @@ public sealed partial class HookedTransformer : IDisposable
         Config = checkpoint.Config;
         Weights = ModelWeights.From(checkpoint);
         HookNames = new HookNames(Config.NLayers, Config.Design);
-        Rotary = new Rotary(Config.DHead, Config.RopeTheta, Config.RopeScaling);
+        Rotary = new Rotary(Config.DHead, Config.RopeTheta, Config.RopeScaling, Config.RotaryDim);
     }
 
     /// <summary>

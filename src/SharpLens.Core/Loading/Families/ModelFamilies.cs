@@ -29,6 +29,7 @@ public static class ModelFamilies
         ("Qwen2ForCausalLM", new Qwen2Family()),
         ("LlamaForCausalLM", new LlamaFamily()),
         ("GPT2LMHeadModel", new Gpt2Family()),
+        ("Phi3ForCausalLM", new Phi3Family()),
     ];
 
     /// <summary>The architecture names accepted in <c>config.json</c>, in the order messages list them.</summary>
