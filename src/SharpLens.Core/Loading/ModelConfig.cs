@@ -260,6 +260,19 @@ public sealed record ModelConfig
             return v.GetBoolean();
         }
 
+        /// <summary>Whether the file has the key at all (a null value counts: Gemma 2's <c>final_logit_softcapping: null</c>
+        /// turns the cap off, an absent key takes the default).</summary>
+        public bool Has(string key) => root.TryGetProperty(key, out _);
+
+        /// <summary>A list of strings, or null when absent or null.</summary>
+        public string[]? OptStrings(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Array || v.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a list of strings, got {Raw(v)}");
+            return v.EnumerateArray().Select(e => e.GetString()!).ToArray();
+        }
+
         /// <summary>A JSON value from the file as messages quote it.</summary>
         public static string Raw(JsonElement v) => UntrustedText.Quote(v.GetRawText(), 80);
 

@@ -104,6 +104,7 @@ internal sealed partial class ForwardPass
             Gemm.LinearForward(z, qRows, w.Wo, w.Bo, attnOut);
             StageTimer.Stop(Stage.OProj, t0);
         }
+        if (_design.PostNorms) attnOut = PostNorm(attnOut, w.Ln1Post, names.Ln1PostScale, names.Ln1PostNormalized, nq);
         Point(names.AttnOut, attnOut, nq, d);
         TensorPrimitives.Add(xq, attnOut, xq);
         Point(names.ResidMid, xq, nq, d);
@@ -111,6 +112,7 @@ internal sealed partial class ForwardPass
         // Step 2f: MLP: norm, projections, activation, output projection.
         Norm(xq, w.Ln2, w.Ln2Bias, names.Ln2Scale, names.Ln2Normalized, hq, nq);
         var mlpOut = Mlp(w, names, hq, nq);                               // [B, nq, d]
+        if (_design.PostNorms) mlpOut = PostNorm(mlpOut, w.Ln2Post, names.Ln2PostScale, names.Ln2PostNormalized, nq);
         Point(names.MlpOut, mlpOut, nq, d);
         TensorPrimitives.Add(xq, mlpOut, xq);
         Point(names.ResidPost, xq, nq, d);
@@ -154,6 +156,15 @@ internal sealed partial class ForwardPass
         Gemm.LinearForward(post, qRows, w.WDown, w.BDown, mlpOut);
         StageTimer.Stop(Stage.DownProj, t0);
         return mlpOut;
+    }
+
+    /// <summary>A sublayer's output [B, nq, d] through its post-norm (Gemma 2's <c>ln1_post</c>, <c>ln2_post</c>): what the
+    /// residual stream then adds, and what <c>hook_attn_out</c>/<c>hook_mlp_out</c> show.</summary>
+    Span<float> PostNorm(Span<float> output, float[] w, string scaleHook, string normalizedHook, int nq)
+    {
+        var y = _m.Arena.Get(ArenaSlot.PostNormed, output.Length);        // [B, nq, d]
+        Norm(output, w, [], scaleHook, normalizedHook, y, nq);
+        return y;
     }
 
     /// <summary>result[r, h, :] = W_O[:, h·e:(h+1)·e] · z[r, h, :] for every row r and head h.</summary>

@@ -30,6 +30,7 @@ public static class ModelFamilies
         ("LlamaForCausalLM", new LlamaFamily()),
         ("GPT2LMHeadModel", new Gpt2Family()),
         ("Phi3ForCausalLM", new Phi3Family()),
+        ("Gemma2ForCausalLM", new Gemma2Family()),
     ];
 
     /// <summary>The architecture names accepted in <c>config.json</c>, in the order messages list them.</summary>
