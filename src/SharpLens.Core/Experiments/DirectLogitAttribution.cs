@@ -13,7 +13,11 @@ namespace SharpLens.Experiments;
 /// <c>apply_ln_to_stack</c>); a final LayerNorm's bias adds its own entry <c>bias = b_final · W_U[t]</c>. The entries sum
 /// to the logit exactly. Under <see cref="Processing.Tl"/> head results exclude the folded value bias
 /// (<see cref="FoldedValueBias"/>, reported per layer in <c>attn_bias</c> with b_O) and W_U is centred over all
-/// vocabulary rows.
+/// vocabulary rows (except for soft-capped models, where TransformerLens turns <c>center_unembed</c> off). With post-norms
+/// (Gemma 2) a head's result and b_O pass through <c>ln1_post</c> at the run's own scale
+/// (<c>⊙ w_ln1_post / ln1_post.hook_scale[last]</c>, summing to <c>hook_attn_out</c>); <c>hook_mlp_out</c> is already
+/// after <c>ln2_post</c>. With a final soft-cap the entries sum to the logit before the cap (<c>logits</c>; the model's
+/// capped output is <c>logits_softcapped</c>, and <c>logit_definition</c> says so): the cap is not linear.
 /// </summary>
 public sealed class DirectLogitAttribution
 {
@@ -26,7 +30,7 @@ public sealed class DirectLogitAttribution
         _runs = runs; _processing = processing;
         var c = runs.Model.Config;
         _meanUnembed = new float[c.DModel];
-        if (processing == Processing.Tl)
+        if (processing == Processing.Tl && c.FinalSoftcap == null)
         {
             var wu = runs.Model.Weights.Unembed;
             var row = new float[c.DModel];
@@ -84,7 +88,18 @@ public sealed class DirectLogitAttribution
             var names = m.HookNames.Layers[l]; var w = m.Weights.Layers[l];
             mlp[l] = Scaled(cache[names.MlpOut].Data.AsSpan(last * d, d));
             heads[l] = new float[H][];
-            attnBias[l] = w.Bo.Length > 0 ? Scaled(w.Bo) : new float[d];
+            float postScale = c.Design.PostNorms ? cache[names.Ln1PostScale].Data[last] : 1;
+            // Through ln1_post at this run's scale (post-norm designs), before the final norm's scale.
+            float[] Out(float[] v)
+            {
+                if (c.Design.PostNorms)
+                {
+                    TensorPrimitives.Multiply(v, w.Ln1Post, v);
+                    TensorPrimitives.Divide(v, postScale, v);
+                }
+                return Scaled(v);
+            }
+            attnBias[l] = w.Bo.Length > 0 ? Out(w.Bo.ToArray()) : new float[d];
             var bv = _processing == Processing.Tl ? FoldedValueBias(w) : [];
             bool fold = bv.Length > 0;
             for (int h = 0; h < H; h++)
@@ -94,7 +109,7 @@ public sealed class DirectLogitAttribution
                 if (!fold)
                 {
                     Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
-                    heads[l][h] = Scaled(o);
+                    heads[l][h] = Out(o);
                     continue;
                 }
                 var bvh = bv.AsSpan(h / c.GroupSize * e, e);
@@ -102,8 +117,8 @@ public sealed class DirectLogitAttribution
                 var bo = new float[d];
                 Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
                 Gemm.LinearForward(bvh, 1, w.Wo.ColSlice(h * e, e), default, bo);
-                heads[l][h] = Scaled(o);
-                TensorPrimitives.Add(attnBias[l], Scaled(bo), attnBias[l]);
+                heads[l][h] = Out(o);
+                TensorPrimitives.Add(attnBias[l], Out(bo), attnBias[l]);
             }
         }
         float[]? pos = cache.Contains(HookNames.PosEmbed) ? Scaled(cache[HookNames.PosEmbed].Data.AsSpan(last * d, d)) : null;
@@ -134,7 +149,10 @@ public sealed class DirectLogitAttribution
         var dirs = tokens.Select(Direction).ToArray();
         JsonArray Dla(float[] v) => Json.Row(dirs.Select(dir => (double)TensorPrimitives.Dot(v, dir)));
         var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0).ToArray();
-        double mean = _processing == Processing.Tl ? logits.Sum(v => (double)v) / logits.Length : 0;
+        double? cap = _runs.Model.Config.FinalSoftcap;
+        double mean = _processing == Processing.Tl && cap == null ? logits.Sum(v => (double)v) / logits.Length : 0;
+        // The logit before the final soft-cap c·tanh(l/c): what the (linear) components sum to.
+        double PreCap(int t) => cap is { } c ? c * Math.Atanh(logits[t] / c) : logits[t];
         var o = new JsonObject
         {
             ["tokens"] = Json.Row(tokens),
@@ -149,7 +167,12 @@ public sealed class DirectLogitAttribution
         o["mlp"] = new JsonArray(comp.Mlp.Select(v => (JsonNode?)Dla(v)).ToArray());
         if (_runs.Model.Weights.LnFinalBias is { Length: > 0 } bFinal)
             o["bias"] = Json.Row(tokens.Select(t => (double)TensorPrimitives.Dot(bFinal, UnembedDirection(t))));
-        o["logits"] = Json.Row(tokens.Select(t => logits[t] - mean));
+        o["logits"] = Json.Row(tokens.Select(t => PreCap(t) - mean));
+        if (cap != null)
+        {
+            o["logits_softcapped"] = Json.Row(tokens.Select(t => (double)logits[t]));
+            o["logit_definition"] = "logits before final_logit_softcapping (components sum to these)";
+        }
         return o;
     }
 
