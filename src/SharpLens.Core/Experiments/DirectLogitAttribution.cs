@@ -13,7 +13,7 @@ namespace SharpLens.Experiments;
 /// <c>apply_ln_to_stack</c>); a final LayerNorm's bias adds its own entry <c>bias = b_final · W_U[t]</c>. The entries sum
 /// to the logit exactly. Under <see cref="Processing.Tl"/> head results exclude the folded value bias
 /// (<see cref="FoldedValueBias"/>, reported per layer in <c>attn_bias</c> with b_O) and W_U is centred over all
-/// vocabulary rows (except for soft-capped models, where TransformerLens turns <c>center_unembed</c> off). With post-norms
+/// vocabulary rows (except for soft-capped models, attention or final, where TransformerLens turns <c>center_unembed</c> off). With post-norms
 /// (Gemma 2) a head's result and b_O pass through <c>ln1_post</c> at the run's own scale
 /// (<c>⊙ w_ln1_post / ln1_post.hook_scale[last]</c>, summing to <c>hook_attn_out</c>); <c>hook_mlp_out</c> is already
 /// after <c>ln2_post</c>. With a final soft-cap the entries sum to the logit before the cap (<c>logits</c>; the model's
@@ -30,7 +30,7 @@ public sealed class DirectLogitAttribution
         _runs = runs; _processing = processing;
         var c = runs.Model.Config;
         _meanUnembed = new float[c.DModel];
-        if (processing == Processing.Tl && c.FinalSoftcap == null)
+        if (processing == Processing.Tl && !SoftCapped(c))
         {
             var wu = runs.Model.Weights.Unembed;
             var row = new float[c.DModel];
@@ -43,6 +43,8 @@ public sealed class DirectLogitAttribution
             for (int i = 0; i < sum.Length; i++) _meanUnembed[i] = (float)(sum[i] / wu.Rows);
         }
     }
+
+    static bool SoftCapped(Loading.ModelConfig c) => c.FinalSoftcap != null || c.AttnSoftcap != null;
 
     /// <summary>Component outputs at the final position of one run, already centred (LayerNorm) and divided by the final
     /// scale: [d] each; PosEmbed null without learned positions.</summary>
@@ -150,7 +152,8 @@ public sealed class DirectLogitAttribution
         JsonArray Dla(float[] v) => Json.Row(dirs.Select(dir => (double)TensorPrimitives.Dot(v, dir)));
         var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0).ToArray();
         double? cap = _runs.Model.Config.FinalSoftcap;
-        double mean = _processing == Processing.Tl && cap == null ? logits.Sum(v => (double)v) / logits.Length : 0;
+        bool softCapped = SoftCapped(_runs.Model.Config);
+        double mean = _processing == Processing.Tl && !softCapped ? logits.Sum(v => (double)v) / logits.Length : 0;
         // The logit before the final soft-cap c·tanh(l/c): what the (linear) components sum to.
         double PreCap(int t) => cap is { } c ? c * Math.Atanh(logits[t] / c) : logits[t];
         var o = new JsonObject
@@ -168,7 +171,7 @@ public sealed class DirectLogitAttribution
         if (_runs.Model.Weights.LnFinalBias is { Length: > 0 } bFinal)
             o["bias"] = Json.Row(tokens.Select(t => (double)TensorPrimitives.Dot(bFinal, UnembedDirection(t))));
         o["logits"] = Json.Row(tokens.Select(t => PreCap(t) - mean));
-        if (cap != null)
+        if (softCapped)   // the pair appears for every soft-capped model, equal when only attention is capped
         {
             o["logits_softcapped"] = Json.Row(tokens.Select(t => (double)logits[t]));
             o["logit_definition"] = "logits before final_logit_softcapping (components sum to these)";
