@@ -8,7 +8,7 @@ namespace SharpLens.Tests.Experiments;
 /// <summary>Every experiment of EXPERIMENTS.md against reference_experiments.json (float64 PyTorch), key by key.</summary>
 public class ReferenceExperimentTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-phi3", "tiny-gemma2", "tiny-gemma2-variant" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-phi3", "tiny-gemma2", "tiny-gemma2-variant", "tiny-phi3-variant" };
 
     internal static StudyTokens TokensOf(JsonNode reference)
     {

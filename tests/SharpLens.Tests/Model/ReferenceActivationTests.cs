@@ -8,7 +8,7 @@ namespace SharpLens.Tests.Model;
 /// <summary>Logits and every activation of reference_activations.json (float64 PyTorch) within EXPERIMENTS.md tolerances.</summary>
 public class ReferenceActivationTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-phi3", "tiny-gemma2", "tiny-gemma2-variant" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-phi3", "tiny-gemma2", "tiny-gemma2-variant", "tiny-phi3-variant" };
 
     /// <summary>1e-3 absolute, or 1e-4 relative to the tensor's largest magnitude, whichever is larger. A null entry is a
     /// masked attention score (JSON has no −Infinity): it must be −∞.</summary>
