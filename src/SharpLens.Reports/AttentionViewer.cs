@@ -126,6 +126,7 @@ function init(root){
     var T=r.tokens.length,p=el('div','slv-panel',panels);p.setAttribute('data-run',r.name);el('h4',null,p,r.name);
     var cs=Math.max(7,Math.min(22,Math.floor(460/T))),ml=0;r.tokens.forEach(function(t){ml=Math.max(ml,Math.min(t.length,14));});
     var left=14+7*ml+20,top=14+7*ml,W=left+cs*T+6,H=top+cs*T+22;
+    p.style.width=Math.max(W,300)+'px';   // the token strips wrap within the matrix's width, so two runs fit side by side
     var s=sv('svg',{width:W,height:H,viewBox:'0 0 '+W+' '+H,'class':'slv-mat'},p),cells=[],qt=[],kt=[];
     for(var q=0;q<T;q++)for(var k=0;k<T;k++){var c=sv('rect',{x:left+k*cs,y:top+q*cs,width:cs,height:cs,'data-q':q,'data-k':k},s);cells.push(c);}
     for(var i=0;i<T;i++){var lb=r.tokens[i].length>14?r.tokens[i].slice(0,13)+'…':r.tokens[i];

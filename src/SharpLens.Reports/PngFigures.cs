@@ -18,7 +18,7 @@ internal static partial class PngFigures
         public string[] Stops { get; } = stops;
         public Color GetColor(double position)
         {
-            var (r, g, b) = Svg.Lerp(stops, position);
+            var (r, g, b) = Svg.Lerp(Stops, position);
             return new Color((byte)r, (byte)g, (byte)b);
         }
     }

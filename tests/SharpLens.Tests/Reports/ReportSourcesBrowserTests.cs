@@ -83,6 +83,9 @@ public class ReportSourcesBrowserTests
         var page = await b.Open(file, 1400, 900);
         var viewer = page.Locator("#attention-viewer div.slv");
         Assert.Equal(layers * heads, await page.Locator("#attention-viewer .slv-thumb").CountAsync());
+        var first = await page.Locator("#attention-viewer .slv-panel").First.BoundingBoxAsync();
+        var second = await page.Locator("#attention-viewer .slv-panel").Nth(1).BoundingBoxAsync();
+        Assert.True(second!.X > first!.X + first.Width - 1 && Math.Abs(second.Y - first.Y) < 2, $"{source}: clean and corrupted are not side by side at 1400 px");
         int q = t - 2;
         await page.Locator($"#attention-viewer .slv-panel[data-run=clean] .slv-to .slv-tok[data-pos='{q}']").HoverAsync();
         Assert.Equal(q.ToString(), await viewer.GetAttributeAsync("data-hover"));
