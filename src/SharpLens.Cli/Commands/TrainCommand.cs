@@ -74,7 +74,20 @@ internal static class TrainCommand
                                 $"({trainer.Parameters.Count:N0} parameters): steps {trainer.Step}→{o.Steps} of {o.Batch} prompts, lr {o.LearningRate}, seed {o.Seed} → {dest}");
         var sw = Stopwatch.StartNew();
         int first = trainer.Step;
-        Action<Trainer> save = t => t.Save(dest);
+        int saved = -1;
+        Action<Trainer> save = t => { t.Save(dest); saved = t.Step; };
+        try { return Run(trainer, dest, saveEvery, save, first, sw, ct); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw new SharpLensException(ExitCode.Interrupted, $"stopped by {CliHost.StoppedBy} at step {trainer.Step}; " + (saved >= 0
+                ? $"the checkpoint of step {saved} in {UntrustedText.Escape(dest)} is intact (continue with --resume)"
+                : "no checkpoint was written yet"));
+        }
+    }
+
+    static int Run(Trainer trainer, string dest, int saveEvery, Action<Trainer> save, int first, Stopwatch sw, CancellationToken ct)
+    {
+        var o = trainer.Options;
         double accuracy;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         if (console.Profile.Capabilities.Interactive)

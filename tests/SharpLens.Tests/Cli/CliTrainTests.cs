@@ -32,6 +32,21 @@ public class CliTrainTests
         Assert.Equal(5, (int)state["adamw_step"]!);
     }
 
+    [Fact]
+    public void SigtermStopsTheRunAndLeavesTheLastCheckpointResumable()
+    {
+        string dir = Path.Combine(Fixtures.TempDir("stop"), "model");
+        using var p = CliProcess.Start(["train", "--out", dir, "--steps", "1000000", "--save-every", "2", "--eval-every", "0", .. TinyShape]);
+        Assert.True(p.WaitUntil(() => File.Exists(Path.Combine(dir, "trainer_state.json")), TimeSpan.FromSeconds(120)), p.Stderr);
+        p.Terminate();
+        var (code, _, err) = p.Wait(TimeSpan.FromSeconds(60));
+        Assert.Equal(143, code);
+        Assert.Contains("is intact (continue with --resume)", err);
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "trainer_state.json")))!;
+        Assert.True((int)state["step"]! >= 2);
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+    }
+
     [Theory]
     [InlineData("--out is required", "train", "--steps", "2")]
     [InlineData("--steps must be at least 1", "train", "--out", "OUT", "--steps", "0")]
