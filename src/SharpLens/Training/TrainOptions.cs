@@ -40,7 +40,7 @@ public sealed record TrainOptions
         Require(DModel is >= 2 and <= 4096, $"--d-model must be between 2 and 4096 (got {DModel})");
         Require(DModel % Heads == 0 && DModel / Heads % 2 == 0,
             $"--d-model ({DModel}) must be a multiple of --heads ({Heads}) with an even head size (rotary embeddings rotate pairs)");
-        Require(DMlp >= 0 && DMlp <= 65536, $"--d-mlp must be between 1 and 65536 (got {DMlp})");
+        Require(DMlp >= 0 && DMlp <= 65536, $"d_mlp must be between 1 and 65536 (got {DMlp})");
         Require(EvalSize >= 0 && EvalSize <= 1_000_000, $"--eval must be between 0 and 1,000,000 (got {EvalSize})");
         Require(EvalEvery >= 0, $"--eval-every must not be negative (got {EvalEvery})");
     }
