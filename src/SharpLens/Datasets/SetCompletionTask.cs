@@ -61,6 +61,23 @@ public static class SetCompletionTask
         return pairs;
     }
 
+    /// <summary>
+    /// One training example exactly as setcomp.py's <c>example()</c> draws it (subject, category, count, the declared items,
+    /// the listed ones): the prompt and its answer, the declared item not listed yet (with its leading space).
+    /// </summary>
+    public static (string Prompt, string Answer) Example(SeededRandom rng)
+    {
+        string subject = rng.Choose(Subjects);
+        var (category, pool) = rng.Choose(Sets);
+        var (count, countWord) = rng.Choose(Counts);
+        string[] items = rng.Sample(pool, count);
+        string[] listed = rng.Sample(items, count - 1);
+        string missing = items.First(x => !listed.Contains(x));
+        string declared = string.Join(", ", items[..^1]) + " and " + items[^1];
+        string body = " - " + string.Join(" ", listed.Select(x => "1 " + x)) + " and 1";
+        return ($"{subject} has {countWord} {category}, {declared}{body}", " " + missing);
+    }
+
     static PromptPair? Draw(HfTokenizer tok, SeededRandom rng)
     {
         // The same draws, in the same order, as setcomp.py's example(); then which listed item is swapped.
