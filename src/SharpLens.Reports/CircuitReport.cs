@@ -19,7 +19,9 @@ public static partial class CircuitReport
 
     static string H(string? s) => WebUtility.HtmlEncode(s ?? "");
     static string F(double v, string fmt = "0.###") => double.IsFinite(v) ? v.ToString(fmt, CultureInfo.InvariantCulture) : "n/a";
-    static double D(JsonNode? n) => n is JsonValue v && v.TryGetValue(out double d) ? d : double.NaN;
+    // Through the number's text: an in-memory value may hold an int, which TryGetValue<double> refuses.
+    static double D(JsonNode? n) => n is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number
+        && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : double.NaN;
     static string? S(JsonNode? n) => n is JsonValue v && v.TryGetValue(out string? s) ? s : null;
 
     /// <summary>The complete page.</summary>

@@ -25,6 +25,7 @@ public class CircuitPatchingTests
     [InlineData("setcomp-demo")]
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-gpt-neox")]   // parallel residual: a layer's MLP reads the block input, not its heads
     public void FullGraphIsTheCleanRun_EmptyIsTheCorrupted_AndDroppingAComponentsEdgesIsNoisingIt(string fixture)
     {
         var (m, clean, corrupted, a, b) = Load(fixture);
