@@ -25,6 +25,7 @@ public class CircuitPatchingTests
     [InlineData("setcomp-demo")]
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-phi3")]
     [InlineData("tiny-gpt-neox")]   // parallel residual: a layer's MLP reads the block input, not its heads
     public void FullGraphIsTheCleanRun_EmptyIsTheCorrupted_AndDroppingAComponentsEdgesIsNoisingIt(string fixture)
     {
@@ -52,6 +53,19 @@ public class CircuitPatchingTests
             Noised(g.MlpSender(l), (double)reference["noise_mlp_out_all_fraction"]![l]!, $"without m{l}'s edges");
             for (int h = 0; h < g.Heads; h++) Noised(g.HeadSender(l, h), (double)reference["noise_head_z_all_fraction"]![l]![h]!, $"without a{l}.h{h}'s edges");
         }
+    }
+
+    [Theory]
+    [InlineData("tiny-gemma2", "post-norms")]
+    [InlineData("tiny-qwen3", "q/k norms")]
+    public void DesignsWithoutAnEdgeDecompositionAreRefusedClearly(string fixture, string what)
+    {
+        var (m, clean, corrupted, a, b) = Load(fixture);
+        using var _ = m;
+        var g = EdgeGraph.Of(m.Config);
+        var e = Assert.Throws<SharpLensException>(() => EdgeAttribution.Score(m, g, clean, corrupted, a, b));
+        Assert.Equal(ExitCode.Input, e.Code);
+        Assert.Contains(what, e.Message);
     }
 
     [Fact]

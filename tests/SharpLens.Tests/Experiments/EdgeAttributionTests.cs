@@ -97,6 +97,7 @@ public class EdgeAttributionTests
     [InlineData("setcomp-demo", 1)]
     [InlineData("tiny-qwen2", 1)]
     [InlineData("tiny-gpt2", 1)]
+    [InlineData("tiny-phi3", 1)]
     [InlineData("setcomp-demo", 2)]
     public void EdgeScoresAreTheDerivativeAlongTheSendersDifference(string fixture, int igSteps)
     {
