@@ -153,7 +153,8 @@ public static class CircuitDiscovery
             var (scores, clean, corrupted) = EdgeAttribution.Score(model, graph, p.Clean, p.Corrupted, p.Answer, p.Wrong, igSteps, ct);
             if (!(clean > 0) || !(corrupted < 0))
             {
-                excluded.Add((p.Line, !(clean > 0) ? $"the clean logit diff is {clean:0.###} (not above 0)" : $"the corrupted logit diff is {corrupted:0.###} (not below 0)"));
+                excluded.Add((p.Line, !(clean > 0) ? FormattableString.Invariant($"the clean logit diff is {clean:0.###} (not above 0)")
+                    : FormattableString.Invariant($"the corrupted logit diff is {corrupted:0.###} (not below 0)")));
                 continue;
             }
             used.Add((p, clean, corrupted));

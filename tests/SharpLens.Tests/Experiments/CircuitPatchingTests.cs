@@ -69,6 +69,24 @@ public class CircuitPatchingTests
     }
 
     [Fact]
+    public void PairsWhoseBaselinesFailAreListed_NoneLeftIsAnInputError_EveryEdgeIsFaithful()
+    {
+        var (m, clean, corrupted, a, b) = Load("setcomp-demo");
+        using var _ = m;
+        var good = new TokenPair(clean, corrupted, a, b, Line: 1);
+        var flipped = new TokenPair(clean, corrupted, b, a, Line: 2);   // answer and wrong swapped: clean logit diff < 0
+        int all = EdgeGraph.Of(m.Config).Edges.Count;
+        var r = CircuitDiscovery.Run(m, [good, flipped], edges: all);
+        Assert.Single(r.Pairs);
+        Assert.Equal(2, r.Excluded.Single().Line);
+        Assert.Contains("clean logit diff", r.Excluded[0].Reason);
+        Assert.Equal(1.0, r.MeanFaithfulness, 3);
+        var e = Assert.Throws<SharpLensException>(() => CircuitDiscovery.Run(m, [flipped], edges: 10));
+        Assert.Equal(ExitCode.Input, e.Code);
+        Assert.Equal(ExitCode.Usage, Assert.Throws<SharpLensException>(() => CircuitDiscovery.Run(m, [good], edges: all + 1)).Code);
+    }
+
+    [Fact]
     public void PruningLeavesTheCircuitsLogitsAsTheyWere()
     {
         var (m, clean, corrupted, a, b) = Load("setcomp-demo");
