@@ -45,6 +45,7 @@ public static class ReportWriter
     public static RenderedReport Render(JsonObject results, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(results);
+        if (CircuitReport.IsCircuit(results)) return new RenderedReport(CircuitReport.Render(results), []);   // sharplens circuit: one page, no PNGs
         string htmlText = HtmlReport.Render(results, ct);
         var pngs = new List<(string, byte[])>();
         foreach (var png in PngFigures.Render(ResultsView.For(results)))

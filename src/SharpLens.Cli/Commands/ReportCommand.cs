@@ -10,7 +10,7 @@ internal static class ReportCommand
 {
     public static Command Create()
     {
-        var results = new Argument<string>("results") { Description = "a results.json written by sharplens study" };
+        var results = new Argument<string>("results") { Description = "a results.json written by sharplens study or sharplens circuit" };
         var outDir = new Option<string?>("--out") { Description = "output directory (default: the directory of RESULTS.json)" };
         var cmd = new Command("report", "Render report.html and PNG figures from a saved results.json") { results, outDir };
         cmd.SetAction(p => CliHost.Guard(ct =>
@@ -18,7 +18,7 @@ internal static class ReportCommand
             string path = p.GetValue(results)!;
             // parsed and checked on a worker, so that Ctrl-C stops even a huge file at once
             var obj = CliHost.Cancellable(() => ResultsFile.Load(path, ct), ct);
-            if (obj["resid_pre_patch_recovery"] == null) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
+            if (obj["resid_pre_patch_recovery"] == null && !CircuitReport.IsCircuit(obj)) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
             using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
             var report = CliHost.Cancellable(() => ReportWriter.Render(obj, ct), ct);

@@ -117,12 +117,14 @@ public sealed partial class HookedTransformer
     /// One forward and one backward pass of <paramref name="tokens"/>: the gradient of <paramref name="metric"/> at every
     /// hook <paramref name="hookFilter"/> passes (all hooks when null; TransformerLens' backward hooks) and, when
     /// <paramref name="weights"/>, at every weight. The activations backward needs are kept for this call only.
+    /// <paramref name="hooks"/> may change activations of the forward (e.g. interpolate <c>hook_embed</c> for integrated
+    /// gradients): the backward differentiates the run as hooked, holding what the hooks wrote fixed.
     /// </summary>
     public GradientResult Backward(int[] tokens, LogitMetric metric, Func<string, bool>? hookFilter = null, bool weights = false,
-        Func<string, bool>? cacheFilter = null)
+        Func<string, bool>? cacheFilter = null, HookSet? hooks = null)
     {
         var saved = BackwardPass.SavedNames(HookNames, Config.Design);
-        var fwd = Forward([tokens], new RunOptions { CacheFilter = n => saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
+        var fwd = Forward([tokens], new RunOptions { Hooks = hooks ?? HookSet.Empty, CacheFilter = n => saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
         var logits = fwd.Logits!;
         var dLogits = new float[logits.Data.Length];
         double value = metric(logits, dLogits);
