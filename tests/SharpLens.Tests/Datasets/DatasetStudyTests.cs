@@ -59,7 +59,7 @@ public class DatasetStudyTests(DatasetStudyFixture f) : IClassFixture<DatasetStu
     {
         JsonArray a => a.SelectMany(Leaves),
         JsonObject o => o.Where(kv => kv.Key != "tokens").SelectMany(kv => Leaves(kv.Value)),
-        JsonValue v => [v.GetValue<double>()],
+        JsonValue v => [v.TryGetValue(out int i) ? i : v.GetValue<double>()],
         _ => [],
     };
 
@@ -263,5 +263,44 @@ public class DatasetExclusionTests
         Assert.Equal(ExitCode.Input, e.Code);
         Assert.Contains("no pair of the 3 passes its baselines", e.Message);
         Assert.Contains("line 1:", e.Message);
+    }
+}
+
+/// <summary>Mean ablation in a single-pair study: the mean of the pair's clean and corrupted activations, position by position.</summary>
+public class SinglePairMeanAblationTests
+{
+    [Fact]
+    public void MeanIsOverTheCleanAndCorruptedRuns()
+    {
+        string dir = Fixtures.Dir("setcomp-demo");
+        var tok = HfTokenizer.Load(dir);
+        using var model = HookedTransformer.Load(dir);
+        var prompts = PromptSet.Prepare(tok, model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer, PromptSet.SeedWrong);
+        var o = Study.Run(model, prompts.Tokens, new StudyOptions
+        {
+            Experiments = new HashSet<string> { StudyExperiments.Baselines, StudyExperiments.Ablation }, Heads = [(1, 1)],
+            Ablations = new HashSet<AblationKind> { AblationKind.Mean },
+        }, tok.IsDefined);
+        Assert.Null(o["zero_ablate_attn_clean_logit_diff"]);
+        var t = prompts.Tokens;
+        string hook = model.HookNames.Layers[2].Z;
+        var (_, clean) = model.RunWithCache([t.Clean], hook);
+        var (_, corrupted) = model.RunWithCache([t.Corrupted], hook);
+        int H = model.Config.NHeads, e = model.Config.DHead, head = 3, V = model.Config.VocabSize, last = t.Last;
+        var logits = model.RunWithHooks([t.Corrupted], new HookSet().Add(hook, ctx =>
+        {
+            for (int p = 0; p < ctx.Shape[0]; p++)
+                for (int i = 0; i < e; i++)
+                {
+                    int at = ((p + ctx.PosOffset) * H + head) * e + i;
+                    ctx.Data[(p * H + head) * e + i] = (clean[hook].Data[at] + corrupted[hook].Data[at]) / 2;
+                }
+        })).Slice(0);
+        double byHand = (double)logits[last * V + t.Answer] - logits[last * V + t.Wrong];
+        double mine = (double)o["mean_ablate_head_corrupted_logit_diff"]![2]![head]!;
+        Assert.True(Math.Abs(byHand - mine) <= 2e-3 + 1e-4 * Math.Abs(byHand), $"{mine} vs {byHand}");
+        Assert.Equal(1, o["joint_ablate_heads"]!.AsArray().Count);
+        Assert.Throws<SharpLensException>(() => Study.Run(model, prompts.Tokens, new StudyOptions
+            { Ablations = new HashSet<AblationKind> { AblationKind.Resample } }, tok.IsDefined));
     }
 }
