@@ -254,6 +254,17 @@ public class DatasetExclusionTests
     }
 
     [Fact]
+    public void IoiAbcPairsDefaultToTheGapRule()
+    {
+        var qwen = HfTokenizer.Load(Fixtures.Dir("qwen-tokenizer"));
+        Assert.Equal(BaselineRule.Gap, DatasetStudy.DefaultRule(IoiTask.Generate(qwen, 6, 1)));
+        Assert.Equal(BaselineRule.Gap, DatasetStudy.DefaultRule(IoiTask.Generate(qwen, 6, 1, IoiCorruption.AllNames)));
+        var (model, tok, pairs) = Setup();
+        model.Dispose();
+        Assert.Equal(BaselineRule.Sign, DatasetStudy.DefaultRule(pairs));
+    }
+
+    [Fact]
     public void NoPairPassingIsAnInputError()
     {
         var (model, tok, pairs) = Setup();
