@@ -73,8 +73,10 @@ internal static class HtmlReport
         return parts.Count == 0 ? "activation patching study" : string.Join(" · ", parts);
     }
 
-    /// <summary>The findings in sentences, each linked to the section whose figure shows it, and the two prompts.</summary>
-    static string Summary(JsonObject results, ResultsView v)
+    /// <summary>The findings in sentences, each linked to the section whose figure shows it, and the two prompts.
+    /// <paramref name="sections"/>: the ids of the page's sections when they are not this report's (the dataset page);
+    /// a finding whose figure is not among them is listed without a link.</summary>
+    internal static string Summary(JsonObject results, ResultsView v, IReadOnlySet<string>? sections = null)
     {
         var findings = StudyFindings.Of(results);
         var sb = new StringBuilder();
@@ -84,7 +86,9 @@ internal static class HtmlReport
         if (findings.Count == 0) sb.Append(Missing("clean_logit_diff", "resid_pre_patch_recovery"));
         else
             sb.Append("<ul class=\"findings\">").Append(string.Concat(findings.Select(f =>
-                $"<li data-anchor=\"{H(f.Anchor)}\">{H(f.Text)} <a href=\"#{H(f.Anchor)}\">figure&nbsp;→</a></li>"))).Append("</ul>");
+                sections is null || sections.Contains(f.Anchor)
+                    ? $"<li data-anchor=\"{H(f.Anchor)}\">{H(f.Text)} <a href=\"#{H(f.Anchor)}\">figure&nbsp;→</a></li>"
+                    : $"<li>{H(f.Text)}</li>"))).Append("</ul>");
         return Section("summary", "Summary", "", sb.ToString());
     }
 

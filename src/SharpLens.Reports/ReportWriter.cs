@@ -46,9 +46,11 @@ public static class ReportWriter
     {
         ArgumentNullException.ThrowIfNull(results);
         if (CircuitReport.IsCircuit(results)) return new RenderedReport(CircuitReport.Render(results), []);   // sharplens circuit: one page, no PNGs
-        string htmlText = HtmlReport.Render(results, ct);
+        bool dataset = DatasetReport.Is(results);
+        string htmlText = dataset ? DatasetReport.Render(results, ct) : HtmlReport.Render(results, ct);
         var pngs = new List<(string, byte[])>();
-        foreach (var png in PngFigures.Render(ResultsView.For(results)))
+        // a dataset study's figures are the page's (its keys are means, intervals and per-pair lists, not one pair's)
+        foreach (var png in dataset ? [] : PngFigures.Render(ResultsView.For(results)))
         {
             ct.ThrowIfCancellationRequested();
             pngs.Add(png);
@@ -62,7 +64,7 @@ public static class ReportWriter
     public static string RenderHtml(JsonObject results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        return HtmlReport.Render(results, CancellationToken.None);
+        return DatasetReport.Is(results) ? DatasetReport.Render(results, CancellationToken.None) : HtmlReport.Render(results, CancellationToken.None);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using SharpLens.IO;
 using SharpLens.Reports;
 using Spectre.Console;
@@ -18,7 +19,8 @@ internal static class ReportCommand
             string path = p.GetValue(results)!;
             // parsed and checked on a worker, so that Ctrl-C stops even a huge file at once
             var obj = CliHost.Cancellable(() => ResultsFile.Load(path, ct), ct);
-            if (obj["resid_pre_patch_recovery"] == null && !CircuitReport.IsCircuit(obj)) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
+            if (obj["resid_pre_patch_recovery"] == null && obj["per_pair"] is not JsonObject && !CircuitReport.IsCircuit(obj))
+                throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery, no per_pair, not a circuit)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
             using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
             var report = CliHost.Cancellable(() => ReportWriter.Render(obj, ct), ct);

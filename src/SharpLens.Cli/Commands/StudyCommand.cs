@@ -32,11 +32,28 @@ internal static class StudyCommand
         var sender = new Option<string?>("--sender") { Description = "path patching's sender head(s), L.H[,L.H…] patched together (default: the best final-position head patch outside the last layer)" };
         var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
         var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
-        var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair")
+        var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair, or on every pair of a dataset (--dataset)")
             { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport };
         pair.AddTo(cmd);
+        var dataset = new StudyDataset();
+        dataset.AddTo(cmd);
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
+            if (p.GetValue(dataset.Dataset) != null)
+            {
+                foreach (var o in new Option[] { control, controlFile, candidates })
+                    if (p.GetResult(o) is { Implicit: false })
+                        throw SharpLensException.Usage($"{o.Name} and --dataset exclude each other: each pair gets the default control prompt and its own line's candidates");
+                return dataset.Run(p, pair, new StudyOptions
+                {
+                    PairLayer = p.GetValue(pairLayer),
+                    Heads = ParseHeads(p.GetValue(heads)),
+                    Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
+                    Senders = ParseHeads(p.GetValue(sender), "--sender"),
+                    Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
+                    Ablations = dataset.Ablations(p, dataset: true),
+                }, p.GetValue(noReport), ct);
+            }
             // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
             var (cleanText, corruptText) = pair.Prompts(p);
             string? controlText = CliHost.Text(p, control, controlFile, required: false);
@@ -47,6 +64,7 @@ internal static class StudyCommand
                 Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
                 Senders = ParseHeads(p.GetValue(sender), "--sender"),
                 Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
+                Ablations = dataset.Ablations(p, dataset: false),
             };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
             string outPath = pair.OutPath(p);
