@@ -58,6 +58,7 @@ internal static class BenchCommand
         t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
+        t.AddRow("the same in CPU seconds (load average)", $"{S("naive_speedup_cpu")}× ({S("load_average")})");
         t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
         AnsiConsole.Write(t);
         foreach (var note in r["notes"]?.AsArray() ?? [])

@@ -20,7 +20,7 @@ internal static class ReportCommand
             var obj = CliHost.Cancellable(() => ResultsFile.Load(path, ct), ct);
             if (obj["resid_pre_patch_recovery"] == null) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
-            using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
+            using var set = OutputSet.Open(dir, ReportWriter.ReportEntries, "--out");
             var report = CliHost.Cancellable(() => ReportWriter.Render(obj, ct), ct);
             ct.ThrowIfCancellationRequested();
             foreach (var f in report.Commit(set)) AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(f)}[/]");
