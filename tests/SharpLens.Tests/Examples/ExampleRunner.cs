@@ -34,6 +34,10 @@ public static class ExampleRunner
         return result;
     }
 
+    /// <summary>The last printed line that is a JSON object or list: when `dotnet run` rebuilds the library first (a
+    /// changed source), its build messages come on stdout before the example's own output.</summary>
+    public static string JsonLine(string text) => Lines(text).Last(l => l.StartsWith('{') || l.StartsWith('['));
+
     public static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>The number at the end of a printed line.</summary>
