@@ -1,10 +1,10 @@
-#:project ../src/SharpLens/SharpLens.csproj
 #:project ../src/SharpLens.Reports/SharpLens.Reports.csproj
 // The attention viewer for a prompt, from a script (CircuitsVis' attention_patterns):
 //   dotnet run examples/attention.cs [MODEL] [OUT.html]
 // MODEL: a checkpoint directory or a Hub id (default: the embedded demo model, models/setcomp-demo);
 // OUT.html: where the viewer goes (default ./attention.html), clean and corrupted side by side. Beside it, OUT-shift.html
-// and OUT-shift.png: a [layer][head] heatmap drawn with Figures.Heatmap.
+// and OUT-shift.png: a [layer][head] heatmap drawn with Figures.Heatmap. The one #:project line is the report library,
+// which references SharpLens itself.
 using System.Runtime.CompilerServices;
 using SharpLens.Model;
 using SharpLens.Reports;

@@ -63,7 +63,7 @@ internal static class CliHost
         }
         catch (SharpLensException e)
         {
-            return Fail(e.Code, $"error: {e.Message}");
+            return Fail(e.Code, $"error: {CliErrors.Describe(e)}");
         }
         catch (OperationCanceledException) when (ctrlC.Pressed)
         {

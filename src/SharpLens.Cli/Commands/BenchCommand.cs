@@ -59,6 +59,7 @@ internal static class BenchCommand
         t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
+        t.AddRow("the same in CPU seconds (load average)", $"{S("naive_speedup_cpu")}× ({S("load_average")})");
         if (r["dataset_study"] is JsonObject ds)
             t.AddRow($"dataset study, {ds["pairs"]} pairs ({ds["used"]} used)", ds["forward_units_per_pair"] is JsonNode u
                 ? $"{ds["study_s"]} s = {u} forwards per used pair ({ds["per_pair_vs_single_pair"]}× the single-pair study)"

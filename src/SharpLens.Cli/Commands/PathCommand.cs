@@ -38,7 +38,7 @@ internal static class PathCommand
             var prompts = PromptSet.Prepare(tok, config, cleanText, corruptText, p.GetValue(pair.Answer)!, p.GetValue(pair.Wrong)!);
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
             // --out is locked for this run, cleared of a killed run's temporaries and checked before the work (as for study)
-            using var outputs = OutputSet.Open(outPath);
+            using var outputs = OutputSet.Open(outPath, what: "--out");
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(pair.Model) == null);
 

@@ -22,7 +22,7 @@ internal static class ReportCommand
             if (obj["resid_pre_patch_recovery"] == null && obj["per_pair"] is not JsonObject && !CircuitReport.IsCircuit(obj))
                 throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery, no per_pair, not a circuit)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
-            using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
+            using var set = OutputSet.Open(dir, ReportWriter.ReportEntries, "--out");
             var report = CliHost.Cancellable(() => ReportWriter.Render(obj, ct), ct);
             ct.ThrowIfCancellationRequested();
             foreach (var f in report.Commit(set)) AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(f)}[/]");

@@ -32,7 +32,7 @@ internal static class RunCommand
             string? outPath = p.GetValue(outDir);
             if (viewer && string.IsNullOrEmpty(outPath)) throw SharpLensException.Usage("--attention needs --out DIR (the viewer is written to DIR/attention.html)");
             if (!viewer && outPath is not null) throw SharpLensException.Usage("--out is only used with --attention");
-            if (viewer) AtomicFile.EnsureWritableDirectory(outPath!);   // before the model loads
+            if (viewer) AtomicFile.EnsureWritableDirectory(outPath!, "--out");   // before the model loads
             string prompt = CliHost.Text(p, text, textFile, required: true)!;
             string[] hooks = (p.GetValue(cache) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (p.GetValue(cache) is { } given && hooks.Length == 0) throw SharpLensException.Usage($"--cache \"{GenerateCommand.Printable(given)}\" names no hook");

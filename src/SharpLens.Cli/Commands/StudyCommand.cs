@@ -80,7 +80,7 @@ internal static class StudyCommand
             using var m = HookedTransformer.Load(dir, prompts.Tokens.Length, cachedRuns: 2);
             // --out is locked for this run, cleared of a killed run's temporaries and checked (results.json a directory,
             // figures a file, no write permission) before the study: a long run is never lost to its output
-            using var outputs = OutputSet.Open(outPath);
+            using var outputs = OutputSet.Open(outPath, what: "--out");
             var console = new StudyConsole(AnsiConsole.Console);
             console.Header(m, prompts, p.GetValue(pair.Model) == null);
 

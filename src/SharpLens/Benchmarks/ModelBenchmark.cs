@@ -84,14 +84,15 @@ public static class ModelBenchmark
             ["peak_fraction"] = Round(own / peak, 3), ["skinny_peak_fraction"] = Round(ownSkinny / peak, 3),
         };
 
-        var (prompts, forward) = MeasureForward(model, tok, options, o, log, ct);
+        var (prompts, forward, forwardCpu) = MeasureForward(model, tok, options, o, log, ct);
 
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
         StageTimer.Reset();
         var sw = Stopwatch.StartNew();
+        var cpu0 = CpuSeconds();
         var results = Study.Run(model, prompts.Tokens, new StudyOptions(), tok.IsDefined, runs, ct);
-        double study = sw.Elapsed.TotalSeconds;
+        double study = sw.Elapsed.TotalSeconds, studyCpu = CpuSeconds() - cpu0;
         int naive = runs.Total;
         o["study_s"] = Round(study, 3);
         o["study_forward_units"] = Round(study / forward, 1);
@@ -100,6 +101,11 @@ public static class ModelBenchmark
         o["naive_forwards"] = naive;
         o["naive_estimate_s"] = Round(naive * forward, 3);
         o["naive_speedup"] = Round(naive * forward / study, 2);
+        // The same ratio in CPU seconds of this process: on a machine other processes share, wall time counts the time
+        // they hold the cores, which differs between the forwards and the study; CPU time counts this process's work.
+        o["study_cpu_s"] = Round(studyCpu, 3);
+        o["naive_speedup_cpu"] = Round(naive * forwardCpu / studyCpu, 2);
+        o["load_average"] = LoadAverage();
         if (options.DatasetPairs > 0) MeasureDatasetStudy(model, tok, options.DatasetPairs, forward, o, log, ct);
         o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
         o["notes"] = Notes(o);
@@ -155,9 +161,10 @@ public static class ModelBenchmark
         return model;
     }
 
-    /// <summary>The forward on the seed clean prompt, logits at every position: prompt_tokens, forward_s (the median)
-    /// and forward_runs_s into o. Returns the seed prompts and the median.</summary>
-    static (PromptSet Prompts, double Forward) MeasureForward(HookedTransformer model, HfTokenizer tok, BenchOptions options,
+    /// <summary>The forward on the seed clean prompt, logits at every position: prompt_tokens, forward_s (the median),
+    /// forward_runs_s and forward_cpu_s (the median of each forward's CPU seconds) into o. Returns the seed prompts and the
+    /// two medians.</summary>
+    static (PromptSet Prompts, double Forward, double ForwardCpu) MeasureForward(HookedTransformer model, HfTokenizer tok, BenchOptions options,
         JsonObject o, Action<string>? log, CancellationToken ct)
     {
         var prompts = PromptSet.Prepare(tok, model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer,
@@ -165,17 +172,18 @@ public static class ModelBenchmark
         int[] ids = prompts.Tokens.Clean;
         o["prompt_tokens"] = ids.Length;
         log?.Invoke($"forward ({ids.Length} tokens, logits at every position)");
-        var times = Forwards(model, ids, options.ForwardRuns, ct);
+        var (times, cpu) = Forwards(model, ids, options.ForwardRuns, ct);
         if (StageTimer.Snapshot() is { } fp) o["forward_profile_s"] = fp;
-        double forward = Median(times);
+        double forward = Median(times), forwardCpu = Median(cpu);
         o["forward_s"] = Round(forward, 4);
         o["forward_runs_s"] = new JsonArray(times.Select(t => (JsonNode?)Round(t, 4)).ToArray());
-        return (prompts, forward);
+        o["forward_cpu_s"] = Round(forwardCpu, 4);
+        return (prompts, forward, forwardCpu);
     }
 
-    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones into its logits tensor (seconds each; the
-    /// stage profile, when on, covers the timed ones).</summary>
-    static double[] Forwards(HookedTransformer model, int[] ids, int count, CancellationToken ct)
+    /// <summary>One warm-up forward, then <paramref name="count"/> timed ones into its logits tensor (wall and CPU seconds
+    /// each; the stage profile, when on, covers the timed ones).</summary>
+    static (double[] Wall, double[] Cpu) Forwards(HookedTransformer model, int[] ids, int count, CancellationToken ct)
     {
         // The warm-up's logits tensor takes every timed forward's logits, as a loop of forwards would keep one
         // (RunOptions.LogitsInto: a new 15 MB array per forward costs a full garbage collection and its page faults).
@@ -183,13 +191,16 @@ public static class ModelBenchmark
         var options = new RunOptions { Logits = LogitsMode.All, LogitsInto = logits, Cancellation = ct };
         StageTimer.Reset();
         var times = new double[count];
+        var cpu = new double[count];
         for (int i = 0; i < count; i++)
         {
             var sw = Stopwatch.StartNew();
+            double c0 = CpuSeconds();
             model.Forward([ids], options);
             times[i] = sw.Elapsed.TotalSeconds;
+            cpu[i] = CpuSeconds() - c0;
         }
-        return times;
+        return (times, cpu);
     }
 
     /// <summary>Counts the runs a study performs: the largest total reported per phase (every sweep item is one run of a
@@ -268,6 +279,16 @@ public static class ModelBenchmark
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return Process.GetCurrentProcess().PeakWorkingSet64;
+    }
+
+    /// <summary>User and system CPU seconds of this process so far (every thread: the kernels' workers, the GC).</summary>
+    static double CpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+
+    /// <summary>The 1-minute load average of /proc/loadavg (how many runnable processes shared the cores); null elsewhere.</summary>
+    static JsonNode? LoadAverage()
+    {
+        try { return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
     }
 
     static double Median(double[] v)

@@ -78,7 +78,7 @@ public static partial class IoiTask
         int needed = corruption == IoiCorruption.AllNames ? 5 : 3;
         if (names.Count < needed)
             throw SharpLensException.Input($"only {names.Count} of the {Names.Count} IOI names are single tokens (with a leading space) for this tokenizer; " +
-                                           $"IOI needs {needed} distinct names — use --model with a GPT-2-style tokenizer (GPT-2, Qwen, Llama 3)");
+                                           $"IOI needs {needed} distinct names — use a model with a GPT-2-style tokenizer (GPT-2, Qwen, Llama 3)", nameof(tokenizer));
         var rng = new SeededRandom(seed);
         var pairs = new List<PromptPair>(n);
         long attempts = 0, limit = GeneratorChecks.MaxAttempts(n);

@@ -100,8 +100,8 @@ public sealed class PromptDataset
             }
             catch (SharpLensException e) when (e.Code == ExitCode.Input)
             {
-                // PromptSet speaks of command-line options; in a dataset they are keys of the line.
-                problems.Add(new DatasetProblem(pair.Line, System.Text.RegularExpressions.Regex.Replace(e.Message, @"--(answer|wrong|candidates)\b", "\"$1\"")));
+                // PromptSet names its parameter (answer, wrong, candidates): in a dataset, the key of the line.
+                problems.Add(new DatasetProblem(pair.Line, e.Parameter is { } key ? $"\"{key}\": {e.Message}" : e.Message));
             }
         }
         if (problems.Count > 0) throw SharpLensException.Input(Describe(Source, problems, "pair that does not fit the tokenizer", "pairs that do not fit the tokenizer"));

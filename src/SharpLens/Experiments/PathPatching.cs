@@ -81,11 +81,12 @@ public sealed class PathPatching(StudyRuns runs, Action<string, int, int>? progr
     /// <summary>Checks sender heads against the model: a usage error naming the valid range.</summary>
     public static void ValidateSenders(Loading.ModelConfig c, IReadOnlyList<(int Layer, int Head)> senders)
     {
-        if (senders.Count == 0) throw SharpLensException.Usage("--sender needs at least one head, as LAYER.HEAD (e.g. 1.0)");
+        if (senders.Count == 0) throw SharpLensException.Usage("path patching needs at least one sender head", nameof(senders));
         foreach (var (l, h) in senders)
             if (l < 0 || l >= c.NLayers || h < 0 || h >= c.NHeads)
-                throw SharpLensException.Usage($"--sender {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer");
-        if (senders.Distinct().Count() != senders.Count) throw SharpLensException.Usage("--sender names a head twice");
+                throw SharpLensException.Usage($"sender {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer",
+                    nameof(senders));
+        if (senders.Distinct().Count() != senders.Count) throw SharpLensException.Usage("a sender head is named twice", nameof(senders));
     }
 
     /// <summary>Runs both stages for <paramref name="senders"/> (patched together) and, when <paramref name="direct"/>,

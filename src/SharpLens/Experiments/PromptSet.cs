@@ -47,10 +47,10 @@ public sealed record PromptSet
         if (c.SequenceEqual(k))
             throw SharpLensException.Input("the clean and corrupted prompts have the same tokens: patching needs at least one position where they differ "
                 + "(every recovery would be 0/0)");
-        int a = Single(tok, config, clean, answer, "--answer"), w = Single(tok, config, corrupted, wrong, "--wrong");
-        if (a == w) throw SharpLensException.Input($"--answer and --wrong are the same token ({Show(answer)} = id {a}): the logit difference would be 0");
+        int a = Single(tok, config, clean, answer, "answer", nameof(answer)), w = Single(tok, config, corrupted, wrong, "wrong answer", nameof(wrong));
+        if (a == w) throw SharpLensException.Input($"the answer and the wrong answer are the same token ({Show(answer)} = id {a}): the logit difference would be 0", nameof(wrong));
         var candStrings = (candidates is { Count: > 0 } ? candidates : [answer, wrong]).ToArray();
-        int[] cand = candStrings.Select(s => Single(tok, config, clean, s, "--candidates")).ToArray();
+        int[] cand = candStrings.Select(s => Single(tok, config, clean, s, "candidate", nameof(candidates))).ToArray();
 
         int[] ctl;
         bool controlIsDefault = control == null;
@@ -88,11 +88,11 @@ public sealed record PromptSet
         return ids[..length];
     }
 
-    static int[] Encode(HfTokenizer tok, ModelConfig? config, string text, string what)
+    static int[] Encode(HfTokenizer tok, ModelConfig? config, string text, string what, string? parameter = null)
     {
-        if (string.IsNullOrEmpty(text)) throw SharpLensException.Input($"the {what} is empty");
+        if (string.IsNullOrEmpty(text)) throw SharpLensException.Input($"the {what} is empty", parameter);
         var ids = tok.Encode(text).ToArray();
-        if (ids.Length == 0) throw SharpLensException.Input($"the {what} has no tokens");
+        if (ids.Length == 0) throw SharpLensException.Input($"the {what} has no tokens", parameter);
         if (config == null) return ids;
         config.CheckPromptLength(ids.Length, what);
         int bad = ids.FirstOrDefault(i => i >= config.VocabSize, -1);
@@ -103,11 +103,11 @@ public sealed record PromptSet
     /// <summary>The one token <paramref name="text"/> adds after <paramref name="prompt"/>
     /// (<c>tokens(prompt + text) = tokens(prompt) + [token]</c>), so that " Mango" is one token for SentencePiece
     /// vocabularies too, where alone it encodes as <c>▁</c> + <c>▁Mango</c>.</summary>
-    static int Single(HfTokenizer tok, ModelConfig? config, string prompt, string text, string what)
+    static int Single(HfTokenizer tok, ModelConfig? config, string prompt, string text, string what, string parameter)
     {
-        Encode(tok, config, text, what + " token"); // empty, no tokens, or ids beyond the vocabulary
+        Encode(tok, config, text, what + " token", parameter); // empty, no tokens, or ids beyond the vocabulary
         if (tok.TryGetAnswerToken(prompt, text) is { } id) return id;
-        throw SharpLensException.Input($"{what} {Show(text)} is not one token after its prompt: it is {tok.DescribePieces(prompt, text)}");
+        throw SharpLensException.Input($"the {what} {Show(text)} is not one token after its prompt: it is {tok.DescribePieces(prompt, text)}", parameter);
     }
 
     static string Show(string s) => "\"" + s.Replace("\n", "\\n") + "\"";

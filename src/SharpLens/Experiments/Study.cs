@@ -218,10 +218,12 @@ public static class Study
     public static void ValidateOptions(Loading.ModelConfig c, StudyOptions options)
     {
         if (options.PairLayer is { } pl && (pl < 0 || pl >= c.NLayers))
-            throw SharpLensException.Usage($"--pair-layer {pl} is out of range: the model has layers 0–{c.NLayers - 1}; pick one of those");
+            throw SharpLensException.Usage($"pair layer {pl} is out of range: the model has layers 0–{c.NLayers - 1}; pick one of those",
+                nameof(StudyOptions.PairLayer));
         foreach (var (l, h) in options.Heads ?? [])
             if (l < 0 || l >= c.NLayers || h < 0 || h >= c.NHeads)
-                throw SharpLensException.Usage($"--heads {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer");
+                throw SharpLensException.Usage($"head {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer",
+                    nameof(StudyOptions.Heads));
         if (options.Senders is { } senders) PathPatching.ValidateSenders(c, senders);
     }
 

@@ -24,20 +24,20 @@ public static class StudyExperiments
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) for a name that is not an experiment, listing the valid names.</exception>
     public static IReadOnlySet<string> Select(string? only, string? skip)
     {
-        var chosen = only == null ? All.ToHashSet() : Parse(only, "--only").ToHashSet();
-        chosen.ExceptWith(Parse(skip, "--skip"));
+        var chosen = only == null ? All.ToHashSet() : Parse(only, nameof(only)).ToHashSet();
+        chosen.ExceptWith(Parse(skip, nameof(skip)));
         chosen.Add(Baselines);
         return chosen;
     }
 
-    static IEnumerable<string> Parse(string? list, string option)
+    static IEnumerable<string> Parse(string? list, string parameter)
     {
         if (list == null) return [];
         var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (names.Length == 0) throw SharpLensException.Usage($"{option} needs at least one experiment name; valid names: {string.Join(", ", All)}");
+        if (names.Length == 0) throw SharpLensException.Usage($"no experiment named; valid names: {string.Join(", ", All)}", parameter);
         foreach (var n in names)
             if (!All.Contains(n))
-                throw SharpLensException.Usage($"{option}: \"{n}\" is not an experiment; valid names: {string.Join(", ", All)}");
+                throw SharpLensException.Usage($"\"{n}\" is not an experiment; valid names: {string.Join(", ", All)}", parameter);
         return names;
     }
 }

@@ -40,7 +40,8 @@ public static partial class ModelLocator
         if (model.Length > 0 && Directory.Exists(model)) return Path.GetFullPath(model);
         if (!TryParseHubId(model, out string repoId, out string revision))
             throw SharpLensException.Usage(
-                $"--model '{model}' is neither an existing directory nor a Hugging Face model id like Qwen/Qwen1.5-1.8B-Chat or org/name@revision");
+                $"model '{model}' is neither an existing directory nor a Hugging Face model id like Qwen/Qwen1.5-1.8B-Chat or org/name@revision",
+                nameof(model));
 
         options ??= HubOptions.FromEnvironment();
         var cache = new HubCache(options.CacheDir, repoId);

@@ -57,7 +57,8 @@ public static class AtomicFile
     /// lost to an output directory that cannot be written.
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Output"/>) naming the directory and the reason.</exception>
-    public static void EnsureWritableDirectory(string dir, string option = "--out")
+    /// <param name="what">how the message names the directory's role, e.g. "output" (the CLI passes its option)</param>
+    public static void EnsureWritableDirectory(string dir, string what = "output")
     {
         try
         {
@@ -67,7 +68,7 @@ public static class AtomicFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SharpLensException(ExitCode.Output, $"cannot write to {dir} ({e.Message}); choose another {option} directory", e);
+            throw new SharpLensException(ExitCode.Output, $"cannot write to {dir} ({e.Message}); choose another {what} directory", e) { Parameter = nameof(dir) };
         }
     }
 

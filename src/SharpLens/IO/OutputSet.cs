@@ -39,7 +39,8 @@ public sealed class OutputSet : IDisposable
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Output"/>) when the directory cannot be created or written,
     /// another run holds it, or an entry is in the way (a directory named results.json, a file named figures).</exception>
-    public static OutputSet Open(string dir, IEnumerable<string>? replaces = null, string option = "--out")
+    /// <param name="what">how messages name the directory's role ("choose another output directory"); the CLI passes its option</param>
+    public static OutputSet Open(string dir, IEnumerable<string>? replaces = null, string what = "output")
     {
         string full = Path.GetFullPath(dir);
         bool existed = System.IO.Directory.Exists(full);
@@ -48,9 +49,9 @@ public sealed class OutputSet : IDisposable
         {
             System.IO.Directory.CreateDirectory(full);
             held = DirectoryLock.TryAcquire(full) ?? throw new SharpLensException(ExitCode.Output,
-                $"{full} is in use: another sharplens run is writing its outputs there; wait for it to finish or choose another {option} directory");
+                $"{full} is in use: another sharplens run is writing its outputs there; wait for it to finish or choose another {what} directory");
             LeftoverFiles.RemoveDead(full);
-            foreach (string entry in replaces ?? AllEntries) CheckReplaceable(full, entry, option);
+            foreach (string entry in replaces ?? AllEntries) CheckReplaceable(full, entry, what);
             string staging = Path.Combine(full, $".sharplens-staging-{Environment.ProcessId}-{Guid.NewGuid():N}");
             System.IO.Directory.CreateDirectory(staging);
             return new OutputSet(full, staging, !existed, held);
@@ -59,7 +60,7 @@ public sealed class OutputSet : IDisposable
         {
             held?.Dispose();
             RemoveIfEmpty(full, existed);
-            throw new SharpLensException(ExitCode.Output, $"cannot write to {full} ({e.Message}); choose another {option} directory", e);
+            throw new SharpLensException(ExitCode.Output, $"cannot write to {full} ({e.Message}); choose another {what} directory", e);
         }
         catch
         {
@@ -69,7 +70,7 @@ public sealed class OutputSet : IDisposable
         }
     }
 
-    static void CheckReplaceable(string dir, string entry, string option)
+    static void CheckReplaceable(string dir, string entry, string role)
     {
         string path = Path.Combine(dir, entry);
         var (kind, _) = RegularFile.Stat(path);
@@ -77,7 +78,7 @@ public sealed class OutputSet : IDisposable
         if (kind == FileKind.Missing || kind == (wantDir ? FileKind.Directory : FileKind.Regular) || kind == FileKind.Unknown && !wantDir) return;
         string what = kind == FileKind.Directory ? "a directory" : wantDir ? "not a directory" : "not a regular file";
         throw new SharpLensException(ExitCode.Output,
-            $"{path} is {what}, so this run's {entry} cannot take its place; move it away or choose another {option} directory");
+            $"{path} is {what}, so this run's {entry} cannot take its place; move it away or choose another {role} directory");
     }
 
     /// <summary>

@@ -136,13 +136,13 @@ public static class RandomCheckpoint
         if (File.Exists(dest)) throw SharpLensException.Usage($"{dest} is a file, not a directory");
         if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
         {
-            if (!overwrite) throw SharpLensException.Usage($"{dest} already exists and is not empty (use --force to replace it)");
+            if (!overwrite) throw SharpLensException.Usage($"{dest} already exists and is not empty (overwriting it was not asked for)", nameof(overwrite));
             CheckReplaceable(dest);
         }
     }
 
     /// <summary>
-    /// --force replaces only a folder make-random wrote: one holding its marker file and nothing but what it writes
+    /// Overwriting replaces only a folder make-random wrote: one holding its marker file and nothing but what it writes
     /// (config.json, model*.safetensors and their index, the tokenizer files). Anything else — a working directory,
     /// a real checkpoint, a folder with one file more — is refused (exit 2) with the reason.
     /// </summary>
@@ -150,7 +150,7 @@ public static class RandomCheckpoint
     {
         string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
         string cwd = Path.GetFullPath(Environment.CurrentDirectory).TrimEnd(Path.DirectorySeparatorChar);
-        string Refuse(string why) => throw SharpLensException.Usage($"--force will not replace {full}: {why}; remove it yourself or choose another --out");
+        string Refuse(string why) => throw SharpLensException.Usage($"{full} is not replaced: {why}; remove it yourself or choose another output folder", "overwrite");
         if (new DirectoryInfo(full).LinkTarget != null) Refuse("it is a symbolic link");
         if (cwd == full || cwd.StartsWith(full + Path.DirectorySeparatorChar, StringComparison.Ordinal)) Refuse("it is (or holds) the working directory");
         var entries = Directory.EnumerateFileSystemEntries(full).Select(Path.GetFileName).ToList();

@@ -42,7 +42,7 @@ public sealed record RandomModelSpec
     /// <summary>The same architecture with <paramref name="layers"/> decoder blocks.</summary>
     public RandomModelSpec WithLayers(int layers)
     {
-        if (layers < 1) throw SharpLensException.Usage($"--layers must be at least 1, got {layers}");
+        if (layers < 1) throw SharpLensException.Usage($"a model needs at least 1 layer, got {layers}", nameof(layers));
         return this with { NLayers = layers };
     }
 

@@ -170,7 +170,7 @@ public class PromptDatasetTests
         Assert.Equal(ExitCode.Input, e.Code);
         Assert.StartsWith("dataset p.jsonl: 3 pairs that do not fit the tokenizer", e.Message);
         Assert.Contains("\n  line 2: the clean and corrupted prompts have different token lengths", e.Message);
-        Assert.Contains("\n  line 3: \"answer\" \" Mango Peach\" is not one token after its prompt: it is 2 tokens", e.Message);
+        Assert.Contains("\n  line 3: \"answer\": the answer \" Mango Peach\" is not one token after its prompt: it is 2 tokens", e.Message);
         Assert.Contains($"\n  line 4: 3 labels for {tokens} tokens", e.Message);
         Assert.DoesNotContain("line 1:", e.Message);
         Assert.DoesNotContain("line 5:", e.Message);

@@ -65,7 +65,7 @@ public class CliErrorTests
         string outDir = Path.Combine(Fixtures.TempDir("cli"), "out");
         var r = CliProcess.Run("study", "--model", Tiny, "--pair-layer", "7", "--out", outDir);
         string err = AssertFailure(r, ExitCode.Usage);
-        Assert.Equal("error: --pair-layer 7 is out of range: the model has layers 0–3; pick one of those", err);
+        Assert.Equal("error: --pair-layer: pair layer 7 is out of range: the model has layers 0–3; pick one of those", err);
         Assert.DoesNotContain("Tokens", r.Out); // refused before the prompts were even shown
         Assert.False(Directory.Exists(outDir));
     }
@@ -74,7 +74,7 @@ public class CliErrorTests
     public void HeadOutOfRangeIsCheckedBeforeAnyRun()
     {
         var r = CliProcess.Run("study", "--model", Tiny, "--heads", "0.1,2.9", "--out", Path.Combine(Fixtures.TempDir("cli"), "out"));
-        Assert.Contains("--heads 2.9 is out of range", AssertFailure(r, ExitCode.Usage));
+        Assert.Contains("--heads: head 2.9 is out of range", AssertFailure(r, ExitCode.Usage));
         Assert.Equal("", r.Out);
     }
 

@@ -38,7 +38,7 @@ public class MakeRandomOutputTests
         File.WriteAllText(Path.Combine(cwd, "thesis.tex"), "years of work");
         var r = CliProcess.Run([.. Small, "--out", ".", "--force"], null, cwd);
         Assert.True(r.Code == (int)ExitCode.Usage, $"exit {r.Code}: {r.Err}");
-        Assert.Equal($"error: --force will not replace {cwd}: it is (or holds) the working directory; remove it yourself or choose another --out", r.Err.TrimEnd());
+        Assert.Equal($"error: --force: {cwd} is not replaced: it is (or holds) the working directory; remove it yourself or choose another output folder", r.Err.TrimEnd());
         Assert.Equal("years of work", File.ReadAllText(Path.Combine(cwd, "thesis.tex")));
     }
 
@@ -50,7 +50,7 @@ public class MakeRandomOutputTests
         File.WriteAllText(Path.Combine(dir, "notes.md"), "mine");
         var r = MakeRandom(dir, "--force");
         Assert.True(r.Code == (int)ExitCode.Usage, $"exit {r.Code}: {r.Err}");
-        Assert.Equal($"error: --force will not replace {dir}: it holds notes.md, which make-random does not write; remove it yourself or choose another --out",
+        Assert.Equal($"error: --force: {dir} is not replaced: it holds notes.md, which make-random does not write; remove it yourself or choose another output folder",
             r.Err.TrimEnd());
         Assert.Equal("mine", File.ReadAllText(Path.Combine(dir, "notes.md")));
         Assert.NotEmpty(Directory.GetFiles(dir, "*.safetensors"));
@@ -63,7 +63,7 @@ public class MakeRandomOutputTests
         string dir = BrokenModel.Copy();
         var r = MakeRandom(dir, "--force");
         Assert.True(r.Code == (int)ExitCode.Usage, $"exit {r.Code}: {r.Err}");
-        Assert.Contains($"--force will not replace {dir}: make-random did not write it (there is no {RandomCheckpoint.MarkerFile} file)", r.Err);
+        Assert.Contains($"--force: {dir} is not replaced: make-random did not write it (there is no {RandomCheckpoint.MarkerFile} file)", r.Err);
         Assert.True(File.Exists(Path.Combine(dir, BrokenModel.Shard1)));
     }
 

@@ -57,7 +57,7 @@ public class OutputSetTests
             File.WriteAllText(Path.Combine(first.Staging, "results.json"), "{\"new\": true}");
             var e = Assert.Throws<SharpLensException>(() => OutputSet.Open(dir));
             Assert.Equal(ExitCode.Output, e.Code);
-            Assert.Equal($"{dir} is in use: another sharplens run is writing its outputs there; wait for it to finish or choose another --out directory", e.Message);
+            Assert.Equal($"{dir} is in use: another sharplens run is writing its outputs there; wait for it to finish or choose another output directory", e.Message);
             first.Commit(OutputSet.AllEntries);
         }
         Assert.Equal("{\"new\": true}", File.ReadAllText(Path.Combine(dir, "results.json")));

@@ -46,7 +46,8 @@ public class PromptErrorTests
     {
         var e = Prepare(PromptSet.SeedClean, PromptSet.SeedCorrupted, answer: " Mango Peach");
         Assert.Equal(ExitCode.Input, e.Code);
-        Assert.Contains("--answer \" Mango Peach\" is not one token after its prompt: it is 2 tokens after the prompt, \" Mango\" (", e.Message);
+        Assert.Contains("the answer \" Mango Peach\" is not one token after its prompt: it is 2 tokens after the prompt, \" Mango\" (", e.Message);
+        Assert.Equal("answer", e.Parameter);
         Assert.Contains("+ \" Peach\" (", e.Message);
     }
 
@@ -161,9 +162,11 @@ public class PromptErrorTests
     {
         var e = Assert.Throws<SharpLensException>(() => Study.ValidateOptions(Config, new StudyOptions { PairLayer = 4 }));
         Assert.Equal(ExitCode.Usage, e.Code);
-        Assert.Contains("--pair-layer 4 is out of range: the model has layers 0–3", e.Message);
+        Assert.Contains("pair layer 4 is out of range: the model has layers 0–3", e.Message);
+        Assert.Equal(nameof(StudyOptions.PairLayer), e.Parameter);
         e = Assert.Throws<SharpLensException>(() => Study.ValidateOptions(Config, new StudyOptions { Heads = [(0, 0), (1, 4)] }));
-        Assert.Contains("--heads 1.4 is out of range", e.Message);
+        Assert.Contains("head 1.4 is out of range", e.Message);
+        Assert.Equal(nameof(StudyOptions.Heads), e.Parameter);
         Study.ValidateOptions(Config, new StudyOptions { PairLayer = 3, Heads = [(3, 3)] });
     }
 }

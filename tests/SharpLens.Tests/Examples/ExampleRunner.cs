@@ -29,10 +29,19 @@ public static class ExampleRunner
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromMinutes(8))) { p.Kill(entireProcessTree: true); throw new TimeoutException($"{script} ran over 8 minutes"); }
-        var result = (p.ExitCode, stdout.Result, stderr.Result);
+        // When `dotnet run` rebuilds the library first (a source changed since the last example), its build warnings come on
+        // stdout before the example's own output: they are not the example's.
+        var result = (p.ExitCode, BuildMessage.Replace(stdout.Result, ""), stderr.Result);
         Assert.True(result.ExitCode == 0, $"{script} exited {result.ExitCode}\n{result.Item2}\n{result.Item3}");
         return result;
     }
+
+    /// <summary>The last printed line that is a JSON object or list: when `dotnet run` rebuilds the library first (a
+    /// changed source), its build messages come on stdout before the example's own output.</summary>
+    public static string JsonLine(string text) => Lines(text).Last(l => l.StartsWith('{') || l.StartsWith('['));
+
+    static readonly System.Text.RegularExpressions.Regex BuildMessage =
+        new(@"^\S[^\n]*\(\d+,\d+\): (warning|error) [A-Z]+\d+: [^\n]*\n?", System.Text.RegularExpressions.RegexOptions.Multiline);
 
     public static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

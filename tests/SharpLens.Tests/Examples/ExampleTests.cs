@@ -65,7 +65,7 @@ public class ExampleTests
     [InlineData(1, 1)]
     public void PatchHeadRecoveryEqualsTheStudysHeadPatch(int layer, int head)
     {
-        var o = JsonNode.Parse(Run(Script("patch-head.cs"), Demo, $"{layer}", $"{head}").Out)!.AsObject();
+        var o = JsonNode.Parse(JsonLine(Run(Script("patch-head.cs"), Demo, $"{layer}", $"{head}").Out))!.AsObject();
         Assert.Equal(["clean_logit_diff", "corrupted_logit_diff", "patched_logit_diff", "recovery"], o.Select(kv => kv.Key).ToArray());
         var study = StudyResults;
         Near(study["clean_logit_diff"]!.GetValue<double>(), o["clean_logit_diff"]!.GetValue<double>());

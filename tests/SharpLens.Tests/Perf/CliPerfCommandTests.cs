@@ -43,7 +43,7 @@ public class CliPerfCommandTests
             var o = JsonNode.Parse(output.Trim())!.AsObject();
             foreach (var key in new[] { "forward_s", "study_s", "study_forward_units", "peak_rss_gb", "gemm_gflops", "gemm_skinny_gflops",
                                         "fma_peak_gflops", "naive_estimate_s", "naive_speedup", "gemm_peak_fraction", "gemm_skinny_peak_fraction",
-                                        "tokenizer_load_s", "model_load_s" })
+                                        "tokenizer_load_s", "model_load_s", "forward_cpu_s", "study_cpu_s", "naive_speedup_cpu" })
                 Assert.True(o[key]!.GetValue<double>() > 0, $"{key} = {o[key]}");
             // every run of the study counts once in the naive loop, the circuit questions' runs included (the sender is
             // in layer 0: the default rule looks at layers 0 … n − 2)
