@@ -6,7 +6,7 @@ namespace SharpLens.Cli;
 /// <summary>The command tree of the <c>sharplens</c> executable (shared by Program.cs and in-process tests).</summary>
 internal static class CliApp
 {
-    /// <summary>The root command with every subcommand: tokenize, run, generate, study, path, report, make-random, bench, dataset.</summary>
+    /// <summary>The root command with every subcommand: tokenize, run, generate, study, path, report, merge, make-random, bench, dataset.</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("SharpLens: mechanistic interpretability for Qwen2-, Llama- and GPT-2-family models on the CPU")
@@ -17,6 +17,7 @@ internal static class CliApp
             StudyCommand.Create(),
             PathCommand.Create(),
             ReportCommand.Create(),
+            MergeCommand.Create(),
             MakeRandomCommand.Create(),
             BenchCommand.Create(),
             DatasetCommand.Create(),

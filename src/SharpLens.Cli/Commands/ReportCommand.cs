@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using SharpLens.IO;
 using SharpLens.Reports;
 using Spectre.Console;
@@ -18,6 +19,9 @@ internal static class ReportCommand
             string path = p.GetValue(results)!;
             // parsed and checked on a worker, so that Ctrl-C stops even a huge file at once
             var obj = CliHost.Cancellable(() => ResultsFile.Load(path, ct), ct);
+            if (obj[Sharding.StudyShard.HeaderKey] is JsonObject shard)
+                throw SharpLensException.Input($"{path}: shard {shard["index"]}/{shard["count"]} of a sharded study, not a results.json; "
+                    + "combine the shards with sharplens merge FOLDER… --out DIR, which writes the report");
             if (obj["resid_pre_patch_recovery"] == null) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
             using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
