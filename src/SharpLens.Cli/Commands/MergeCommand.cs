@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using SharpLens.IO;
 using SharpLens.Reports;
 using SharpLens.Sharding;
@@ -14,9 +13,6 @@ namespace SharpLens.Cli.Commands;
 /// </summary>
 internal static class MergeCommand
 {
-    /// <summary>Merges a dataset study's shards; set by the dataset study (null until it exists: such shards are refused).</summary>
-    internal static Func<IReadOnlyList<ShardInput>, JsonObject>? MergeDataset { get; set; }
-
     public static Command Create()
     {
         var shards = new Argument<string[]>("shards") { Description = "the --out folders of the study --shard runs (or their shard.json files)", Arity = ArgumentArity.OneOrMore };
@@ -31,7 +27,7 @@ internal static class MergeCommand
                 if (Path.GetDirectoryName(f) == outPath)
                     throw SharpLensException.Usage($"--out {outPath} holds one of the shards: merging there would replace it; choose another --out directory");
             var inputs = CliHost.Cancellable(() => files.Select(f => new ShardInput(f, ResultsFile.Load(f, ct))).ToList(), ct);
-            var merged = ShardMerge.Merge(inputs, MergeDataset);
+            var merged = ShardMerge.Merge(inputs);
             using var outputs = OutputSet.Open(outPath);
             AtomicFile.WriteAllText(Path.Combine(outputs.Staging, OutputSet.ResultsFile), merged.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             var written = outputs.Commit(OutputSet.AllEntries);

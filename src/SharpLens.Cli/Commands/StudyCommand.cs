@@ -34,13 +34,30 @@ internal static class StudyCommand
         var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
         var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
         var shard = new Option<string?>("--shard") { Description = "compute only shard I of N (I/N, 0 ≤ I < N; or slurm: the task of a Slurm job array) and write it to --out/shard.json for sharplens merge" };
-        var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair")
+        var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair, or on every pair of a dataset (--dataset)")
             { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport, shard };
         pair.AddTo(cmd);
+        var dataset = new StudyDataset();
+        dataset.AddTo(cmd);
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
-            // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
             ShardSpec? slice = p.GetValue(shard) is { } spec ? ShardSpec.Parse(spec) : null;
+            if (p.GetValue(dataset.Dataset) != null)
+            {
+                foreach (var o in new Option[] { control, controlFile, candidates })
+                    if (p.GetResult(o) is { Implicit: false })
+                        throw SharpLensException.Usage($"{o.Name} and --dataset exclude each other: each pair gets the default control prompt and its own line's candidates");
+                return dataset.Run(p, pair, new StudyOptions
+                {
+                    PairLayer = p.GetValue(pairLayer),
+                    Heads = ParseHeads(p.GetValue(heads)),
+                    Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
+                    Senders = ParseHeads(p.GetValue(sender), "--sender"),
+                    Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
+                    Ablations = dataset.Ablations(p, dataset: true),
+                }, p.GetValue(noReport), ct, slice);
+            }
+            // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
             var (cleanText, corruptText) = pair.Prompts(p);
             string? controlText = CliHost.Text(p, control, controlFile, required: false);
             var options = new StudyOptions
@@ -50,6 +67,7 @@ internal static class StudyCommand
                 Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
                 Senders = ParseHeads(p.GetValue(sender), "--sender"),
                 Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
+                Ablations = dataset.Ablations(p, dataset: false),
             };
             var selected = options.Experiments;
             if (slice is { } sl) options = options with { Experiments = StudyShard.Experiments(selected, sl) };

@@ -48,13 +48,15 @@ public sealed record Intervention(string Hook, int FirstPosition, Setter Apply)
     public static Intervention PatchAll(string hook, ReadOnlyMemory<float> source) =>
         new(PositionFirst(hook), 0, (t, shape, off) => source.Span.Slice(off * RowSize(shape), t.Length).CopyTo(t));
 
-    /// <summary>Copy the slices of <paramref name="heads"/> of a [pos, heads, d_head] activation at the given positions.</summary>
+    /// <summary>Copy the slices of <paramref name="heads"/> of a [pos, heads, d_head] activation at the given positions (those
+    /// at or after the run's first recomputed position).</summary>
     public static Intervention PatchHeads(string hook, ReadOnlyMemory<float> source, IReadOnlyList<int> heads, IReadOnlyList<int> positions) =>
         new(PositionFirst(hook), positions.Min(), (t, shape, off) =>
         {
             int nh = shape[1], e = shape[2];
             foreach (int p in positions)
-                foreach (int h in heads)
+                if (p >= off)   // a run resumed at position off (a paired sweep's second run) holds only [off, T)
+                    foreach (int h in heads)
                     source.Span.Slice((p * nh + h) * e, e).CopyTo(t.Slice(((p - off) * nh + h) * e, e));
         });
 

@@ -13,11 +13,25 @@ namespace SharpLens.Experiments;
 /// </summary>
 public static class Study
 {
+    /// <summary>The message of a single-pair study asked for resample ablation.</summary>
+    public const string ResampleNeedsDataset = "resample ablation needs a dataset (another pair to draw from): use --dataset, or --ablation zero,mean";
+
     public static JsonObject Run(HookedTransformer model, StudyTokens tokens, StudyOptions options, Func<int, bool> isDefinedToken,
-        IProgress<StudyProgress>? progress = null, CancellationToken ct = default)
+        IProgress<StudyProgress>? progress = null, CancellationToken ct = default) =>
+        Run(model, tokens, null, options, isDefinedToken, progress, ct);
+
+    /// <summary>The study from base runs already made (a dataset study checks each pair's baselines on them first).</summary>
+    public static JsonObject Run(StudyRuns runs, StudyOptions options, Func<int, bool> isDefinedToken,
+        IProgress<StudyProgress>? progress = null, CancellationToken ct = default) =>
+        Run(runs.Model, runs.Tokens, runs, options, isDefinedToken, progress, ct);
+
+    static JsonObject Run(HookedTransformer model, StudyTokens tokens, StudyRuns? given, StudyOptions options, Func<int, bool> isDefinedToken,
+        IProgress<StudyProgress>? progress, CancellationToken ct)
     {
         var c = model.Config;
         ValidateOptions(c, options);
+        if (options.Ablations.Contains(AblationKind.Resample) && options.ResampleValues == null && (options.Experiments?.Contains(StudyExperiments.Ablation) ?? true))
+            throw SharpLensException.Usage(ResampleNeedsDataset);
         var timings = new JsonObject();
         var total = Stopwatch.StartNew();
         var clock = Stopwatch.StartNew();
@@ -26,7 +40,7 @@ public static class Study
 
         var o = new JsonObject { ["processing"] = options.Processing == Processing.Tl ? "tl" : "hf" };
         Report("baselines", 0, 3);
-        var runs = new StudyRuns(model, tokens, ct);
+        var runs = given ?? new StudyRuns(model, tokens, ct);
         Report("baselines", 3, 3);
         if (!double.IsFinite(runs.CleanLogitDiff) || !double.IsFinite(runs.CorruptedLogitDiff))
             throw SharpLensException.Checkpoint($"the model's logits are not finite (clean logit diff {runs.CleanLogitDiff}, corrupted {runs.CorruptedLogitDiff}); check the weights");
@@ -82,19 +96,17 @@ public static class Study
         if (Runs(StudyExperiments.Ablation))
         {
             var ablation = new AblationExperiments(runs, options.Processing, Report, ct);
-            var (ablatedClean, ablatedCorrupted) = ablation.RunBoth();
-            foreach (bool clean in new[] { true, false })
-            {
-                string name = clean ? "clean" : "corrupted";
-                double baseline = clean ? runs.CleanLogitDiff : runs.CorruptedLogitDiff;
-                var r = clean ? ablatedClean : ablatedCorrupted;
-                o[$"zero_ablate_attn_{name}_logit_diff"] = Json.Row(r.Attn);
-                o[$"zero_ablate_mlp_{name}_logit_diff"] = Json.Row(r.Mlp);
-                o[$"zero_ablate_head_{name}_logit_diff"] = Json.Grid(r.Heads);
-                o[$"zero_ablate_attn_{name}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Attn, baseline));
-                o[$"zero_ablate_mlp_{name}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Mlp, baseline));
-                o[$"zero_ablate_head_{name}_fraction"] = Json.Grid(r.Heads.Select(row => AblationExperiments.Fraction(row, baseline)));
-            }
+            if (options.Ablations.Contains(AblationKind.Zero)) WriteZeroAblation(o, runs, ablation);
+            if (options.Ablations.Contains(AblationKind.Mean))
+                WriteAblation(o, "mean", ablation.RunReplacing(options.MeanValues ?? AblationExperiments.MeanOfRuns(runs), "mean", sameForBoth: true));
+            if (options.Ablations.Contains(AblationKind.Resample))
+                WriteAblation(o, "resample", ablation.RunReplacing(options.ResampleValues!,
+                    "resample", sameForBoth: false));
+            var joint = options.Heads?.ToList() ?? TopHeads(HeadsLast(), options.DefaultTopHeads);
+            var (jointClean, jointCorrupted) = ablation.JointHeads(joint);
+            o["joint_ablate_heads"] = Json.Grid(joint.Select(x => new[] { x.Layer, x.Head }));
+            o["joint_ablate_head_pair_clean_logit_diff"] = Json.Grid(jointClean);
+            o["joint_ablate_head_pair_corrupted_logit_diff"] = Json.Grid(jointCorrupted);
             Lap("ablation_s");
         }
 
@@ -106,7 +118,7 @@ public static class Study
             foreach (bool clean in new[] { true, false })
             {
                 o[$"pattern_last_row_{(clean ? "clean" : "corrupted")}"] = Json.Cube(PatternLastRows(runs, clean));
-                o[$"pattern_{(clean ? "clean" : "corrupted")}"] = FullPatterns(runs, clean);
+                if (options.FullPatterns) o[$"pattern_{(clean ? "clean" : "corrupted")}"] = FullPatterns(runs, clean);
             }
             Lap("patterns_s");
             Report("attention patterns", 1, 1);
@@ -166,6 +178,36 @@ public static class Study
         timings["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 4);
         o["timings"] = timings;
         return o;
+    }
+
+    static void WriteZeroAblation(JsonObject o, StudyRuns runs, AblationExperiments ablation)
+    {
+        var (ablatedClean, ablatedCorrupted) = ablation.RunBoth();
+        foreach (bool clean in new[] { true, false })
+        {
+            string name = clean ? "clean" : "corrupted";
+            double baseline = clean ? runs.CleanLogitDiff : runs.CorruptedLogitDiff;
+            var r = clean ? ablatedClean : ablatedCorrupted;
+            o[$"zero_ablate_attn_{name}_logit_diff"] = Json.Row(r.Attn);
+            o[$"zero_ablate_mlp_{name}_logit_diff"] = Json.Row(r.Mlp);
+            o[$"zero_ablate_head_{name}_logit_diff"] = Json.Grid(r.Heads);
+            o[$"zero_ablate_attn_{name}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Attn, baseline));
+            o[$"zero_ablate_mlp_{name}_fraction"] = Json.Row(AblationExperiments.Fraction(r.Mlp, baseline));
+            o[$"zero_ablate_head_{name}_fraction"] = Json.Grid(r.Heads.Select(row => AblationExperiments.Fraction(row, baseline)));
+        }
+    }
+
+    /// <summary>{kind}_ablate_{attn,mlp,head}_{clean,corrupted}_logit_diff.</summary>
+    static void WriteAblation(JsonObject o, string kind, (AblationExperiments.Result Clean, AblationExperiments.Result Corrupted) r)
+    {
+        foreach (bool clean in new[] { true, false })
+        {
+            string name = clean ? "clean" : "corrupted";
+            var v = clean ? r.Clean : r.Corrupted;
+            o[$"{kind}_ablate_attn_{name}_logit_diff"] = Json.Row(v.Attn);
+            o[$"{kind}_ablate_mlp_{name}_logit_diff"] = Json.Row(v.Mlp);
+            o[$"{kind}_ablate_head_{name}_logit_diff"] = Json.Grid(v.Heads);
+        }
     }
 
     /// <summary>

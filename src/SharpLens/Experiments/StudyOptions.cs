@@ -38,7 +38,35 @@ public sealed record StudyOptions
     public IReadOnlyList<(int Layer, int Head)>? Senders { get; init; }
     /// <summary>The experiments to run, by <see cref="StudyExperiments"/> name; null: all of them.</summary>
     public IReadOnlySet<string>? Experiments { get; init; }
+    /// <summary>Whether <c>patterns</c> writes every head's whole pattern (<c>pattern_{clean,corrupted}</c>, the report's
+    /// attention viewer) besides the final-position rows; a dataset study leaves them out (T² per head and pair).</summary>
+    public bool FullPatterns { get; init; } = true;
+    /// <summary>The ablations the <c>ablation</c> experiment runs (EXPERIMENTS.md, "Datasets"): zero only unless told.</summary>
+    public IReadOnlySet<AblationKind> Ablations { get; init; } = new HashSet<AblationKind> { AblationKind.Zero };
+    /// <summary>Mean ablation's replacement activations for this pair; null: the mean of the pair's own clean and corrupted
+    /// runs (a single-pair study). A dataset study passes the dataset's mean at each position's label or offset.</summary>
+    public AblationValues? MeanValues { get; init; }
+    /// <summary>Resample ablation's replacement activations for this pair (another pair's, aligned); null: resample
+    /// ablation is not available (a single pair has no other pair to draw from).</summary>
+    public AblationValues? ResampleValues { get; init; }
 }
+
+/// <summary>Which replacement an ablation writes into a component's output (EXPERIMENTS.md, "Datasets").</summary>
+public enum AblationKind
+{
+    /// <summary>0 at every position (<c>zero_ablate_…</c>).</summary>
+    Zero,
+    /// <summary>The activation's mean over the dataset (or the pair's two runs) at the same label or offset (<c>mean_ablate_…</c>).</summary>
+    Mean,
+    /// <summary>Another pair's activation at the same label or offset (<c>resample_ablate_…</c>).</summary>
+    Resample,
+}
+
+/// <summary>
+/// The replacement activation of one hook (<c>hook_attn_out</c>, <c>hook_mlp_out</c> or <c>attn.hook_z</c>) for the clean
+/// (<paramref name="cleanRun"/>) or corrupted run of a pair: per-prompt shape [pos, ...] with the pair's token count.
+/// </summary>
+public delegate ReadOnlyMemory<float> AblationValues(string hook, bool cleanRun);
 
 /// <summary>Progress of a study: the phase and how many of its runs are done.</summary>
 public readonly record struct StudyProgress(string Phase, int Done, int Total);

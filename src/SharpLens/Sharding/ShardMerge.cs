@@ -18,16 +18,15 @@ public static class ShardMerge
     /// <summary>Relative tolerance for values two shards both computed (the baselines; the metadata must be equal).</summary>
     public const double Tolerance = 1e-6;
 
-    /// <summary>Merges a complete set of shards (in any order).</summary>
-    /// <param name="mergeDataset">merges the shards of a dataset study (their results in shard order); null: such shards
-    /// are refused</param>
+    /// <summary>Merges a complete set of shards (in any order): a single pair's (<see cref="MergePair"/>) or a dataset
+    /// study's (<see cref="DatasetShards.Merge"/>).</summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) for a set that cannot be merged, saying why.</exception>
-    public static JsonObject Merge(IReadOnlyList<ShardInput> shards, Func<IReadOnlyList<ShardInput>, JsonObject>? mergeDataset = null)
+    public static JsonObject Merge(IReadOnlyList<ShardInput> shards)
     {
         var ordered = CheckSet(shards);
         string kind = Header(ordered[0]).Kind;
         if (kind == StudyShard.PairKind) return MergePair(ordered);
-        if (kind == StudyShard.DatasetKind && mergeDataset != null) return mergeDataset(ordered);
+        if (kind == StudyShard.DatasetKind) return DatasetShards.Merge(ordered);
         throw SharpLensException.Input($"{ordered[0].Source}: shards of kind \"{UntrustedText.Quote(kind)}\" cannot be merged by this version of SharpLens");
     }
 
@@ -36,7 +35,7 @@ public static class ShardMerge
     {
         if (s.File[StudyShard.HeaderKey] is not JsonObject h)
         {
-            string what = s.File["resid_pre_patch_recovery"] != null || s.File["clean_logit_diff"] != null || s.File["per_pair"] != null
+            string what = s.File["resid_pre_patch_recovery"] != null || s.File["clean_logit_diff"] != null || s.File["per_pair"] != null || s.File["n_pairs"] != null
                 ? "a complete results.json, not a shard of a sharded study" : "not a shard of a sharded study (no sharplens_shard header)";
             throw SharpLensException.Input($"{s.Source}: {what}; merge takes the --out folders of study --shard runs");
         }

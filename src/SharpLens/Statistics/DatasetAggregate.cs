@@ -26,7 +26,7 @@ public static class DatasetAggregate
     {
         "processing", "model", "prompts", "control_source", "answers", "answer_tokens", "tokens", "token_strings",
         "differing_positions", "candidates", "labels", "timings", "top_heads", "head_pair_layer", "ov_tokens",
-        "head_top_tokens_clean", "head_top_tokens_corrupted", "path_patch_sender", "joint_ablate_heads",
+        "head_top_tokens_clean", "head_top_tokens_corrupted", "path_patch_sender", "path_patch_senders", "joint_ablate_heads",
     };
 
     /// <summary><c>{key: [value of each pair, in order]}</c> for every key that all pairs have (values copied).</summary>
