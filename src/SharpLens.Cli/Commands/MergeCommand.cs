@@ -38,6 +38,8 @@ internal static class MergeCommand
                 written.AddRange(report.Commit(outputs));
             }
             AnsiConsole.MarkupLine($"merged {inputs.Count} shard{(inputs.Count == 1 ? "" : "s")}");
+            if (merged["study"]?.GetValue<string>() == "dataset") new DatasetConsole(AnsiConsole.Console).Summary(merged);
+            else new StudyConsole(AnsiConsole.Console).Summary(merged);
             new StudyConsole(AnsiConsole.Console).Written(written);
             return 0;
         }));

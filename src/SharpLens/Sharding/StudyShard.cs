@@ -88,6 +88,8 @@ public static class StudyShard
         ["pair_layer"] = options.PairLayer,
         ["heads"] = options.Heads == null ? null : Json.Grid(options.Heads.Select(h => new[] { h.Layer, h.Head })),
         ["senders"] = options.Senders == null ? null : Json.Grid(options.Senders.Select(h => new[] { h.Layer, h.Head })),
+        ["ablations"] = Json.Row(options.Ablations.Order().Select(a => a.ToString().ToLowerInvariant())),
+        ["full_patterns"] = options.FullPatterns,
         ["top_tokens"] = options.TopTokens,
         ["default_top_heads"] = options.DefaultTopHeads,
     };
