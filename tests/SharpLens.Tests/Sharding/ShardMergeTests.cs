@@ -101,6 +101,23 @@ public class ShardMergeTests
     }
 
     [Fact]
+    public void TheFingerprint_CoversEveryOption()
+    {
+        var baseline = new SharpLens.Experiments.StudyOptions();
+        string Of(SharpLens.Experiments.StudyOptions o, IReadOnlySet<string>? experiments = null) =>
+            StudyShard.Fingerprint(new JsonObject { ["options"] = StudyShard.OptionsJson(o, experiments) });
+        var variants = new[]
+        {
+            Of(baseline), Of(baseline with { Processing = SharpLens.Experiments.Processing.Tl }), Of(baseline with { PairLayer = 1 }),
+            Of(baseline with { Heads = [(1, 0)] }), Of(baseline with { Senders = [(1, 1)] }), Of(baseline with { TopTokens = 5 }),
+            Of(baseline with { Ablations = new HashSet<SharpLens.Experiments.AblationKind> { SharpLens.Experiments.AblationKind.Mean } }),
+            Of(baseline, new HashSet<string> { "baselines", "dla" }),
+        };
+        Assert.Equal(variants.Length, variants.Distinct().Count());
+        Assert.Equal(Of(baseline), Of(new SharpLens.Experiments.StudyOptions()));   // the same options, the same fingerprint
+    }
+
+    [Fact]
     public void JsonDiff_ComparesNumbersRelatively_AndNamesThePath()
     {
         var a = JsonNode.Parse("""{"x": [1.0, {"y": 1e-20}], "s": "t"}""");
