@@ -45,9 +45,11 @@ public static class ReportWriter
     public static RenderedReport Render(JsonObject results, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(results);
-        string htmlText = HtmlReport.Render(results, ct);
+        bool dataset = DatasetReport.Is(results);
+        string htmlText = dataset ? DatasetReport.Render(results, ct) : HtmlReport.Render(results, ct);
         var pngs = new List<(string, byte[])>();
-        foreach (var png in PngFigures.Render(new ResultsView(results)))
+        // a dataset study's figures are the page's (its keys are means, intervals and per-pair lists, not one pair's)
+        foreach (var png in dataset ? [] : PngFigures.Render(new ResultsView(results)))
         {
             ct.ThrowIfCancellationRequested();
             pngs.Add(png);
@@ -61,7 +63,7 @@ public static class ReportWriter
     public static string RenderHtml(JsonObject results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        return HtmlReport.Render(results, CancellationToken.None);
+        return DatasetReport.Is(results) ? DatasetReport.Render(results, CancellationToken.None) : HtmlReport.Render(results, CancellationToken.None);
     }
 
     /// <summary>

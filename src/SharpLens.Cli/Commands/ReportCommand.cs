@@ -22,7 +22,7 @@ internal static class ReportCommand
             if (obj[Sharding.StudyShard.HeaderKey] is JsonObject shard)
                 throw SharpLensException.Input($"{path}: shard {shard["index"]}/{shard["count"]} of a sharded study, not a results.json; "
                     + "combine the shards with sharplens merge FOLDER… --out DIR, which writes the report");
-            if (obj["resid_pre_patch_recovery"] == null) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery)");
+            if (obj["resid_pre_patch_recovery"] == null && obj["per_pair"] is not JsonObject) throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery, no per_pair)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
             using var set = OutputSet.Open(dir, ReportWriter.ReportEntries);
             var report = CliHost.Cancellable(() => ReportWriter.Render(obj, ct), ct);

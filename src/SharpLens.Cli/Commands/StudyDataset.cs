@@ -22,13 +22,13 @@ internal sealed class StudyDataset
 {
     public Option<string?> Dataset { get; } = new("--dataset") { Description = "study every pair of this JSONL dataset (see `sharplens dataset`) instead of one pair" };
     public Option<string?> Ablation { get; } = new("--ablation") { Description = "ablations to run, comma-separated from zero, mean, resample (default: zero; with --dataset all three); resample needs --dataset" };
-    public Option<string> BaselineRule { get; } = new("--baseline-rule") { Description = "which pairs a dataset study uses: sign (clean logit diff > 0 and corrupted < 0) or gap (clean > 0 and clean > corrupted: for IOI's ABC corruption)", DefaultValueFactory = _ => "sign" };
+    public Option<string> BaselineRule { get; } = new("--baseline-rule") { Description = "which pairs a dataset study uses: sign (clean logit diff > 0 and corrupted < 0), gap (clean > 0 and clean > corrupted: for IOI's ABC corruption, whose corrupted logit diff is about 0) or auto (gap for pairs from `sharplens dataset ioi`, else sign)", DefaultValueFactory = _ => "auto" };
     public Option<int> Resamples { get; } = new("--resamples") { Description = "bootstrap resamples of the 95% intervals (dataset studies)", DefaultValueFactory = _ => Statistics.Bootstrap.DefaultResamples };
     public Option<long> Seed { get; } = new("--seed") { Description = "seed of the bootstrap and of resample ablation's partners (dataset studies)", DefaultValueFactory = _ => 0 };
 
     public void AddTo(Command cmd)
     {
-        BaselineRule.OneOf("sign", "gap");
+        BaselineRule.OneOf("auto", "sign", "gap");
         foreach (var o in new Option[] { Dataset, Ablation, BaselineRule, Resamples, Seed }) cmd.Options.Add(o);
     }
 
@@ -62,10 +62,16 @@ internal sealed class StudyDataset
         var study = new DatasetStudyOptions
         {
             Study = options, Resamples = resamples, Seed = p.GetValue(Seed),
-            BaselineRule = p.Value(BaselineRule) == "gap" ? Experiments.BaselineRule.Gap : Experiments.BaselineRule.Sign,
         };
         string path = p.GetValue(Dataset)!;
         var dataset = PromptDataset.Load(path);
+        study = study with
+        {
+            BaselineRule = p.Value(BaselineRule) switch
+            {
+                "gap" => Experiments.BaselineRule.Gap, "sign" => Experiments.BaselineRule.Sign, _ => DatasetStudy.DefaultRule(dataset.Pairs),
+            },
+        };
         string outPath = pair.OutPath(p);
         string dir = CliHost.ResolveModel(p.GetValue(pair.Model), ct);
         var config = ModelConfig.Load(dir);
@@ -76,7 +82,8 @@ internal sealed class StudyDataset
         using var m = HookedTransformer.Load(dir, prepared.Max(x => x.Prompts.Tokens.Length), cachedRuns: 2);
         using var outputs = OutputSet.Open(outPath);
         AnsiConsole.MarkupLine($"[bold]Model[/] {Markup.Escape(UntrustedText.Escape(m.Directory))}; [bold]dataset[/] {Markup.Escape(UntrustedText.Escape(path))}: {prepared.Count} pairs, "
-            + (dataset.AllLabeled ? "labelled (positions aggregate by label)" : "positions aggregate by offset from the final token"));
+            + (dataset.AllLabeled ? "labelled (positions aggregate by label)" : "positions aggregate by offset from the final token")
+            + $"; pairs used when {DatasetStudy.RuleText(study.BaselineRule)}");
         if (shard is { } part) return DatasetShardRun.Write(m, tok, path, prepared, study, part, outputs, ct);
 
         DatasetStudyResult result;

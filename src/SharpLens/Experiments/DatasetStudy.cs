@@ -121,6 +121,16 @@ public static class DatasetStudy
         return null;
     }
 
+    /// <summary>
+    /// The rule a dataset's pairs call for: <see cref="BaselineRule.Gap"/> when every pair is an IOI pair corrupted by the
+    /// "ABC" variant (<c>meta.corruption</c> <c>abc_…</c>, as <c>sharplens dataset ioi</c> writes it) — a third name at S2
+    /// leaves the model no preference between IO and S, so the corrupted logit diff is about 0 and the sign rule would keep
+    /// only the pairs where it happens to lean to S — else <see cref="BaselineRule.Sign"/>.
+    /// </summary>
+    public static BaselineRule DefaultRule(IEnumerable<PromptPair> pairs) =>
+        pairs.All(p => p.Meta?["corruption"] is JsonValue v && v.TryGetValue(out string? c) && c.StartsWith("abc", StringComparison.Ordinal))
+            ? BaselineRule.Gap : BaselineRule.Sign;
+
     /// <summary>The reference pass when <paramref name="options"/> asks for mean or resample ablation; null otherwise.</summary>
     public static DatasetReference? Reference(HookedTransformer model, IReadOnlyList<PreparedPair> pairs, DatasetStudyOptions options,
         Action<int, int>? progress = null, CancellationToken ct = default) =>
