@@ -50,14 +50,19 @@ public sealed record NoisingResult(double[] AttnOut, double[] MlpOut, double[][]
 }
 
 /// <summary>The logit lens: the logit difference read from the residual stream at the final position,
-/// [n_layers + 1] per run (each layer's <c>hook_resid_pre</c>, then the final <c>hook_resid_post</c>).</summary>
-public sealed record LogitLensResult(double[] Clean, double[] Corrupted)
+/// [n_layers + 1] per run (each layer's <c>hook_resid_pre</c>, then the final <c>hook_resid_post</c>). With a final
+/// logit soft-cap (Gemma 2) the main rows go through the cap, so the last entry is the run's logit difference, and
+/// <paramref name="CleanPrecap"/>/<paramref name="CorruptedPrecap"/> hold the same without it; otherwise those are null.</summary>
+public sealed record LogitLensResult(double[] Clean, double[] Corrupted, double[]? CleanPrecap = null, double[]? CorruptedPrecap = null)
 {
-    /// <summary>Writes the results.json keys <c>logit_lens_logit_diff_{clean,corrupted}</c>.</summary>
+    /// <summary>Writes the results.json keys <c>logit_lens_logit_diff_{clean,corrupted}</c> (and <c>…_precap</c> with a
+    /// final soft-cap).</summary>
     public void WriteTo(JsonObject o)
     {
         o["logit_lens_logit_diff_clean"] = Json.Row(Clean);
         o["logit_lens_logit_diff_corrupted"] = Json.Row(Corrupted);
+        if (CleanPrecap != null) o["logit_lens_logit_diff_clean_precap"] = Json.Row(CleanPrecap);
+        if (CorruptedPrecap != null) o["logit_lens_logit_diff_corrupted_precap"] = Json.Row(CorruptedPrecap);
     }
 }
 
@@ -137,9 +142,15 @@ public sealed class CircuitExperiments(StudyRuns runs, Action<string, int, int>?
     /// for a LayerNorm, its weight and bias) and the unembedding rows of the answer and the wrong token. No runs: it reads
     /// the base caches.
     /// </summary>
-    public LogitLensResult LogitLens() => new(Lens(runs.Clean), Lens(runs.Corrupted));
+    public LogitLensResult LogitLens()
+    {
+        var (clean, cleanPre) = Lens(runs.Clean);
+        var (corrupted, corruptedPre) = Lens(runs.Corrupted);
+        return runs.Model.Config.FinalSoftcap is null ? new(clean, corrupted) : new(clean, corrupted, cleanPre, corruptedPre);
+    }
 
-    double[] Lens(ActivationCache cache)
+    /// <summary>Per point: the logit difference through the final soft-cap when the model has one, and without it.</summary>
+    (double[] Capped, double[] Precap) Lens(ActivationCache cache)
     {
         var c = runs.Model.Config; var w = runs.Model.Weights;
         int d = c.DModel, last = runs.Tokens.Last;
@@ -147,16 +158,25 @@ public sealed class CircuitExperiments(StudyRuns runs, Action<string, int, int>?
         w.Unembed.ReadRow(runs.Tokens.Answer, wa);
         w.Unembed.ReadRow(runs.Tokens.Wrong, ww);
         var norm = StackNorms.For(c);
-        var points = _names.Layers.Select(x => x.ResidPre).Append(_names.Layers[^1].ResidPost);
+        var points = _names.Layers.Select(x => x.ResidPre).Append(_names.Layers[^1].ResidPost).ToArray();
         var x = new float[d];
-        return points.Select(name =>
+        var capped = new double[points.Length];
+        var precap = new double[points.Length];
+        for (int p = 0; p < points.Length; p++)
         {
-            cache[name].Data.AsSpan(last * d, d).CopyTo(x);
+            cache[points[p]].Data.AsSpan(last * d, d).CopyTo(x);
             norm.Apply(x, norm.Scale(x));
-            double diff = 0;
+            double a = 0, b = 0;
             for (int i = 0; i < d; i++)
-                diff += ((double)x[i] * w.LnFinal[i] + (w.LnFinalBias.Length > 0 ? w.LnFinalBias[i] : 0)) * ((double)wa[i] - ww[i]);
-            return diff;
-        }).ToArray();
+            {
+                double xi = (double)x[i] * w.LnFinal[i] + (w.LnFinalBias.Length > 0 ? w.LnFinalBias[i] : 0);
+                a += xi * wa[i];
+                b += xi * ww[i];
+            }
+            precap[p] = a - b;
+            // the soft-cap bends each logit on its own, so the capped difference needs both logits
+            capped[p] = c.FinalSoftcap is { } cap ? cap * Math.Tanh(a / cap) - cap * Math.Tanh(b / cap) : a - b;
+        }
+        return (capped, precap);
     }
 }

@@ -13,7 +13,11 @@ namespace SharpLens.Experiments;
 /// <c>apply_ln_to_stack</c>); a final LayerNorm's bias adds its own entry <c>bias = b_final · W_U[t]</c>. The entries sum
 /// to the logit exactly. Under <see cref="Processing.Tl"/> head results exclude the folded value bias
 /// (<see cref="FoldedValueBias"/>, reported per layer in <c>attn_bias</c> with b_O) and W_U is centred over all
-/// vocabulary rows.
+/// vocabulary rows (except for soft-capped models, attention or final, where TransformerLens turns <c>center_unembed</c> off). With post-norms
+/// (Gemma 2) a head's result and b_O pass through <c>ln1_post</c> at the run's own scale
+/// (<c>⊙ w_ln1_post / ln1_post.hook_scale[last]</c>, summing to <c>hook_attn_out</c>); <c>hook_mlp_out</c> is already
+/// after <c>ln2_post</c>. With a final soft-cap the entries sum to the logit before the cap (<c>logits</c>; the model's
+/// capped output is <c>logits_softcapped</c>, and <c>logit_definition</c> says so): the cap is not linear.
 /// </summary>
 public sealed class DirectLogitAttribution
 {
@@ -26,7 +30,7 @@ public sealed class DirectLogitAttribution
         _runs = runs; _processing = processing;
         var c = runs.Model.Config;
         _meanUnembed = new float[c.DModel];
-        if (processing == Processing.Tl)
+        if (processing == Processing.Tl && !SoftCapped(c))
         {
             var wu = runs.Model.Weights.Unembed;
             var row = new float[c.DModel];
@@ -39,6 +43,8 @@ public sealed class DirectLogitAttribution
             for (int i = 0; i < sum.Length; i++) _meanUnembed[i] = (float)(sum[i] / wu.Rows);
         }
     }
+
+    static bool SoftCapped(Loading.ModelConfig c) => c.FinalSoftcap != null || c.AttnSoftcap != null;
 
     /// <summary>Component outputs at the final position of one run, already centred (LayerNorm) and divided by the final
     /// scale: [d] each; PosEmbed null without learned positions.</summary>
@@ -86,7 +92,18 @@ public sealed class DirectLogitAttribution
             var names = m.HookNames.Layers[l]; var w = m.Weights.Layers[l];
             mlp[l] = Scaled(cache[names.MlpOut].Data.AsSpan(last * d, d));
             heads[l] = new float[H][];
-            attnBias[l] = w.Bo.Length > 0 ? Scaled(w.Bo) : new float[d];
+            float postScale = c.Design.PostNorms ? cache[names.Ln1PostScale].Data[last] : 1;
+            // Through ln1_post at this run's scale (post-norm designs), before the final norm's scale.
+            float[] Out(float[] v)
+            {
+                if (c.Design.PostNorms)
+                {
+                    TensorPrimitives.Multiply(v, w.Ln1Post, v);
+                    TensorPrimitives.Divide(v, postScale, v);
+                }
+                return Scaled(v);
+            }
+            attnBias[l] = w.Bo.Length > 0 ? Out(w.Bo.ToArray()) : new float[d];
             var bv = _processing == Processing.Tl ? FoldedValueBias(w, c.NKvHeads, c.DHead) : [];
             bool fold = bv.Length > 0;
             for (int h = 0; h < H; h++)
@@ -96,7 +113,7 @@ public sealed class DirectLogitAttribution
                 if (!fold)
                 {
                     Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
-                    heads[l][h] = Scaled(o);
+                    heads[l][h] = Out(o);
                     continue;
                 }
                 var bvh = bv.AsSpan(h / c.GroupSize * e, e);
@@ -104,8 +121,8 @@ public sealed class DirectLogitAttribution
                 var bo = new float[d];
                 Gemm.LinearForward(z, 1, w.Wo.ColSlice(h * e, e), default, o);
                 Gemm.LinearForward(bvh, 1, w.Wo.ColSlice(h * e, e), default, bo);
-                heads[l][h] = Scaled(o);
-                TensorPrimitives.Add(attnBias[l], Scaled(bo), attnBias[l]);
+                heads[l][h] = Out(o);
+                TensorPrimitives.Add(attnBias[l], Out(bo), attnBias[l]);
             }
         }
         float[]? pos = cache.Contains(HookNames.PosEmbed) ? Scaled(cache[HookNames.PosEmbed].Data.AsSpan(last * d, d)) : null;
@@ -136,7 +153,11 @@ public sealed class DirectLogitAttribution
         var dirs = tokens.Select(Direction).ToArray();
         JsonArray Dla(float[] v) => Json.Row(dirs.Select(dir => (double)TensorPrimitives.Dot(v, dir)));
         var logits = (clean ? _runs.CleanLogits : _runs.CorruptedLogits).Slice(0).ToArray();
-        double mean = _processing == Processing.Tl ? logits.Sum(v => (double)v) / logits.Length : 0;
+        double? cap = _runs.Model.Config.FinalSoftcap;
+        bool softCapped = SoftCapped(_runs.Model.Config);
+        double mean = _processing == Processing.Tl && !softCapped ? logits.Sum(v => (double)v) / logits.Length : 0;
+        // The logit before the final soft-cap c·tanh(l/c): what the (linear) components sum to.
+        double PreCap(int t) => cap is { } c ? c * Math.Atanh(logits[t] / c) : logits[t];
         var o = new JsonObject
         {
             ["tokens"] = Json.Row(tokens),
@@ -153,7 +174,12 @@ public sealed class DirectLogitAttribution
         o["mlp"] = new JsonArray(comp.Mlp.Select(v => (JsonNode?)Dla(v)).ToArray());
         if (_runs.Model.Weights.LnFinalBias is { Length: > 0 } bFinal)
             o["bias"] = Json.Row(tokens.Select(t => (double)TensorPrimitives.Dot(bFinal, UnembedDirection(t))));
-        o["logits"] = Json.Row(tokens.Select(t => logits[t] - mean));
+        o["logits"] = Json.Row(tokens.Select(t => PreCap(t) - mean));
+        if (softCapped)   // the pair appears for every soft-capped model, equal when only attention is capped
+        {
+            o["logits_softcapped"] = Json.Row(tokens.Select(t => (double)logits[t]));
+            o["logit_definition"] = "logits before final_logit_softcapping (components sum to these)";
+        }
         return o;
     }
 

@@ -8,7 +8,8 @@ namespace SharpLens.Experiments;
 /// OV-circuit copying: for head h of layer L and token t, <c>o = W_O^h · W_V^kv(h) · (E[t]' ⊙ w_ln1)</c>,
 /// <c>row = W_U · (o' ⊙ w_final)</c>; the rank of <c>row[t]</c> among all vocabulary rows (1 = highest; no biases,
 /// no norm scale; the same in both processing modes). With LayerNorm, v' = v − mean(v) (the centring the norms do);
-/// under RMSNorm v' = v.
+/// under RMSNorm v' = v. With post-norms (Gemma 2) o is also multiplied by ln1_post's weight; norm scales, sqrt(d) and a
+/// soft-cap are positive or monotone and cannot change a rank.
 /// </summary>
 public static class OvCircuit
 {
@@ -39,6 +40,7 @@ public static class OvCircuit
                 {
                     var row = o.AsSpan(i * d, d).ToArray();
                     if (centre) Centre(row);
+                    if (c.Design.PostNorms) TensorPrimitives.Multiply(row, w.Layers[l].Ln1Post, row);
                     TensorPrimitives.Multiply(row, w.LnFinal, row);
                     vectors.Add(row);
                 }

@@ -33,7 +33,7 @@ public sealed class StudyRuns
     /// <summary>What the base runs keep: what sweeps resume from, what is patched in, and what DLA and patterns read.</summary>
     static bool BaseFilter(string n) => PatchSweep.NeedsInBaseCache(n) || n == HookNames.Embed || n == HookNames.PosEmbed || n == HookNames.LnFinalScale
         || n.EndsWith(".hook_attn_out", StringComparison.Ordinal) || n.EndsWith(".hook_mlp_out", StringComparison.Ordinal)
-        || n.EndsWith(".attn.hook_z", StringComparison.Ordinal)
+        || n.EndsWith(".attn.hook_z", StringComparison.Ordinal) || n.EndsWith(".ln1_post.hook_scale", StringComparison.Ordinal)
         || n.EndsWith(".attn.hook_pattern", StringComparison.Ordinal)
         // q and k before rotary: the sources of query/key patching (hook_v is already kept for the sweeps)
         || n.EndsWith(".attn.hook_q", StringComparison.Ordinal) || n.EndsWith(".attn.hook_k", StringComparison.Ordinal)

@@ -22,9 +22,11 @@ public static unsafe class Attention
     /// With a sliding <paramref name="window"/> W the query at absolute position i = q0 + row sees only the W keys
     /// i − W &lt; j ≤ i (itself included; Hugging Face's <c>kv_idx &gt; q_idx − sliding_window</c>); the others are −inf.
     /// With <paramref name="keyStart"/> (left padding: item b's first real row), a real query row (q0 + i ≥ keyStart[b])
-    /// also gets −inf for the pad keys j &lt; keyStart[b]; pad query rows stay plainly causal (finite; nothing reads them).</summary>
+    /// also gets −inf for the pad keys j &lt; keyStart[b]; pad query rows stay plainly causal (finite; nothing reads them).
+    /// A <paramref name="softcap"/> c &gt; 0 maps each unmasked score s to c·tanh(s/c) (Gemma 2), after the scale and
+    /// before the mask.</summary>
     public static void Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, float scale,
-        int? window = null, int[]? keyStart = null)
+        int? window = null, int[]? keyStart = null, float softcap = 0)
     {
         if (window is <= 0) throw new ArgumentOutOfRangeException(nameof(window), "a sliding window holds at least one key");
         float inv = scale;
@@ -45,6 +47,7 @@ public static unsafe class Attention
                     row[..first].Fill(float.NegativeInfinity);
                     for (int j = first; j <= last; j++)
                         row[j] = TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(kb + (long)j * G * e, e)) * inv;
+                    if (softcap > 0) SoftCap.Apply(row[first..(last + 1)], softcap);
                     row[(last + 1)..].Fill(float.NegativeInfinity);
                 }
             });
@@ -101,7 +104,7 @@ public static unsafe class Attention
 
     /// <summary>Naive reference for the scaled <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int, Span{float}, float)"/>.</summary>
     public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores, double scale,
-        int? window = null, int[]? keyStart = null)
+        int? window = null, int[]? keyStart = null, double softcap = 0)
     {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
@@ -111,9 +114,11 @@ public static unsafe class Attention
                         double s = 0;
                         for (int c = 0; c < e; c++)
                             s += (double)q[((b * n + i) * H + h) * e + c] * k[((b * T + j) * G + h / (H / G)) * e + c];
+                        s *= scale;
+                        if (softcap > 0) s = softcap * Math.Tanh(s / softcap);
                         bool padKey = keyStart != null && q0 + i >= keyStart[b] && j < keyStart[b];
                         bool visible = j <= q0 + i && (window is not { } w || j > q0 + i - w) && !padKey;
-                        scores[((b * H + h) * n + i) * T + j] = visible ? (float)(s * scale) : float.NegativeInfinity;
+                        scores[((b * H + h) * n + i) * T + j] = visible ? (float)s : float.NegativeInfinity;
                     }
     }
 

@@ -6,7 +6,7 @@ namespace SharpLens.Kernels;
 /// Rotary position embedding in Hugging Face's <c>rotate_half</c> layout: for i &lt; d/2,
 /// <c>y[i] = x[i]·cos − x[i+d/2]·sin</c>, <c>y[i+d/2] = x[i+d/2]·cos + x[i]·sin</c>, angle = pos · inv_freq[i],
 /// <c>inv_freq[i] = theta^(−2i/d)</c>, optionally rescaled by <c>llama3</c> rope scaling. Tables in double, applied in fp32.
-/// Partial rotary (GPT-NeoX's <c>rotary_pct</c>): d is the rotated prefix of each head (<c>rotary_ndims</c>), the
+/// Partial rotary (GPT-NeoX's <c>rotary_pct</c>, Phi-3's <c>partial_rotary_factor</c>): d is the rotated prefix of each head (<c>rotary_ndims</c>), the
 /// head's other dimensions pass through unchanged.
 /// </summary>
 public sealed class Rotary
@@ -14,7 +14,7 @@ public sealed class Rotary
     readonly int _half, _dHead;
     float[] _cos = [], _sin = [];   // [positions][d_head/2]
     int _positions;
-    readonly double[] _invFreq;     // [d_head/2]
+    readonly double[] _invFreq;     // [rotary_dims/2]
 
     /// <param name="rotaryDims">the rotated prefix of each head (even, ≤ d_head); 0 = all of it</param>
     public Rotary(int dHead, double theta, Llama3RopeScaling? scaling, int rotaryDims = 0)

@@ -39,8 +39,14 @@ public sealed record ModelConfig
     /// below it attend to everything, as Hugging Face's <c>layer_types</c> default says); 0 for Mistral.</summary>
     public int SlidingWindowFromLayer { get; init; }
 
+    /// <summary>Per-layer windows where a family sets them layer by layer (Gemma 2's <c>layer_types</c>: sliding on
+    /// alternating layers; Phi-3: every layer); a null entry is plain causal attention. Overrides
+    /// <see cref="SlidingWindow"/> when set.</summary>
+    public int?[]? LayerWindows { get; init; }
+
     /// <summary>Layer <paramref name="layer"/>'s sliding window, or null for full causal attention.</summary>
-    public int? WindowAt(int layer) => SlidingWindow is { } w && layer >= SlidingWindowFromLayer ? w : null;
+    public int? WindowAt(int layer) => LayerWindows != null ? LayerWindows[layer]
+        : SlidingWindow is { } w && layer >= SlidingWindowFromLayer ? w : null;
 
     /// <summary>The block's strategies: norm, positions, MLP, activation (Qwen2/Llama's unless the family says otherwise).</summary>
     public BlockDesign Design { get; init; } = BlockDesign.Llama;
@@ -58,7 +64,14 @@ public sealed record ModelConfig
     /// <summary>The factor attention scores of layer <paramref name="layer"/> are multiplied by:
     /// 1/sqrt(d_head) (if <see cref="ScaleAttnWeights"/>) · 1/(layer + 1) (if <see cref="ScaleAttnByInverseLayerIdx"/>).</summary>
     public float AttnScale(int layer) =>
-        (float)((ScaleAttnWeights ? 1 / Math.Sqrt(DHead) : 1) / (ScaleAttnByInverseLayerIdx ? layer + 1 : 1));
+        (float)((ScaleAttnWeights ? 1 / Math.Sqrt(QueryPreAttnScalar ?? DHead) : 1) / (ScaleAttnByInverseLayerIdx ? layer + 1 : 1));
+
+    /// <summary>Gemma 2's <c>query_pre_attn_scalar</c>: scores are scaled by its inverse square root instead of head_dim's.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+    /// <summary>Gemma 2's <c>attn_logit_softcapping</c>: scores s → c·tanh(s/c) after the scale, before the mask.</summary>
+    public double? AttnSoftcap { get; init; }
+    /// <summary>Gemma 2's <c>final_logit_softcapping</c>: logits l → c·tanh(l/c) after the unembedding.</summary>
+    public double? FinalSoftcap { get; init; }
 
     /// <summary>
     /// Refuses a prompt of <paramref name="tokens"/> tokens that this model cannot run exactly: longer than
@@ -202,7 +215,9 @@ public sealed record ModelConfig
         ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
         ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
-        ["sliding_window"] = SlidingWindow, ["sliding_window_from_layer"] = SlidingWindow == null ? null : SlidingWindowFromLayer,
+        ["sliding_window"] = SlidingWindow ?? LayerWindows?.FirstOrDefault(w => w != null),
+        ["sliding_window_from_layer"] = SlidingWindow == null ? null : SlidingWindowFromLayer,
+        ["layer_windows"] = LayerWindows == null ? null : new System.Text.Json.Nodes.JsonArray(LayerWindows.Select(w => (System.Text.Json.Nodes.JsonNode?)w).ToArray()),
         ["norm"] = Design.Norm.ToString(), ["positions"] = Design.Positions.ToString(), ["mlp"] = Design.Mlp.ToString(),
         ["activation"] = Design.Activation.ToString(), ["residual"] = Design.Residual.ToString(), ["rotary_dims"] = RotaryDims,
         ["qk_norm"] = Design.QkNorm,
@@ -280,6 +295,15 @@ public sealed record ModelConfig
             if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
                 throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be true or false, got {Raw(v)}");
             return v.GetBoolean();
+        }
+
+        /// <summary>A list of strings, or null when absent or null.</summary>
+        public string[]? OptStrings(string key)
+        {
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Array || v.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+                throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be a list of strings, got {Raw(v)}");
+            return v.EnumerateArray().Select(e => e.GetString()!).ToArray();
         }
 
         /// <summary>A JSON value from the file as messages quote it.</summary>

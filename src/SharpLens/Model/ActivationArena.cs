@@ -1,6 +1,6 @@
 namespace SharpLens.Model;
 
-internal enum ArenaSlot { Resid, Normed, Scale, Q, K, V, KAll, VAll, Scores, Z, Result, AttnOut, Gate, Up, Post, MlpOut, HeadIn, HeadOut, Gather, LastResid, LastNormed, PosEmbed, Qkv }
+internal enum ArenaSlot { Resid, Normed, Scale, Q, K, V, KAll, VAll, Scores, Z, Result, AttnOut, Gate, Up, Post, MlpOut, HeadIn, HeadOut, Gather, LastResid, LastNormed, PosEmbed, Qkv, PostNormed }
 
 /// <summary>
 /// The activation arena: one growable buffer per stage of the forward pass, reused by every run of a model

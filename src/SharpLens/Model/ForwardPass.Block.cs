@@ -81,7 +81,7 @@ internal sealed partial class ForwardPass
         var scores = a.Get(ArenaSlot.Scores, _b * H * nq * _t);           // [B, H, nq, T]
         var z = a.Get(ArenaSlot.Z, qRows * H * e);                        // [B, nq, H, e]
         t0 = StageTimer.Start();
-        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.WindowAt(l), _start);
+        Attention.Scores(q, kAll, _b, nq, _t, q0, H, G, e, scores, c.AttnScale(l), c.WindowAt(l), _start, (float)(c.AttnSoftcap ?? 0));
         StageTimer.Stop(Stage.Attention, t0);
         Point(names.Scores, scores, H, nq, _t);
         t0 = StageTimer.Start();
@@ -115,6 +115,7 @@ internal sealed partial class ForwardPass
             Gemm.LinearForward(z, qRows, w.Wo, w.Bo, attnOut);
             StageTimer.Stop(Stage.OProj, t0);
         }
+        if (_design.PostNorms) attnOut = PostNorm(attnOut, w.Ln1Post, names.Ln1PostScale, names.Ln1PostNormalized, nq);
         Point(names.AttnOut, attnOut, nq, d);
         bool parallel = _design.Residual == ResidualKind.Parallel;
         if (!parallel)
@@ -126,6 +127,7 @@ internal sealed partial class ForwardPass
         // Step 2f: MLP: norm (of the block input when parallel), projections, activation, output projection.
         Norm(xq, w.Ln2, w.Ln2Bias, names.Ln2Scale, names.Ln2Normalized, hq, nq);
         var mlpOut = Mlp(w, names, hq, nq);                               // [B, nq, d]
+        if (_design.PostNorms) mlpOut = PostNorm(mlpOut, w.Ln2Post, names.Ln2PostScale, names.Ln2PostNormalized, nq);
         Point(names.MlpOut, mlpOut, nq, d);
         if (parallel) TensorPrimitives.Add(xq, attnOut, xq);
         TensorPrimitives.Add(xq, mlpOut, xq);
@@ -191,6 +193,15 @@ internal sealed partial class ForwardPass
                 src.Slice(2 * e, e).CopyTo(v.Slice((r * H + hh) * e, e));
             }
         }
+    }
+
+    /// <summary>A sublayer's output [B, nq, d] through its post-norm (Gemma 2's <c>ln1_post</c>, <c>ln2_post</c>): what the
+    /// residual stream then adds, and what <c>hook_attn_out</c>/<c>hook_mlp_out</c> show.</summary>
+    Span<float> PostNorm(Span<float> output, float[] w, string scaleHook, string normalizedHook, int nq)
+    {
+        var y = _m.Arena.Get(ArenaSlot.PostNormed, output.Length);        // [B, nq, d]
+        Norm(output, w, [], scaleHook, normalizedHook, y, nq);
+        return y;
     }
 
     /// <summary>result[r, h, :] = W_O[:, h·e:(h+1)·e] · z[r, h, :] for every row r and head h.</summary>

@@ -68,6 +68,7 @@ internal sealed partial class ForwardPass
             for (int b = 0; b < _b; b++)
                 for (int i = 0; i < _n; i++)
                     w.Embed.ReadRow(tokens[b][_q0 + i], x.Slice((b * _n + i) * d, d));
+            if (_design.ScaleEmbedding) TensorPrimitives.Multiply(x, MathF.Sqrt(d), x);   // Gemma: E[t]·sqrt(d_model)
             StageTimer.Stop(Stage.Embed, t0);
             Point(HookNames.Embed, x, _n, d);
             if (_design.Positions == PositionKind.LearnedAbsolute)
@@ -111,6 +112,7 @@ internal sealed partial class ForwardPass
             var unembed = _o.LogitTokens is { } sel ? _m.UnembedRows(sel) : w.Unembed;
             logits = LogitsTensor(_b, outPos, unembed.Rows);               // [B, outPos, V or |LogitTokens|]
             Gemm.LinearForward(src[..(_b * outPos * d)], _b * outPos, unembed, default, logits.Data);
+            if (c.FinalSoftcap is { } cap) SoftCap.Apply(logits.Data, (float)cap);   // Gemma 2: c·tanh(logit/c)
             StageTimer.Stop(Stage.LmHead, t0);
         }
         return new RunResult(logits, _cache);

@@ -38,6 +38,10 @@ public sealed class LayerHookNames(int layer, BlockDesign? design = null)
     public readonly string MlpPost = $"blocks.{layer}.mlp.hook_post";        // [pos, d_mlp]
     public readonly string MlpOut = $"blocks.{layer}.hook_mlp_out";          // [pos, d_model]
     public readonly string ResidPost = $"blocks.{layer}.hook_resid_post";    // [pos, d_model]
+    public readonly string Ln1PostScale = $"blocks.{layer}.ln1_post.hook_scale";  // [pos, 1] (post-norm designs: Gemma 2)
+    public readonly string Ln1PostNormalized = $"blocks.{layer}.ln1_post.hook_normalized"; // [pos, d_model]
+    public readonly string Ln2PostScale = $"blocks.{layer}.ln2_post.hook_scale";  // [pos, 1]
+    public readonly string Ln2PostNormalized = $"blocks.{layer}.ln2_post.hook_normalized"; // [pos, d_model]
 
     /// <summary>The keys attention reads (what a KV prefix holds): <see cref="RotK"/> with rotary positions, else <see cref="K"/>.</summary>
     public string AttnKeys => _design.Positions == PositionKind.Rotary ? RotK : K;
@@ -46,12 +50,14 @@ public sealed class LayerHookNames(int layer, BlockDesign? design = null)
     {
         get
         {
-            bool rotary = _design.Positions == PositionKind.Rotary, gated = _design.Mlp == MlpKind.Gated;
+            bool rotary = _design.Positions == PositionKind.Rotary, gated = _design.Mlp == MlpKind.Gated, post = _design.PostNorms;
             return
             [
                 ResidPre, Ln1Scale, Ln1Normalized, Q, K, V,
                 .. _design.QkNorm ? (string[])[QNormScale, QNormNormalized, KNormScale, KNormNormalized] : [], .. rotary ? (string[])[RotQ, RotK] : [], Scores, Pattern, Z, Result,
-                AttnOut, .. _design.Residual == ResidualKind.Parallel ? [] : (string[])[ResidMid], Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost, MlpOut, ResidPost,
+                .. post ? (string[])[Ln1PostScale, Ln1PostNormalized] : [],
+                AttnOut, .. _design.Residual == ResidualKind.Parallel ? [] : (string[])[ResidMid], Ln2Scale, Ln2Normalized, MlpPre, .. gated ? (string[])[MlpPreLinear] : [], MlpPost,
+                .. post ? (string[])[Ln2PostScale, Ln2PostNormalized] : [], MlpOut, ResidPost,
             ];
         }
     }

@@ -40,6 +40,8 @@ public sealed class LayerWeights
     public float[] Bo { get; init; } = [];                // [d_model] or empty
     public required float[] Ln2 { get; init; }            // [d_model]
     public float[] Ln2Bias { get; init; } = [];           // [d_model] (LayerNorm) or empty
+    public float[] Ln1Post { get; init; } = [];           // [d_model]: the attention output's norm (post-norm designs) or empty
+    public float[] Ln2Post { get; init; } = [];           // [d_model]: the MLP output's norm (post-norm designs) or empty
     /// <summary>The gate projection of a gated MLP; unset (<c>Data</c> 0) for a plain one.</summary>
     public WeightMatrix WGate { get; init; }              // [d_mlp, d_model]
     public float[] BGate { get; init; } = [];             // [d_mlp] or empty

@@ -8,7 +8,7 @@ namespace SharpLens.Tests.Model;
 /// <summary>Logits and every activation of reference_activations.json (float64 PyTorch) within EXPERIMENTS.md tolerances.</summary>
 public class ReferenceActivationTests
 {
-    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-mistral", "tiny-mistral-window", "tiny-qwen3", "tiny-gpt-neox", "tiny-gpt-neox-v5", "tiny-qwen3-small-head" };
+    public static TheoryData<string> Models => new() { "tiny-qwen2", "tiny-llama", "setcomp-demo", "tiny-gpt2", "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-mistral", "tiny-mistral-window", "tiny-qwen3", "tiny-gpt-neox", "tiny-gpt-neox-v5", "tiny-qwen3-small-head", "tiny-phi3", "tiny-gemma2", "tiny-gemma2-variant", "tiny-phi3-variant" };
 
     /// <summary>1e-3 absolute, or 1e-4 relative to the tensor's largest magnitude, whichever is larger. A null entry is a
     /// masked attention score (JSON has no −Infinity): it must be −∞.</summary>
@@ -42,6 +42,10 @@ public class ReferenceActivationTests
     [InlineData("tiny-gpt2-gelu", SimdLevel.Scalar)]
     [InlineData("tiny-gpt2-gelu", SimdLevel.Avx2)]
     [InlineData("tiny-gpt2-variant", SimdLevel.Avx2)]
+    [InlineData("tiny-gemma2", SimdLevel.Scalar)]
+    [InlineData("tiny-gemma2", SimdLevel.Avx2)]
+    [InlineData("tiny-gemma2-variant", SimdLevel.Avx512)]
+    [InlineData("tiny-phi3", SimdLevel.Avx2)]
     public void LogitsAndActivationsMatchPyTorchAtEveryLevel(string fixture, SimdLevel level)
     {
         KernelOptions.ForcedLevel = level;

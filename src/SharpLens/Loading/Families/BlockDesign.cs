@@ -65,6 +65,16 @@ public sealed record BlockDesign(NormKind Norm, PositionKind Positions, MlpKind 
     /// <summary>The fraction of each head's dimensions rotary embedding turns (GPT-NeoX's <c>rotary_pct</c>, Phi's
     /// <c>partial_rotary_factor</c>): the first <c>int(d_head · fraction)</c>; the rest pass through.</summary>
     public double RotaryFraction { get; init; } = 1;
+    /// <summary>Gemma 2's sandwich norms: <c>ln1_post</c> normalises the attention output and <c>ln2_post</c> the MLP
+    /// output before each is added to the residual (hooks <c>ln1_post.hook_scale</c>/<c>hook_normalized</c>, …).</summary>
+    public bool PostNorms { get; init; }
+
+    /// <summary>Added to every stored norm weight at load (Gemma: RMSNorm multiplies by <c>1 + w</c>), so the forward
+    /// pass, the weight views and DLA all see the effective weight.</summary>
+    public float NormWeightOffset { get; init; }
+
+    /// <summary>Whether token embeddings are multiplied by sqrt(d_model) before <c>hook_embed</c> (Gemma).</summary>
+    public bool ScaleEmbedding { get; init; }
 
     /// <summary>Qwen2 and Llama: RMSNorm, rotary positions, a SiLU-gated MLP.</summary>
     public static readonly BlockDesign Llama = new(NormKind.RmsNorm, PositionKind.Rotary, MlpKind.Gated, ActivationKind.Silu);

@@ -32,6 +32,8 @@ public static class ModelFamilies
         ("MistralForCausalLM", new MistralFamily()),
         ("Qwen3ForCausalLM", new Qwen3Family()),
         ("GPTNeoXForCausalLM", new GptNeoXFamily()),
+        ("Phi3ForCausalLM", new Phi3Family()),
+        ("Gemma2ForCausalLM", new Gemma2Family()),
     ];
 
     /// <summary>The architecture names accepted in <c>config.json</c>, in the order messages list them.</summary>
