@@ -18,12 +18,13 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "shorter measurements (fewer forwards, short GEMM probes)" };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "only the 25-token forward (no GEMM probes, no study): to pair with another implementation's, as tools/pair_with_torch.py does" };
-        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly };
+        var dataset = new Option<bool>("--dataset") { Description = "also a 16-pair dataset study of generated set-completion pairs: its cost per pair in forwards against the single-pair study's (slow: 16 studies)" };
+        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly, dataset };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
             bool asJson = p.GetValue(json);
-            var options = new BenchOptions { Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly) };
+            var options = new BenchOptions { Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly), DatasetPairs = p.GetValue(dataset) ? 16 : 0 };
             var r = ModelBenchmark.Run(dir, options, step => Console.Error.WriteLine($"bench: {step}…"), ct);
             if (asJson) Console.WriteLine(r.ToJsonString());
             else Show(r);
@@ -58,6 +59,10 @@ internal static class BenchCommand
         t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
+        if (r["dataset_study"] is JsonObject ds)
+            t.AddRow($"dataset study, {ds["pairs"]} pairs ({ds["used"]} used)", ds["forward_units_per_pair"] is JsonNode u
+                ? $"{ds["study_s"]} s = {u} forwards per used pair ({ds["per_pair_vs_single_pair"]}× the single-pair study)"
+                : $"{ds["study_s"]} s; no pair passed its baselines");
         t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
         AnsiConsole.Write(t);
         foreach (var note in r["notes"]?.AsArray() ?? [])

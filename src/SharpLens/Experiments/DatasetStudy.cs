@@ -13,6 +13,9 @@ public enum BaselineRule
     /// <summary>clean &gt; 0 and clean &gt; corrupted: for corruptions whose prompt has no answer of its own (IOI's "ABC",
     /// where the corrupted logit diff is about 0 and the sign rule would keep a biased half of the pairs).</summary>
     Gap,
+    /// <summary>Every pair whose baselines are finite and differ (recoveries are defined): for timing on random weights
+    /// (<c>sharplens bench --dataset</c>), where few pairs pass the other rules; not a rule for findings.</summary>
+    Any,
 }
 
 /// <summary>What a dataset study runs: the single-pair study's options for every pair, plus the dataset's own.</summary>
@@ -89,7 +92,7 @@ public sealed record DatasetStudyResult
         {
             ["n_pairs"] = PairCount,
             ["n_used"] = UsedCount,
-            ["baseline_rule"] = BaselineRule == BaselineRule.Sign ? "sign" : "gap",
+            ["baseline_rule"] = BaselineRule.ToString().ToLowerInvariant(),
             ["excluded"] = new JsonArray(Excluded.Select(e => (JsonNode?)new JsonObject { ["line"] = e.Line, ["reason"] = e.Reason }).ToArray()),
             ["pair_lines"] = new JsonArray(Used.Select(u => (JsonNode?)u.Line).ToArray()),
             ["per_pair"] = DatasetAggregate.PerPair(Used.Select(u => u.Results!).ToList()),
@@ -115,6 +118,7 @@ public static class DatasetStudy
     {
         string F(double v) => v.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture);
         if (!double.IsFinite(clean) || !double.IsFinite(corrupted)) return $"baselines are not finite (clean {F(clean)}, corrupted {F(corrupted)})";
+        if (rule == BaselineRule.Any) return clean == corrupted ? "clean and corrupted logit diffs are equal: every recovery would be 0/0" : null;
         if (clean <= 0) return $"clean logit diff {F(clean)} ≤ 0: the model does not prefer the answer on the clean prompt";
         if (rule == BaselineRule.Sign && corrupted >= 0) return $"corrupted logit diff {F(corrupted)} ≥ 0: the model does not prefer the wrong token on the corrupted prompt";
         if (rule == BaselineRule.Gap && corrupted >= clean) return $"corrupted logit diff {F(corrupted)} ≥ clean {F(clean)}: no gap to recover";
@@ -228,8 +232,12 @@ public static class DatasetStudy
     }
 
     /// <summary>The rule in words.</summary>
-    public static string RuleText(BaselineRule rule) =>
-        rule == BaselineRule.Sign ? "clean logit diff > 0 and corrupted < 0" : "clean logit diff > 0 and clean > corrupted";
+    public static string RuleText(BaselineRule rule) => rule switch
+    {
+        BaselineRule.Sign => "clean logit diff > 0 and corrupted < 0",
+        BaselineRule.Gap => "clean logit diff > 0 and clean > corrupted",
+        _ => "clean logit diff ≠ corrupted",
+    };
 
     /// <summary>Keys indexed by a per-pair choice: averaging them is only meaningful when every pair chose the same.</summary>
     static readonly (string Choice, string Prefix)[] ChoiceKeys =
