@@ -70,7 +70,7 @@ public static class DatasetShards
     {
         ["resamples"] = o.Resamples,
         ["seed"] = o.Seed,
-        ["baseline_rule"] = o.BaselineRule == BaselineRule.Sign ? "sign" : "gap",
+        ["baseline_rule"] = o.BaselineRule.ToString().ToLowerInvariant(),
     };
 
     /// <summary>
@@ -92,7 +92,7 @@ public static class DatasetShards
             var results = ShardMerge.Results(s);
             var (_, index, count, _) = ShardMerge.Header(s);
             if (results[PairsKey] is not JsonObject part || part["pairs"] is not JsonArray pairs || part["options"] is not JsonObject o
-                || part["pair_count"]?.GetValue<int>() is not int n)
+                || part["pair_count"] is not JsonValue nv || !nv.TryGetValue(out int n) || n < 0)
                 throw SharpLensException.Input($"{s.Source}: a damaged dataset shard (no {PairsKey}.pairs, options or pair_count); rerun that shard");
             pairCount = pairCount < 0 ? n : pairCount;
             options ??= o;
@@ -115,12 +115,22 @@ public static class DatasetShards
                 else if (key != "dataset") ShardMerge.CheckAgree(key, merged[key], value, ordered[0], s);
             }
         }
-        var aggregation = new DatasetStudyOptions
+        DatasetStudyOptions aggregation;
+        try
         {
-            Resamples = options!["resamples"]!.GetValue<int>(),
-            Seed = options["seed"]!.GetValue<long>(),
-            BaselineRule = options["baseline_rule"]!.GetValue<string>() == "gap" ? BaselineRule.Gap : BaselineRule.Sign,
-        };
+            aggregation = new DatasetStudyOptions
+            {
+                // through the JSON text: a number however the node holds it (parsed from a file, or built in memory)
+                Resamples = int.Parse(options!["resamples"]!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture),
+                Seed = long.Parse(options["seed"]!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture),
+                BaselineRule = Enum.TryParse<BaselineRule>(options["baseline_rule"]!.GetValue<string>(), ignoreCase: true, out var rule)
+                    ? rule : throw new FormatException(),
+            };
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        {
+            throw SharpLensException.Input($"{ordered[0].Source}: a damaged dataset shard (its {PairsKey}.options are mistyped); rerun that shard");
+        }
         var result = DatasetStudy.Aggregate(pairCount, all, aggregation);
         foreach (var (k, v) in result.ToJson()) merged[k] = v?.DeepClone();
         merged.Remove("warnings");

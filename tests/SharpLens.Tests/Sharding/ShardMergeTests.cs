@@ -101,6 +101,24 @@ public class ShardMergeTests
     }
 
     [Fact]
+    public void DatasetShards_ThatAreDamagedOrHoldOtherPairs_AreRefused()
+    {
+        ShardInput Dataset(int i, JsonNode? part) => new($"d{i}/shard.json", StudyShard.Wrap(new JsonObject { [DatasetShards.PairsKey] = part },
+            new ShardSpec(i, 2), StudyShard.DatasetKind, new JsonObject { ["kind"] = StudyShard.DatasetKind }, new JsonArray()));
+        JsonObject Part(params int[] indices) => new()
+        {
+            ["pair_count"] = 4,
+            ["pairs"] = new JsonArray(indices.Select(i => (JsonNode?)new JsonObject { ["index"] = i, ["line"] = i + 1, ["excluded"] = "no gap" }).ToArray()),
+            ["options"] = new JsonObject { ["resamples"] = 10, ["seed"] = 0, ["baseline_rule"] = "sign" },
+        };
+        Assert.Contains("a damaged dataset shard", Refused(Dataset(0, Part(0, 1)), Dataset(1, null)).Message);
+        Assert.Contains("a damaged dataset shard", Refused(Dataset(0, Part(0, 1)), Dataset(1, new JsonObject { ["pairs"] = "x" })).Message);
+        Assert.Contains("shard 1/2 should hold pairs 2–3 of 4", Refused(Dataset(0, Part(0, 1)), Dataset(1, Part(2))).Message);
+        // a complete set whose every pair fails its baselines: the dataset study's own input error
+        Assert.Contains("no pair of the 4 passes its baselines", Refused(Dataset(0, Part(0, 1)), Dataset(1, Part(2, 3))).Message);
+    }
+
+    [Fact]
     public void TheFingerprint_CoversEveryOption()
     {
         var baseline = new SharpLens.Experiments.StudyOptions();
