@@ -6,7 +6,7 @@ namespace SharpLens.Cli;
 /// <summary>The command tree of the <c>sharplens</c> executable (shared by Program.cs and in-process tests).</summary>
 internal static class CliApp
 {
-    /// <summary>The root command with every subcommand: tokenize, run, generate, study, path, circuit, report, make-random, bench, dataset, train.</summary>
+    /// <summary>The root command with every subcommand: tokenize, run, generate, study, path, circuit, report, merge, make-random, bench, dataset, train.</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("SharpLens: mechanistic interpretability for Hugging Face transformer checkpoints (Qwen2, Llama, Mistral, Qwen3, Gemma 2, Phi-3, GPT-2, GPT-NeoX) on the CPU")
@@ -18,6 +18,7 @@ internal static class CliApp
             PathCommand.Create(),
             CircuitCommand.Create(),
             ReportCommand.Create(),
+            MergeCommand.Create(),
             MakeRandomCommand.Create(),
             BenchCommand.Create(),
             DatasetCommand.Create(),

@@ -19,6 +19,9 @@ internal static class ReportCommand
             string path = p.GetValue(results)!;
             // parsed and checked on a worker, so that Ctrl-C stops even a huge file at once
             var obj = CliHost.Cancellable(() => ResultsFile.Load(path, ct), ct);
+            if (obj[Sharding.StudyShard.HeaderKey] is JsonObject shard)
+                throw SharpLensException.Input($"{path}: shard {shard["index"]}/{shard["count"]} of a sharded study, not a results.json; "
+                    + "combine the shards with sharplens merge FOLDER… --out DIR, which writes the report");
             if (obj["resid_pre_patch_recovery"] == null && obj["per_pair"] is not JsonObject && !CircuitReport.IsCircuit(obj))
                 throw SharpLensException.Input($"{path}: not a sharplens results.json (no resid_pre_patch_recovery, no per_pair, not a circuit)");
             string dir = p.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;

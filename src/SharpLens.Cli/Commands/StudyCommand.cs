@@ -6,6 +6,7 @@ using SharpLens.IO;
 using SharpLens.Loading;
 using SharpLens.Model;
 using SharpLens.Reports;
+using SharpLens.Sharding;
 using SharpLens.Tokenization;
 using Spectre.Console;
 
@@ -32,13 +33,15 @@ internal static class StudyCommand
         var sender = new Option<string?>("--sender") { Description = "path patching's sender head(s), L.H[,L.H…] patched together (default: the best final-position head patch outside the last layer)" };
         var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
         var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
+        var shard = new Option<string?>("--shard") { Description = "compute only shard I of N (I/N, 0 ≤ I < N; or slurm: the task of a Slurm job array) and write it to --out/shard.json for sharplens merge" };
         var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair, or on every pair of a dataset (--dataset)")
-            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport };
+            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport, shard };
         pair.AddTo(cmd);
         var dataset = new StudyDataset();
         dataset.AddTo(cmd);
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
+            ShardSpec? slice = p.GetValue(shard) is { } spec ? ShardSpec.Parse(spec) : null;
             if (p.GetValue(dataset.Dataset) != null)
             {
                 foreach (var o in new Option[] { control, controlFile, candidates })
@@ -52,7 +55,7 @@ internal static class StudyCommand
                     Senders = ParseHeads(p.GetValue(sender), "--sender"),
                     Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
                     Ablations = dataset.Ablations(p, dataset: true),
-                }, p.GetValue(noReport), ct);
+                }, p.GetValue(noReport), ct, slice);
             }
             // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
             var (cleanText, corruptText) = pair.Prompts(p);
@@ -66,6 +69,8 @@ internal static class StudyCommand
                 Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
                 Ablations = dataset.Ablations(p, dataset: false),
             };
+            var selected = options.Experiments;
+            if (slice is { } sl) options = options with { Experiments = StudyShard.Experiments(selected, sl) };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
             string outPath = pair.OutPath(p);
             string dir = CliHost.ResolveModel(p.GetValue(pair.Model), ct);
@@ -100,7 +105,18 @@ internal static class StudyCommand
             // JSON has no NaN or infinity: such numbers are written as null and listed, never the reason a study is lost
             var warnings = NonFiniteNumbers.ReplaceWithNull(full);
             full["warnings"] = new JsonArray(warnings.Select(w => (JsonNode?)w).ToArray());
-            foreach (var w in warnings) Console.Error.WriteLine($"warning: results.json: {w}");
+            foreach (var w in warnings) Console.Error.WriteLine($"warning: {(slice == null ? OutputSet.ResultsFile : OutputSet.ShardFile)}: {w}");
+            if (slice is { } part)
+            {
+                var inputs = StudyShard.PairInputs(m.Directory, prompts, options with { Experiments = selected }, selected);
+                var work = new JsonArray(StudyExperiments.All.Where(options.Experiments!.Contains).Select(e => (JsonNode?)e).ToArray());
+                AtomicFile.WriteAllText(Path.Combine(outputs.Staging, OutputSet.ShardFile),
+                    StudyShard.Wrap(full, part, StudyShard.PairKind, inputs, work).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                console.Written(outputs.Commit(OutputSet.AllEntries));
+                AnsiConsole.MarkupLine($"shard {part} of the study ({Markup.Escape(string.Join(", ", work.Select(w => (string)w!)))}); when every shard is done: "
+                    + "[blue]sharplens merge[/] [grey]SHARD-FOLDERS…[/] [blue]--out[/] [grey]DIR[/]");
+                return 0;
+            }
             // The set is swapped in twice, consistent each time: results.json first, with any older report and figures
             // removed (a report of another run never sits beside it), then the report once it is rendered. A run killed
             // while rendering keeps its results.

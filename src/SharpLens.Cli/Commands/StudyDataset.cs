@@ -7,6 +7,7 @@ using SharpLens.IO;
 using SharpLens.Loading;
 using SharpLens.Model;
 using SharpLens.Reports;
+using SharpLens.Sharding;
 using SharpLens.Tokenization;
 using Spectre.Console;
 
@@ -50,7 +51,8 @@ internal sealed class StudyDataset
     }
 
     /// <summary>The dataset study: <paramref name="options"/> are the single-pair options every pair gets.</summary>
-    public int Run(ParseResult p, PairOptions pair, StudyOptions options, bool noReport, CancellationToken ct)
+    /// <param name="shard">study --shard: compute this shard's pairs into --out/shard.json (<see cref="DatasetShards"/>)</param>
+    public int Run(ParseResult p, PairOptions pair, StudyOptions options, bool noReport, CancellationToken ct, ShardSpec? shard = null)
     {
         foreach (var o in new Option[] { pair.Clean, pair.CleanFile, pair.Corrupted, pair.CorruptedFile, pair.Answer, pair.Wrong })
             if (p.GetResult(o) is { Implicit: false })
@@ -82,6 +84,7 @@ internal sealed class StudyDataset
         AnsiConsole.MarkupLine($"[bold]Model[/] {Markup.Escape(UntrustedText.Escape(m.Directory))}; [bold]dataset[/] {Markup.Escape(UntrustedText.Escape(path))}: {prepared.Count} pairs, "
             + (dataset.AllLabeled ? "labelled (positions aggregate by label)" : "positions aggregate by offset from the final token")
             + $"; pairs used when {DatasetStudy.RuleText(study.BaselineRule)}");
+        if (shard is { } part) return DatasetShardRun.Write(m, tok, path, prepared, study, part, outputs, ct);
 
         DatasetStudyResult result;
         try
@@ -116,6 +119,14 @@ internal sealed class StudyDataset
     /// <summary>results.json of a dataset study: metadata, then the dataset keys.</summary>
     internal static JsonObject Assemble(HookedTransformer m, string datasetPath, DatasetStudyOptions options, DatasetStudyResult result)
     {
+        var o = Metadata(m, datasetPath, options);
+        foreach (var (k, v) in result.ToJson().ToList()) o[k] = v?.DeepClone();
+        return o;
+    }
+
+    /// <summary>The metadata keys of a dataset study's results.json (a shard writes them beside its pairs).</summary>
+    internal static JsonObject Metadata(HookedTransformer m, string datasetPath, DatasetStudyOptions options)
+    {
         var o = new JsonObject
         {
             ["sharplens_version"] = typeof(Study).Assembly.GetName().Version?.ToString(),
@@ -127,7 +138,6 @@ internal sealed class StudyDataset
             ["ablations"] = new JsonArray(options.Study.Ablations.Order().Select(a => (JsonNode?)a.ToString().ToLowerInvariant()).ToArray()),
         };
         o["model"]!["path"] = Path.GetFullPath(m.Directory);
-        foreach (var (k, v) in result.ToJson().ToList()) o[k] = v?.DeepClone();
         return o;
     }
 

@@ -1,7 +1,7 @@
 namespace SharpLens.IO;
 
 /// <summary>
-/// One run's outputs in an output directory (<c>results.json</c>, <c>report.html</c>, <c>figures/</c>) as one
+/// One run's outputs in an output directory (<c>results.json</c> or a shard's <c>shard.json</c>, <c>report.html</c>, <c>figures/</c>) as one
 /// consistent set. The directory is locked for the run (a second run into it is refused at once), files are written
 /// into a fresh staging folder beside them, and <see cref="Commit"/> swaps them in with renames, removing what is
 /// left of an older set. A run killed before the swap leaves the older set as it was; its staging folder, which
@@ -12,9 +12,11 @@ public sealed class OutputSet : IDisposable
     public const string ResultsFile = "results.json";
     public const string ReportFile = "report.html";
     public const string FiguresFolder = "figures";
+    /// <summary>The partial result of one shard of a sharded study (<c>study --shard</c>), in place of results.json.</summary>
+    public const string ShardFile = "shard.json";
 
     /// <summary>Every entry of a set, in the order a commit swaps them (figures before the page that shows them).</summary>
-    public static IReadOnlyList<string> AllEntries { get; } = [FiguresFolder, ResultsFile, ReportFile];
+    public static IReadOnlyList<string> AllEntries { get; } = [FiguresFolder, ResultsFile, ShardFile, ReportFile];
 
     readonly bool _created;
     DirectoryLock? _lock;
