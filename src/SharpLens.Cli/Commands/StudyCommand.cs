@@ -32,8 +32,15 @@ internal static class StudyCommand
         var sender = new Option<string?>("--sender") { Description = "path patching's sender head(s), L.H[,L.H…] patched together (default: the best final-position head patch outside the last layer)" };
         var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
         var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
+        var method = new Option<string[]>("--method")
+        {
+            Description = "exact (patching; AtP estimates beside), atp (attribution patching only: a few forwards) or atp+verify K (AtP, then exact patching of its top K items per sweep)",
+            Arity = new ArgumentArity(1, 2), AllowMultipleArgumentsPerToken = true,
+        };
+        var qkFix = new Option<bool>("--qk-fix") { Description = "AtP*: recompute the attention softmax for query and key patches instead of linearising it" };
+        var gradDrop = new Option<bool>("--grad-drop") { Description = "AtP*: GradDrop against cancellation (atp_* keys become magnitudes)" };
         var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair")
-            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport };
+            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, method, qkFix, gradDrop, noReport };
         pair.AddTo(cmd);
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
@@ -47,7 +54,10 @@ internal static class StudyCommand
                 Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
                 Senders = ParseHeads(p.GetValue(sender), "--sender"),
                 Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
+                Atp = new AtpOptions { QkFix = p.GetValue(qkFix), GradDrop = p.GetValue(gradDrop) },
             };
+            var (studyMethod, verifyTop) = ParseMethod(p.GetValue(method));
+            options = options with { Method = studyMethod, VerifyTop = verifyTop };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
             string outPath = pair.OutPath(p);
             string dir = CliHost.ResolveModel(p.GetValue(pair.Model), ct);
@@ -135,6 +145,29 @@ internal static class StudyCommand
         if (o["ov_tokens"] is not null)
             o["ov_token_strings"] = new JsonArray(o["ov_tokens"]!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray());
         return o;
+    }
+
+    /// <summary>--method exact | atp | atp+verify K (in any case).</summary>
+    internal static (StudyMethod Method, int VerifyTop) ParseMethod(string[]? value)
+    {
+        if (value is null || value.Length == 0) return (StudyMethod.Exact, 10);
+        string name = value[0].ToLowerInvariant();
+        string? k = value.Length > 1 ? value[1] : null;
+        const string valid = "exact, atp or atp+verify K (e.g. --method atp+verify 10)";
+        switch (name)
+        {
+            case "exact" or "atp" when k is null:
+                return (name == "atp" ? StudyMethod.Atp : StudyMethod.Exact, 10);
+            case "atp+verify":
+                if (k is null) throw SharpLensException.Usage("--method atp+verify needs K, the number of items per sweep to patch exactly (e.g. --method atp+verify 10)");
+                if (!int.TryParse(k, out int top) || top < 1)
+                    throw SharpLensException.Usage($"--method atp+verify: K must be a whole number ≥ 1, got \"{GenerateCommand.Printable(k)}\"");
+                return (StudyMethod.AtpVerify, top);
+            case "exact" or "atp":
+                throw SharpLensException.Usage($"--method {name} takes no K (\"{GenerateCommand.Printable(k!)}\"); only atp+verify does");
+            default:
+                throw SharpLensException.Usage($"--method must be {valid}, got \"{GenerateCommand.Printable(value[0])}\"");
+        }
     }
 
     /// <summary>--candidates: |-separated; with the seed prompts and no option, the seed's four fruits.</summary>
