@@ -34,7 +34,8 @@ public static class Study
         }
         bool Runs(string name) => run.Contains(name);
         Report("baselines", 0, 3);
-        var runs = new StudyRuns(model, tokens, Runs(StudyExperiments.Atp) ? AttributionPatching.Needs(model) : null, ct);
+        var runs = new StudyRuns(model, tokens, Runs(StudyExperiments.Atp) ? AttributionPatching.Needs(model) : null, ct,
+            batch: options.Method != StudyMethod.Exact);
         Report("baselines", 3, 3);
         if (!double.IsFinite(runs.CleanLogitDiff) || !double.IsFinite(runs.CorruptedLogitDiff))
             throw SharpLensException.Checkpoint($"the model's logits are not finite (clean logit diff {runs.CleanLogitDiff}, corrupted {runs.CorruptedLogitDiff}); check the weights");

@@ -23,16 +23,18 @@ public sealed class StudyRuns
 
     public StudyRuns(HookedTransformer model, StudyTokens tokens, CancellationToken ct = default) : this(model, tokens, null, ct) { }
 
-    /// <param name="keepAlso">more hooks for the clean and corrupted runs to keep (attribution patching's); with it the two
-    /// run as one batch (the weights are read once for both)</param>
-    public StudyRuns(HookedTransformer model, StudyTokens tokens, Func<string, bool>? keepAlso, CancellationToken ct = default)
+    /// <param name="keepAlso">more hooks for the clean and corrupted runs to keep (attribution patching's)</param>
+    /// <param name="batch">run the clean and corrupted prompts as one batch (the weights read once for both; the values
+    /// round differently from single runs, so the exact study keeps single runs)</param>
+    public StudyRuns(HookedTransformer model, StudyTokens tokens, Func<string, bool>? keepAlso, CancellationToken ct = default, bool batch = false)
     {
         Model = model; Tokens = tokens;
         Tensor? cleanLogits, corruptedLogits;
-        if (keepAlso == null)
+        keepAlso ??= _ => false;
+        if (!batch)
         {
-            (cleanLogits, Clean) = Cached(tokens.Clean, BaseFilter, LogitsMode.Last, ct);
-            (corruptedLogits, Corrupted) = Cached(tokens.Corrupted, BaseFilter, LogitsMode.Last, ct);
+            (cleanLogits, Clean) = Cached(tokens.Clean, n => BaseFilter(n) || keepAlso(n), LogitsMode.Last, ct);
+            (corruptedLogits, Corrupted) = Cached(tokens.Corrupted, n => BaseFilter(n) || keepAlso(n), LogitsMode.Last, ct);
         }
         else
         {

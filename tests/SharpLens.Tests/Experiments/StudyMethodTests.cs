@@ -69,7 +69,7 @@ public class StudyMethodTests
             }
         }
         // the exact study keeps AtP beside its sweeps (the report compares them) and equals the AtP-only estimates
-        Assert.Equal(Flat(v["atp_head_z_all_recovery"]!), Flat(exact["atp_head_z_all_recovery"]!));
+        Assert.All(Flat(v["atp_head_z_all_recovery"]!).Zip(Flat(exact["atp_head_z_all_recovery"]!)), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-4 * (1 + Math.Abs(p.Second))));
     }
 
     [Fact]
