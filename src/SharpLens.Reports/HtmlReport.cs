@@ -27,6 +27,7 @@ internal static class HtmlReport
             ("dla", "Direct logit attribution", s.Dla), ("ov", "OV circuit copying", s.OvRanks),
             ("path", "Path patching: what reads the sender", circuits.PathPatching), ("head-inputs", "Which input of a head carries the signal", circuits.HeadInputs),
             ("necessity", "Necessity and sufficiency", circuits.Necessity), ("logit-lens", "Logit lens", circuits.LogitLens),
+            (AtpSection.Id, AtpSection.Title, new AtpSection(v).Render),
             ("tokens", "Tokenization", () => Tokenization(v)), ("meta", "Run", () => Header(v)), ("timings", "Timings", () => Timings(v)),
         };
         foreach (var (id, title, render) in sections)
@@ -60,7 +61,7 @@ internal static class HtmlReport
         "<a href=\"#resid\">Residual</a><a href=\"#attn-mlp\">Attn vs MLP</a><a href=\"#heads\">Heads</a><a href=\"#head-pair\">Head pairs</a>" +
         "<a href=\"#control\">Control</a><a href=\"#ablation\">Ablation</a><a href=\"#attention\">Attention</a><a href=\"#dla\">DLA</a>" +
         "<a href=\"#ov\">OV copying</a><a href=\"#path\">Path patching</a><a href=\"#head-inputs\">Head inputs</a><a href=\"#necessity\">Necessity</a>" +
-        "<a href=\"#logit-lens\">Logit lens</a><a href=\"#tokens\">Tokens</a><a href=\"#meta\">Run</a><a href=\"#timings\">Timings</a></nav>";
+        "<a href=\"#logit-lens\">Logit lens</a><a href=\"#atp\">AtP vs exact</a><a href=\"#tokens\">Tokens</a><a href=\"#meta\">Run</a><a href=\"#timings\">Timings</a></nav>";
 
     /// <summary>The line under the title: model, architecture and size.</summary>
     static string Subtitle(ResultsView v)

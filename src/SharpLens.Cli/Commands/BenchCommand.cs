@@ -56,6 +56,9 @@ internal static class BenchCommand
         t.AddRow($"GEMM {mg["shape"]} {mg["dtype"]} (model)", $"{mg["gflops"]} GFLOP/s ({Pct(mg["peak_fraction"])} of peak)");
         t.AddRow($"GEMM {mg["skinny_shape"]} {mg["dtype"]} (model)", $"{mg["skinny_gflops"]} GFLOP/s ({Pct(mg["skinny_peak_fraction"])} of peak)");
         t.AddRow(forwardRow, $"{S("forward_s")} s");
+        t.AddRow("forward + backward to every hook", $"{S("forward_backward_s")} s = {S("forward_backward_forward_units")} forwards");
+        t.AddRow("study sweeps by AtP (--method atp)", $"{S("atp_study_s")} s = {S("atp_study_forward_units")} forwards");
+        t.AddRow("peak resident set after gradients", $"{S("peak_rss_gradients_gb")} GB (weights + {S("peak_rss_gradients_over_weights_gb")} GB)");
         t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
@@ -64,6 +67,7 @@ internal static class BenchCommand
             t.AddRow($"dataset study, {ds["pairs"]} pairs ({ds["used"]} used)", ds["forward_units_per_pair"] is JsonNode u
                 ? $"{ds["study_s"]} s = {u} forwards per used pair ({ds["per_pair_vs_single_pair"]}× the single-pair study)"
                 : $"{ds["study_s"]} s; no pair passed its baselines");
+        t.AddRow("exact study over the AtP study", $"{S("atp_speedup")}×");
         t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
         AnsiConsole.Write(t);
         foreach (var note in r["notes"]?.AsArray() ?? [])

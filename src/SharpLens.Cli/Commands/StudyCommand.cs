@@ -33,9 +33,16 @@ internal static class StudyCommand
         var sender = new Option<string?>("--sender") { Description = "path patching's sender head(s), L.H[,L.H…] patched together (default: the best final-position head patch outside the last layer)" };
         var only = new Option<string?>("--only") { Description = $"run only these experiments (comma-separated; baselines always run): {string.Join(", ", StudyExperiments.All)}" };
         var skip = new Option<string?>("--skip") { Description = "skip these experiments (comma-separated names, as for --only)" };
+        var method = new Option<string[]>("--method")
+        {
+            Description = "exact (patching; AtP estimates beside), atp (attribution patching only: a few forwards) or atp+verify K (AtP, then exact patching of its top K items per sweep)",
+            Arity = new ArgumentArity(1, 2), AllowMultipleArgumentsPerToken = true,
+        };
+        var qkFix = new Option<bool>("--qk-fix") { Description = "AtP*: recompute the attention softmax for query and key patches instead of linearising it" };
+        var gradDrop = new Option<bool>("--grad-drop") { Description = "AtP*: GradDrop against cancellation (atp_* keys become magnitudes)" };
         var shard = new Option<string?>("--shard") { Description = "compute only shard I of N (I/N, 0 ≤ I < N; or slurm: the task of a Slurm job array) and write it to --out/shard.json for sharplens merge" };
         var cmd = new Command("study", "Run every experiment of the study on a clean/corrupted prompt pair, or on every pair of a dataset (--dataset)")
-            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, noReport, shard };
+            { control, controlFile, pairLayer, heads, candidates, processing, sender, only, skip, method, qkFix, gradDrop, noReport, shard };
         pair.AddTo(cmd);
         var dataset = new StudyDataset();
         dataset.AddTo(cmd);
@@ -47,8 +54,11 @@ internal static class StudyCommand
                 foreach (var o in new Option[] { control, controlFile, candidates })
                     if (p.GetResult(o) is { Implicit: false })
                         throw SharpLensException.Usage($"{o.Name} and --dataset exclude each other: each pair gets the default control prompt and its own line's candidates");
+                var (datasetMethod, datasetVerifyTop) = ParseMethod(p.GetValue(method));
                 return dataset.Run(p, pair, new StudyOptions
                 {
+                    Method = datasetMethod, VerifyTop = datasetVerifyTop,
+                    Atp = new AtpOptions { QkFix = p.GetValue(qkFix), GradDrop = p.GetValue(gradDrop) },
                     PairLayer = p.GetValue(pairLayer),
                     Heads = ParseHeads(p.GetValue(heads)),
                     Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
@@ -68,7 +78,10 @@ internal static class StudyCommand
                 Senders = ParseHeads(p.GetValue(sender), "--sender"),
                 Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
                 Ablations = dataset.Ablations(p, dataset: false),
+                Atp = new AtpOptions { QkFix = p.GetValue(qkFix), GradDrop = p.GetValue(gradDrop) },
             };
+            var (studyMethod, verifyTop) = ParseMethod(p.GetValue(method));
+            options = options with { Method = studyMethod, VerifyTop = verifyTop };
             var selected = options.Experiments;
             if (slice is { } sl) options = options with { Experiments = StudyShard.Experiments(selected, sl) };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);
@@ -169,6 +182,29 @@ internal static class StudyCommand
         if (o["ov_tokens"] is not null)
             o["ov_token_strings"] = new JsonArray(o["ov_tokens"]!.AsArray().Select(id => (JsonNode?)tok.TokenText(id!.GetValue<int>())).ToArray());
         return o;
+    }
+
+    /// <summary>--method exact | atp | atp+verify K (in any case).</summary>
+    internal static (StudyMethod Method, int VerifyTop) ParseMethod(string[]? value)
+    {
+        if (value is null || value.Length == 0) return (StudyMethod.Exact, 10);
+        string name = value[0].ToLowerInvariant();
+        string? k = value.Length > 1 ? value[1] : null;
+        const string valid = "exact, atp or atp+verify K (e.g. --method atp+verify 10)";
+        switch (name)
+        {
+            case "exact" or "atp" when k is null:
+                return (name == "atp" ? StudyMethod.Atp : StudyMethod.Exact, 10);
+            case "atp+verify":
+                if (k is null) throw SharpLensException.Usage("--method atp+verify needs K, the number of items per sweep to patch exactly (e.g. --method atp+verify 10)");
+                if (!int.TryParse(k, out int top) || top < 1)
+                    throw SharpLensException.Usage($"--method atp+verify: K must be a whole number ≥ 1, got \"{GenerateCommand.Printable(k)}\"");
+                return (StudyMethod.AtpVerify, top);
+            case "exact" or "atp":
+                throw SharpLensException.Usage($"--method {name} takes no K (\"{GenerateCommand.Printable(k!)}\"); only atp+verify does");
+            default:
+                throw SharpLensException.Usage($"--method must be {valid}, got \"{GenerateCommand.Printable(value[0])}\"");
+        }
     }
 
     /// <summary>--candidates: |-separated; with the seed prompts and no option, the seed's four fruits.</summary>

@@ -86,6 +86,8 @@ public static class ModelBenchmark
 
         var (prompts, forward, forwardCpu) = MeasureForward(model, tok, options, o, log, ct);
 
+        MeasureGradients(model, prompts, forward, options, o, log, ct);
+
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
         StageTimer.Reset();
@@ -101,6 +103,7 @@ public static class ModelBenchmark
         o["naive_forwards"] = naive;
         o["naive_estimate_s"] = Round(naive * forward, 3);
         o["naive_speedup"] = Round(naive * forward / study, 2);
+        o["atp_speedup"] = Round(study / o["atp_study_s"]!.GetValue<double>(), 1);
         // The same ratio in CPU seconds of this process: on a machine other processes share, wall time counts the time
         // they hold the cores, which differs between the forwards and the study; CPU time counts this process's work.
         o["study_cpu_s"] = Round(studyCpu, 3);
@@ -145,6 +148,36 @@ public static class ModelBenchmark
             if (o["study_forward_units"] is JsonNode single) d["per_pair_vs_single_pair"] = Round(seconds / forward / used / single.GetValue<double>(), 3);
         }
         o["dataset_study"] = d;
+    }
+
+    /// <summary>
+    /// Gradients (before the exact study, so that the peak resident set is theirs): forward + backward of the seed
+    /// prompt's logit difference to every hook (<c>forward_backward_s</c>, median after a warm-up, and over
+    /// <c>forward_s</c>); the study's sweeps answered by AtP (<c>--method atp</c>: baselines and AtP only,
+    /// <c>atp_study_s</c>); and the peak resident set then (<c>peak_rss_gradients_gb</c>, and less the weights).
+    /// </summary>
+    static void MeasureGradients(HookedTransformer model, PromptSet prompts, double forward, BenchOptions options, JsonObject o,
+        Action<string>? log, CancellationToken ct)
+    {
+        var t = prompts.Tokens;
+        var metric = Metrics.LogitDiff(t.Answer, t.Wrong);
+        log?.Invoke("forward + backward to every hook");
+        double[] Timed(int count, Action run)
+        {
+            run();                                                           // warm-up (JIT, first-touch pages)
+            return Enumerable.Range(0, count).Select(_ => { ct.ThrowIfCancellationRequested(); var sw = Stopwatch.StartNew(); run(); return sw.Elapsed.TotalSeconds; }).ToArray();
+        }
+        double fb = Median(Timed(options.Quick ? 1 : 3, () => model.Backward(t.Clean, metric)));
+        o["forward_backward_s"] = Round(fb, 4);
+        o["forward_backward_forward_units"] = Round(fb / forward, 2);
+        log?.Invoke("the study's sweeps by attribution patching (--method atp)");
+        var atpOptions = new StudyOptions { Method = StudyMethod.Atp, Experiments = new HashSet<string> { StudyExperiments.Baselines } };
+        double atp = Median(Timed(options.Quick ? 1 : 3, () => Study.Run(model, t, atpOptions, _ => true, null, ct)));
+        o["atp_study_s"] = Round(atp, 4);
+        o["atp_study_forward_units"] = Round(atp / forward, 2);
+        double peak = PeakRssBytes() / 1e9;
+        o["peak_rss_gradients_gb"] = Round(peak, 3);
+        o["peak_rss_gradients_over_weights_gb"] = Round(peak - model.WeightBytes / 1e9, 3);
     }
 
     /// <summary>Loads the tokenizer and the model, timing each (into o), and describes the model.</summary>

@@ -178,7 +178,7 @@ public static class DatasetStudy
             JsonObject? results = null;
             if (excluded == null)
             {
-                var runs = new StudyRuns(model, pair.Prompts.Tokens, ct);
+                var runs = Study.RunsFor(model, pair.Prompts.Tokens, options.Study, ct);
                 excluded = ExclusionReason(options.BaselineRule, runs.CleanLogitDiff, runs.CorruptedLogitDiff);
                 if (excluded == null)
                 {

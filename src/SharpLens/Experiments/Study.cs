@@ -39,8 +39,11 @@ public static class Study
         void Report(string phase, int done, int count) => progress?.Report(new StudyProgress(phase, done, count));
 
         var o = new JsonObject { ["processing"] = options.Processing == Processing.Tl ? "tl" : "hf" };
+        // --method atp / atp+verify: the exact sweeps give way to AtP (study the same pair in a few forward-equivalents)
+        var run = ExperimentsRun(options);
+        bool Runs(string name) => run.Contains(name);
         Report("baselines", 0, 3);
-        var runs = given ?? new StudyRuns(model, tokens, ct);
+        var runs = given ?? RunsFor(model, tokens, options, ct);
         Report("baselines", 3, 3);
         if (!double.IsFinite(runs.CleanLogitDiff) || !double.IsFinite(runs.CorruptedLogitDiff))
             throw SharpLensException.Checkpoint($"the model's logits are not finite (clean logit diff {runs.CleanLogitDiff}, corrupted {runs.CorruptedLogitDiff}); check the weights");
@@ -48,10 +51,23 @@ public static class Study
             throw SharpLensException.Input($"the clean and corrupted runs have the same logit difference ({runs.CleanLogitDiff}): every recovery would be 0/0");
         o["clean_logit_diff"] = runs.CleanLogitDiff;
         o["corrupted_logit_diff"] = runs.CorruptedLogitDiff;
+        o["method"] = options.Method switch { StudyMethod.Atp => "atp", StudyMethod.AtpVerify => "atp+verify", _ => "exact" };
         Lap("baselines_s");
 
-        var run = options.Experiments ?? StudyExperiments.All.ToHashSet();
-        bool Runs(string name) => run.Contains(name);
+        AtpResult? atp = null;
+        if (Runs(StudyExperiments.Atp))
+        {
+            Report("attribution patching", 0, 1);
+            atp = AttributionPatching.Run(runs, options.Atp, ct);
+            atp.WriteTo(o);
+            Report("attribution patching", 1, 1);
+            Lap("atp_s");
+            if (options.Method == StudyMethod.AtpVerify)
+            {
+                AtpVerification.Run(runs, atp, options.VerifyTop, Report, ct).WriteTo(o);
+                Lap("atp_verify_s");
+            }
+        }
         var patching = new PatchingExperiments(runs, Report, ct);
         if (Runs(StudyExperiments.ResidPatch))
         {
@@ -77,7 +93,8 @@ public static class Study
             Lap("head_patch_s");
         }
         // The default pair layer, top heads and path-patching sender come from these sweeps: run them if skipped.
-        double[][] HeadsLast() => headsLast ??= patching.Heads(allPositions: false);
+        // (with --method atp: AtP's ranking of heads' z at every position, not a sweep)
+        double[][] HeadsLast() => headsLast ??= options.Method != StudyMethod.Exact && atp != null ? atp.HeadZAllRecovery : patching.Heads(allPositions: false);
         if (Runs(StudyExperiments.HeadPairPatch))
         {
             int pairLayer = options.PairLayer ?? Enumerable.Range(0, c.NLayers).MaxBy(l => (attnLast ??= patching.Output(attention: true, allPositions: false))[l]);
@@ -215,6 +232,25 @@ public static class Study
     /// first, and callers should call it before loading weights or tokenizing so that a typo costs nothing.
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) naming the index and the valid range.</exception>
+    /// <summary>The experiments a study with these options runs: <c>--method atp</c> / <c>atp+verify</c> replace the exact
+    /// sweeps with AtP (the same pair in a few forward-equivalents).</summary>
+    public static HashSet<string> ExperimentsRun(StudyOptions options)
+    {
+        var run = (options.Experiments ?? (IEnumerable<string>)StudyExperiments.All).ToHashSet();
+        if (options.Method != StudyMethod.Exact)
+        {
+            run.ExceptWith(StudyExperiments.ExactSweeps);
+            run.Add(StudyExperiments.Atp);
+        }
+        return run;
+    }
+
+    /// <summary>The base runs a study with these options needs: AtP's hooks kept when it runs, and for
+    /// <c>--method atp*</c> both prompts in one batch (the exact study keeps single runs: a batch rounds differently).</summary>
+    public static StudyRuns RunsFor(HookedTransformer model, StudyTokens tokens, StudyOptions options, CancellationToken ct = default) =>
+        new(model, tokens, ExperimentsRun(options).Contains(StudyExperiments.Atp) ? AttributionPatching.Needs(model) : null, ct,
+            batch: options.Method != StudyMethod.Exact);
+
     public static void ValidateOptions(Loading.ModelConfig c, StudyOptions options)
     {
         if (options.PairLayer is { } pl && (pl < 0 || pl >= c.NLayers))
@@ -225,6 +261,8 @@ public static class Study
                 throw SharpLensException.Usage($"head {l}.{h} is out of range: the model has layers 0–{c.NLayers - 1} and heads 0–{c.NHeads - 1} per layer",
                     nameof(StudyOptions.Heads));
         if (options.Senders is { } senders) PathPatching.ValidateSenders(c, senders);
+        if (options.Method == StudyMethod.AtpVerify && options.VerifyTop < 1)
+            throw SharpLensException.Usage($"--method atp+verify K needs K ≥ 1 items per sweep (got {options.VerifyTop})");
     }
 
     /// <summary>The heads with the largest absolute final-position patching recovery.</summary>

@@ -8,14 +8,20 @@ public static class StudyExperiments
 {
     public const string Baselines = "baselines", ResidPatch = "resid_patch", AttnMlpPatch = "attn_mlp_patch", HeadPatch = "head_patch",
         HeadPairPatch = "head_pair_patch", ControlPatch = "control_patch", Ablation = "ablation", Patterns = "patterns", Dla = "dla",
-        OvCircuit = "ov_circuit", HeadInputPatch = "head_input_patch", Noising = "noising", PathPatch = "path_patch", LogitLens = "logit_lens";
+        OvCircuit = "ov_circuit", HeadInputPatch = "head_input_patch", Noising = "noising", PathPatch = "path_patch", LogitLens = "logit_lens",
+        Atp = "atp";
 
     /// <summary>Every experiment a study can run, in the order it runs them.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         Baselines, ResidPatch, AttnMlpPatch, HeadPatch, HeadPairPatch, ControlPatch, Ablation, Patterns, Dla, OvCircuit,
-        HeadInputPatch, Noising, PathPatch, LogitLens,
+        HeadInputPatch, Noising, PathPatch, LogitLens, Atp,
     ];
+
+    /// <summary>The exact patching and ablation sweeps: what <see cref="StudyMethod.Atp"/> and
+    /// <see cref="StudyMethod.AtpVerify"/> do not run (the sweeps with an AtP estimate are answered by <see cref="Atp"/>).</summary>
+    public static IReadOnlyList<string> ExactSweeps { get; } =
+        [ResidPatch, AttnMlpPatch, HeadPatch, HeadPairPatch, ControlPatch, Ablation, HeadInputPatch, Noising, PathPatch];
 
     /// <summary>
     /// The experiments to run: those of <paramref name="only"/> (comma-separated; null: all) less those of

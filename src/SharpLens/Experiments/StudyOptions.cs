@@ -9,6 +9,19 @@ public enum Processing
     Tl,
 }
 
+/// <summary>How a study answers its patching sweeps (<c>--method</c>).</summary>
+public enum StudyMethod
+{
+    /// <summary>Exact activation patching: one patched run per item (the <c>atp</c> experiment adds the AtP estimates beside).</summary>
+    Exact,
+    /// <summary>Attribution patching only: every sweep with an AtP estimate (residual stream, attention / MLP outputs, heads'
+    /// z, q, k, v, pattern) answered from one batched forward and one backward; sweeps without one are skipped.</summary>
+    Atp,
+    /// <summary>AtP, then exact patching of the <see cref="StudyOptions.VerifyTop"/> items of each sweep that AtP ranks highest
+    /// (by |estimate|).</summary>
+    AtpVerify,
+}
+
 /// <summary>Token ids of a study: the two prompts, the control prompt and the tokens the metric and DLA read.</summary>
 public sealed record StudyTokens
 {
@@ -49,6 +62,12 @@ public sealed record StudyOptions
     /// <summary>Resample ablation's replacement activations for this pair (another pair's, aligned); null: resample
     /// ablation is not available (a single pair has no other pair to draw from).</summary>
     public AblationValues? ResampleValues { get; init; }
+    /// <summary>Exact patching, AtP, or AtP verified on its top items (<c>--method exact|atp|atp+verify K</c>).</summary>
+    public StudyMethod Method { get; init; } = StudyMethod.Exact;
+    /// <summary>With <see cref="StudyMethod.AtpVerify"/>: how many items of each sweep are patched exactly.</summary>
+    public int VerifyTop { get; init; } = 10;
+    /// <summary>AtP* fixes for the atp_* keys (QK fix, GradDrop); default plain AtP.</summary>
+    public AtpOptions Atp { get; init; } = AtpOptions.Plain;
 }
 
 /// <summary>Which replacement an ablation writes into a component's output (EXPERIMENTS.md, "Datasets").</summary>

@@ -11,7 +11,9 @@ public sealed class StudyRuns
     public StudyTokens Tokens { get; }
     public ActivationCache Clean { get; }
     public ActivationCache Corrupted { get; }
-    public ActivationCache Control { get; }
+    /// <summary>The control run (resid_pre only), made the first time it is read.</summary>
+    public ActivationCache Control => _control.Value;
+    readonly Lazy<ActivationCache> _control;
     /// <summary>The clean run's final-position logits, [1, 1, V] (the only position a study reads).</summary>
     public Tensor CleanLogits { get; }
     /// <summary>The corrupted run's final-position logits, [1, 1, V].</summary>
@@ -19,12 +21,30 @@ public sealed class StudyRuns
     public double CleanLogitDiff { get; }
     public double CorruptedLogitDiff { get; }
 
-    public StudyRuns(HookedTransformer model, StudyTokens tokens, CancellationToken ct = default)
+    public StudyRuns(HookedTransformer model, StudyTokens tokens, CancellationToken ct = default) : this(model, tokens, null, ct) { }
+
+    /// <param name="keepAlso">more hooks for the clean and corrupted runs to keep (attribution patching's)</param>
+    /// <param name="batch">run the clean and corrupted prompts as one batch (the weights read once for both; the values
+    /// round differently from single runs, so the exact study keeps single runs)</param>
+    public StudyRuns(HookedTransformer model, StudyTokens tokens, Func<string, bool>? keepAlso, CancellationToken ct = default, bool batch = false)
     {
         Model = model; Tokens = tokens;
-        (var cleanLogits, Clean) = Cached(tokens.Clean, BaseFilter, LogitsMode.Last, ct);
-        (var corruptedLogits, Corrupted) = Cached(tokens.Corrupted, BaseFilter, LogitsMode.Last, ct);
-        (_, Control) = Cached(tokens.Control, n => n.EndsWith(".hook_resid_pre", StringComparison.Ordinal), LogitsMode.None, ct);
+        Tensor? cleanLogits, corruptedLogits;
+        keepAlso ??= _ => false;
+        if (!batch)
+        {
+            (cleanLogits, Clean) = Cached(tokens.Clean, n => BaseFilter(n) || keepAlso(n), LogitsMode.Last, ct);
+            (corruptedLogits, Corrupted) = Cached(tokens.Corrupted, n => BaseFilter(n) || keepAlso(n), LogitsMode.Last, ct);
+        }
+        else
+        {
+            var r = Model.Forward([tokens.Clean, tokens.Corrupted],
+                new RunOptions { CacheFilter = n => BaseFilter(n) || keepAlso(n), Logits = LogitsMode.Last, Cancellation = ct });
+            (Clean, Corrupted) = (Item(r.Cache, 0), Item(r.Cache, 1));
+            cleanLogits = new Tensor(r.Logits!.Slice(0).ToArray(), 1, 1, r.Logits.Shape[2]);
+            corruptedLogits = new Tensor(r.Logits.Slice(1).ToArray(), 1, 1, r.Logits.Shape[2]);
+        }
+        _control = new(() => Cached(tokens.Control, n => n.EndsWith(".hook_resid_pre", StringComparison.Ordinal), LogitsMode.None, ct).Item2);
         (CleanLogits, CorruptedLogits) = (cleanLogits!, corruptedLogits!);
         CleanLogitDiff = LogitDiff(CleanLogits.Slice(0));
         CorruptedLogitDiff = LogitDiff(CorruptedLogits.Slice(0));
@@ -39,6 +59,18 @@ public sealed class StudyRuns
         || n.EndsWith(".attn.hook_q", StringComparison.Ordinal) || n.EndsWith(".attn.hook_k", StringComparison.Ordinal)
         // the final residual stream: the logit lens's last point
         || n.EndsWith(".hook_resid_post", StringComparison.Ordinal);
+
+    /// <summary>Batch item <paramref name="item"/> of a cache, as a cache of one prompt ([1, …] tensors).</summary>
+    internal static ActivationCache Item(ActivationCache batch, int item)
+    {
+        var c = new ActivationCache { Model = batch.Model };
+        foreach (var name in batch.Names)
+        {
+            var t = batch[name];
+            c.Set(name, new Tensor(t.Slice(item).ToArray(), [1, .. t.Shape[1..]]));
+        }
+        return c;
+    }
 
     (Tensor?, ActivationCache) Cached(int[] ids, Func<string, bool> filter, LogitsMode logits, CancellationToken ct)
     {

@@ -97,7 +97,26 @@ internal sealed partial class BackwardPass
         NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
 
         for (int l = _c.NLayers - 1; l >= 0; l--) Block(l, dx);
+        Embedding(tokens, dx);
+    }
 
+    /// <summary>
+    /// GradDrop's backward (AtP*, Kramár et al. 2024): from <c>blocks.drop.hook_resid_post</c>, whose gradient
+    /// <paramref name="dxResidPost"/> a full pass gave, down to the embedding with block <paramref name="drop"/>'s residual
+    /// contribution cut off: its hooks get no gradient, <c>blocks.drop.hook_resid_pre</c> gets the skip connection's
+    /// alone, and the blocks below run as usual. Blocks above are not recomputed (their gradients do not change).
+    /// </summary>
+    public void RunWithLayerDropped(int[] tokens, int drop, ReadOnlySpan<float> dxResidPost)
+    {
+        var dx = dxResidPost.ToArray();
+        Grad(_m.HookNames.Layers[drop].ResidPre, dx, _t, _c.DModel);
+        for (int l = drop - 1; l >= 0; l--) Block(l, dx);
+        Embedding(tokens, dx);
+    }
+
+    void Embedding(int[] tokens, float[] dx)
+    {
+        int d = _c.DModel, T = _t;
         Grad(HookNames.Embed, dx, T, d);
         if (_design.Positions == PositionKind.LearnedAbsolute) Grad(HookNames.PosEmbed, dx, T, d);
         if (_wg != null)

@@ -43,7 +43,9 @@ public class CliPerfCommandTests
             var o = JsonNode.Parse(output.Trim())!.AsObject();
             foreach (var key in new[] { "forward_s", "study_s", "study_forward_units", "peak_rss_gb", "gemm_gflops", "gemm_skinny_gflops",
                                         "fma_peak_gflops", "naive_estimate_s", "naive_speedup", "gemm_peak_fraction", "gemm_skinny_peak_fraction",
-                                        "tokenizer_load_s", "model_load_s", "forward_cpu_s", "study_cpu_s", "naive_speedup_cpu" })
+                                        "tokenizer_load_s", "model_load_s", "forward_cpu_s", "study_cpu_s", "naive_speedup_cpu",
+                                        "forward_backward_s", "forward_backward_forward_units", "atp_study_s",
+                                        "atp_study_forward_units", "atp_speedup", "peak_rss_gradients_gb" })
                 Assert.True(o[key]!.GetValue<double>() > 0, $"{key} = {o[key]}");
             // every run of the study counts once in the naive loop, the circuit questions' runs included (the sender is
             // in layer 0: the default rule looks at layers 0 … n − 2)
@@ -51,7 +53,8 @@ public class CliPerfCommandTests
             int seed = 3 + L * T + 4 * L + 2 * L * H + H * (H + 1) / 2 + L + 2 * (2 * L + L * H) + 3;
             int circuits = L * (2 * H + 2 * G) + (2 * L + L * H) + 1 + 2 * (L - 1) * (H + 2 * G) + L;
             int joint = 2 * (4 * 5 / 2);   // the joint ablation grid of the 4 top heads (pairs and singles), clean and corrupted runs
-            Assert.Equal(seed + circuits + joint, o["naive_forwards"]!.GetValue<int>());
+            const int atp = 1;   // the exact study's AtP estimates: one phase of one run
+            Assert.Equal(seed + circuits + joint + atp, o["naive_forwards"]!.GetValue<int>());
             Assert.True(o["model_gemm"]!["gflops"]!.GetValue<double>() > 0);
             Assert.True(o["machine"]!["cores"]!.GetValue<int>() > 0);
             Assert.NotNull(o["machine"]!["cpu_model"]);

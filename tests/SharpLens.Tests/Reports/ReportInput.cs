@@ -79,6 +79,10 @@ internal static class ReportInput
         foreach (var act in new[] { "q", "k", "v" })
             r[$"path_patch_direct_to_{act}_recovery"] = Arr(Mat(r[$"path_patch_to_{act}_recovery"]!).Select(row => (JsonNode)Arr(row.Select(v => (JsonNode)(0.8 * v)))));
         AddFullPatterns(r, clean, corr);
+        // the AtP estimates of the four swept keys the reference has (the report compares them with exact patching)
+        var next = Fixtures.Json("setcomp-demo", "reference_next.json");
+        foreach (var k in new[] { "atp_resid_pre_recovery", "atp_attn_out_all_recovery", "atp_mlp_out_all_recovery", "atp_head_z_all_recovery" })
+            r[k] = next[k]!.DeepClone();
         return r;
     }
 

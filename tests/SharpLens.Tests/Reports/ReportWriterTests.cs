@@ -9,7 +9,7 @@ namespace SharpLens.Tests.Reports;
 
 public class ReportWriterTests
 {
-    static readonly string[] SectionIds = { "summary", "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "path", "head-inputs", "necessity", "logit-lens", "timings" };
+    static readonly string[] SectionIds = { "summary", "meta", "tokens", "baselines", "resid", "attn-mlp", "heads", "head-pair", "control", "ablation", "attention", "dla", "ov", "path", "head-inputs", "necessity", "logit-lens", "atp", "timings" };
 
     [Fact]
     public void Html_is_self_contained()
@@ -37,7 +37,7 @@ public class ReportWriterTests
         Assert.Equal(figures, Regex.Matches(html, "<figcaption>").Count);
         // 1 resid + 2 attn/mlp + 2 head grids + 2 pair + 1 control + 2 ablation bars + 2 head ablation + 4 top heads + 2×2 DLA + 2 OV
         // + 3 path patching (exact, direct, difference) + 2 head inputs + 1 necessity + 1 logit lens
-        Assert.Equal(29, figures);
+        Assert.Equal(29 + 4, figures);   // + AtP vs exact: the four swept keys with both sides
         Assert.Contains("Patching <code>blocks.L.hook_resid_pre</code> at one position at a time, from the clean run into the corrupted run; colour = recovery", html);
         Assert.True(Regex.Matches(html, "class=\"legend\"").Count >= 10);
         Assert.Contains("class=\"diff\"", html); // differing position highlighted in the token table
