@@ -17,16 +17,20 @@ internal static class DatasetReport
     /// <summary>True for the results of a dataset study.</summary>
     public static bool Is(JsonObject results) => results["per_pair"] is JsonObject;
 
-    public static string Render(JsonObject r, CancellationToken ct)
+    /// <summary>The dataset's own sections (pairs and exclusions, per-pair distributions with their intervals, zero vs
+    /// mean vs resample ablation, the joint ablation grid, keys not aggregated), placed after the figures of the mean
+    /// (<see cref="HtmlReport"/> draws those from <see cref="ResultsView.For"/>), with their own table of contents.</summary>
+    public static string Body(JsonObject r, CancellationToken ct)
     {
         var sections = new (string Id, string Title, Func<JsonObject, string> Render)[]
         {
-            ("pairs", "Pairs", Pairs), ("baselines", "Baselines per pair", Baselines), ("layers", "Attention vs MLP output patching", Layers),
-            ("ablation", "Ablation: zero vs mean vs resample", Ablation), ("heads", "Heads", Heads), ("resid", "Residual stream patching", Residual),
-            ("joint", "Joint head ablation", Joint), ("skipped", "Keys not aggregated", Skipped),
+            ("pairs", "Pairs", Pairs), ("pairs-baselines", "Baselines per pair", Baselines), ("pairs-layers", "Attention vs MLP output patching per pair", Layers),
+            ("pairs-ablation", "Ablation: zero vs mean vs resample", Ablation), ("pairs-heads", "Heads per pair", Heads), ("pairs-resid", "Residual stream patching: mean and spread", Residual),
+            ("pairs-joint", "Joint head ablation", Joint), ("pairs-skipped", "Keys not aggregated", Skipped),
         };
-        // the findings in sentences first (issue 22: what was found, and how general it is), as on the single-pair page
-        var body = new StringBuilder(HtmlReport.Summary(r, ResultsView.For(r), sections.Select(s => s.Id).ToHashSet()));
+        var body = new StringBuilder("<nav class=\"toc\">Over the pairs: ");
+        foreach (var (id, title, _) in sections) body.Append($"<a href=\"#{id}\">{H(title)}</a>");
+        body.Append("</nav>");
         foreach (var (id, title, render) in sections)
         {
             ct.ThrowIfCancellationRequested();
@@ -36,24 +40,15 @@ internal static class DatasetReport
                 body.Append(HtmlReport.Section(id, title, "", $"<p class=\"note\">Skipped: this section's data is malformed ({H(e.GetType().Name)}: {H(e.Message)}).</p>"));
             }
         }
-        var json = r.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.Default }).Replace("<", "\\u003c");
-        var sb = new StringBuilder("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-        sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-        sb.Append("<title>SharpLens dataset report — ").Append(H(Str(r["dataset"]?["path"]) ?? "dataset")).Append("</title>");
-        sb.Append("<style>").Append(HtmlReport.Css).Append(".strip{fill:#57606a;fill-opacity:.35}.ci{stroke:#1f2328;stroke-width:1.6}</style></head>\n<body>");
-        sb.Append("<header class=\"top\"><h1>SharpLens dataset study</h1><p id=\"status\" class=\"status\">")
-            .Append(H($"{Str(r["model"]?["path"])} · {Num(r["n_used"]):0} of {Num(r["n_pairs"]):0} pairs used"))
-            .Append("</p><nav class=\"toc\">");
-        sb.Append("<a href=\"#summary\">Summary</a>");
-        foreach (var (id, title, _) in sections) sb.Append($"<a href=\"#{id}\">{H(title)}</a>");
-        sb.Append("</nav></header><main>").Append(body).Append("</main>");
-        sb.Append("<script type=\"application/json\" id=\"sharplens-results\">").Append(json).Append("</script></body></html>\n");
-        return sb.ToString();
+        return body.ToString();
     }
+
+    /// <summary>The dataset file's path: <c>dataset.path</c> as the study writes it, or a bare string.</summary>
+    static string? DatasetPath(JsonObject r) => r["dataset"] is JsonObject d ? Str(d["path"]) : Str(r["dataset"]);
 
     static string Pairs(JsonObject r)
     {
-        var sb = new StringBuilder($"<p>{Num(r["n_used"]):0} of {Num(r["n_pairs"]):0} pairs of <code>{H(Str(r["dataset"]?["path"]))}</code> pass their baselines " +
+        var sb = new StringBuilder($"<p>{Num(r["n_used"]):0} of {Num(r["n_pairs"]):0} pairs of <code>{H(DatasetPath(r))}</code> pass their baselines " +
             $"(rule <code>{H(Str(r["baseline_rule"]) ?? "sign")}</code>). Intervals: percentile bootstrap over pairs, {Num(r["bootstrap"]?["resamples"]):0} resamples, " +
             $"seed {Num(r["bootstrap"]?["seed"]):0}. Positions are aggregated by {H(Str(r["position_aggregation"]) ?? "offset")}.</p>");
         var excluded = r["excluded"]?.AsArray() ?? [];
@@ -71,11 +66,11 @@ internal static class DatasetReport
     {
         var keys = new[] { "clean_logit_diff", "corrupted_logit_diff" };
         var per = keys.Select(k => Vec(r["per_pair"]?[k])).ToArray();
-        if (per.Any(p => p is null)) return HtmlReport.Section("baselines", "Baselines per pair", "", HtmlReport.Missing(keys));
+        if (per.Any(p => p is null)) return HtmlReport.Section("pairs-baselines", "Baselines per pair", "", HtmlReport.Missing(keys));
         var chart = CiChart(["clean", "corrupted"], [new Series("logit diff", "#1f77b4",
             keys.Select(k => Num(r["mean"]?[k]) ?? double.NaN).ToArray(), keys.Select(k => Interval(r["ci95"]?[k])).ToArray(),
             [per[0]!, per[1]!])], "logit diff", lines: false);
-        return HtmlReport.Section("baselines", "Baselines per pair", "Each dot is a pair; the bar is the mean with its 95% interval.",
+        return HtmlReport.Section("pairs-baselines", "Baselines per pair", "Each dot is a pair; the bar is the mean with its 95% interval.",
             HtmlSections.Fig("clean and corrupted logit differences", chart, "Pairs far from the rest are worth reading in per_pair."));
     }
 
@@ -90,7 +85,7 @@ internal static class DatasetReport
             string rom = Vec(r["recovery_of_means"]?[key]) is { } m ? " Recovery of the mean logit diffs: " + string.Join(", ", m.Select((v, l) => $"L{l} {F(v, 2)}")) + "." : "";
             sb.Append(HtmlSections.Fig(title, chart, "Mean over pairs with its 95% interval; grey dots are the pairs." + rom));
         }
-        return HtmlReport.Section("layers", "Attention vs MLP output patching", "",
+        return HtmlReport.Section("pairs-layers", "Attention vs MLP output patching", "",
             sb.Length > 0 ? sb.ToString() : HtmlReport.Missing("attn_out_patch_last_recovery"));
     }
 
@@ -109,7 +104,7 @@ internal static class DatasetReport
                     $"or by another pair's (resample); the {run} baseline is {F(Num(r["mean"]?[$"{run}_logit_diff"]) ?? double.NaN, 2)}. " +
                     "Zero ablation moves the activation off its distribution; mean and resample do not."));
             }
-        return HtmlReport.Section("ablation", "Ablation: zero vs mean vs resample", "", sb.Length > 0 ? sb.ToString() : HtmlReport.Missing("zero_ablate_attn_clean_logit_diff"));
+        return HtmlReport.Section("pairs-ablation", "Ablation: zero vs mean vs resample", "", sb.Length > 0 ? sb.ToString() : HtmlReport.Missing("zero_ablate_attn_clean_logit_diff"));
     }
 
     static string Heads(JsonObject r)
@@ -125,14 +120,14 @@ internal static class DatasetReport
             sb.Append(HtmlSections.Fig("per-pair recovery of the top heads (final position)", BoxPlot(top.Select(t => $"L{t.l}H{t.h}").ToArray(), values, "recovery"),
                 "Box: quartiles; whiskers: 1.5 interquartile ranges; dots: the pairs. A head whose box spans 0 matters for some pairs only."));
         }
-        return HtmlReport.Section("heads", "Heads", "", sb.Length > 0 ? sb.ToString() : HtmlReport.Missing("head_z_patch_last_recovery"));
+        return HtmlReport.Section("pairs-heads", "Heads", "", sb.Length > 0 ? sb.ToString() : HtmlReport.Missing("head_z_patch_last_recovery"));
     }
 
     static string Residual(JsonObject r)
     {
         var slots = Strs(r["labels"]) ?? Strs(r["offsets"]) ?? (Vec(r["offsets"]) is { } o ? o.Select(x => F(x, 0)).ToArray() : null);
         string content = MeanAndSpread(r, "resid_pre_patch_recovery", "residual stream patching by layer and position", "", "position", slots);
-        return HtmlReport.Section("resid", "Residual stream patching", "", content.Length > 0 ? content : HtmlReport.Missing("resid_pre_patch_recovery"));
+        return HtmlReport.Section("pairs-resid", "Residual stream patching", "", content.Length > 0 ? content : HtmlReport.Missing("resid_pre_patch_recovery"));
     }
 
     static string Joint(JsonObject r)
@@ -149,7 +144,7 @@ internal static class DatasetReport
                 (i, j) => $"{names[i]} + {names[j]}: {F(m[i][j])}", $"The diagonal is the head alone. Against the {run} baseline {F(baseline, 2)}: " +
                 "a pair that costs much more than its two singles is redundant (each backs the other up).", "logit diff", centre: baseline));
         }
-        return HtmlReport.Section("joint", "Joint head ablation", "", sb.Length > 0 ? sb.ToString() : "<p class=\"note\">Not averaged: the pairs chose different top heads (pass --heads to fix them).</p>");
+        return HtmlReport.Section("pairs-joint", "Joint head ablation", "", sb.Length > 0 ? sb.ToString() : "<p class=\"note\">Not averaged: the pairs chose different top heads (pass --heads to fix them).</p>");
     }
 
     static string Skipped(JsonObject r)
@@ -157,7 +152,7 @@ internal static class DatasetReport
         if (r["not_aggregated"] is not JsonObject o || o.Count == 0) return "";
         var sb = new StringBuilder("<ul>");
         foreach (var (k, why) in o) sb.Append($"<li><code>{H(k)}</code>: {H(Str(why))}</li>");
-        return HtmlReport.Section("skipped", "Keys not aggregated", "Their per-pair values are in results.json.", sb.Append("</ul>").ToString());
+        return HtmlReport.Section("pairs-skipped", "Keys not aggregated", "Their per-pair values are in results.json.", sb.Append("</ul>").ToString());
     }
 
     /// <summary>The mean heatmap of a [row][col] key beside its standard deviation over pairs.</summary>
@@ -251,7 +246,8 @@ internal static class DatasetReport
             double q1 = Quantile(v, 0.25), med = Quantile(v, 0.5), q3 = Quantile(v, 0.75), iqr = q3 - q1;
             double wlo = v.First(x => x >= q1 - 1.5 * iqr), whi = v.Last(x => x <= q3 + 1.5 * iqr), x0 = left + slot * c + slot / 2;
             sb.Append($"<line class=\"ci\" x1=\"{I(x0)}\" x2=\"{I(x0)}\" y1=\"{I(Y(wlo))}\" y2=\"{I(Y(whi))}\"/>");
-            sb.Append($"<rect x=\"{I(x0 - 12)}\" y=\"{I(Y(q3))}\" width=\"24\" height=\"{I(Math.Max(1, Y(q1) - Y(q3)))}\" fill=\"#c6dbef\" stroke=\"#1f2328\"><title>{H($"{categories[c]}: median {F(med)}, quartiles [{F(q1)}, {F(q3)}], {v.Length} pairs")}</title></rect>");
+            // data-v: the report's script counts a figure drawn when its marks have a size (and shows their tips)
+            sb.Append($"<rect data-v=\"{F(med)}\" x=\"{I(x0 - 12)}\" y=\"{I(Y(q3))}\" width=\"24\" height=\"{I(Math.Max(1, Y(q1) - Y(q3)))}\" fill=\"#c6dbef\" stroke=\"#1f2328\"><title>{H($"{categories[c]}: median {F(med)}, quartiles [{F(q1)}, {F(q3)}], {v.Length} pairs")}</title></rect>");
             sb.Append($"<line x1=\"{I(x0 - 12)}\" x2=\"{I(x0 + 12)}\" y1=\"{I(Y(med))}\" y2=\"{I(Y(med))}\" stroke=\"#1f2328\" stroke-width=\"2\"/>");
             for (int i = 0; i < v.Length; i++) sb.Append($"<circle class=\"strip\" cx=\"{I(x0 + 16 + (i * 37) % 9)}\" cy=\"{I(Y(v[i]))}\" r=\"2\"/>");
             sb.Append($"<text x=\"{I(x0)}\" y=\"{I(top + plotH + 18)}\" class=\"lt\">{H(categories[c])}</text>");

@@ -45,9 +45,11 @@ internal static class HtmlReport
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-        sb.Append("<title>SharpLens report — ").Append(H(v.Str("model", "path") ?? "study")).Append("</title>");
+        // a dataset study's page shows the figures of its means, then the dataset's own sections (ReportWriter)
+        bool dataset = DatasetResults.IsDataset(results);
+        sb.Append(dataset ? "<title>SharpLens dataset study — " : "<title>SharpLens report — ").Append(H(v.Str("model", "path") ?? "study")).Append("</title>");
         sb.Append("<style>").Append(Css).Append(AttentionViewer.Css).Append("</style></head>\n<body>");
-        sb.Append("<header class=\"top\"><h1>SharpLens activation-patching report</h1>");
+        sb.Append(dataset ? "<header class=\"top\"><h1>SharpLens dataset study (means over the pairs)</h1>" : "<header class=\"top\"><h1>SharpLens activation-patching report</h1>");
         sb.Append("<p id=\"status\" class=\"status\">").Append(H(Subtitle(v))).Append("</p>");
         sb.Append(Toc).Append("</header><main>");
         sb.Append(body);
@@ -74,10 +76,8 @@ internal static class HtmlReport
         return parts.Count == 0 ? "activation patching study" : string.Join(" · ", parts);
     }
 
-    /// <summary>The findings in sentences, each linked to the section whose figure shows it, and the two prompts.
-    /// <paramref name="sections"/>: the ids of the page's sections when they are not this report's (the dataset page);
-    /// a finding whose figure is not among them is listed without a link.</summary>
-    internal static string Summary(JsonObject results, ResultsView v, IReadOnlySet<string>? sections = null)
+    /// <summary>The findings in sentences, each linked to the section whose figure shows it, and the two prompts.</summary>
+    static string Summary(JsonObject results, ResultsView v)
     {
         var findings = StudyFindings.Of(results);
         var sb = new StringBuilder();
@@ -87,9 +87,7 @@ internal static class HtmlReport
         if (findings.Count == 0) sb.Append(Missing("clean_logit_diff", "resid_pre_patch_recovery"));
         else
             sb.Append("<ul class=\"findings\">").Append(string.Concat(findings.Select(f =>
-                sections is null || sections.Contains(f.Anchor)
-                    ? $"<li data-anchor=\"{H(f.Anchor)}\">{H(f.Text)} <a href=\"#{H(f.Anchor)}\">figure&nbsp;→</a></li>"
-                    : $"<li>{H(f.Text)}</li>"))).Append("</ul>");
+                $"<li data-anchor=\"{H(f.Anchor)}\">{H(f.Text)} <a href=\"#{H(f.Anchor)}\">figure&nbsp;→</a></li>"))).Append("</ul>");
         return Section("summary", "Summary", "", sb.ToString());
     }
 

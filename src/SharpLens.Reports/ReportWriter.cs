@@ -46,11 +46,10 @@ public static class ReportWriter
     {
         ArgumentNullException.ThrowIfNull(results);
         if (CircuitReport.IsCircuit(results)) return new RenderedReport(CircuitReport.Render(results), []);   // sharplens circuit: one page, no PNGs
-        bool dataset = DatasetReport.Is(results);
-        string htmlText = dataset ? DatasetReport.Render(results, ct) : HtmlReport.Render(results, ct);
+        string htmlText = Html(results, ct);
         var pngs = new List<(string, byte[])>();
-        // a dataset study's figures are the page's (its keys are means, intervals and per-pair lists, not one pair's)
-        foreach (var png in dataset ? [] : PngFigures.Render(ResultsView.For(results)))
+        // a dataset study's PNGs are the figures of its means (ResultsView.For)
+        foreach (var png in PngFigures.Render(ResultsView.For(results)))
         {
             ct.ThrowIfCancellationRequested();
             pngs.Add(png);
@@ -64,7 +63,17 @@ public static class ReportWriter
     public static string RenderHtml(JsonObject results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        return DatasetReport.Is(results) ? DatasetReport.Render(results, CancellationToken.None) : HtmlReport.Render(results, CancellationToken.None);
+        return Html(results, CancellationToken.None);
+    }
+
+    /// <summary>A study's page; a dataset study's is the page of its means (findings, figures) followed by the dataset's
+    /// own sections (per-pair distributions, intervals, ablation kinds, exclusions).</summary>
+    static string Html(JsonObject results, CancellationToken ct)
+    {
+        string page = HtmlReport.Render(results, ct);
+        if (!DatasetReport.Is(results)) return page;
+        int end = page.LastIndexOf("</main>", StringComparison.Ordinal);
+        return page[..end] + DatasetReport.Body(results, ct) + page[end..];
     }
 
     /// <summary>

@@ -13,6 +13,18 @@ namespace SharpLens.Model;
 /// </summary>
 internal sealed partial class BackwardPass
 {
+    /// <summary>Why the backward pass cannot differentiate this design, or null when it can. Each is a step whose
+    /// backward is not written yet (rather than a silently wrong gradient): Gemma 2's post-norms and soft-caps, Qwen3's
+    /// per-head q/k norms, GPT-NeoX's parallel residual and interleaved fused q/k/v. Sliding windows need nothing: masked entries of the pattern are 0,
+    /// so the softmax backward gives them no gradient.</summary>
+    public static string? Unsupported(ModelConfig c) =>
+        c.Design.Residual == ResidualKind.Parallel ? "a parallel residual (GPT-NeoX's use_parallel_residual)"
+        : c.Architecture == "GPTNeoXForCausalLM" ? "GPT-NeoX's per-head interleaved query_key_value"
+        : c.Design.QkNorm ? "per-head q/k norms (Qwen3)"
+        : c.Design.PostNorms ? "post-attention and post-MLP norms (Gemma 2)"
+        : c.AttnSoftcap is not null || c.FinalSoftcap is not null ? "attention or final logit soft-capping (Gemma 2)"
+        : null;
+
     readonly HookedTransformer _m;
     readonly ModelConfig _c;
     readonly BlockDesign _design;

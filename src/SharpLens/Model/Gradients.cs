@@ -123,6 +123,8 @@ public sealed partial class HookedTransformer
     public GradientResult Backward(int[] tokens, LogitMetric metric, Func<string, bool>? hookFilter = null, bool weights = false,
         Func<string, bool>? cacheFilter = null, HookSet? hooks = null)
     {
+        if (BackwardPass.Unsupported(Config) is { } missing)
+            throw SharpLensException.Input($"gradients are not implemented for {missing} yet: the backward pass does not differentiate it");
         var saved = BackwardPass.SavedNames(HookNames, Config.Design);
         var fwd = Forward([tokens], new RunOptions { Hooks = hooks ?? HookSet.Empty, CacheFilter = n => saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
         var logits = fwd.Logits!;

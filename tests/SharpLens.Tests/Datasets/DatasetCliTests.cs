@@ -46,7 +46,7 @@ public class DatasetCliTests
         var demo = CliRunner.Run("dataset", "ioi", "--n", "5");
         Assert.Equal(3, demo.ExitCode);
         Assert.Equal("", demo.Stdout);
-        Assert.StartsWith("error: only 0 of the 100 IOI names are single tokens", demo.Stderr);
+        Assert.StartsWith("error: --model: only 0 of the 100 IOI names are single tokens", demo.Stderr);
     }
 
     [Theory]

@@ -59,6 +59,7 @@ public class DatasetStudyTests(DatasetStudyFixture f) : IClassFixture<DatasetStu
     {
         JsonArray a => a.SelectMany(Leaves),
         JsonObject o => o.Where(kv => kv.Key != "tokens").SelectMany(kv => Leaves(kv.Value)),
+        JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => [],   // e.g. "method"
         JsonValue v => [v.TryGetValue(out int i) ? i : v.GetValue<double>()],
         _ => [],
     };
