@@ -9,8 +9,10 @@ using SharpLens.Model;
 
 using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel());
 int top = args.Length > 1 ? int.Parse(args[1]) : 5;
-int[] ids = model.ToTokens("Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1");
-int answer = model.ToSingleToken(" Mango"), wrong = model.ToSingleToken(" Orange");
+const string prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
+int[] ids = model.ToTokens(prompt);
+// The answer is the one token " Mango" adds after its prompt (with SentencePiece vocabularies " Mango" alone is two).
+int answer = model.ToSingleToken(prompt, " Mango"), wrong = model.ToSingleToken(prompt, " Orange");
 var (_, cache) = model.RunWithCache([ids]);
 
 // 1. Layer by layer: embed, 0_attn_out, 0_mlp_out, … at the final position; each scaled by the final norm of this run.

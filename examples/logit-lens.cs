@@ -7,8 +7,10 @@ using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
 using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel());
-int[] ids = model.ToTokens("Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1");
-int answer = model.ToSingleToken(" Mango"), wrong = model.ToSingleToken(" Orange");
+const string prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
+int[] ids = model.ToTokens(prompt);
+// The answer is the one token " Mango" adds after its prompt (with SentencePiece vocabularies " Mango" alone is two).
+int answer = model.ToSingleToken(prompt, " Mango"), wrong = model.ToSingleToken(prompt, " Orange");
 
 // Cache every hook point of one run; the residual stream at the final position, layer by layer, normalised by the final
 // norm's scale of that run (applyLn), is a stack of [layers + 1, batch, d_model].

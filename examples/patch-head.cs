@@ -14,9 +14,12 @@ if (args.Length != 3 || !int.TryParse(args[1], out int layer) || !int.TryParse(a
 using var model = HookedTransformer.FromPretrained(args[0]);
 
 // The seed's pair: the corrupted prompt lists Mango instead of Orange, so Orange becomes the missing fruit.
-int[] clean = model.ToTokens("Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1");
-int[] corrupted = model.ToTokens("Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1");
-int answer = model.ToSingleToken(" Mango"), wrong = model.ToSingleToken(" Orange");
+const string cleanText = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
+const string corruptedText = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1";
+int[] clean = model.ToTokens(cleanText);
+int[] corrupted = model.ToTokens(corruptedText);
+// The answer is the one token " Mango" adds after its prompt (with SentencePiece vocabularies " Mango" alone is two).
+int answer = model.ToSingleToken(cleanText, " Mango"), wrong = model.ToSingleToken(corruptedText, " Orange");
 
 // The metric: logit(answer) − logit(wrong) at the final position.
 double LogitDiff(Tensor logits) => logits[0, logits.Shape[1] - 1, answer] - logits[0, logits.Shape[1] - 1, wrong];

@@ -10,9 +10,12 @@ using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : D
 int L = model.Config.NLayers, H = model.Config.NHeads;
 
 // Step 0 — the task. Clean: Orange is listed, Mango is missing. Corrupted: Mango listed instead, Orange missing.
-int[] clean = model.ToTokens("Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1");
-int[] corrupted = model.ToTokens("Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1");
-int answer = model.ToSingleToken(" Mango"), wrong = model.ToSingleToken(" Orange");
+const string cleanText = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
+const string corruptedText = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1";
+int[] clean = model.ToTokens(cleanText);
+int[] corrupted = model.ToTokens(corruptedText);
+// The answer is the one token " Mango" adds after its prompt (with SentencePiece vocabularies " Mango" alone is two).
+int answer = model.ToSingleToken(cleanText, " Mango"), wrong = model.ToSingleToken(corruptedText, " Orange");
 int T = clean.Length, last = T - 1;
 string[] pieces = model.ToStrTokens(clean);
 double Diff(Tensor logits) => logits[0, last, answer] - logits[0, last, wrong];

@@ -44,7 +44,7 @@ internal static class BenchCommand
         string forwardRow = $"forward, {S("prompt_tokens")} tokens, all logits (median)";
         if (r["forward_only"] is not null)
         {
-            t.AddRow(forwardRow, $"{S("forward_s")} s");
+            t.AddRow(forwardRow, $"{S("forward_s")} s ({S("forward_gflops")} GFLOP/s)");
             t.AddRow("single forwards", string.Join(", ", r["forward_runs_s"]!.AsArray().Select(v => $"{v} s")));
             t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
             AnsiConsole.Write(t);
@@ -55,7 +55,7 @@ internal static class BenchCommand
         t.AddRow($"GEMM {ModelBenchmark.RefSkinnyM}×{ModelBenchmark.RefK}×{ModelBenchmark.RefN} bf16", $"{S("gemm_skinny_gflops")} GFLOP/s ({Pct(r["gemm_skinny_peak_fraction"])} of peak)");
         t.AddRow($"GEMM {mg["shape"]} {mg["dtype"]} (model)", $"{mg["gflops"]} GFLOP/s ({Pct(mg["peak_fraction"])} of peak)");
         t.AddRow($"GEMM {mg["skinny_shape"]} {mg["dtype"]} (model)", $"{mg["skinny_gflops"]} GFLOP/s ({Pct(mg["skinny_peak_fraction"])} of peak)");
-        t.AddRow(forwardRow, $"{S("forward_s")} s");
+        t.AddRow(forwardRow, $"{S("forward_s")} s ({S("forward_gflops")} GFLOP/s)");
         t.AddRow("forward + backward to every hook", $"{S("forward_backward_s")} s = {S("forward_backward_forward_units")} forwards");
         t.AddRow("study sweeps by AtP (--method atp)", $"{S("atp_study_s")} s = {S("atp_study_forward_units")} forwards");
         t.AddRow("peak resident set after gradients", $"{S("peak_rss_gradients_gb")} GB (weights + {S("peak_rss_gradients_over_weights_gb")} GB)");

@@ -38,8 +38,9 @@ internal static class GenerateCommand
             var config = ModelConfig.Load(dir);
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
-            var ids = tok.Encode(prompt).ToArray();
-            if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
+            // With the BOS the tokenizer's post-processor adds (Mistral, Gemma, Llama 3), as ToTokens and Hugging Face do.
+            if (tok.Encode(prompt).Count == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
+            var ids = tok.Encode(prompt, addSpecialTokens: true).ToArray();
             config.CheckPromptLength(ids.Length + n, "prompt with --max-new-tokens");
             using var m = HookedTransformer.FromPretrained(dir, promptTokens: ids.Length + n);
             var promptIds = m.ToTokens(prompt);

@@ -30,7 +30,7 @@ internal static class MakeRandomCommand
             RandomCheckpoint.CheckDestination(dest, p.GetValue(force)); // refused before anything is said or written
             long bytes = RandomCheckpoint.WeightBytes(spec);
             Console.Error.WriteLine($"writing {spec.Name}: {spec.Architecture}, {spec.NLayers} layers, d_model {spec.DModel}, d_mlp {spec.DMlp}, " +
-                                    $"{spec.NHeads} heads ({spec.NKvHeads} kv), vocab {spec.VocabSize}, {bytes / 1e9:0.00} GB bf16 → {dest}");
+                                    $"{spec.NHeads} heads ({spec.NKvHeads} kv), vocab {spec.VocabSize}, tokenizer {spec.Tokenizer}, {bytes / 1e9:0.00} GB bf16 → {dest}");
             var sw = Stopwatch.StartNew();
             var last = TimeSpan.Zero;
             RandomCheckpoint.Write(spec, dest, p.GetValue(seed), p.GetValue(force), (done, total) =>

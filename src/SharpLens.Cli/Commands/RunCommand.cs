@@ -40,8 +40,9 @@ internal static class RunCommand
             var config = ModelConfig.Load(dir);
             var tok = HfTokenizer.Load(dir);
             tok.EnsureFits(config, dir);
-            var ids = tok.Encode(prompt).ToArray();
-            if (ids.Length == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
+            // With the BOS the tokenizer's post-processor adds (Mistral, Gemma, Llama 3), as ToTokens and Hugging Face do.
+            if (tok.Encode(prompt).Count == 0) throw SharpLensException.Input("the prompt is empty: give some text with --text or --text-file");
+            var ids = tok.Encode(prompt, addSpecialTokens: true).ToArray();
             config.CheckPromptLength(ids.Length, "prompt");
             using var m = HookedTransformer.Load(dir, ids.Length, cachedRuns: hooks.Length == 0 && !viewer ? 0 : 1);
             m.HookNames.CheckAll(hooks);   // after the load (a mapping) has checked the config against the tensors, before the run

@@ -84,7 +84,9 @@ public static class ModelBenchmark
             ["peak_fraction"] = Round(own / peak, 3), ["skinny_peak_fraction"] = Round(ownSkinny / peak, 3),
         };
 
-        var (prompts, forward, forwardCpu) = MeasureForward(model, tok, options, o, log, ct);
+        var (forward, forwardCpu) = MeasureForward(model, tok, options, o, log, ct);
+        var prompts = PromptSet.Prepare(tok, model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer,
+            PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
 
         MeasureGradients(model, prompts, forward, options, o, log, ct);
 
@@ -195,14 +197,13 @@ public static class ModelBenchmark
     }
 
     /// <summary>The forward on the seed clean prompt, logits at every position: prompt_tokens, forward_s (the median),
-    /// forward_runs_s and forward_cpu_s (the median of each forward's CPU seconds) into o. Returns the seed prompts and the
-    /// two medians.</summary>
-    static (PromptSet Prompts, double Forward, double ForwardCpu) MeasureForward(HookedTransformer model, HfTokenizer tok, BenchOptions options,
+    /// forward_runs_s, forward_cpu_s (the median of each forward's CPU seconds) and forward_gflops into o. The prompt is
+    /// tokenized as the model's tokenizer does (with its BOS); only the forward needs it, so any vocabulary serves.
+    /// Returns the two medians.</summary>
+    static (double Forward, double ForwardCpu) MeasureForward(HookedTransformer model, HfTokenizer tok, BenchOptions options,
         JsonObject o, Action<string>? log, CancellationToken ct)
     {
-        var prompts = PromptSet.Prepare(tok, model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer,
-            PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
-        int[] ids = prompts.Tokens.Clean;
+        int[] ids = tok.Encode(PromptSet.SeedClean, addSpecialTokens: true).ToArray();
         o["prompt_tokens"] = ids.Length;
         log?.Invoke($"forward ({ids.Length} tokens, logits at every position)");
         var (times, cpu) = Forwards(model, ids, options.ForwardRuns, ct);
@@ -211,7 +212,26 @@ public static class ModelBenchmark
         o["forward_s"] = Round(forward, 4);
         o["forward_runs_s"] = new JsonArray(times.Select(t => (JsonNode?)Round(t, 4)).ToArray());
         o["forward_cpu_s"] = Round(forwardCpu, 4);
-        return (prompts, forward, forwardCpu);
+        o["forward_gflops"] = Round(ForwardFlops(model.Config, ids.Length) / forward / 1e9);
+        return (forward, forwardCpu);
+    }
+
+    /// <summary>
+    /// Floating-point operations of one forward over <paramref name="tokens"/> tokens with logits at every position: 2 per
+    /// weight of every matrix product per token (the unembedding included, embedding lookups not), plus the attention's
+    /// QKᵀ and AV over (n + 1) / 2 keys on average (causal). Norms, rotary and activations are left out (&lt; 1 %), so
+    /// families with different shapes compare by GFLOP/s.
+    /// </summary>
+    public static double ForwardFlops(ModelConfig c, int tokens)
+    {
+        static bool IsEmbedding(string name) =>
+            name.EndsWith("embed_tokens.weight", StringComparison.Ordinal) || name.EndsWith("embed_in.weight", StringComparison.Ordinal)
+            || name.EndsWith("wte.weight", StringComparison.Ordinal) || name.EndsWith("wpe.weight", StringComparison.Ordinal);
+        double weights = Checkpoint.ExpectedTensors(c).Where(t => t.Shape.Length == 2 && !IsEmbedding(t.Name))
+            .Sum(t => (double)t.Shape[0] * t.Shape[1]);
+        if (c.TieWordEmbeddings) weights += (double)c.VocabSize * c.DModel;
+        double attention = 2.0 * 2 * c.NHeads * c.DHead * (tokens + 1) / 2.0 * c.NLayers;
+        return tokens * (2 * weights + attention);
     }
 
     /// <summary>One warm-up forward, then <paramref name="count"/> timed ones into its logits tensor (wall and CPU seconds

@@ -82,7 +82,8 @@ public sealed class PromptDataset
     /// <summary>
     /// Tokenizes and checks every pair as a single-pair study does (<see cref="PromptSet.Prepare"/>: equal token lengths,
     /// at least one differing token, single-token answer, wrong and candidates; with <paramref name="config"/>, the model's
-    /// context and vocabulary too) and, where a pair has labels, that there is one label per token.
+    /// context and vocabulary too) and, where a pair has labels, that there is one label per token. Labels name the text's
+    /// tokens (as the generators write them); the tokens the tokenizer adds around the text get <c>BOS</c> / <c>EOS</c>.
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Input"/>) listing every pair that fails, by line.</exception>
     public IReadOnlyList<PreparedPair> Prepare(HfTokenizer tokenizer, ModelConfig? config = null)
@@ -94,9 +95,12 @@ public sealed class PromptDataset
             try
             {
                 var set = PromptSet.Prepare(tokenizer, config, pair.Clean, pair.Corrupted, pair.Answer, pair.Wrong, null, pair.Candidates);
-                if (pair.Labels != null && pair.Labels.Count != set.Tokens.Length)
-                    throw SharpLensException.Input($"{pair.Labels.Count} labels for {set.Tokens.Length} tokens; give one label per token position");
-                prepared.Add(new PreparedPair(pair, set));
+                int prefix = tokenizer.SpecialPrefix.Count, suffix = tokenizer.SpecialSuffix.Count, textTokens = set.Tokens.Length - prefix - suffix;
+                if (pair.Labels != null && pair.Labels.Count != textTokens)
+                    throw SharpLensException.Input($"{pair.Labels.Count} labels for {textTokens} tokens; give one label per token position");
+                var labelled = pair.Labels == null || prefix + suffix == 0 ? pair
+                    : pair with { Labels = [.. Enumerable.Repeat("BOS", prefix), .. pair.Labels, .. Enumerable.Repeat("EOS", suffix)] };
+                prepared.Add(new PreparedPair(labelled, set));
             }
             catch (SharpLensException e) when (e.Code == ExitCode.Input)
             {

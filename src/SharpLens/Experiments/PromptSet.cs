@@ -36,10 +36,13 @@ public sealed record PromptSet
 
     /// <param name="config">the model's config, for its context length and vocabulary size; null checks the prompts against
     /// the tokenizer alone (a dataset checked before any model is chosen)</param>
+    /// <param name="addSpecialTokens">the prompts (and the default control) are tokenized with the BOS the tokenizer's
+    /// post-processor adds (Mistral, Gemma, Llama 3; none for GPT-2, GPT-NeoX, Qwen), as Hugging Face's default
+    /// <c>add_special_tokens=True</c> and <see cref="Model.HookedTransformer.ToTokens(string, bool?)"/> do; false: the text's tokens alone</param>
     public static PromptSet Prepare(HfTokenizer tok, ModelConfig? config, string clean, string corrupted, string answer, string wrong,
-        string? control = null, IReadOnlyList<string>? candidates = null)
+        string? control = null, IReadOnlyList<string>? candidates = null, bool addSpecialTokens = true)
     {
-        int[] c = Encode(tok, config, clean, "clean prompt"), k = Encode(tok, config, corrupted, "corrupted prompt");
+        int[] c = Encode(tok, config, clean, "clean prompt", addSpecialTokens), k = Encode(tok, config, corrupted, "corrupted prompt", addSpecialTokens);
         if (c.Length != k.Length)
             throw SharpLensException.Input(
                 $"the clean and corrupted prompts have different token lengths ({c.Length} vs {k.Length}); patching needs them aligned:\n"
@@ -56,12 +59,12 @@ public sealed record PromptSet
         bool controlIsDefault = control == null;
         if (control == null)
         {
-            ctl = DefaultControl(tok, c.Length);
+            ctl = DefaultControl(tok, c.Length, addSpecialTokens);
             control = tok.Decode(ctl);
         }
         else
         {
-            ctl = Encode(tok, config, control, "control prompt");
+            ctl = Encode(tok, config, control, "control prompt", addSpecialTokens);
             if (ctl.Length != c.Length)
                 throw SharpLensException.Input($"the control prompt has {ctl.Length} tokens but the prompts have {c.Length}; it must have the same length:\n"
                     + SideBySide(tok, c, ctl, "clean", "control"));
@@ -76,22 +79,22 @@ public sealed record PromptSet
     }
 
     /// <summary>"The quick brown fox …" joined by single spaces as often as needed, cut to <paramref name="length"/> tokens.</summary>
-    public static int[] DefaultControl(HfTokenizer tok, int length)
+    public static int[] DefaultControl(HfTokenizer tok, int length, bool addSpecialTokens = true)
     {
         var text = new StringBuilder(DefaultControlText);
-        int[] ids = tok.Encode(text.ToString()).ToArray();
+        int[] ids = tok.Encode(text.ToString(), addSpecialTokens).ToArray();
         while (ids.Length < length)
         {
             text.Append(' ').Append(DefaultControlText);
-            ids = tok.Encode(text.ToString()).ToArray();
+            ids = tok.Encode(text.ToString(), addSpecialTokens).ToArray();
         }
         return ids[..length];
     }
 
-    static int[] Encode(HfTokenizer tok, ModelConfig? config, string text, string what, string? parameter = null)
+    static int[] Encode(HfTokenizer tok, ModelConfig? config, string text, string what, bool addSpecialTokens = false, string? parameter = null)
     {
         if (string.IsNullOrEmpty(text)) throw SharpLensException.Input($"the {what} is empty", parameter);
-        var ids = tok.Encode(text).ToArray();
+        var ids = tok.Encode(text, addSpecialTokens).ToArray();
         if (ids.Length == 0) throw SharpLensException.Input($"the {what} has no tokens", parameter);
         if (config == null) return ids;
         config.CheckPromptLength(ids.Length, what);
@@ -105,7 +108,7 @@ public sealed record PromptSet
     /// vocabularies too, where alone it encodes as <c>▁</c> + <c>▁Mango</c>.</summary>
     static int Single(HfTokenizer tok, ModelConfig? config, string prompt, string text, string what, string parameter)
     {
-        Encode(tok, config, text, what + " token", parameter); // empty, no tokens, or ids beyond the vocabulary
+        Encode(tok, config, text, what + " token", parameter: parameter); // empty, no tokens, or ids beyond the vocabulary
         if (tok.TryGetAnswerToken(prompt, text) is { } id) return id;
         throw SharpLensException.Input($"the {what} {Show(text)} is not one token after its prompt: it is {tok.DescribePieces(prompt, text)}", parameter);
     }

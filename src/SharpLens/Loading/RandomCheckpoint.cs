@@ -7,17 +7,15 @@ namespace SharpLens.Loading;
 
 /// <summary>
 /// Writes a Hugging Face checkpoint with random weights and a real architecture (config.json, bf16 safetensors shards
-/// with <c>model.safetensors.index.json</c>, the Qwen1.5 tokenizer), so speed and memory can be measured without the
+/// with <c>model.safetensors.index.json</c>, a real tokenizer whose ids fit the vocabulary: <see cref="RandomTokenizers"/>), so speed and memory can be measured without the
 /// real weights. Tensors are generated and written in 4 MiB chunks (never the whole model in memory), deterministically
 /// from the seed and the tensor name, into a temporary directory that is renamed into place at the end.
 /// Matrices and biases are approximately normal (Irwin–Hall of 4 uniforms, standard deviation
-/// <see cref="RandomModelSpec.InitStd"/>), norm weights are 1: activations stay in a sane range through every layer.
+/// <see cref="RandomModelSpec.InitStd"/>), norm weights scale by 1 (Gemma's <c>1 + w</c> norms store 0): activations stay
+/// in a sane range through every layer.
 /// </summary>
 public static class RandomCheckpoint
 {
-    /// <summary>Resource name of the gzipped Qwen1.5 tokenizer.json embedded in this assembly.</summary>
-    const string TokenizerResource = "SharpLens.Resources.qwen1.5-tokenizer.json.gz";
-    const string TokenizerConfigResource = "SharpLens.Resources.qwen1.5-tokenizer_config.json";
     /// <summary>Elements generated from one random stream; the unit of determinism and of parallel generation.</summary>
     const int BlockElems = 1 << 16;
     /// <summary>Blocks generated and written at once (32 × 64 Ki bf16 = 4 MiB).</summary>
@@ -51,16 +49,36 @@ public static class RandomCheckpoint
         {
             Name = "mistral-7b", Architecture = "MistralForCausalLM", DModel = 4096, DMlp = 14336, NLayers = 32, NHeads = 32, NKvHeads = 8,
             VocabSize = 32000, Tied = false, RopeTheta = 10000, RmsNormEps = 1e-5, MaxPositions = 32768, SlidingWindow = 4096,
+            Tokenizer = RandomTokenizers.Mistral,
         },
         ["qwen3-0.6b"] = new()
         {
             Name = "qwen3-0.6b", Architecture = "Qwen3ForCausalLM", DModel = 1024, DMlp = 3072, NLayers = 28, NHeads = 16, NKvHeads = 8,
             HeadDim = 128, VocabSize = 151936, Tied = true, RopeTheta = 1e6, RmsNormEps = 1e-6, MaxPositions = 40960,
+            Tokenizer = RandomTokenizers.Qwen3,
         },
         ["pythia-410m"] = new()
         {
             Name = "pythia-410m", Architecture = "GPTNeoXForCausalLM", DModel = 1024, DMlp = 4096, NLayers = 24, NHeads = 16, NKvHeads = 16,
             VocabSize = 50304, Tied = false, RopeTheta = 10000, RmsNormEps = 1e-5, MaxPositions = 2048, RotaryFraction = 0.25,
+            Tokenizer = RandomTokenizers.Gpt2, Shards = 1,
+        },
+        ["gpt2"] = new()
+        {
+            Name = "gpt2", Architecture = "GPT2LMHeadModel", DModel = 768, DMlp = 3072, NLayers = 12, NHeads = 12, NKvHeads = 12,
+            VocabSize = 50257, Tied = true, RopeTheta = 0, RmsNormEps = 1e-5, MaxPositions = 1024, Tokenizer = RandomTokenizers.Gpt2, Shards = 1,
+        },
+        ["gemma-2-2b"] = new()
+        {
+            Name = "gemma-2-2b", Architecture = "Gemma2ForCausalLM", DModel = 2304, DMlp = 9216, NLayers = 26, NHeads = 8, NKvHeads = 4,
+            HeadDim = 256, VocabSize = 256000, Tied = true, RopeTheta = 10000, RmsNormEps = 1e-6, MaxPositions = 8192, SlidingWindow = 4096,
+            Tokenizer = RandomTokenizers.Gemma256k, Shards = 3,
+        },
+        ["phi-3-mini"] = new()
+        {
+            Name = "phi-3-mini", Architecture = "Phi3ForCausalLM", DModel = 3072, DMlp = 8192, NLayers = 32, NHeads = 32, NKvHeads = 32,
+            VocabSize = 32064, Tied = false, RopeTheta = 10000, RmsNormEps = 1e-5, MaxPositions = 4096, SlidingWindow = 2047,
+            Tokenizer = RandomTokenizers.MistralNoBos,
         },
     };
 
@@ -71,7 +89,12 @@ public static class RandomCheckpoint
 
     /// <summary>Every tensor of the model in Hugging Face order, with its shape and how it is initialised.</summary>
     public static IEnumerable<(string Name, long[] Shape, bool IsNorm)> Tensors(RandomModelSpec spec) =>
-        Checkpoint.ExpectedTensors(spec.ToConfig()).Select(t => (t.Name, t.Shape, t.Name.EndsWith("norm.weight", StringComparison.Ordinal)));
+        Checkpoint.ExpectedTensors(spec.ToConfig()).Select(t => (t.Name, t.Shape, IsNormWeight(t.Name)));
+
+    /// <summary>A norm's scale: <c>…norm.weight</c> (Llama-style, GPT-NeoX) or GPT-2's <c>ln_1</c>, <c>ln_2</c>, <c>ln_f</c>.</summary>
+    static bool IsNormWeight(string name) =>
+        name.EndsWith("norm.weight", StringComparison.Ordinal)
+        || System.Text.RegularExpressions.Regex.IsMatch(name, @"(^|\.)ln_(\d+|f)\.weight$");
 
     /// <summary>Bytes of tensor data (bf16) the checkpoint holds.</summary>
     public static long WeightBytes(RandomModelSpec spec) => Tensors(spec).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * 2);
@@ -168,7 +191,7 @@ public static class RandomCheckpoint
     static void WriteInto(RandomModelSpec spec, string dir, ulong seed, Action<long, long>? progress, CancellationToken ct)
     {
         File.WriteAllText(Path.Combine(dir, "config.json"), spec.ConfigJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        WriteTokenizer(dir);
+        RandomTokenizers.Write(spec.Tokenizer, dir);
         var tensors = Tensors(spec).Select(t => (t.Name, t.Shape, t.IsNorm, Bytes: t.Shape.Aggregate(1L, (a, b) => a * b) * 2)).ToList();
         long total = tensors.Sum(t => t.Bytes), done = 0;
 
@@ -185,6 +208,7 @@ public static class RandomCheckpoint
         int shards = used.Count;
         string FileName(int s) => shards == 1 ? "model.safetensors" : $"model-{used.IndexOf(s) + 1:00000}-of-{shards:00000}.safetensors";
 
+        float normValue = spec.Architecture == "Gemma2ForCausalLM" ? 0f : 1f; // Gemma's RMSNorm scales by 1 + w
         var weightMap = new JsonObject();
         foreach (int s in used)
         {
@@ -193,7 +217,7 @@ public static class RandomCheckpoint
             WriteHeader(fs, mine.Select(t => (t.Name, t.Shape, t.Bytes)));
             foreach (var t in mine)
             {
-                WriteTensor(fs, t.Name, t.Bytes / 2, t.IsNorm, seed, spec.InitStd, n =>
+                WriteTensor(fs, t.Name, t.Bytes / 2, t.IsNorm, normValue, seed, spec.InitStd, n =>
                 {
                     done += n * 2;
                     progress?.Invoke(done, total);
@@ -232,7 +256,7 @@ public static class RandomCheckpoint
     }
 
     /// <summary>Streams one bf16 tensor: blocks of <see cref="BlockElems"/> elements, each from its own seeded stream.</summary>
-    static void WriteTensor(Stream s, string name, long count, bool isNorm, ulong seed, double std, Action<long> wrote, CancellationToken ct)
+    static void WriteTensor(Stream s, string name, long count, bool isNorm, float normValue, ulong seed, double std, Action<long> wrote, CancellationToken ct)
     {
         var buffer = new byte[BlocksPerChunk * BlockElems * 2];
         ulong tensorSeed = Mix(seed ^ Fnv(name));
@@ -247,7 +271,7 @@ public static class RandomCheckpoint
                 long first = (b0 + j) * BlockElems;
                 int n = (int)Math.Min(BlockElems, count - first);
                 var dst = buffer.AsSpan(j * BlockElems * 2, n * 2);
-                if (isNorm) FillConstant(dst, 1f);
+                if (isNorm) FillConstant(dst, normValue);
                 else FillNormal(dst, Mix(tensorSeed + (ulong)(b0 + j) * 0x9E3779B97F4A7C15UL), (float)std);
             });
             s.Write(buffer, 0, (int)chunkElems * 2);
@@ -298,21 +322,6 @@ public static class RandomCheckpoint
         ulong h = 14695981039346656037UL;
         foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
         return h;
-    }
-
-    /// <summary>Writes the embedded Qwen1.5 tokenizer.json (gunzipped) and tokenizer_config.json into <paramref name="dir"/>.</summary>
-    public static void WriteTokenizer(string dir)
-    {
-        var asm = typeof(RandomCheckpoint).Assembly;
-        using (var gz = new GZipStream(Open(TokenizerResource), CompressionMode.Decompress))
-        using (var o = File.Create(Path.Combine(dir, "tokenizer.json")))
-            gz.CopyTo(o);
-        using (var c = Open(TokenizerConfigResource))
-        using (var o = File.Create(Path.Combine(dir, "tokenizer_config.json")))
-            c.CopyTo(o);
-
-        Stream Open(string name) => asm.GetManifestResourceStream(name)
-            ?? throw new InvalidOperationException($"embedded resource {name} is missing from {asm.GetName().Name}");
     }
 
     static void TryDelete(string dir)

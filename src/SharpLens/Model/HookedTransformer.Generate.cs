@@ -35,7 +35,7 @@ public sealed partial class HookedTransformer
         int kvRow = Config.NKvHeads * Config.DHead, capacity = prompt.Length + maxNewTokens;
         var rotK = Enumerable.Range(0, Config.NLayers).Select(_ => new float[capacity * kvRow]).ToArray();
         var v = Enumerable.Range(0, Config.NLayers).Select(_ => new float[capacity * kvRow]).ToArray();
-        var kvNames = HookNames.Layers.SelectMany(l => new[] { l.RotK, l.V }).ToHashSet(StringComparer.Ordinal);
+        var kvNames = HookNames.Layers.SelectMany(l => new[] { l.AttnKeys, l.V }).ToHashSet(StringComparer.Ordinal);
         for (int step = 0; step < maxNewTokens; step++)
         {
             ct.ThrowIfCancellationRequested();
@@ -52,7 +52,7 @@ public sealed partial class HookedTransformer
             // Keep this step's keys and values (positions q0…T−1) for the next steps.
             for (int l = 0; l < Config.NLayers; l++)
             {
-                r.Cache[HookNames.Layers[l].RotK].Data.CopyTo(rotK[l].AsSpan(q0 * kvRow));
+                r.Cache[HookNames.Layers[l].AttnKeys].Data.CopyTo(rotK[l].AsSpan(q0 * kvRow));
                 r.Cache[HookNames.Layers[l].V].Data.CopyTo(v[l].AsSpan(q0 * kvRow));
             }
             int next = sampler.Next(r.Logits!.Data);

@@ -76,10 +76,23 @@ public class CliPerfCommandTests
         Assert.Equal(7, runs.Length);
         Assert.All(runs, t => Assert.True(t > 0));
         Assert.Equal(runs[3], o["forward_s"]!.GetValue<double>());  // the median
+        double flops = SharpLens.Benchmarks.ModelBenchmark.ForwardFlops(SharpLens.Loading.ModelConfig.Load(Fixtures.DemoModelDir), 25);
+        // forward_s is printed rounded to 0.1 ms: the GFLOP/s lie between those the rounding allows.
+        Assert.InRange(o["forward_gflops"]!.GetValue<double>(), flops / (runs[3] + 5e-5) / 1e9 - 0.1, flops / Math.Max(runs[3] - 5e-5, 1e-9) / 1e9 + 0.1);
         Assert.True(o["peak_rss_gb"]!.GetValue<double>() > 0);
         Assert.NotNull(o["machine"]!["simd_level"]);
         foreach (var skipped in new[] { "study_s", "gemm_gflops", "fma_peak_gflops", "model_gemm" })
             Assert.False(o.ContainsKey(skipped), $"{skipped} was measured");
+    }
+
+    /// <summary>The forward's FLOP count, checked on GPT-2 small by hand: 12 blocks of c_attn (768×2304), c_proj (768×768),
+    /// c_fc and mlp.c_proj (768×3072 each), the tied unembedding (50257×768), and QKᵀ + AV over (n + 1)/2 keys.</summary>
+    [Fact]
+    public void ForwardFlops_CountsEveryMatrixProductOnce()
+    {
+        var c = SharpLens.Loading.RandomCheckpoint.Preset("gpt2").ToConfig();
+        double perToken = 2.0 * (12 * (768.0 * 2304 + 768 * 768 + 2 * 768 * 3072) + 50257.0 * 768);
+        Assert.Equal(10 * (perToken + 2 * 2 * 768 * 5.5 * 12), SharpLens.Benchmarks.ModelBenchmark.ForwardFlops(c, 10), 1e-6);
     }
 
     [Fact]
