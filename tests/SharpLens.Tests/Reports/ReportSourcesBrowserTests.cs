@@ -11,11 +11,12 @@ namespace SharpLens.Tests.Reports;
 /// EXPERIMENTS.md "Datasets", aggregated by the library). Each loads with no console error and no network request, shows
 /// the summary in the first screen at 1400×900 with every finding linked to a section; where the study has full patterns,
 /// hovering a token in the viewer highlights its attention row and the head picker switches heads; where prompts differ,
-/// the differing position's column of the residual map is on screen at 800 px. Skipped when /usr/bin/chromium is absent.
+/// the differing position's column of the residual map is on screen at 800 px. "dataset-run" is a real dataset study of
+/// generated pairs on the demo model. Skipped when /usr/bin/chromium is absent.
 /// </summary>
 public class ReportSourcesBrowserTests
 {
-    public static TheoryData<string> Sources => new() { "demo", "tiny-qwen2", "dataset" };
+    public static TheoryData<string> Sources => new() { "demo", "tiny-qwen2", "dataset", "dataset-run" };
 
     static readonly Dictionary<string, (string File, JsonObject Results)> Written = new();
 
@@ -31,6 +32,16 @@ public class ReportSourcesBrowserTests
             {
                 string outDir = Path.Combine(dir, "study");
                 var r = CliProcess.Run("study", "--model", Fixtures.Dir("tiny-qwen2"), "--out", outDir);
+                Assert.True(r.Code == 0, r.Err);
+                made = (Path.Combine(outDir, ReportWriter.HtmlFileName), JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!.AsObject());
+            }
+            else if (source == "dataset-run")
+            {
+                // a real `sharplens study --dataset` of three generated pairs on the demo model, every experiment
+                string pairs = Path.Combine(dir, "pairs.jsonl"), outDir = Path.Combine(dir, "study");
+                var g = CliProcess.Run("dataset", "setcomp", "--n", "3", "--seed", "5", "--out", pairs);
+                Assert.True(g.Code == 0, g.Err);
+                var r = CliProcess.Run("study", "--dataset", pairs, "--out", outDir);
                 Assert.True(r.Code == 0, r.Err);
                 made = (Path.Combine(outDir, ReportWriter.HtmlFileName), JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!.AsObject());
             }
@@ -58,7 +69,7 @@ public class ReportSourcesBrowserTests
         Assert.True(box is not null && box.Y >= 0 && box.Y + box.Height <= 900, $"{source}: the summary is not within the first 900 px: {box?.Y} + {box?.Height}");
         string text = await page.Locator("#summary").InnerTextAsync();
         Assert.Matches(@"Top heads: L\dH\d: patching recovers", text);
-        if (source == "dataset") Assert.Contains("How general across the pairs:", text);
+        if (source.StartsWith("dataset", StringComparison.Ordinal)) Assert.Contains("How general across the pairs:", text);
         else Assert.Matches(@"Baselines: .* is [−+]\d+\.\d\d on the clean prompt", text);
         var links = page.Locator("#summary ul.findings a");
         int n = await links.CountAsync();
