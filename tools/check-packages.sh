@@ -42,7 +42,9 @@ cp "$work/nuget.config" "$work/script/nuget.config"
 grep -q "^#:package SharpLens@$version" "$work/script/patch-head.cs"
 repo=$PWD
 from_package=$(cd "$work/script" && dotnet run patch-head.cs -- "$repo/models/setcomp-demo" 1 0)
-from_source=$(dotnet run examples/patch-head.cs -- models/setcomp-demo 1 0)
+# the last line: `dotnet run` prints the build's warnings, if any, before the script's output
+from_package=$(printf "%s\n" "$from_package" | tail -n 1)
+from_source=$(dotnet run examples/patch-head.cs -- models/setcomp-demo 1 0 | tail -n 1)
 echo "package: $from_package"
 [ "$from_package" = "$from_source" ] || { echo "patch-head.cs printed differently with the package: $from_source"; exit 1; }
 echo "ok: patch-head.cs with #:package SharpLens@$version prints what the source build prints"

@@ -235,7 +235,7 @@ public static class Study
     }
 
     /// <summary>
-    /// Checks the layer and head indices of <paramref name="options"/> against the model; <see cref="Run"/> calls it
+    /// Checks the layer and head indices of <paramref name="options"/> against the model; <c>Run</c> calls it
     /// first, and callers should call it before loading weights or tokenizing so that a typo costs nothing.
     /// </summary>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) naming the index and the valid range.</exception>

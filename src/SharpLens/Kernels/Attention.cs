@@ -98,7 +98,7 @@ public static unsafe class Attention
         }
     }
 
-    /// <summary>Naive reference for <see cref="Scores"/> (same contract; plain loops, double accumulation).</summary>
+    /// <summary>Naive reference for <c>Scores</c> (same contract; plain loops, double accumulation).</summary>
     public static void ScoresNaive(ReadOnlySpan<float> q, ReadOnlySpan<float> k, int B, int n, int T, int q0, int H, int G, int e, Span<float> scores) =>
         ScoresNaive(q, k, B, n, T, q0, H, G, e, scores, 1 / Math.Sqrt(e));
 

@@ -6,7 +6,7 @@ namespace SharpLens.Model;
 /// <summary>
 /// TransformerLens' residual-stream analysis on any cache: <see cref="AccumulatedResid"/> (the logit lens),
 /// <see cref="DecomposeResid"/> and <see cref="StackHeadResults"/> (direct logit attribution), <see cref="ApplyLnToStack"/>
-/// and <see cref="LogitAttrs"/>. Each reads the activations it needs from the cache (it fails naming a missing one) and
+/// and <c>LogitAttrs</c>. Each reads the activations it needs from the cache (it fails naming a missing one) and
 /// the weights of the model that filled it. <c>pos</c> keeps one position (negative counts from the end).
 /// </summary>
 public sealed partial class ActivationCache

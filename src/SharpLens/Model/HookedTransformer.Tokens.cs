@@ -6,7 +6,7 @@ namespace SharpLens.Model;
 
 /// <summary>
 /// Loading by name and the model's own tokenizer, with TransformerLens' names: <see cref="FromPretrained"/>,
-/// <see cref="ToTokens"/>, <see cref="ToStrTokens(string, bool?)"/>, <see cref="ToSingleToken"/>, <see cref="Decode"/>.
+/// <c>ToTokens</c>, <see cref="ToStrTokens(string, bool?)"/>, <c>ToSingleToken</c>, <see cref="Decode"/>.
 /// </summary>
 public sealed partial class HookedTransformer
 {
@@ -57,7 +57,7 @@ public sealed partial class HookedTransformer
 
     SpecialTokens Special => _special ??= SpecialTokens.Read(Directory, Tokenizer);
 
-    /// <summary>Whether <see cref="ToTokens"/> prepends BOS when not told: what the tokenizer's post-processor adds
+    /// <summary>Whether <c>ToTokens</c> prepends BOS when not told: what the tokenizer's post-processor adds
     /// (TemplateProcessing, after <c>add_bos_token</c> of tokenizer_config.json: Llama, Mistral, Gemma, Phi-3 add it;
     /// Qwen and GPT-2 add none).</summary>
     public bool DefaultPrependBos => Tokenizer.AddsBos;

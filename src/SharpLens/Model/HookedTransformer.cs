@@ -6,8 +6,8 @@ namespace SharpLens.Model;
 /// <summary>
 /// A decoder-only model of a supported family (Qwen2, Llama, GPT-2: <see cref="Loading.Families.ModelFamilies"/>) with
 /// TransformerLens-style hook points. The API is small:
-/// <see cref="Run"/> (logits), <see cref="RunWithCache"/> (logits and activations),
-/// <see cref="RunWithHooks"/> (callbacks that read or overwrite activations), <see cref="RunFromLayer"/>
+/// <c>Run</c> (logits), <c>RunWithCache</c> (logits and activations),
+/// <c>RunWithHooks</c> (callbacks that read or overwrite activations), <see cref="RunFromLayer"/>
 /// (resume with a supplied residual stream), and <see cref="Forward"/> underneath them all.
 /// Weights stay memory-mapped in their stored dtype; arithmetic is fp32.
 /// </summary>
@@ -76,7 +76,7 @@ public sealed partial class HookedTransformer : IDisposable
 
     /// <summary>Logits [batch, pos, vocab] of prompts of any lengths, padded on <paramref name="paddingSide"/> to the
     /// longest (<see cref="PromptBatch"/>: <c>PromptBatch.From(tokens, side).LastLogits(logits, b)</c> reads a prompt's
-    /// last position; <see cref="RunBatch"/> returns the layout with the logits). With <paramref name="stopAtLayer"/>:
+    /// last position; <c>RunBatch</c> returns the layout with the logits). With <paramref name="stopAtLayer"/>:
     /// the residual stream [batch, pos, d_model] before that block instead (TransformerLens' <c>stop_at_layer</c>).</summary>
     public Tensor Run(int[][] tokens, PaddingSide paddingSide = PaddingSide.Right, int? stopAtLayer = null)
     {

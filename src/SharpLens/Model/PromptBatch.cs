@@ -35,8 +35,7 @@ public sealed class PromptBatch
         Tokens = new int[prompts.Length][];
         for (int b = 0; b < prompts.Length; b++)
         {
-            Tokens[b] = new int[Width];
-            if (PadToken != 0) Array.Fill(Tokens[b], PadToken);
+            Tokens[b] = new int[Width];                                  // pads are PadToken (0): a new array already holds them
             prompts[b].CopyTo(Tokens[b], Start(b));
         }
     }

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace SharpLens.Kernels;
 
 /// <summary>
-/// Backward of causal softmax attention (<see cref="Attention.Scores"/>, <see cref="Attention.Pattern"/>,
+/// Backward of causal softmax attention (<c>Attention.Scores</c>, <see cref="Attention.Pattern"/>,
 /// <see cref="Attention.WeightedValues"/>) with grouped key/value heads. Layouts as the forward: q, dq [B, n, H, e];
 /// k, v, dk, dv [B, T, G, e]; pattern, dPattern, dScores [B, H, n, T]; dz [B, n, H, e]; query i sits at absolute
 /// position q0 + i and sees keys j ≤ q0 + i.
