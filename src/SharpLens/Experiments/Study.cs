@@ -40,7 +40,7 @@ public static class Study
 
         var o = new JsonObject { ["processing"] = options.Processing == Processing.Tl ? "tl" : "hf" };
         // --method atp / atp+verify: the exact sweeps give way to AtP (study the same pair in a few forward-equivalents)
-        var run = ExperimentsRun(options);
+        var run = ExperimentsRun(options, model.Config);
         bool Runs(string name) => run.Contains(name);
         Report("baselines", 0, 3);
         var runs = given ?? RunsFor(model, tokens, options, ct);
@@ -55,13 +55,10 @@ public static class Study
         Lap("baselines_s");
 
         AtpResult? atp = null;
-        // the exact study's AtP estimates are a bonus: where the backward pass cannot differentiate the design they are
-        // left out, said in atp_unavailable; --method atp asks for them and fails
-        if (Runs(StudyExperiments.Atp) && options.Method == StudyMethod.Exact && BackwardPass.Unsupported(model.Config) is { } missing)
-        {
-            run.Remove(StudyExperiments.Atp);
+        // the exact study's AtP estimates are a bonus, left out (ExperimentsRun) where the design has no backward yet
+        if (options.Method == StudyMethod.Exact && (options.Experiments?.Contains(StudyExperiments.Atp) ?? true)
+            && BackwardPass.Unsupported(model.Config) is { } missing)
             o["atp_unavailable"] = $"gradients are not implemented for {missing} yet";
-        }
         if (Runs(StudyExperiments.Atp))
         {
             Report("attribution patching", 0, 1);
@@ -234,16 +231,13 @@ public static class Study
         }
     }
 
-    /// <summary>
-    /// Checks the layer and head indices of <paramref name="options"/> against the model; <c>Run</c> calls it
-    /// first, and callers should call it before loading weights or tokenizing so that a typo costs nothing.
-    /// </summary>
-    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) naming the index and the valid range.</exception>
     /// <summary>The experiments a study with these options runs: <c>--method atp</c> / <c>atp+verify</c> replace the exact
-    /// sweeps with AtP (the same pair in a few forward-equivalents).</summary>
-    public static HashSet<string> ExperimentsRun(StudyOptions options)
+    /// sweeps with AtP (the same pair in a few forward-equivalents); the exact study leaves its AtP estimates out where
+    /// the backward pass cannot differentiate the design (so its base runs keep nothing for them).</summary>
+    internal static HashSet<string> ExperimentsRun(StudyOptions options, Loading.ModelConfig config)
     {
         var run = (options.Experiments ?? (IEnumerable<string>)StudyExperiments.All).ToHashSet();
+        if (options.Method == StudyMethod.Exact && BackwardPass.Unsupported(config) is not null) run.Remove(StudyExperiments.Atp);
         if (options.Method != StudyMethod.Exact)
         {
             run.ExceptWith(StudyExperiments.ExactSweeps);
@@ -254,10 +248,15 @@ public static class Study
 
     /// <summary>The base runs a study with these options needs: AtP's hooks kept when it runs, and for
     /// <c>--method atp*</c> both prompts in one batch (the exact study keeps single runs: a batch rounds differently).</summary>
-    public static StudyRuns RunsFor(HookedTransformer model, StudyTokens tokens, StudyOptions options, CancellationToken ct = default) =>
-        new(model, tokens, ExperimentsRun(options).Contains(StudyExperiments.Atp) ? AttributionPatching.Needs(model) : null, ct,
+    internal static StudyRuns RunsFor(HookedTransformer model, StudyTokens tokens, StudyOptions options, CancellationToken ct = default) =>
+        new(model, tokens, ExperimentsRun(options, model.Config).Contains(StudyExperiments.Atp) ? AttributionPatching.Needs(model) : null, ct,
             batch: options.Method != StudyMethod.Exact);
 
+    /// <summary>
+    /// Checks the layer and head indices of <paramref name="options"/> against the model; <c>Run</c> calls it
+    /// first, and callers should call it before loading weights or tokenizing so that a typo costs nothing.
+    /// </summary>
+    /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) naming the index and the valid range.</exception>
     public static void ValidateOptions(Loading.ModelConfig c, StudyOptions options)
     {
         if (options.PairLayer is { } pl && (pl < 0 || pl >= c.NLayers))
