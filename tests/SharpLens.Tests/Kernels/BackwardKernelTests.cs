@@ -109,10 +109,12 @@ public sealed unsafe class BackwardKernelTests
         Close(NumericGrad(x, dy, forward), dxN, 2e-3, "finite differences");
     }
 
-    [Fact]
-    public void RotaryInverse_IsTheTranspose()
+    [Theory]
+    [InlineData(0)]   // every dimension of the head rotates
+    [InlineData(4)]   // partial rotary (GPT-NeoX's rotary_pct, Phi-3's partial_rotary_factor): 4 of 16 dims
+    public void RotaryInverse_IsTheTranspose(int rotaryDims)
     {
-        var rot = new Rotary(16, 10000, null);
+        var rot = new Rotary(16, 10000, null, rotaryDims);
         var rng = new Random(3);
         float[] x = Rand(rng, 32), y = Rand(rng, 32), rx = (float[])x.Clone(), ry = (float[])y.Clone();
         rot.Apply(rx, 7);
