@@ -69,6 +69,32 @@ public sealed unsafe class BackwardKernelTests
         finally { NativeMemory.Free((void*)data); }
     }
 
+    /// <summary>GPT-NeoX's q/k/v input gradient: dq, dk, dv interleaved as the fused [H, 3, e] rows and multiplied by the
+    /// fused matrix as stored (one GEMM) equals the naive sum over heads of each part through its own rows.</summary>
+    [Fact]
+    public void InterleavedQkvInputGrad_MatchesPerHeadNaive()
+    {
+        const int T = 7, H = 3, e = 4, d = 10;
+        var rng = new Random(23);
+        var fused = Rand(rng, 3 * H * e * d);                                  // [H, 3, e, d]
+        fixed (float* p = fused)
+        {
+            var w = new WeightMatrix((nint)p, DType.F32, 3 * H * e, d);
+            float[] dq = Rand(rng, T * H * e), dk = Rand(rng, T * H * e), dv = Rand(rng, T * H * e);
+            var expected = new float[T * d];
+            for (int h = 0; h < H; h++)
+                foreach (var (part, g) in new[] { (0, dq), (1, dk), (2, dv) })
+                {
+                    var rows = new float[T * e];                                // [T, e]: head h's slice of this part
+                    for (int t = 0; t < T; t++) g.AsSpan((t * H + h) * e, e).CopyTo(rows.AsSpan(t * e, e));
+                    LinearBackward.InputGradNaive(rows, T, w.RowSlice((3 * h + part) * e, e), expected);
+                }
+            var actual = new float[T * d];
+            LinearBackward.InputGrad(SharpLens.Model.BackwardPass.InterleaveQkv(dq, dk, dv, T, H, e), T, w, actual, new float[T * d]);
+            Close(expected, actual, 1e-5, "dh");
+        }
+    }
+
     /// <summary>d/dx of Σ dy ⊙ f(x) by central differences in double through <paramref name="f"/>.</summary>
     static float[] NumericGrad(float[] x, float[] dy, Func<float[], float[]> f, double h = 1e-3)
     {
