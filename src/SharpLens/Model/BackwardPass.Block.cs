@@ -13,6 +13,7 @@ internal sealed partial class BackwardPass
         int T = _t, d = _c.DModel, H = _c.NHeads, G = _c.NKvHeads, e = _c.DHead, f = _c.DMlp;
         Grad(n.ResidPost, dx, T, d);
         Grad(n.MlpOut, dx, T, d);
+        var dAttnOut = AttnOutGradOfParallel(dx);                        // [T, d]; null when sequential: dx after the MLP
 
         // MLP: down projection, activation, gate/up (or input) projections.
         var h2 = NormOutput(n.Ln2Normalized, w.Ln2, w.Ln2Bias);          // [T, d]
@@ -44,14 +45,15 @@ internal sealed partial class BackwardPass
             if (g != null) LinearBackward.WeightGrad(dpre, h2, T, f, d, g.WUp, g.BUp, Scratch((long)f * (T + d)));
         }
         NormalizedGrad(n.Ln2Normalized, dh2, w.Ln2, T, d);
-        NormRows(Act(n.ResidMid), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
-        Grad(n.ResidMid, dx, T, d);
-        Grad(n.AttnOut, dx, T, d);
+        NormRows(Act(Ln2Input(n)), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
+        if (dAttnOut == null) Grad(n.ResidMid, dx, T, d);
+        dAttnOut ??= dx;
+        Grad(n.AttnOut, dAttnOut, T, d);
 
         // Attention: output projection, softmax attention, rotary, QKV projections.
         var dz = new float[T * H * e];                                     // [T, H, e]
-        LinearBackward.InputGrad(dx, T, w.Wo, dz, Scratch((long)T * H * e));
-        if (g != null) LinearBackward.WeightGrad(dx, Act(n.Z), T, d, H * e, g.Wo, g.Bo, Scratch((long)d * (T + H * e)));
+        LinearBackward.InputGrad(dAttnOut, T, w.Wo, dz, Scratch((long)T * H * e));
+        if (g != null) LinearBackward.WeightGrad(dAttnOut, Act(n.Z), T, d, H * e, g.Wo, g.Bo, Scratch((long)d * (T + H * e)));
         Grad(n.Z, dz, T, H, e);
         bool rotary = _design.Positions == PositionKind.Rotary;
         var dP = new float[H * T * T]; var dS = new float[H * T * T];       // [H, T, T]
@@ -75,15 +77,7 @@ internal sealed partial class BackwardPass
         Grad(n.V, dv, T, G, e);
         var h1 = NormOutput(n.Ln1Normalized, w.Ln1, w.Ln1Bias);          // [T, d]
         var dh1 = new float[T * d];
-        LinearBackward.InputGrad(dq, T, w.Wq, dh1, Scratch((long)T * d));
-        LinearBackward.InputGrad(dk, T, w.Wk, dh1, Scratch((long)T * d));
-        LinearBackward.InputGrad(dv, T, w.Wv, dh1, Scratch((long)T * d));
-        if (g != null)
-        {
-            LinearBackward.WeightGrad(dq, h1, T, H * e, d, g.Wq, g.Bq, Scratch((long)H * e * (T + d)));
-            LinearBackward.WeightGrad(dk, h1, T, G * e, d, g.Wk, g.Bk, Scratch((long)G * e * (T + d)));
-            LinearBackward.WeightGrad(dv, h1, T, G * e, d, g.Wv, g.Bv, Scratch((long)G * e * (T + d)));
-        }
+        QkvBackward(w, g, h1, dq, dk, dv, dh1);
         NormalizedGrad(n.Ln1Normalized, dh1, w.Ln1, T, d);
         NormRows(Act(n.ResidPre), Act(n.Ln1Scale), w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
         Grad(n.ResidPre, dx, T, d);
