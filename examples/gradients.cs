@@ -11,12 +11,14 @@
 //              query_key_value and Phi-3's fused projections as stored; {} where a family's names are not mapped);
 //   "loss":    that loss.
 using System.Text.Json;
+using SharpLens;
 using SharpLens.Experiments;
 using SharpLens.Model;
 
 string dir = args.Length > 0 ? args[0] : "models/setcomp-demo";
 using var model = HookedTransformer.Load(dir);
 int[] clean = model.ToTokens(PromptSet.SeedClean), corrupted = model.ToTokens(PromptSet.SeedCorrupted);
+// The answer is the one token " Mango" adds after its prompt (with SentencePiece vocabularies " Mango" alone is two).
 int answer = model.ToSingleToken(PromptSet.SeedClean, PromptSet.SeedAnswer), wrong = model.ToSingleToken(PromptSet.SeedCorrupted, PromptSet.SeedWrong);
 
 // The hooks the reference lists: the embedding, then each block's residual points, attention and MLP activations
@@ -28,9 +30,19 @@ foreach (var n in model.HookNames.Layers)
 var wanted = hookNames.ToHashSet();
 
 // Backward hooks: the gradient of the logit difference at every wanted hook of the corrupted run.
-GradientResult hooks = model.Backward(corrupted, Metrics.LogitDiff(answer, wrong), wanted.Contains);
-// Weight gradients of the clean prompt's next-token loss (no hook gradients needed).
-GradientResult loss = model.Backward(clean, Metrics.NextTokenLoss(clean), _ => false, weights: true);
+GradientResult hooks, loss;
+try
+{
+    hooks = model.Backward(corrupted, Metrics.LogitDiff(answer, wrong), wanted.Contains);
+    // Weight gradients of the clean prompt's next-token loss (no hook gradients needed).
+    loss = model.Backward(clean, Metrics.NextTokenLoss(clean), _ => false, weights: true);
+}
+catch (SharpLensException e)
+{
+    // A design the backward pass does not differentiate yet says so, naming it.
+    Console.Error.WriteLine(e.Message);
+    return 1;
+}
 Dictionary<string, Tensor> weights;
 try { weights = loss.Weights!.ByCheckpointName(model.Config); }
 catch (NotSupportedException e) { Console.Error.WriteLine($"weights omitted: {e.Message}"); weights = new(); }
@@ -52,6 +64,7 @@ json.WriteEndObject();
 json.WriteEndObject();
 json.Flush();
 stdout.WriteByte((byte)'\n');
+return 0;
 
 void Write(string name, IEnumerable<int> shape, float[] data)
 {

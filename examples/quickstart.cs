@@ -19,7 +19,8 @@ var (logits, cache) = model.RunWithCache([ids], patternHook);
 float[] last = logits.View(0, ^1, ..).ToArray();                 // the final position's logits
 double max = last.Max(), sum = last.Sum(x => Math.Exp(x - max));
 Console.WriteLine("top-5 next tokens:");
-foreach (int id in Enumerable.Range(0, last.Length).OrderByDescending(i => last[i]).Take(5))
+// Padded vocabularies (Qwen2, GPT-NeoX) have logit rows that no token owns: they have no text, so leave them out.
+foreach (int id in Enumerable.Range(0, last.Length).Where(model.Tokenizer.IsDefined).OrderByDescending(i => last[i]).Take(5))
     Console.WriteLine($"  {model.Decode([id]),-12} logit {last[id],8:F3}  p {Math.Exp(last[id] - max) / sum:F4}");
 
 // 3. An attention pattern: [batch, head, query pos, key pos]. Where does head 0 look from the final token?

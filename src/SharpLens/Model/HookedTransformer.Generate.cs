@@ -1,3 +1,5 @@
+using SharpLens.Tokenization;
+
 namespace SharpLens.Model;
 
 /// <summary>
@@ -17,6 +19,9 @@ public sealed partial class HookedTransformer
     /// <param name="seed">Seed of the sampler (a run with the same seed draws the same tokens); null: random.</param>
     /// <param name="hooks">Hooks active at every step.</param>
     /// <param name="stopAtEos">Stop after generating <see cref="EosTokenId"/> (when the model has one).</param>
+    /// <remarks>Ids the model's tokenizer does not define (the padding rows of a padded vocabulary, e.g. Qwen2's) are
+    /// never generated: they have no text. Hugging Face would emit one whenever its logit wins, and its decode then
+    /// drops it silently.</remarks>
     /// <exception cref="SharpLensException">(<see cref="ExitCode.Usage"/>) for an out-of-range setting;
     /// (<see cref="ExitCode.Input"/>) for an empty prompt or one that with the new tokens exceeds the model's context.</exception>
     public int[] Generate(int[] prompt, int maxNewTokens, float temperature = 0, int? topK = null, float? topP = null, int? seed = null,
@@ -29,6 +34,7 @@ public sealed partial class HookedTransformer
         hooks ??= new HookSet();
         var sampler = new Sampler(temperature, topK, topP, seed);
         int? eos = stopAtEos ? EosTokenIdOrNull() : null;
+        int[] undefined = UndefinedTokenIds();
         var tokens = new List<int>(prompt);
         if (maxNewTokens == 0) return [.. tokens];
 
@@ -55,7 +61,9 @@ public sealed partial class HookedTransformer
                 r.Cache[HookNames.Layers[l].AttnKeys].Data.CopyTo(rotK[l].AsSpan(q0 * kvRow));
                 r.Cache[HookNames.Layers[l].V].Data.CopyTo(v[l].AsSpan(q0 * kvRow));
             }
-            int next = sampler.Next(r.Logits!.Data);
+            var logits = r.Logits!.Data;
+            foreach (int id in undefined) logits[id] = float.NegativeInfinity;
+            int next = sampler.Next(logits);
             tokens.Add(next);
             if (next == eos) break;
         }
@@ -69,6 +77,15 @@ public sealed partial class HookedTransformer
         var ids = ToTokens(prompt, prependBos);
         var all = Generate(ids, maxNewTokens, temperature, topK, topP, seed, hooks, stopAtEos, ct);
         return prompt + Decode(all.Skip(ids.Length));
+    }
+
+    /// <summary>The logit rows no token of the tokenizer owns (none for a model loaded without tokenizer files).</summary>
+    int[] UndefinedTokenIds()
+    {
+        HfTokenizer tokenizer;
+        try { tokenizer = Tokenizer; }
+        catch (SharpLensException) { return []; }
+        return Enumerable.Range(0, Config.VocabSize).Where(id => !tokenizer.IsDefined(id)).ToArray();
     }
 
     /// <summary>EOS when a tokenizer or config names one (a model loaded without tokenizer files has none).</summary>

@@ -4,21 +4,24 @@ using SharpLens.Tests.Support;
 namespace SharpLens.Tests.Cli;
 
 /// <summary>
-/// Every family's fixture through the CLI (issue 21): <c>tokenize</c>, <c>run</c>, <c>generate</c>, <c>study</c> (a
-/// small <c>--only</c> subset) and <c>path</c> encode the seed prompt with the BOS the family's tokenizer adds (the
-/// references' <c>tokens</c>: with BOS for Mistral, Gemma 2 and Phi-3, without for the others), take the answer token
-/// the answer text adds after its prompt (the references' <c>answer_tokens</c>), and compute the references' numbers.
+/// Every family's fixture and its variants through the CLI (issue 21): <c>tokenize</c>, <c>run</c> and <c>generate</c>
+/// encode the seed prompt with the BOS the family's tokenizer adds (the references' <c>tokens</c>: with BOS for Mistral,
+/// Gemma 2 and Phi-3, without for the others) and compute the references' logits; <c>study</c> and <c>path</c> are in
+/// <see cref="CliFamilyStudyTests"/>.
 /// </summary>
 public class CliFamilyTests
 {
-    public static TheoryData<string> Families => new() { "tiny-qwen2", "tiny-llama", "tiny-gpt2", "tiny-gpt-neox", "tiny-mistral", "tiny-qwen3", "tiny-gemma2", "tiny-phi3" };
+    /// <summary>The eight families' fixtures, then their variants (other config fields, sharded checkpoints, windows
+    /// shorter than the prompt, untied heads, transformers-v5 configs).</summary>
+    public static TheoryData<string> AllFixtures => new()
+    {
+        "tiny-qwen2", "tiny-llama", "tiny-gpt2", "tiny-gpt-neox", "tiny-mistral", "tiny-qwen3", "tiny-gemma2", "tiny-phi3",
+        "tiny-gpt2-variant", "tiny-gpt2-gelu", "tiny-gpt-neox-v5", "tiny-mistral-window", "tiny-qwen3-small-head", "tiny-gemma2-variant", "tiny-phi3-variant",
+    };
 
     static int[] Ints(JsonNode? n) => n!.AsArray().Select(x => x!.GetValue<int>()).ToArray();
 
-    static void Close(double expected, double actual, string what) =>
-        Assert.True(Math.Abs(expected - actual) <= 2e-3 * Math.Max(1, Math.Abs(expected)), $"{what}: expected {expected}, got {actual}");
-
-    [Theory, MemberData(nameof(Families))]
+    [Theory, MemberData(nameof(AllFixtures))]
     public void TokenizeRunAndGenerate_UseTheFamilysBos_AndTheReferenceLogits(string fixture)
     {
         string dir = Fixtures.Dir(fixture);
@@ -26,7 +29,9 @@ public class CliFamilyTests
         string prompt = act["prompt"]!.GetValue<string>();
         int[] tokens = Ints(act["tokens"]);
         var lastRow = act["logits"]!.AsArray()[^1]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
-        int argmax = Array.IndexOf(lastRow, lastRow.Max());
+        using var model = SharpLens.Model.HookedTransformer.FromPretrained(dir);
+        // the first generated token: the largest logit among the ids the tokenizer defines (padding rows are no tokens)
+        int argmax = Enumerable.Range(0, lastRow.Length).Where(model.Tokenizer.IsDefined).MaxBy(i => lastRow[i]);
 
         var tok = CliRunner.Run("tokenize", "--model", dir, "--text", prompt, "--json");
         Assert.True(tok.ExitCode == 0, tok.Stderr);
@@ -41,52 +46,16 @@ public class CliFamilyTests
         double scale = lastRow.Max(Math.Abs);
         for (int i = 0; i < logits.Length; i++) Assert.True(Math.Abs(logits[i] - lastRow[i]) <= 1e-3 * scale, $"logit {i}: {logits[i]} vs {lastRow[i]}");
 
-        var gen = CliRunner.Run("generate", "--model", dir, "--text", prompt, "--max-new-tokens", "2", "--no-stop-at-eos", "--json");
+        // six tokens: long enough for a padded vocabulary's extra rows to win a step in these random fixtures
+        var gen = CliRunner.Run("generate", "--model", dir, "--text", prompt, "--max-new-tokens", "6", "--no-stop-at-eos", "--json");
         Assert.True(gen.ExitCode == 0, gen.Stderr);
         var g = JsonNode.Parse(gen.Stdout)!;
         Assert.Equal(tokens, Ints(g["ids"]));
         int[] fresh = Ints(g["new_ids"]);
-        Assert.Equal(2, fresh.Length);
+        Assert.Equal(6, fresh.Length);
         Assert.Equal(argmax, fresh[0]);
-    }
-
-    [Theory, MemberData(nameof(Families))]
-    public void StudyAndPath_MatchTheReferences(string fixture)
-    {
-        string dir = Fixtures.Dir(fixture);
-        var reference = Fixtures.Json(fixture, "reference_experiments.json");
-        var next = Fixtures.Json(fixture, "reference_next.json");
-        string[] prompts =
-        [
-            "--clean", reference["prompts"]!["clean"]!.GetValue<string>(), "--corrupted", reference["prompts"]!["corrupted"]!.GetValue<string>(),
-            "--answer", reference["answers"]!["clean"]!.GetValue<string>(), "--wrong", reference["answers"]!["corrupted"]!.GetValue<string>(),
-        ];
-        string cwd = Fixtures.TempDir("family-cli");
-
-        var study = CliRunner.RunIn(cwd, null, ["study", "--model", dir, .. prompts, "--only", "resid_patch", "--no-report", "--out", "study"]);
-        Assert.True(study.ExitCode == 0, study.Stderr);
-        var r = JsonNode.Parse(File.ReadAllText(Path.Combine(cwd, "study", "results.json")))!;
-        Assert.Equal(Ints(reference["tokens"]!["clean"]), Ints(r["tokens"]!["clean"]));
-        Assert.Equal(Ints(reference["tokens"]!["corrupted"]), Ints(r["tokens"]!["corrupted"]));
-        Assert.Equal(reference["answer_tokens"]!["clean"]!.GetValue<int>(), r["answer_tokens"]!["clean"]!.GetValue<int>());
-        Assert.Equal(reference["answer_tokens"]!["corrupted"]!.GetValue<int>(), r["answer_tokens"]!["corrupted"]!.GetValue<int>());
-        Close(reference["clean_logit_diff"]!.GetValue<double>(), r["clean_logit_diff"]!.GetValue<double>(), "clean_logit_diff");
-        var refResid = reference["resid_pre_patch_recovery"]!.AsArray();
-        var resid = r["resid_pre_patch_recovery"]!.AsArray();
-        Assert.Equal(refResid.Count, resid.Count);
-        for (int l = 0; l < refResid.Count; l++)
-            for (int p = 0; p < refResid[l]!.AsArray().Count; p++)
-                Close(refResid[l]![p]!.GetValue<double>(), resid[l]![p]!.GetValue<double>(), $"resid_pre_patch_recovery[{l}][{p}]");
-
-        int[] sender = Ints(next["path_patch_sender"]);
-        var path = CliRunner.RunIn(cwd, null, ["path", "--model", dir, .. prompts, "--sender", $"{sender[0]}.{sender[1]}", "--out", "path"]);
-        Assert.True(path.ExitCode == 0, path.Stderr);
-        var pr = JsonNode.Parse(File.ReadAllText(Path.Combine(cwd, "path", "results.json")))!;
-        var refMlp = next["path_patch_to_mlp_recovery"]!.AsArray();
-        var mlp = pr["path_patch_to_mlp_recovery"]!.AsArray();
-        Assert.Equal(refMlp.Count, mlp.Count);
-        for (int l = 0; l < refMlp.Count; l++)
-            Close(refMlp[l]!.GetValue<double>(), mlp[l]!.GetValue<double>(), $"path_patch_to_mlp_recovery[{l}]");
-        Close(next["path_patch_to_resid_final_recovery"]!.GetValue<double>(), pr["path_patch_to_resid_final_recovery"]!.GetValue<double>(), "path_patch_to_resid_final_recovery");
+        Assert.Equal(model.Generate(tokens, 6, stopAtEos: false)[tokens.Length..], fresh);
+        Assert.Equal(model.Decode(fresh), g["completion"]!.GetValue<string>());
+        Assert.Equal(prompt + model.Decode(fresh), g["text"]!.GetValue<string>());
     }
 }
