@@ -6,11 +6,11 @@ namespace SharpLens.Experiments;
 /// Runs the single-pair studies of a group of pairs (of one token length) so that their sweeps share batched forwards.
 /// Each pair's study runs on its own thread, but only one thread works at a time (a baton passed in pair order), so the
 /// studies never race on the model's buffers and the order of work is fixed: a pair runs until it asks for a sweep
-/// (<see cref="PatchSweep.Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/> on a
-/// sweep of its <see cref="StudyRuns"/>) or finishes, then hands the baton on; when every unfinished pair waits on a
-/// sweep, their sweeps run as one (<see cref="PatchSweep.RunAcross"/>). So the k-th sweep of every pair that has one runs
+/// (<see cref="PatchSweep.Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/> or
+/// <see cref="PatchSweep.RunPaired"/> on a sweep of its <see cref="StudyRuns"/>) or finishes, then hands the baton on; when every unfinished pair waits on a
+/// sweep, their sweeps run as one (<see cref="PatchSweep.RunAcross"/>, <see cref="PatchSweep.RunPairedAcross"/>). So the k-th sweep of every pair that has one runs
 /// with the others' k-th: pairs of one dataset ask for the same sweeps in the same order, whose rows then fill the same
-/// batches. What does not go through <c>Run</c> (base runs, AtP, paired ablation runs, readouts, DLA) runs pair by pair.
+/// batches. What goes through neither (base runs, AtP, path patching's readouts, DLA) runs pair by pair.
 /// </summary>
 internal sealed class CrossPairSweeps
 {
@@ -18,14 +18,14 @@ internal sealed class CrossPairSweeps
 
     readonly object _gate = new();
     readonly State[] _state;
-    readonly SweepRequest?[] _pending;
-    readonly double[]?[] _answers;
+    readonly object?[] _pending;   // a SweepRequest or a PairedRequest
+    readonly object?[] _answers;   // double[] or (double[], double[])
     readonly ExceptionDispatchInfo?[] _errors;
     int _turn;   // the participant holding the baton; −1 when every one is done
 
     CrossPairSweeps(int count)
     {
-        _state = new State[count]; _pending = new SweepRequest?[count]; _answers = new double[]?[count];
+        _state = new State[count]; _pending = new object?[count]; _answers = new object?[count];
         _errors = new ExceptionDispatchInfo?[count];
     }
 
@@ -33,7 +33,9 @@ internal sealed class CrossPairSweeps
     internal sealed class Participant(CrossPairSweeps group, int index)
     {
         internal double[] Run(PatchSweep sweep, IReadOnlyList<IReadOnlyList<Intervention>> items, Func<ReadOnlySpan<float>, double> metric) =>
-            group.Submit(index, new SweepRequest(sweep, items, metric));
+            (double[])group.Submit(index, new SweepRequest(sweep, items, metric));
+
+        internal (double[] Own, double[] Other) RunPaired(PairedRequest request) => ((double[], double[]))group.Submit(index, request);
     }
 
     /// <summary>
@@ -67,7 +69,7 @@ internal sealed class CrossPairSweeps
             while (_turn != i) Monitor.Wait(_gate);
     }
 
-    double[] Submit(int i, SweepRequest request)
+    object Submit(int i, object request)
     {
         lock (_gate)
         {
@@ -106,8 +108,19 @@ internal sealed class CrossPairSweeps
         if (waiting.Count == 0) { Hand(-1); return; }
         try
         {
-            var answers = PatchSweep.RunAcross(waiting.Select(j => _pending[j]!).ToList());
-            for (int k = 0; k < waiting.Count; k++) _answers[waiting[k]] = answers[k];
+            // one batch run per kind: plain sweeps (RunAcross), and paired clean/corrupted sweeps (RunPairedAcross)
+            var plain = waiting.Where(j => _pending[j] is SweepRequest).ToList();
+            var paired = waiting.Where(j => _pending[j] is PairedRequest).ToList();
+            if (plain.Count > 0)
+            {
+                var answers = PatchSweep.RunAcross(plain.Select(j => (SweepRequest)_pending[j]!).ToList());
+                for (int k = 0; k < plain.Count; k++) _answers[plain[k]] = answers[k];
+            }
+            if (paired.Count > 0)
+            {
+                var answers = PatchSweep.RunPairedAcross(paired.Select(j => (PairedRequest)_pending[j]!).ToList());
+                for (int k = 0; k < paired.Count; k++) _answers[paired[k]] = answers[k];
+            }
         }
         catch (Exception e)
         {

@@ -164,9 +164,10 @@ public static class DatasetStudy
     /// whole patterns and timings), plus mean and resample ablation from <paramref name="reference"/>.
     /// Pairs of one token length are studied in groups of up to <see cref="DatasetStudyOptions.PairsPerBatch"/>
     /// (<see cref="CrossPairSweeps"/>): the sweeps that go through <see cref="PatchSweep.Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/>
-    /// — activation patching (residual stream, attention and MLP outputs, heads, head pairs, control), head-input
-    /// (q/k/v/pattern) patching, noising, AtP verification — run the rows of every pair of the group in the same batched
-    /// forwards; the rest (base runs, AtP, the ablations' paired clean/corrupted sweeps, path patching, DLA) pair by pair.
+    /// and <see cref="PatchSweep.RunPaired"/> — activation patching (residual stream, attention and MLP outputs, heads,
+    /// head pairs, control), the ablations (zero, mean, resample, the joint grid), head-input (q/k/v/pattern) patching,
+    /// noising, AtP verification — run the rows of every pair of the group in the same batched forwards; the rest (base
+    /// runs, AtP, path patching, DLA, the logit lens) pair by pair.
     /// A pair's <see cref="PairResult.Seconds"/> is then its group's seconds over the group's size. A group is computed when it is full (or at the end), so memory holds one group's
     /// activations whatever the dataset's size.
     /// </summary>

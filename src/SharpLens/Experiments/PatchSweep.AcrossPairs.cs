@@ -6,6 +6,11 @@ namespace SharpLens.Experiments;
 /// its metric.</summary>
 internal sealed record SweepRequest(PatchSweep Sweep, IReadOnlyList<IReadOnlyList<Intervention>> Items, Func<ReadOnlySpan<float>, double> Metric);
 
+/// <summary>A paired sweep's share (<see cref="PatchSweep.RunPaired"/>): the items on <paramref name="Own"/>'s base run, then
+/// on <paramref name="Other"/>'s, whose prompt equals Own's before <paramref name="Shared"/>.</summary>
+internal sealed record PairedRequest(PatchSweep Own, PatchSweep Other, int Shared, IReadOnlyList<IReadOnlyList<Intervention>> Items,
+    Func<ReadOnlySpan<float>, double> Metric, Action<int>? OtherProgress);
+
 /// <summary>
 /// Several sweeps in the same batched forwards: the items of sweeps on different base prompts of one length (the pairs of
 /// a dataset study, <see cref="CrossPairSweeps"/>) share each batch, every row starting from its own base run's residual
@@ -35,10 +40,7 @@ public sealed partial class PatchSweep
             (Request: q, Item: i, Pos: item.Count == 0 ? T - 1 : Math.Min(T - 1, item.Min(x => x.FirstPosition)), Layer: StartLayer(item, L))))
             .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
 
-        // The union of the metric tokens (null when a sweep reads the whole vocabulary row) and each request's place in it.
-        int[]? union = requests.All(r => r.Sweep.LogitTokens != null) ? requests.SelectMany(r => r.Sweep.LogitTokens!).Distinct().ToArray() : null;
-        var picks = requests.Select(r => r.Sweep.LogitTokens is { } own
-            ? own.Select(t => union == null ? t : Array.IndexOf(union, t)).ToArray() : null).ToArray();
+        var (union, picks) = LogitUnion(requests.Select(r => r.Sweep).ToList());
         var done = new int[requests.Count];
 
         foreach (var (s, e) in first.Partition(rows.Select(r => (r.Pos, r.Layer)).ToList(), T, L))
@@ -46,56 +48,132 @@ public sealed partial class PatchSweep
             var batch = rows.GetRange(s, e - s);
             var items = batch.Select(b => requests[b.Request].Items[b.Item]).ToList();
             var sweeps = batch.Select(b => requests[b.Request].Sweep).ToList();
-            int qStart = batch.Min(b => b.Pos), startLayer = batch.Min(b => b.Layer), n = T - qStart;
-            var hooks = new HookSet();
-            var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
-            foreach (var hook in items.SelectMany(b => b).Select(x => x.Hook).Distinct())
-                hooks.Add(hook, ctx =>
-                {
-                    foreach (var x in items[ctx.Batch])
-                        if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
-                });
-            Tensor? start = null;
-            bool fromEmbedding = items.Any(b => b.Any(x => x.Layer < 0));
-            if (fromEmbedding) (startLayer, qStart, n) = (0, 0, T);
-            else if (startLayer > 0 || qStart > 0)
-            {
-                startLayer = Math.Min(startLayer, L - 1);
-                start = Tensor.Zeros(batch.Count, n, d);
-                for (int b = 0; b < batch.Count; b++)
-                    sweeps[b]._base[model.HookNames.Layers[startLayer].ResidPre].Slice(0).Slice(qStart * d, n * d).CopyTo(start.Slice(b));
-            }
-            else startLayer = 0;
-            var r = model.Forward(sweeps.Select(w => w._tokens).ToArray(), new RunOptions
-            {
-                Hooks = hooks,
-                Logits = LogitsMode.Last,
-                LogitTokens = union,
-                StartLayer = startLayer,
-                StartResidual = start,
-                QStart = qStart,
-                Prefixes = qStart > 0 ? sweeps.Select(w => w._prefix.Value).ToArray() : null,
-                Cancellation = first.Cancellation,
-            });
-            if (items.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
-                throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
-                    + "the hook name does not exist, or the declared layer is later than the hook's block");
-            var picked = new float[union?.Length ?? 0];
+            var (logits, _) = RunRows(sweeps, items, batch.Min(b => b.Layer), batch.Min(b => b.Pos), union, null, null);
             for (int b = 0; b < batch.Count; b++)
             {
                 var (q, i) = (batch[b].Request, batch[b].Item);
-                var row = r.Logits!.Slice(b);
-                if (picks[q] is { } pick)
-                {
-                    if (picked.Length < pick.Length) picked = new float[pick.Length];
-                    for (int k = 0; k < pick.Length; k++) picked[k] = row[pick[k]];
-                    values[q][i] = requests[q].Metric(picked.AsSpan(0, pick.Length));
-                }
-                else values[q][i] = requests[q].Metric(row);
+                values[q][i] = Metric(requests[q].Metric, logits.Slice(b), picks[q]);
                 done[q]++;
             }
             foreach (int q in batch.Select(b => b.Request).Distinct()) requests[q].Sweep.OnProgress?.Invoke(done[q]);
         }
         return values;
+    }
+
+    /// <summary>
+    /// What <see cref="RunPaired"/> returns for each request, the rows of the requests with the same
+    /// <see cref="PairedRequest.Shared"/> in the same batches: each batch runs on the requests' own base runs in full from
+    /// its rows' smallest layer (keeping each row's keys and values before the shared position), then on the other base
+    /// runs from the shared position, each row attending to its own kept keys and values.
+    /// </summary>
+    internal static (double[] Own, double[] Other)[] RunPairedAcross(IReadOnlyList<PairedRequest> requests)
+    {
+        var first = requests[0].Own;
+        int T = first._tokens.Length, L = first._model.Config.NLayers;
+        if (requests.Any(r => r.Own._model != first._model || r.Other._model != first._model || r.Own._tokens.Length != T || r.Other._tokens.Length != T
+                              || r.Shared < 1 || r.Shared >= T))
+            throw new ArgumentException("paired sweeps run together must share the model and the prompt length, and share 1 … T − 1 positions", nameof(requests));
+        var own = requests.Select(r => new double[r.Items.Count]).ToArray();
+        var other = requests.Select(r => new double[r.Items.Count]).ToArray();
+        // Rows of pairs that share the same number of positions only: the other run then starts at each row's own shared
+        // position, as it would alone (recomputing a shared position instead of reading it rounds differently).
+        var byShared = requests.SelectMany((r, q) => r.Items.Select((item, i) => (Request: q, Item: i, Pos: 0, Layer: StartLayer(item, L))))
+            .GroupBy(x => requests[x.Request].Shared).Select(g => g.OrderBy(x => x.Layer).ToList()).ToList();
+        var (union, picks) = LogitUnion(requests.Select(r => r.Own).Concat(requests.Select(r => r.Other)).ToList());
+        int maxShared = requests.Max(r => r.Shared);
+        var done = new int[requests.Count];
+        var pool = new List<KvPrefix>();   // per batch slot, reused by every batch
+        foreach (var rows in byShared)
+        foreach (var (s, e) in first.Partition(rows.Select(r => (r.Pos, r.Layer)).ToList(), T, L))
+        {
+            var batch = rows.GetRange(s, e - s);
+            var items = batch.Select(b => requests[b.Request].Items[b.Item]).ToList();
+            while (pool.Count < batch.Count) pool.Add(first.NewPrefix(maxShared));
+            var prefixes = pool.GetRange(0, batch.Count).ToArray();
+            var (mine, start) = RunRows(batch.Select(b => requests[b.Request].Own).ToList(), items, batch.Min(b => b.Layer), 0, union, null,
+                hooks => first.Capture(hooks, prefixes, maxShared));
+            var (theirs, _) = RunRows(batch.Select(b => requests[b.Request].Other).ToList(), items, start,
+                requests[batch[0].Request].Shared, union, prefixes, null);
+            for (int b = 0; b < batch.Count; b++)
+            {
+                var (q, i) = (batch[b].Request, batch[b].Item);
+                own[q][i] = Metric(requests[q].Metric, mine.Slice(b), picks[q]);
+                other[q][i] = Metric(requests[q].Metric, theirs.Slice(b), picks[requests.Count + q]);
+                done[q]++;
+            }
+            foreach (int q in batch.Select(b => b.Request).Distinct())
+            {
+                requests[q].Own.OnProgress?.Invoke(done[q]);
+                requests[q].OtherProgress?.Invoke(done[q]);
+            }
+        }
+        return own.Zip(other).ToArray();
+    }
+
+    /// <summary>The union of the sweeps' metric tokens (null when one reads the whole vocabulary row) and each sweep's
+    /// places in it (null: the whole row).</summary>
+    static (int[]? Union, int[]?[] Picks) LogitUnion(List<PatchSweep> sweeps)
+    {
+        int[]? union = sweeps.All(w => w.LogitTokens != null) ? sweeps.SelectMany(w => w.LogitTokens!).Distinct().ToArray() : null;
+        var picks = sweeps.Select(w => w.LogitTokens is { } own ? own.Select(t => union == null ? t : Array.IndexOf(union, t)).ToArray() : null).ToArray();
+        return (union, picks);
+    }
+
+    /// <summary>metric of a row of logits: those at <paramref name="pick"/> in that order, or the whole row.</summary>
+    static double Metric(Func<ReadOnlySpan<float>, double> metric, ReadOnlySpan<float> row, int[]? pick)
+    {
+        if (pick is null) return metric(row);
+        Span<float> picked = pick.Length <= 64 ? stackalloc float[pick.Length] : new float[pick.Length];
+        for (int k = 0; k < pick.Length; k++) picked[k] = row[pick[k]];
+        return metric(picked);
+    }
+
+    /// <summary>
+    /// One batched forward of rows on different base runs of one length: row b runs <paramref name="items"/>[b] on
+    /// <paramref name="sweeps"/>[b]'s prompt from (<paramref name="startLayer"/>, <paramref name="qStart"/>), resuming
+    /// from that sweep's cached residual stream and attending before qStart to <paramref name="prefixes"/>[b] (null: the
+    /// sweep's own base run's keys and values). Returns the final-position logits of <paramref name="logitTokens"/> (null:
+    /// the vocabulary), [B, 1, |tokens|], and the layer it really started at.
+    /// </summary>
+    static (Tensor Logits, int StartLayer) RunRows(List<PatchSweep> sweeps, List<IReadOnlyList<Intervention>> items, int startLayer, int qStart,
+        int[]? logitTokens, KvPrefix[]? prefixes, Action<HookSet>? moreHooks)
+    {
+        var model = sweeps[0]._model;
+        int T = sweeps[0]._tokens.Length, L = model.Config.NLayers, d = model.Config.DModel;
+        var hooks = new HookSet();
+        var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
+        foreach (var hook in items.SelectMany(b => b).Select(x => x.Hook).Distinct())
+            hooks.Add(hook, ctx =>
+            {
+                foreach (var x in items[ctx.Batch])
+                    if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
+            });
+        moreHooks?.Invoke(hooks);
+        Tensor? start = null;
+        if (items.Any(b => b.Any(x => x.Layer < 0))) (startLayer, qStart) = (0, 0);   // from the embedding: every position
+        else if (startLayer > 0 || qStart > 0)
+        {
+            startLayer = Math.Min(startLayer, L - 1);
+            int n = T - qStart;
+            start = Tensor.Zeros(sweeps.Count, n, d);
+            for (int b = 0; b < sweeps.Count; b++)
+                sweeps[b]._base[model.HookNames.Layers[startLayer].ResidPre].Slice(0).Slice(qStart * d, n * d).CopyTo(start.Slice(b));
+        }
+        else startLayer = 0;
+        var r = model.Forward(sweeps.Select(w => w._tokens).ToArray(), new RunOptions
+        {
+            Hooks = hooks,
+            Logits = LogitsMode.Last,
+            LogitTokens = logitTokens,
+            StartLayer = startLayer,
+            StartResidual = start,
+            QStart = qStart,
+            Prefixes = qStart > 0 ? prefixes ?? sweeps.Select(w => w._prefix.Value).ToArray() : null,
+            Cancellation = sweeps[0].Cancellation,
+        });
+        if (items.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
+            throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
+                + "the hook name does not exist, or the declared layer is later than the hook's block");
+        return (r.Logits!, startLayer);
     }
 }
