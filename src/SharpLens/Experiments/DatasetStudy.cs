@@ -55,7 +55,7 @@ public sealed record PairResult
     public string? Excluded { get; init; }
     /// <summary>The pair's token labels, when it has them.</summary>
     public IReadOnlyList<string>? Labels { get; init; }
-    /// <summary>The study's own seconds for this pair.</summary>
+    /// <summary>The study's own seconds for this pair (studied in a group batched across pairs: the group's seconds over its size).</summary>
     public double Seconds { get; init; }
 
     public JsonObject ToJson() => new()
