@@ -161,7 +161,7 @@ public static class ModelBenchmark
             return;
         }
         var study = new StudyOptions { Experiments = experiments, FullPatterns = false };   // as a dataset study's pairs
-        var options = new DatasetStudyOptions { BaselineRule = BaselineRule.Any, Study = study };
+        var options = new DatasetStudyOptions { BaselineRule = BaselineRule.Any, Study = study, PairsPerBatch = DatasetStudyOptions.SuggestedPairsPerBatch };
         var d = new JsonObject
         {
             ["pairs"] = pairs.Count, ["mean_tokens"] = Round(pairs.Average(p => p.Prompts.Tokens.Length), 1),

@@ -24,9 +24,9 @@ public sealed partial class PatchSweep
 
     /// <summary>
     /// What <see cref="Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/> returns for
-    /// each request, with the rows of every request in the same batches: the rows are ordered and split as one sweep's
-    /// (<see cref="Partition"/>), each batch starting at its rows' smallest layer and position. The final-position logits
-    /// of the union of the requests' <see cref="LogitTokens"/> are computed; each metric gets its own sweep's, in its order.
+    /// each request, the requests' batches that start at the same layer and position merged into one forward
+    /// (<see cref="MergedBatches"/>). The final-position logits of the union of the requests' <see cref="LogitTokens"/>
+    /// are computed; each metric gets its own sweep's, in its order.
     /// </summary>
     internal static double[][] RunAcross(IReadOnlyList<SweepRequest> requests)
     {
@@ -36,19 +36,18 @@ public sealed partial class PatchSweep
         if (requests.Any(r => r.Sweep._model != model || r.Sweep._tokens.Length != T))
             throw new ArgumentException("sweeps run together must share the model and the prompt length", nameof(requests));
         var values = requests.Select(r => new double[r.Items.Count]).ToArray();
-        var rows = requests.SelectMany((r, q) => r.Items.Select((item, i) =>
-            (Request: q, Item: i, Pos: item.Count == 0 ? T - 1 : Math.Min(T - 1, item.Min(x => x.FirstPosition)), Layer: StartLayer(item, L))))
-            .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList();
-
+        // each request's rows ordered as Read orders them alone
+        var perRequest = requests.Select(r => r.Items.Select((item, i) =>
+            (Item: i, Pos: item.Count == 0 ? T - 1 : Math.Min(T - 1, item.Min(x => x.FirstPosition)), Layer: StartLayer(item, L)))
+            .OrderBy(x => x.Pos).ThenBy(x => x.Layer).ToList()).ToList();
         var (union, picks) = LogitUnion(requests.Select(r => r.Sweep).ToList());
         var done = new int[requests.Count];
 
-        foreach (var (s, e) in first.Partition(rows.Select(r => (r.Pos, r.Layer)).ToList(), T, L))
+        foreach (var (batch, layer, q0) in first.MergedBatches(perRequest, _ => 0, T, L))
         {
-            var batch = rows.GetRange(s, e - s);
             var items = batch.Select(b => requests[b.Request].Items[b.Item]).ToList();
             var sweeps = batch.Select(b => requests[b.Request].Sweep).ToList();
-            var (logits, _) = RunRows(sweeps, items, batch.Min(b => b.Layer), batch.Min(b => b.Pos), union, null, null);
+            var (logits, _) = RunRows(sweeps, items, Math.Max(layer, 0), q0, union, null, null);
             for (int b = 0; b < batch.Count; b++)
             {
                 var (q, i) = (batch[b].Request, batch[b].Item);
@@ -61,8 +60,8 @@ public sealed partial class PatchSweep
     }
 
     /// <summary>
-    /// What <see cref="RunPaired"/> returns for each request, the rows of the requests with the same
-    /// <see cref="PairedRequest.Shared"/> in the same batches: each batch runs on the requests' own base runs in full from
+    /// What <see cref="RunPaired"/> returns for each request, the batches of requests with the same
+    /// <see cref="PairedRequest.Shared"/> that start at the same layer merged (<see cref="MergedBatches"/>): each batch runs on the requests' own base runs in full from
     /// its rows' smallest layer (keeping each row's keys and values before the shared position), then on the other base
     /// runs from the shared position, each row attending to its own kept keys and values.
     /// </summary>
@@ -75,22 +74,19 @@ public sealed partial class PatchSweep
             throw new ArgumentException("paired sweeps run together must share the model and the prompt length, and share 1 … T − 1 positions", nameof(requests));
         var own = requests.Select(r => new double[r.Items.Count]).ToArray();
         var other = requests.Select(r => new double[r.Items.Count]).ToArray();
-        // Rows of pairs that share the same number of positions only: the other run then starts at each row's own shared
-        // position, as it would alone (recomputing a shared position instead of reading it rounds differently).
-        var byShared = requests.SelectMany((r, q) => r.Items.Select((item, i) => (Request: q, Item: i, Pos: 0, Layer: StartLayer(item, L))))
-            .GroupBy(x => requests[x.Request].Shared).Select(g => g.OrderBy(x => x.Layer).ToList()).ToList();
+        var perRequest = requests.Select(r => r.Items.Select((item, i) => (Item: i, Pos: 0, Layer: StartLayer(item, L)))
+            .OrderBy(x => x.Layer).ToList()).ToList();
         var (union, picks) = LogitUnion(requests.Select(r => r.Own).Concat(requests.Select(r => r.Other)).ToList());
         int maxShared = requests.Max(r => r.Shared);
         var done = new int[requests.Count];
         var pool = new List<KvPrefix>();   // per batch slot, reused by every batch
-        foreach (var rows in byShared)
-        foreach (var (s, e) in first.Partition(rows.Select(r => (r.Pos, r.Layer)).ToList(), T, L))
+        // batches of pairs with the same shared prefix only: the other run starts at each row's own shared position
+        foreach (var (batch, layer, _) in first.MergedBatches(perRequest, q => requests[q].Shared, T, L))
         {
-            var batch = rows.GetRange(s, e - s);
             var items = batch.Select(b => requests[b.Request].Items[b.Item]).ToList();
             while (pool.Count < batch.Count) pool.Add(first.NewPrefix(maxShared));
             var prefixes = pool.GetRange(0, batch.Count).ToArray();
-            var (mine, start) = RunRows(batch.Select(b => requests[b.Request].Own).ToList(), items, batch.Min(b => b.Layer), 0, union, null,
+            var (mine, start) = RunRows(batch.Select(b => requests[b.Request].Own).ToList(), items, layer, 0, union, null,
                 hooks => first.Capture(hooks, prefixes, maxShared));
             var (theirs, _) = RunRows(batch.Select(b => requests[b.Request].Other).ToList(), items, start,
                 requests[batch[0].Request].Shared, union, prefixes, null);
@@ -108,6 +104,42 @@ public sealed partial class PatchSweep
             }
         }
         return own.Zip(other).ToArray();
+    }
+
+    /// <summary>
+    /// Each request's rows (in its own order) split into batches as its sweep alone would split them (<see cref="Partition"/>),
+    /// then the batches of every request that start at the same layer and position (and <paramref name="key"/>) merged into
+    /// forwards of at most <see cref="MaxRows"/> rows: every row starts where it would alone, so it computes what it would
+    /// alone (a row recomputing positions or layers that another pair's rows need would round differently), and the
+    /// pairs' small batches share weight passes. Yields each forward's rows with its start layer and position.
+    /// </summary>
+    IEnumerable<(List<(int Request, int Item)> Rows, int Layer, int QStart)> MergedBatches(
+        IReadOnlyList<List<(int Item, int Pos, int Layer)>> perRequest, Func<int, int> key, int T, int L)
+    {
+        var groups = new List<(int Layer, int Q0, int Key, List<List<(int Request, int Item)>> Batches)>();
+        var index = new Dictionary<(int, int, int), int>();
+        for (int q = 0; q < perRequest.Count; q++)
+        {
+            var rows = perRequest[q];
+            foreach (var (s, e) in Partition(rows.Select(r => (r.Pos, r.Layer)).ToList(), T, L))
+            {
+                var batch = rows.GetRange(s, e - s);
+                int layer = batch.Min(b => b.Layer), q0 = layer < 0 ? 0 : batch.Min(b => b.Pos);
+                var k = (layer, q0, key(q));
+                if (!index.TryGetValue(k, out int g)) { index[k] = g = groups.Count; groups.Add((layer, q0, key(q), [])); }
+                groups[g].Batches.Add(batch.Select(b => (q, b.Item)).ToList());
+            }
+        }
+        foreach (var (layer, q0, _, batches) in groups)
+        {
+            var merged = new List<(int Request, int Item)>();
+            foreach (var b in batches)
+            {
+                if (merged.Count > 0 && (long)(merged.Count + b.Count) * (T - q0) > MaxRows) { yield return (merged, layer, q0); merged = []; }
+                merged.AddRange(b);
+            }
+            if (merged.Count > 0) yield return (merged, layer, q0);
+        }
     }
 
     /// <summary>The union of the sweeps' metric tokens (null when one reads the whole vocabulary row) and each sweep's
