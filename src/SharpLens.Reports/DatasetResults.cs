@@ -9,7 +9,7 @@ namespace SharpLens.Reports;
 /// </summary>
 internal static class DatasetResults
 {
-    static readonly HashSet<string> Aggregates = ["per_pair", "mean", "std", "ci95", "recovery_of_means", "not_aggregated"];
+    static readonly HashSet<string> Aggregates = ["per_pair", "mean", "std", "ci95", "recovery_of_means", "not_aggregated", "metadata"];
 
     /// <summary>True for the results of a dataset study (a <c>per_pair</c> and a <c>mean</c> object).</summary>
     public static bool IsDataset(JsonObject r) => r["per_pair"] is JsonObject && r["mean"] is JsonObject;
@@ -25,6 +25,9 @@ internal static class DatasetResults
         foreach (var (k, val) in r)
             if (!Aggregates.Contains(k) && k is not ("tokens" or "token_strings" or "differing_positions")) o[k] = val?.DeepClone();
         foreach (var (k, val) in (JsonObject)r["mean"]!) o[k] = val?.DeepClone();
+        if (r["metadata"] is JsonObject strings)   // the string keys every pair shares (method), as a single study writes them
+            foreach (var (k, val) in strings)
+                if (val is JsonValue && !o.ContainsKey(k)) o[k] = val.DeepClone();
         if (SlotNames(r) is { } slots)
         {
             JsonArray Names() => new(slots.Select(s => (JsonNode?)s).ToArray());

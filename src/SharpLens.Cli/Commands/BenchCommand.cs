@@ -18,13 +18,31 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "shorter measurements (fewer forwards, short GEMM probes)" };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "only the 25-token forward (no GEMM probes, no study): to pair with another implementation's, as tools/pair_with_torch.py does" };
-        var dataset = new Option<bool>("--dataset") { Description = "also a 16-pair dataset study of generated set-completion pairs: its cost per pair in forwards against the single-pair study's (slow: 16 studies)" };
-        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly, dataset };
+        var dataset = new Option<bool>("--dataset") { Description = "also a 16-pair dataset study of generated set-completion pairs (batched across pairs), then single-pair studies of the same pairs with the same experiments: their costs per pair in forwards" };
+        var datasetExperiments = new Option<string?>("--dataset-experiments") { Description = $"the experiments of --dataset's two studies (comma-separated; baselines always run; default: {string.Join(",", StudyExperimentsOrder(BenchOptions.DefaultDatasetExperiments))}): {string.Join(", ", Experiments.StudyExperiments.All)}" };
+        var datasetOnly = new Option<bool>("--dataset-only") { Description = "with --dataset: only the GEMM probes, the forward and the dataset figures (no gradients, no default study on the seed prompts)" };
+        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly, dataset, datasetExperiments, datasetOnly };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
             bool asJson = p.GetValue(json);
-            var options = new BenchOptions { Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly), DatasetPairs = p.GetValue(dataset) ? 16 : 0 };
+            bool withDataset = p.GetValue(dataset);
+            if (!withDataset && (p.GetValue(datasetOnly) || p.GetValue(datasetExperiments) != null))
+                throw SharpLensException.Usage("--dataset-only and --dataset-experiments need --dataset");
+            IReadOnlySet<string>? experiments = null;
+            if (p.GetValue(datasetExperiments) is { } names)
+            {
+                var list = names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                foreach (var n in list)
+                    if (!Experiments.StudyExperiments.All.Contains(n))
+                        throw SharpLensException.Usage($"--dataset-experiments: \"{GenerateCommand.Printable(n)}\" is not an experiment; valid names: {string.Join(", ", Experiments.StudyExperiments.All)}");
+                experiments = list.Append(Experiments.StudyExperiments.Baselines).ToHashSet();
+            }
+            var options = new BenchOptions
+            {
+                Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly), DatasetPairs = withDataset ? 16 : 0,
+                DatasetExperiments = experiments, DatasetOnly = p.GetValue(datasetOnly),
+            };
             var r = ModelBenchmark.Run(dir, options, step => Console.Error.WriteLine($"bench: {step}…"), ct);
             if (asJson) Console.WriteLine(r.ToJsonString());
             else Show(r);
@@ -56,6 +74,14 @@ internal static class BenchCommand
         t.AddRow($"GEMM {mg["shape"]} {mg["dtype"]} (model)", $"{mg["gflops"]} GFLOP/s ({Pct(mg["peak_fraction"])} of peak)");
         t.AddRow($"GEMM {mg["skinny_shape"]} {mg["dtype"]} (model)", $"{mg["skinny_gflops"]} GFLOP/s ({Pct(mg["skinny_peak_fraction"])} of peak)");
         t.AddRow(forwardRow, $"{S("forward_s")} s ({S("forward_gflops")} GFLOP/s)");
+        if (r["dataset_only"] is not null)
+        {
+            DatasetRows(t, r);
+            t.AddRow("load average", S("load_average"));
+            t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
+            AnsiConsole.Write(t);
+            return;
+        }
         t.AddRow("forward + backward to every hook", $"{S("forward_backward_s")} s = {S("forward_backward_forward_units")} forwards");
         t.AddRow("study sweeps by AtP (--method atp)", $"{S("atp_study_s")} s = {S("atp_study_forward_units")} forwards");
         t.AddRow("peak resident set after gradients", $"{S("peak_rss_gradients_gb")} GB (weights + {S("peak_rss_gradients_over_weights_gb")} GB)");
@@ -63,10 +89,7 @@ internal static class BenchCommand
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");
         t.AddRow("the same in CPU seconds (load average)", $"{S("naive_speedup_cpu")}× ({S("load_average")})");
-        if (r["dataset_study"] is JsonObject ds)
-            t.AddRow($"dataset study, {ds["pairs"]} pairs ({ds["used"]} used)", ds["forward_units_per_pair"] is JsonNode u
-                ? $"{ds["study_s"]} s = {u} forwards per used pair ({ds["per_pair_vs_single_pair"]}× the single-pair study)"
-                : $"{ds["study_s"]} s; no pair passed its baselines");
+        DatasetRows(t, r);
         t.AddRow("exact study over the AtP study", $"{S("atp_speedup")}×");
         t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
         AnsiConsole.Write(t);
@@ -75,6 +98,21 @@ internal static class BenchCommand
         if (r["study_timings"] is JsonObject st)
             AnsiConsole.MarkupLine("[grey]study phases: " + Markup.Escape(string.Join(", ", st.Select(kv => $"{kv.Key} {kv.Value}"))) + "[/]");
     }
+
+    /// <summary>The dataset study's rows: its cost per pair beside the single-pair studies' of the same pairs.</summary>
+    static void DatasetRows(Table t, JsonObject r)
+    {
+        if (r["dataset_study"] is not JsonObject ds) return;
+        if (ds["error"] is JsonNode error) { t.AddRow("dataset study", Markup.Escape(error.ToString())); return; }
+        string experiments = string.Join(",", ds["experiments"]!.AsArray().Select(e => e!.ToString()));
+        if (ds["forward_units_per_pair"] is not JsonNode u) { t.AddRow($"dataset study, {ds["pairs"]} pairs", $"{ds["study_s"]} s; no pair usable"); return; }
+        t.AddRow($"dataset study, {ds["pairs"]} pairs × ({experiments}), {ds["pairs_per_batch"]} per batch",
+            $"{ds["study_s"]} s = {u} forwards a pair ({ds["cpu_forward_units_per_pair"]} in CPU seconds)");
+        t.AddRow("the same pairs, single-pair studies", $"{ds["single_pair_s"]} s = {ds["single_pair_forward_units_per_pair"]} forwards a pair ({ds["single_pair_cpu_forward_units_per_pair"]} in CPU seconds)");
+        t.AddRow("dataset over single-pair (≤ 1?)", $"{ds["per_pair_vs_single_pair"]}× ({ds["within_single_pair"]}); CPU {ds["per_pair_vs_single_pair_cpu"]}× ({ds["within_single_pair_cpu"]})");
+    }
+
+    static IEnumerable<string> StudyExperimentsOrder(IReadOnlySet<string> set) => Experiments.StudyExperiments.All.Where(set.Contains);
 
     static string Pct(JsonNode? fraction) => fraction == null ? "?" : $"{fraction.GetValue<double>() * 100:0}%";
 }

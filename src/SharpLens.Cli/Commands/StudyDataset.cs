@@ -25,11 +25,12 @@ internal sealed class StudyDataset
     public Option<string> BaselineRule { get; } = new("--baseline-rule") { Description = "which pairs a dataset study uses: sign (clean logit diff > 0 and corrupted < 0), gap (clean > 0 and clean > corrupted: for IOI's ABC corruption, whose corrupted logit diff is about 0) or auto (gap for pairs from `sharplens dataset ioi`, else sign)", DefaultValueFactory = _ => "auto" };
     public Option<int> Resamples { get; } = new("--resamples") { Description = "bootstrap resamples of the 95% intervals (dataset studies)", DefaultValueFactory = _ => Statistics.Bootstrap.DefaultResamples };
     public Option<long> Seed { get; } = new("--seed") { Description = "seed of the bootstrap and of resample ablation's partners (dataset studies)", DefaultValueFactory = _ => 0 };
+    public Option<int> PairsPerBatch { get; } = new("--pairs-per-batch") { Description = $"pairs of one token length whose patching and ablation sweeps share batched forwards (dataset studies; 1: pair by pair; e.g. {DatasetStudyOptions.SuggestedPairsPerBatch}; memory grows with it; values then round differently, within EXPERIMENTS.md's tolerances)", DefaultValueFactory = _ => 1 };
 
     public void AddTo(Command cmd)
     {
         BaselineRule.OneOf("auto", "sign", "gap");
-        foreach (var o in new Option[] { Dataset, Ablation, BaselineRule, Resamples, Seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Dataset, Ablation, BaselineRule, Resamples, Seed, PairsPerBatch }) cmd.Options.Add(o);
     }
 
     /// <summary>--ablation as a set; <paramref name="dataset"/> chooses the default.</summary>
@@ -59,9 +60,11 @@ internal sealed class StudyDataset
                 throw SharpLensException.Usage($"{o.Name} and --dataset exclude each other: a dataset's lines hold the prompts and answers");
         int resamples = p.GetValue(Resamples);
         if (resamples < 1 || resamples > 100_000) throw SharpLensException.Usage($"--resamples must be between 1 and 100,000, not {resamples}");
+        int perBatch = p.GetValue(PairsPerBatch);
+        if (perBatch < 1 || perBatch > 256) throw SharpLensException.Usage($"--pairs-per-batch must be between 1 and 256, not {perBatch}");
         var study = new DatasetStudyOptions
         {
-            Study = options, Resamples = resamples, Seed = p.GetValue(Seed),
+            Study = options, Resamples = resamples, Seed = p.GetValue(Seed), PairsPerBatch = perBatch,
         };
         string path = p.GetValue(Dataset)!;
         var dataset = PromptDataset.Load(path);
@@ -79,7 +82,7 @@ internal sealed class StudyDataset
         var tok = HfTokenizer.Load(dir);
         tok.EnsureFits(config, dir);
         var prepared = dataset.Prepare(tok, config);
-        using var m = HookedTransformer.Load(dir, prepared.Max(x => x.Prompts.Tokens.Length), cachedRuns: 2);
+        using var m = HookedTransformer.Load(dir, prepared.Max(x => x.Prompts.Tokens.Length), cachedRuns: 2 * perBatch);   // a group's base runs are held at once
         using var outputs = OutputSet.Open(outPath);
         AnsiConsole.MarkupLine($"[bold]Model[/] {Markup.Escape(UntrustedText.Escape(m.Directory))}; [bold]dataset[/] {Markup.Escape(UntrustedText.Escape(path))}: {prepared.Count} pairs, "
             + (dataset.AllLabeled ? "labelled (positions aggregate by label)" : "positions aggregate by offset from the final token")

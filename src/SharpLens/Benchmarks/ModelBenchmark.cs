@@ -23,9 +23,21 @@ public sealed record BenchOptions
     public int ForwardRuns => Quick ? 3 : 7;
     public TimeSpan GemmBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.5);
     public TimeSpan PeakBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.0);
-    /// <summary>Also a dataset study of this many generated set-completion pairs (0: none), with the single-pair
-    /// study's experiments: its cost per pair against the single-pair study's.</summary>
+    /// <summary>Also a dataset study of this many generated set-completion pairs (0: none), batched across pairs, and
+    /// single-pair studies of the same pairs with the same experiments (<see cref="DatasetExperiments"/>): their costs
+    /// per pair (<see cref="ModelBenchmark.MeasureDatasetStudy"/>).</summary>
     public int DatasetPairs { get; init; }
+    /// <summary>The experiments of the dataset study and of its single-pair comparison (null:
+    /// <see cref="DefaultDatasetExperiments"/>).</summary>
+    public IReadOnlySet<string>? DatasetExperiments { get; init; }
+    /// <summary>With <see cref="DatasetPairs"/>: only the GEMM probes, the forward and the dataset study (no gradients, no
+    /// default single-pair study on the seed prompts), so that the dataset figure on a large model takes minutes.</summary>
+    public bool DatasetOnly { get; init; }
+
+    /// <summary>The dataset study's default experiments: the baselines, attention/MLP output patching and the control patch
+    /// — sweeps that run across pairs, about 30 forwards a pair on a 25-token prompt (the whole default study is ~450).</summary>
+    public static IReadOnlySet<string> DefaultDatasetExperiments { get; } = new HashSet<string>
+        { StudyExperiments.Baselines, StudyExperiments.AttnMlpPatch, StudyExperiments.ControlPatch };
 }
 
 /// <summary>
@@ -85,6 +97,15 @@ public static class ModelBenchmark
         };
 
         var (forward, forwardCpu) = MeasureForward(model, tok, options, o, log, ct);
+        if (options.DatasetOnly && options.DatasetPairs > 0)
+        {
+            o["dataset_only"] = true;
+            MeasureDatasetStudy(model, tok, options, forward, forwardCpu, o, log, ct);
+            o["load_average"] = LoadAverage();
+            o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+            o["notes"] = Notes(o);
+            return o;
+        }
         var prompts = PromptSet.Prepare(tok, model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted, PromptSet.SeedAnswer,
             PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
 
@@ -111,21 +132,27 @@ public static class ModelBenchmark
         o["study_cpu_s"] = Round(studyCpu, 3);
         o["naive_speedup_cpu"] = Round(naive * forwardCpu / studyCpu, 2);
         o["load_average"] = LoadAverage();
-        if (options.DatasetPairs > 0) MeasureDatasetStudy(model, tok, options.DatasetPairs, forward, o, log, ct);
+        if (options.DatasetPairs > 0) MeasureDatasetStudy(model, tok, options, forward, forwardCpu, o, log, ct);
         o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
         o["notes"] = Notes(o);
         return o;
     }
 
     /// <summary>
-    /// A dataset study of <paramref name="count"/> generated set-completion pairs (seed 0) with the default study's
-    /// experiments, every pair studied whatever its baselines (<see cref="BaselineRule.Any"/>: random weights pass few):
-    /// its seconds, and its seconds in forwards per pair against study_forward_units. The single-pair study ran first,
-    /// so on a small model its time holds most of the JIT compilation.
+    /// <c>dataset_study</c>: a dataset study of <see cref="BenchOptions.DatasetPairs"/> generated set-completion pairs (seed
+    /// 0) with <see cref="BenchOptions.DatasetExperiments"/>, every pair studied whatever its baselines
+    /// (<see cref="BaselineRule.Any"/>: random weights pass few), batched across pairs; then single-pair studies of the
+    /// same pairs with the same experiments, one pair at a time. Each cost per pair is in forwards (seconds over
+    /// <c>forward_s</c>) and in CPU forwards (CPU seconds of this process over <c>forward_cpu_s</c>), and
+    /// <c>per_pair_vs_single_pair</c> (and <c>_cpu</c>) is their ratio, <c>within_single_pair</c> (and <c>_cpu</c>)
+    /// whether it is ≤ 1. The dataset study runs first, so it pays the JIT of the code the two share.
     /// </summary>
-    static void MeasureDatasetStudy(HookedTransformer model, HfTokenizer tok, int count, double forward, JsonObject o, Action<string>? log, CancellationToken ct)
+    internal static void MeasureDatasetStudy(HookedTransformer model, HfTokenizer tok, BenchOptions bench, double forward, double forwardCpu,
+        JsonObject o, Action<string>? log, CancellationToken ct)
     {
-        log?.Invoke($"a {count}-pair dataset study (generated set-completion pairs)");
+        int count = bench.DatasetPairs;
+        var experiments = bench.DatasetExperiments ?? BenchOptions.DefaultDatasetExperiments;
+        log?.Invoke($"a {count}-pair dataset study (generated set-completion pairs; {string.Join(", ", experiments.Order())})");
         IReadOnlyList<Datasets.PreparedPair> pairs;
         try { pairs = Datasets.PromptDataset.FromPairs(Datasets.SetCompletionTask.Generate(tok, count, 0)).Prepare(tok, model.Config); }
         catch (SharpLensException e) when (e.Code == ExitCode.Input)
@@ -133,23 +160,41 @@ public static class ModelBenchmark
             o["dataset_study"] = new JsonObject { ["error"] = e.Message };   // a tokenizer the generator cannot use
             return;
         }
-        var d = new JsonObject { ["pairs"] = pairs.Count, ["mean_tokens"] = Round(pairs.Average(p => p.Prompts.Tokens.Length), 1) };
-        var sw = Stopwatch.StartNew();
-        var options = new DatasetStudyOptions { BaselineRule = BaselineRule.Any };
-        var results = DatasetStudy.ComputePairs(model, pairs, Enumerable.Range(0, pairs.Count), null, options, tok.IsDefined, null, ct).ToList();
-        double seconds = sw.Elapsed.TotalSeconds;
-        int used = results.Count(r => r.Results != null);
-        d["used"] = used;
-        d["study_s"] = Round(seconds, 3);
-        if (used > 0)
+        var study = new StudyOptions { Experiments = experiments, FullPatterns = false };   // as a dataset study's pairs
+        var options = new DatasetStudyOptions { BaselineRule = BaselineRule.Any, Study = study, PairsPerBatch = DatasetStudyOptions.SuggestedPairsPerBatch };
+        var d = new JsonObject
         {
-            DatasetStudy.Aggregate(pairs.Count, results, options);   // the aggregation is part of the cost
-            seconds = sw.Elapsed.TotalSeconds;
-            d["study_s"] = Round(seconds, 3);
-            d["forward_units_per_pair"] = Round(seconds / forward / used, 1);
-            if (o["study_forward_units"] is JsonNode single) d["per_pair_vs_single_pair"] = Round(seconds / forward / used / single.GetValue<double>(), 3);
-        }
+            ["pairs"] = pairs.Count, ["mean_tokens"] = Round(pairs.Average(p => p.Prompts.Tokens.Length), 1),
+            ["experiments"] = new JsonArray(StudyExperiments.All.Where(experiments.Contains).Select(e => (JsonNode?)e).ToArray()),
+            ["pairs_per_batch"] = options.PairsPerBatch,
+        };
         o["dataset_study"] = d;
+        var sw = Stopwatch.StartNew();
+        double cpu0 = CpuSeconds();
+        var results = DatasetStudy.ComputePairs(model, pairs, Enumerable.Range(0, pairs.Count), null, options, tok.IsDefined, null, ct).ToList();
+        var used = results.Where(r => r.Results != null).Select(r => r.Index).ToList();
+        d["used"] = used.Count;
+        if (used.Count > 0) DatasetStudy.Aggregate(pairs.Count, results, options);   // the aggregation is part of the cost
+        double seconds = sw.Elapsed.TotalSeconds, cpu = CpuSeconds() - cpu0;
+        d["study_s"] = Round(seconds, 3);
+        d["study_cpu_s"] = Round(cpu, 3);
+        if (used.Count == 0) return;
+        d["forward_units_per_pair"] = Round(seconds / forward / used.Count, 2);
+        d["cpu_forward_units_per_pair"] = Round(cpu / forwardCpu / used.Count, 2);
+
+        log?.Invoke($"single-pair studies of the same {used.Count} pairs, the same experiments");
+        sw.Restart();
+        cpu0 = CpuSeconds();
+        foreach (int i in used) Study.Run(model, pairs[i].Prompts.Tokens, study, tok.IsDefined, null, ct);
+        double single = sw.Elapsed.TotalSeconds, singleCpu = CpuSeconds() - cpu0;
+        d["single_pair_s"] = Round(single, 3);
+        d["single_pair_cpu_s"] = Round(singleCpu, 3);
+        d["single_pair_forward_units_per_pair"] = Round(single / forward / used.Count, 2);
+        d["single_pair_cpu_forward_units_per_pair"] = Round(singleCpu / forwardCpu / used.Count, 2);
+        d["per_pair_vs_single_pair"] = Round(seconds / single, 3);
+        d["per_pair_vs_single_pair_cpu"] = Round(cpu / singleCpu, 3);
+        d["within_single_pair"] = seconds <= single;
+        d["within_single_pair_cpu"] = cpu <= singleCpu;
     }
 
     /// <summary>

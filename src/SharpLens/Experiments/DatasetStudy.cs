@@ -28,6 +28,14 @@ public sealed record DatasetStudyOptions
     public int Resamples { get; init; } = Bootstrap.DefaultResamples;
     /// <summary>The study's seed: bootstrap draws and resample partners.</summary>
     public long Seed { get; init; }
+    /// <summary>Pairs of one token length whose sweeps share batched forwards (<see cref="DatasetStudy.ComputePairs"/>);
+    /// 1 (the default): pair by pair. Memory grows with it (a group's base runs are held at once). A pair's values then
+    /// equal its single-pair study's within EXPERIMENTS.md's tolerances but not to the last bit (larger batches round
+    /// differently, ~1e-7 absolute), so shards of a run with N &gt; 1, whose groups differ from the unsharded run's, merge
+    /// to its numbers within those tolerances rather than within 1e-6 relative.</summary>
+    public int PairsPerBatch { get; init; } = 1;
+    /// <summary>A group size that shares weight passes well (<c>bench --dataset</c> uses it).</summary>
+    public const int SuggestedPairsPerBatch = 8;
 
     /// <summary>True when the study needs <see cref="DatasetReference"/> (mean or resample ablation is asked for).</summary>
     public bool NeedsReference => (Study.Experiments?.Contains(StudyExperiments.Ablation) ?? true)
@@ -51,7 +59,7 @@ public sealed record PairResult
     public string? Excluded { get; init; }
     /// <summary>The pair's token labels, when it has them.</summary>
     public IReadOnlyList<string>? Labels { get; init; }
-    /// <summary>The study's own seconds for this pair.</summary>
+    /// <summary>The study's own seconds for this pair (studied in a group batched across pairs: the group's seconds over its size).</summary>
     public double Seconds { get; init; }
 
     public JsonObject ToJson() => new()
@@ -106,8 +114,8 @@ public sealed record DatasetStudyResult
 /// The study over a dataset of prompt pairs (EXPERIMENTS.md, "Datasets"): every experiment of <see cref="Study"/> on every
 /// pair, per-pair values kept, then mean, std, bootstrap CI and recovery of means over the pairs whose baselines hold.
 /// In two public halves so that a shard can compute a slice and a merge aggregate the slices:
-/// <see cref="ComputePairs"/> (the per-pair results of any subset of pair indices; pairs stream through one at a time, so
-/// memory holds one pair's activations whatever the dataset's size) and <see cref="Aggregate"/> (per-pair results of
+/// <see cref="ComputePairs"/> (the per-pair results of any subset of pair indices; pairs stream through in groups whose
+/// sweeps share batched forwards, so memory holds one group's activations whatever the dataset's size) and <see cref="Aggregate"/> (per-pair results of
 /// every pair → the dataset result). <see cref="Run"/> is the two together. Mean and resample ablation also need
 /// <see cref="DatasetReference"/> (<see cref="Reference"/>), the same for every shard.
 /// </summary>
@@ -154,10 +162,18 @@ public static class DatasetStudy
     }
 
     /// <summary>
-    /// Computes the pairs at <paramref name="indices"/> (any subset, any order; yielded in that order, one at a time):
-    /// each pair's base runs, its baselines against <see cref="DatasetStudyOptions.BaselineRule"/> (the reference's when
-    /// given), and for a used pair the single-pair study — the same keys a single-pair study of it writes (without the
-    /// attention viewer's whole patterns and timings), plus mean and resample ablation from <paramref name="reference"/>.
+    /// Computes the pairs at <paramref name="indices"/> (any subset, any order; yielded in that order): each pair's base
+    /// runs, its baselines against <see cref="DatasetStudyOptions.BaselineRule"/> (the reference's when given), and for a
+    /// used pair the single-pair study — the same keys a single-pair study of it writes (without the attention viewer's
+    /// whole patterns and timings), plus mean and resample ablation from <paramref name="reference"/>.
+    /// Pairs of one token length are studied in groups of up to <see cref="DatasetStudyOptions.PairsPerBatch"/>
+    /// (<see cref="CrossPairSweeps"/>): the sweeps that go through <see cref="PatchSweep.Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/>
+    /// and <see cref="PatchSweep.RunPaired"/> — activation patching (residual stream, attention and MLP outputs, heads,
+    /// head pairs, control), the ablations (zero, mean, resample, the joint grid), head-input (q/k/v/pattern) patching,
+    /// noising, AtP verification — run the rows of every pair of the group in the same batched forwards; the rest (base
+    /// runs, AtP, path patching, DLA, the logit lens) pair by pair.
+    /// A pair's <see cref="PairResult.Seconds"/> is then its group's seconds over the group's size. A group is computed when it is full (or at the end), so memory holds one group's
+    /// activations whatever the dataset's size.
     /// </summary>
     /// <param name="reference">needed when <see cref="DatasetStudyOptions.NeedsReference"/>; computed from every pair</param>
     public static IEnumerable<PairResult> ComputePairs(HookedTransformer model, IReadOnlyList<PreparedPair> pairs, IEnumerable<int> indices,
@@ -166,45 +182,84 @@ public static class DatasetStudy
     {
         if (options.NeedsReference && reference == null)
             throw new ArgumentException("mean and resample ablation need the dataset's reference pass (DatasetStudy.Reference)", nameof(reference));
+        if (options.PairsPerBatch < 1)
+            throw SharpLensException.Usage($"pairs per batch must be at least 1 (got {options.PairsPerBatch})", nameof(DatasetStudyOptions.PairsPerBatch));
         var list = indices.ToList();
         int done = 0;
-        foreach (int i in list)
+        var gate = new object();   // progress from a group's threads (one works at a time; the lock also orders the writes)
+        void Report(PreparedPair pair, StudyProgress p)
+        {
+            lock (gate) progress?.Report(new DatasetProgress(done, list.Count, pair.Pair.Line, p));
+        }
+        var computed = new Dictionary<int, PairResult>();
+        int next = 0;   // the next position of list to yield
+        foreach (var group in Groups(list, i => pairs[i].Prompts.Tokens.Length, options.PairsPerBatch))
         {
             ct.ThrowIfCancellationRequested();
-            var pair = pairs[i];
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            var inner = progress == null ? null : new Progress(p => progress.Report(new DatasetProgress(done, list.Count, pair.Pair.Line, p)));
-            string? excluded = reference?.Exclusions[i];
-            JsonObject? results = null;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var results = group.Count == 1
+                ? [ComputePair(model, pairs, group[0], reference, options, isDefinedToken, Report, null, ct)]
+                : CrossPairSweeps.Run(group.Count, (k, across) => ComputePair(model, pairs, group[k], reference, options, isDefinedToken, Report, across, ct));
+            double share = Math.Round(clock.Elapsed.TotalSeconds / group.Count, 4);
+            foreach (var r in results) computed[r.Index] = group.Count == 1 ? r : r with { Seconds = share };
+            done += results.Length;
+            while (next < list.Count && computed.Remove(list[next], out var ready)) { next++; yield return ready; }
+        }
+    }
+
+    /// <summary>Positions of <paramref name="list"/> in groups of one length of at most <paramref name="size"/>, each group
+    /// as soon as it is full (the rest at the end, in list order of their first pair).</summary>
+    static IEnumerable<List<int>> Groups(List<int> list, Func<int, int> length, int size)
+    {
+        var open = new Dictionary<int, List<int>>();
+        foreach (int i in list)
+        {
+            int len = length(i);
+            if (!open.TryGetValue(len, out var g)) open[len] = g = [];
+            g.Add(i);
+            if (g.Count == size) { open.Remove(len); yield return g; }
+        }
+        foreach (var g in open.Values.OrderBy(g => list.IndexOf(g[0]))) yield return g;
+    }
+
+    /// <summary>One pair's result (<see cref="ComputePairs"/>); <paramref name="across"/>: its group's sweeps, null alone.</summary>
+    static PairResult ComputePair(HookedTransformer model, IReadOnlyList<PreparedPair> pairs, int i, DatasetReference? reference,
+        DatasetStudyOptions options, Func<int, bool> isDefinedToken, Action<PreparedPair, StudyProgress> report,
+        CrossPairSweeps.Participant? across, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var pair = pairs[i];
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        string? excluded = reference?.Exclusions[i];
+        JsonObject? results = null;
+        if (excluded == null)
+        {
+            var runs = Study.RunsFor(model, pair.Prompts.Tokens, options.Study, ct);
+            runs.AcrossPairs = across;
+            excluded = ExclusionReason(options.BaselineRule, runs.CleanLogitDiff, runs.CorruptedLogitDiff);
             if (excluded == null)
             {
-                var runs = Study.RunsFor(model, pair.Prompts.Tokens, options.Study, ct);
-                excluded = ExclusionReason(options.BaselineRule, runs.CleanLogitDiff, runs.CorruptedLogitDiff);
-                if (excluded == null)
+                var study = options.Study with { FullPatterns = false };
+                if (reference != null)
                 {
-                    var study = options.Study with { FullPatterns = false };
-                    if (reference != null)
+                    var resample = reference.ResampleValues(i, ct);
+                    study = study with
                     {
-                        var resample = reference.ResampleValues(i, ct);
-                        study = study with
-                        {
-                            MeanValues = reference.MeanValues(i),
-                            ResampleValues = resample,
-                            // one used pair: no other pair to resample from
-                            Ablations = resample == null ? study.Ablations.Where(a => a != AblationKind.Resample).ToHashSet() : study.Ablations,
-                        };
-                    }
-                    results = Study.Run(runs, study, isDefinedToken, inner, ct);
-                    results.Remove("timings");
+                        MeanValues = reference.MeanValues(i),
+                        ResampleValues = resample,
+                        // one used pair: no other pair to resample from
+                        Ablations = resample == null ? study.Ablations.Where(a => a != AblationKind.Resample).ToHashSet() : study.Ablations,
+                    };
                 }
+                results = Study.Run(runs, study, isDefinedToken, new Progress(p => report(pair, p)), ct);
+                results.Remove("timings");
             }
-            done++;
-            yield return new PairResult
-            {
-                Index = i, Line = pair.Pair.Line, Results = results, Excluded = excluded, Labels = pair.Pair.Labels,
-                Seconds = Math.Round(sw.Elapsed.TotalSeconds, 4),
-            };
         }
+        return new PairResult
+        {
+            Index = i, Line = pair.Pair.Line, Results = results, Excluded = excluded, Labels = pair.Pair.Labels,
+            Seconds = Math.Round(sw.Elapsed.TotalSeconds, 4),
+        };
     }
 
     /// <summary>

@@ -25,6 +25,7 @@ public sealed partial class PatchSweep
         // Worth it only when every item starts at position 0 and at a layer (not the embedding).
         if (shared < 1 || shared >= T || items.Any(i => i.Count == 0 || i.Any(x => x.Layer < 0 || x.FirstPosition > 0)))
             return (Run(items, metric), other.Run(items, metric));
+        if (AcrossPairs is { } group) return group.RunPaired(new PairedRequest(this, other, shared, items, metric, otherProgress));
 
         var own = new double[items.Count];
         var second = new double[items.Count];

@@ -45,9 +45,10 @@ public sealed partial class PatchSweep
     static int StartLayer(IReadOnlyList<Intervention> item, int L) => item.Count == 0 ? L : Math.Min(L, item.Min(x => x.Layer));
 
     /// <summary>Runs every item and returns metric(final-position logits) per item, in order: <see cref="Read"/> with one
-    /// final-position logit readout per item.</summary>
+    /// final-position logit readout per item (in a dataset study, batched with the other pairs' sweeps: <see cref="RunAcross"/>).</summary>
     public double[] Run(IReadOnlyList<IReadOnlyList<Intervention>> items, Func<ReadOnlySpan<float>, double> metric)
     {
+        if (AcrossPairs is { } group) return group.Run(this, items, metric);
         var last = new LogitReadout(-1, null, metric);
         return Read(items.Select(i => new SweepItem(i, [last])).ToList()).Select(r => r.Metrics[0]).ToArray();
     }

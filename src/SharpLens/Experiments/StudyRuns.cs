@@ -109,7 +109,10 @@ public sealed class StudyRuns
     /// <see cref="MetricTokens"/> logits only (use <see cref="PairLogitDiff"/>).</summary>
     public PatchSweep SweepOn(bool clean, CancellationToken ct, Action<int>? progress = null) =>
         new(Model, clean ? Tokens.Clean : Tokens.Corrupted, clean ? Clean : Corrupted)
-            { Cancellation = ct, OnProgress = progress, LogitTokens = MetricTokens };
+            { Cancellation = ct, OnProgress = progress, LogitTokens = MetricTokens, AcrossPairs = AcrossPairs };
+
+    /// <summary>Set by a dataset study: the sweeps of this pair run in the same batches as its group's other pairs'.</summary>
+    internal CrossPairSweeps.Participant? AcrossPairs { get; set; }
 
     /// <summary>The activation of one hook in a base cache, as patch source memory (batch item 0).</summary>
     public static ReadOnlyMemory<float> Source(ActivationCache cache, string hook) => cache[hook].Data;

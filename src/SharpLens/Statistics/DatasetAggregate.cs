@@ -44,8 +44,9 @@ public static class DatasetAggregate
     /// The aggregate keys over <paramref name="perPair"/> (each the results object of one pair's single-pair study, with
     /// its <c>clean_logit_diff</c> and <c>corrupted_logit_diff</c>): <c>mean</c>, <c>std</c>, <c>ci95</c>,
     /// <c>recovery_of_means</c>, <c>bootstrap</c>, <c>position_aggregation</c> ("label" or "offset") with <c>labels</c> or
-    /// <c>offsets</c>, and <c>not_aggregated</c> (<c>{key: reason}</c>) for numeric keys that could not be, such as a key
-    /// whose shape differs between pairs (candidates of different counts).
+    /// <c>offsets</c>, <c>not_aggregated</c> (<c>{key: reason}</c>) for numeric keys that could not be, such as a key
+    /// whose shape differs between pairs (candidates of different counts), and <c>metadata</c> (<c>{key: value}</c>) for
+    /// string keys such as <c>method</c>: the value once when every pair has the same, else the distinct values in order.
     /// </summary>
     /// <param name="labels">each pair's token labels (null, or a null entry, for pairs without)</param>
     /// <param name="bootstrap">resample count and seed; its draws depend only on the seed and the pair count</param>
@@ -58,6 +59,7 @@ public static class DatasetAggregate
         var ci = new JsonObject();
         var recovery = new JsonObject();
         var skipped = new JsonObject();
+        var metadata = new JsonObject();
         PositionAlignment? alignment = null;
         double[]? gaps = RecoveryGaps(perPair);
 
@@ -66,6 +68,13 @@ public static class DatasetAggregate
             if (ExcludedKeys.Contains(key)) continue;
             if (!perPair.All(p => p[key] != null)) { skipped[key] = "missing or null in some pairs"; continue; }
             JsonNode?[] values = perPair.Select(p => p[key]).ToArray();
+            if (values.All(v => v is JsonValue j && j.GetValueKind() == System.Text.Json.JsonValueKind.String))
+            {
+                // a string (the study's method, why AtP is unavailable): metadata, carried once
+                var distinct = values.Select(v => (string)v!).Distinct().ToList();
+                metadata[key] = distinct.Count == 1 ? distinct[0] : new JsonArray(distinct.Select(v => (JsonNode?)v).ToArray());
+                continue;
+            }
             if (PositionIndexedKeys.Contains(key))
             {
                 var aligned = AlignPositions(values, labels, out var keyAlignment, out string? why);
@@ -118,6 +127,7 @@ public static class DatasetAggregate
         o["recovery_of_means"] = recovery;
         o["bootstrap"] = new JsonObject { ["resamples"] = bootstrap.Resamples, ["seed"] = bootstrap.Seed };
         o["not_aggregated"] = skipped;
+        o["metadata"] = metadata;
         return o;
     }
 

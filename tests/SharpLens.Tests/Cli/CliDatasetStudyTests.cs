@@ -39,6 +39,9 @@ public class CliDatasetStudyTests
             Assert.Equal(2, o["ci95"]![$"{kind}_ablate_attn_clean_logit_diff"]![0]!.AsArray().Count);
         Assert.NotNull(o["recovery_of_means"]!["attn_out_patch_last_recovery"]);
         Assert.Equal(2, o["mean"]!["joint_ablate_head_pair_clean_logit_diff"]!.AsArray().Count);
+        // the string key method is metadata, carried once, not "not aggregated"
+        Assert.Equal("exact", (string)o["metadata"]!["method"]!);
+        Assert.False(o["not_aggregated"]!.AsObject().ContainsKey("method"));
         // console: the counts and the excluded line; report: the dataset page
         Assert.Contains("2 of 3 pairs used", r.Stdout);
         Assert.Contains("excluded line 3", r.Stdout);
@@ -78,6 +81,9 @@ public class CliDatasetStudyTests
         Assert.Contains("resample ablation needs a dataset", resample.Stderr);
         Assert.Equal(2, CliRunner.RunIn(cwd, null, "study", "--dataset", data, "--ablation", "half", "--out", "out").ExitCode);
         Assert.Equal(2, CliRunner.RunIn(cwd, null, "study", "--dataset", data, "--baseline-rule", "loose", "--out", "out").ExitCode);
+        var perBatch = CliRunner.RunIn(cwd, null, "study", "--dataset", data, "--pairs-per-batch", "0", "--out", "out");
+        Assert.Equal(2, perBatch.ExitCode);
+        Assert.Contains("--pairs-per-batch must be between 1 and 256", perBatch.Stderr);
         // a bad line is an input error naming it
         File.AppendAllText(data, "{\"clean\": 1}\n");
         var bad = CliRunner.RunIn(cwd, null, "study", "--dataset", data, "--out", "out");

@@ -101,8 +101,33 @@ public class AggregateTests
             Assert.False(o["not_aggregated"]!.AsObject().ContainsKey(key));
         }
         Assert.Equal("its shape differs between pairs", (string)o["not_aggregated"]!["dla_candidates_clean"]!);
-        Assert.Equal("not numeric", (string)o["not_aggregated"]!["note"]!);
+        // a string every pair shares is metadata, carried once; a non-numeric non-string is still "not numeric"
+        Assert.Equal("text", (string)o["metadata"]!["note"]!);
+        Assert.False(o["not_aggregated"]!.AsObject().ContainsKey("note"));
         Assert.False(o["recovery_of_means"]!.AsObject().ContainsKey("clean_logit_diff"));
+    }
+
+    [Fact]
+    public void StringKeysAreMetadataNotNotAggregated()
+    {
+        JsonObject With(JsonObject p, string method, JsonNode? flag)
+        {
+            var c = p.DeepClone().AsObject();
+            c["method"] = method;
+            c["flags"] = flag;
+            return c;
+        }
+        var pairs = new[] { With(Pairs[0], "exact", new JsonArray(true)), With(Pairs[1], "exact", new JsonArray(false)), With(Pairs[2], "atp", new JsonArray(true)) };
+        var o = DatasetAggregate.Summarize(pairs, Labels, new Bootstrap(50, 1));
+        // differing strings: the distinct values in pair order
+        Assert.Equal(["exact", "atp"], o["metadata"]!["method"]!.AsArray().Select(v => (string)v!));
+        Assert.Equal("text", (string)o["metadata"]!["note"]!);
+        var skipped = o["not_aggregated"]!.AsObject();
+        Assert.False(skipped.ContainsKey("method"));
+        Assert.False(skipped.ContainsKey("note"));
+        Assert.Equal("not numeric", (string)skipped["flags"]!);   // booleans are neither numbers nor metadata strings
+        var same = DatasetAggregate.Summarize(pairs.Take(2).ToList(), null, new Bootstrap(50, 1));
+        Assert.Equal("exact", (string)same["metadata"]!["method"]!);
     }
 
     [Fact]

@@ -85,6 +85,35 @@ public class CliPerfCommandTests
             Assert.False(o.ContainsKey(skipped), $"{skipped} was measured");
     }
 
+    [Fact]
+    public void BenchDatasetOnly_ReportsPerPairCostsBesideSinglePairStudiesOfTheSameExperiments()
+    {
+        var (code, output) = Invoke("bench", "--model", Fixtures.DemoModelDir, "--json", "--quick", "--dataset", "--dataset-only");
+        Assert.Equal(0, code);
+        var o = JsonNode.Parse(output.Trim())!.AsObject();
+        Assert.True(o["dataset_only"]!.GetValue<bool>());
+        foreach (var skipped in new[] { "study_s", "atp_study_s", "forward_backward_s", "naive_speedup" })
+            Assert.False(o.ContainsKey(skipped), $"{skipped} was measured");
+        var d = o["dataset_study"]!.AsObject();
+        Assert.Equal(["baselines", "attn_mlp_patch", "control_patch"], d["experiments"]!.AsArray().Select(e => (string)e!));
+        Assert.Equal(16, (int)d["pairs"]!);
+        Assert.Equal(16, (int)d["used"]!);   // BaselineRule.Any: every pair whose baselines differ
+        foreach (var key in new[] { "study_s", "study_cpu_s", "forward_units_per_pair", "cpu_forward_units_per_pair", "single_pair_s",
+                                    "single_pair_cpu_s", "single_pair_forward_units_per_pair", "single_pair_cpu_forward_units_per_pair",
+                                    "per_pair_vs_single_pair", "per_pair_vs_single_pair_cpu" })
+            Assert.True(d[key]!.GetValue<double>() > 0, $"{key} = {d[key]}");
+        // the ratio is of the two studies' seconds, and "within" says whether it is ≤ 1
+        Assert.Equal(d["per_pair_vs_single_pair"]!.GetValue<double>() <= 1, d["within_single_pair"]!.GetValue<bool>());
+        Assert.Equal(d["per_pair_vs_single_pair_cpu"]!.GetValue<double>() <= 1, d["within_single_pair_cpu"]!.GetValue<bool>());
+        Assert.Equal(8, (int)d["pairs_per_batch"]!);
+
+        var (again, chosen) = Invoke("bench", "--model", Fixtures.DemoModelDir, "--json", "--quick", "--dataset", "--dataset-only", "--dataset-experiments", "head_patch");
+        Assert.Equal(0, again);
+        Assert.Equal(["baselines", "head_patch"], JsonNode.Parse(chosen.Trim())!["dataset_study"]!["experiments"]!.AsArray().Select(e => (string)e!));
+        Assert.Equal((int)ExitCode.Usage, Invoke("bench", "--model", Fixtures.DemoModelDir, "--dataset-only").Code);
+        Assert.Equal((int)ExitCode.Usage, Invoke("bench", "--model", Fixtures.DemoModelDir, "--dataset", "--dataset-experiments", "nope").Code);
+    }
+
     /// <summary>The forward's FLOP count, checked on GPT-2 small by hand: 12 blocks of c_attn (768×2304), c_proj (768×768),
     /// c_fc and mlp.c_proj (768×3072 each), the tied unembedding (50257×768), and QKᵀ + AV over (n + 1)/2 keys.</summary>
     [Fact]
