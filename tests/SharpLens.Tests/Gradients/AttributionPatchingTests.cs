@@ -20,6 +20,10 @@ public class AttributionPatchingTests
     [InlineData("tiny-llama")]
     [InlineData("setcomp-demo")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-qwen3")]
+    [InlineData("tiny-qwen3-small-head")]
+    [InlineData("tiny-gemma2")]
+    [InlineData("tiny-gemma2-variant")]
     public void AtpKeysMatchTheReference(string fixture)
     {
         var r = Fixtures.Json(fixture, "reference_next.json");
