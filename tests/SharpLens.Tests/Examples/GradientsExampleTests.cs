@@ -40,4 +40,32 @@ public class GradientsExampleTests
             }
         }
     }
+
+    /// <summary>On the families without an autograd reference (Qwen3 with an untied head and small heads; Gemma 2 with
+    /// its post-norms and soft-caps): every checkpoint tensor gets its gradient under its own name, and the numbers are
+    /// the library's (checked by finite differences in FamilyWeightGradTests).</summary>
+    [Theory]
+    [InlineData("tiny-qwen3-small-head")]
+    [InlineData("tiny-gemma2")]
+    public void Example_RunsOnTheFamilyFixtures(string fixture)
+    {
+        string dir = Fixtures.Dir(fixture);
+        var output = JsonNode.Parse(ExampleRunner.JsonLine(ExampleRunner.Run(ExampleRunner.Script("gradients.cs"), dir).Out))!;
+        using var m = SharpLens.Model.HookedTransformer.Load(dir);
+        using (var c = SharpLens.Loading.Checkpoint.Open(dir))
+            Assert.Equal(SharpLens.Loading.Checkpoint.ExpectedTensors(c.Config, c.Has).Select(t => t.Name).Order(),
+                output["weights"]!.AsObject().Select(w => w.Key).Order());
+        int[] clean = m.ToTokens(SharpLens.Experiments.PromptSet.SeedClean);
+        var loss = m.Backward(clean, SharpLens.Model.Metrics.NextTokenLoss(clean), _ => false, weights: true);
+        Assert.Equal(loss.Metric, (double)output["loss"]!, 5);
+        foreach (var (name, g) in loss.Weights!.ByCheckpointName(m.Config))
+        {
+            var got = output["weights"]![name]!;
+            Assert.Equal($"[{string.Join(",", g.Shape)}]", got["shape"]!.ToJsonString());
+            var data = got["data"]!.AsArray().Select(v => (float)v!).ToArray();
+            double scale = Math.Max(1e-6, g.Data.Max(Math.Abs));
+            for (int i = 0; i < data.Length; i++) Assert.True(Math.Abs(data[i] - g.Data[i]) <= 1e-4 * scale, $"{name}[{i}]: {data[i]} vs {g.Data[i]}");
+        }
+        Assert.Contains(output["hooks"]!.AsObject(), h => h.Key == "blocks.0.attn.hook_q");
+    }
 }
