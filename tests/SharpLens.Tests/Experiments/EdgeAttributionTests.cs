@@ -98,6 +98,7 @@ public class EdgeAttributionTests
     [InlineData("tiny-qwen2", 1)]
     [InlineData("tiny-gpt2", 1)]
     [InlineData("tiny-phi3", 1)]
+    [InlineData("tiny-qwen3", 1)]
     [InlineData("setcomp-demo", 2)]
     public void EdgeScoresAreTheDerivativeAlongTheSendersDifference(string fixture, int igSteps)
     {
@@ -126,6 +127,7 @@ public class EdgeAttributionTests
     [InlineData("setcomp-demo")]
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-qwen3")]
     public void ASendersEdgeScoresSumToItsNodeAtp(string fixture)
     {
         using var s = new Setup(fixture);
