@@ -15,11 +15,12 @@ internal sealed partial class BackwardPass
         Grad(n.MlpOut, dx, T, d);
         var dAttnOut = AttnOutGradOfParallel(dx);                        // [T, d]; null when sequential: dx after the MLP
 
-        // MLP: down projection, activation, gate/up (or input) projections.
+        // MLP: post-norm (Gemma 2), down projection, activation, gate/up (or input) projections.
+        var dmlp = PostNormBackward(n.Ln2PostScale, n.Ln2PostNormalized, w.Ln2Post, dx, g?.Ln2Post);   // [T, d]: at the down projection's output
         var h2 = NormOutput(n.Ln2Normalized, w.Ln2, w.Ln2Bias);          // [T, d]
         var dpost = new float[T * f];                                      // [T, f]
-        LinearBackward.InputGrad(dx, T, w.WDown, dpost, Scratch((long)T * f));
-        if (g != null) LinearBackward.WeightGrad(dx, Act(n.MlpPost), T, d, f, g.WDown, g.BDown, Scratch((long)d * (T + f)));
+        LinearBackward.InputGrad(dmlp, T, w.WDown, dpost, Scratch((long)T * f));
+        if (g != null) LinearBackward.WeightGrad(dmlp, Act(n.MlpPost), T, d, f, g.WDown, g.BDown, Scratch((long)d * (T + f)));
         Grad(n.MlpPost, dpost, T, f);
         var dh2 = new float[T * d];                                        // [T, d]
         if (_design.Mlp == MlpKind.Gated)
@@ -50,16 +51,18 @@ internal sealed partial class BackwardPass
         dAttnOut ??= dx;
         Grad(n.AttnOut, dAttnOut, T, d);
 
-        // Attention: output projection, softmax attention, rotary, QKV projections.
+        // Attention: post-norm (Gemma 2), output projection, softmax attention, rotary, q/k norms (Qwen3), QKV projections.
+        var dattn = PostNormBackward(n.Ln1PostScale, n.Ln1PostNormalized, w.Ln1Post, dAttnOut, g?.Ln1Post);  // [T, d]: at o_proj's output
         var dz = new float[T * H * e];                                     // [T, H, e]
-        LinearBackward.InputGrad(dAttnOut, T, w.Wo, dz, Scratch((long)T * H * e));
-        if (g != null) LinearBackward.WeightGrad(dAttnOut, Act(n.Z), T, d, H * e, g.Wo, g.Bo, Scratch((long)d * (T + H * e)));
+        LinearBackward.InputGrad(dattn, T, w.Wo, dz, Scratch((long)T * H * e));
+        if (g != null) LinearBackward.WeightGrad(dattn, Act(n.Z), T, d, H * e, g.Wo, g.Bo, Scratch((long)d * (T + H * e)));
         Grad(n.Z, dz, T, H, e);
         bool rotary = _design.Positions == PositionKind.Rotary;
         var dP = new float[H * T * T]; var dS = new float[H * T * T];       // [H, T, T]
         var dq = new float[T * H * e]; var dk = new float[T * G * e]; var dv = new float[T * G * e];
-        AttentionBackward.Run(Act(n.Pattern), Act(rotary ? n.RotQ : n.Q), Act(rotary ? n.RotK : n.K), Act(n.V), dz,
-            1, T, T, 0, H, G, e, _c.AttnScale(l), dP, dS, dq, dk, dv);
+        float[] qa = Act(rotary ? n.RotQ : n.Q), ka = Act(rotary ? n.RotK : n.K);
+        AttentionBackward.Run(Act(n.Pattern), qa, ka, Act(n.V), dz,
+            1, T, T, 0, H, G, e, _c.AttnScale(l), dP, dS, dq, dk, dv, CappedScores(l, qa, ka), (float)(_c.AttnSoftcap ?? 0));
         Grad(n.Pattern, dP, H, T, T);
         Grad(n.Scores, dS, H, T, T);
         if (rotary)
@@ -72,6 +75,7 @@ internal sealed partial class BackwardPass
                 _m.Rotary.ApplyInverse(dk.AsSpan(r * G * e, G * e), r);
             }
         }
+        if (_design.QkNorm) QkNormBackward(n, w, g, dq, dk);
         Grad(n.Q, dq, T, H, e);
         Grad(n.K, dk, T, G, e);
         Grad(n.V, dv, T, G, e);

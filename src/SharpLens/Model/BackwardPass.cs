@@ -7,21 +7,18 @@ namespace SharpLens.Model;
 /// <summary>
 /// Reverse-mode gradients of one prompt, llm.c style: the forward pass runs with the activations backward needs cached
 /// (only when a gradient is asked for), then this walks the model from the logits down — unembedding, final norm, each
-/// block's MLP, second norm, output projection, attention, rotary, QKV projections, first norm — to the embedding.
+/// block's MLP (and its post-norm), second norm, output projection (and its post-norm), attention (through a score
+/// soft-cap), rotary, q/k norms, QKV projections, first norm — to the embedding.
 /// dx is the residual stream's gradient [T, d]; every hook's gradient is the gradient at that point of the forward.
 /// T = positions, d = d_model, H = n_heads, G = n_kv_heads, e = d_head, f = d_mlp, V = vocab.
 /// </summary>
 internal sealed partial class BackwardPass
 {
     /// <summary>Why the backward pass cannot differentiate this design, or null when it can. Each is a step whose
-    /// backward is not written yet (rather than a silently wrong gradient): Gemma 2's post-norms and soft-caps, Qwen3's
-    /// per-head q/k norms. Sliding windows need nothing: masked entries of the pattern are 0, so the softmax backward
-    /// gives them no gradient.</summary>
-    public static string? Unsupported(ModelConfig c) =>
-        c.Design.QkNorm ? "per-head q/k norms (Qwen3)"
-        : c.Design.PostNorms ? "post-attention and post-MLP norms (Gemma 2)"
-        : c.AttnSoftcap is not null || c.FinalSoftcap is not null ? "attention or final logit soft-capping (Gemma 2)"
-        : null;
+    /// backward is not written yet, rather than a silently wrong gradient. Every design the loader accepts now has one
+    /// (null for all of them); a new design step without a backward adds its refusal here. Sliding windows need nothing:
+    /// masked entries of the pattern are 0, so the softmax backward gives them no gradient.</summary>
+    public static string? Unsupported(ModelConfig c) => null;
 
     readonly HookedTransformer _m;
     readonly ModelConfig _c;
@@ -48,6 +45,7 @@ internal sealed partial class BackwardPass
             if (design.Residual == ResidualKind.Sequential) s.Add(n.ResidMid);   // the second norm's input (parallel: resid_pre)
             s.UnionWith(design.Positions == PositionKind.Rotary ? [n.RotQ, n.RotK] : [n.Q, n.K]);
             if (design.Mlp == MlpKind.Gated) s.Add(n.MlpPreLinear);
+            s.UnionWith(BlockNormSaved(n, design));
         }
         return s;
     }
@@ -100,6 +98,7 @@ internal sealed partial class BackwardPass
         int d = _c.DModel, T = _t, V = dLogits.Length / T;
         var w = _m.Weights;
         var h = NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias);   // [T, d]
+        if (_c.FinalSoftcap is { } cap) dLogits = UncappedLogitGrad(dLogits, h, T, V, (float)cap);   // Gemma 2: c·tanh(logit/c)
         var dh = new float[T * d];
         UnembedInputGrad(dLogits, T, V, w.Unembed, dh);
         if (_wg != null) LinearBackward.WeightGrad(dLogits, h, T, V, d, _wg.Unembed, default, Scratch((long)V * (T + d)));
@@ -130,12 +129,13 @@ internal sealed partial class BackwardPass
         int d = _c.DModel, T = _t;
         Grad(HookNames.Embed, dx, T, d);
         if (_design.Positions == PositionKind.LearnedAbsolute) Grad(HookNames.PosEmbed, dx, T, d);
+        float scale = _design.ScaleEmbedding ? MathF.Sqrt(d) : 1;          // Gemma: hook_embed = E[t]·sqrt(d_model)
         if (_wg != null)
             for (int i = 0; i < T; i++)
             {
                 var row = dx.AsSpan(i * d, d);
                 var e = _wg.Embed.AsSpan(tokens[i] * d, d);
-                TensorPrimitives.Add(e, row, e);
+                TensorPrimitives.MultiplyAdd(row, scale, e, e);
                 if (_wg.PosEmbed.Length > 0) { var p = _wg.PosEmbed.AsSpan(i * d, d); TensorPrimitives.Add(p, row, p); }
             }
     }

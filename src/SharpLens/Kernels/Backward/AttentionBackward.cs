@@ -9,14 +9,19 @@ namespace SharpLens.Kernels;
 /// position q0 + i and sees keys j ≤ q0 + i.
 /// dP[i,j] = dz[i]·v[j] (masked entries too, as autograd has them: the pattern is a full [n, T] operand of z = P·v); dS = P ⊙ (dP − Σ_j P dP); dq[i] = scale Σ_j dS[i,j] k[j];
 /// dk[j] += scale Σ_i dS[i,j] q[i]; dv[j] += Σ_i P[i,j] dz[i]. dq, dk, dv are overwritten.
+/// With a soft-cap c &gt; 0 (Gemma 2) the scores S are capped (<c>cappedScores</c>, the forward's [B, H, n, T]
+/// with −∞ where masked): dScores is the gradient of the capped scores, and q and k get it through the cap,
+/// dS ⊙ (1 − (S/c)²) (<see cref="SoftCapBackward"/>). Keys outside a sliding window have P = 0, so they get nothing.
 /// </summary>
 public static class AttentionBackward
 {
     public static void Run(ReadOnlySpan<float> pattern, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> dz, int B, int n, int T, int q0, int H, int G, int e, float scale,
-        Span<float> dPattern, Span<float> dScores, Span<float> dq, Span<float> dk, Span<float> dv)
+        Span<float> dPattern, Span<float> dScores, Span<float> dq, Span<float> dk, Span<float> dv,
+        ReadOnlySpan<float> cappedScores = default, float softcap = 0)
     {
         dq.Clear(); dk.Clear(); dv.Clear();
+        var capped = softcap > 0 ? cappedScores.ToArray() : null;
         int group = H / G;
         // One task per (item, kv head): the query heads of a group write the same dk, dv rows.
         var p = pattern.ToArray(); var qa = q.ToArray(); var ka = k.ToArray(); var va = v.ToArray(); var dza = dz.ToArray();
@@ -48,6 +53,7 @@ public static class AttentionBackward
                         float ds = p[row + j] * (dP[row + j] - dot);
                         dS[row + j] = ds;
                         if (ds == 0) continue;
+                        if (capped != null) ds *= SoftCapBackward.Slope(capped[row + j], softcap);   // through the cap
                         TensorPrimitives.MultiplyAdd(ka.AsSpan(kv, e), ds * scale, dqi, dqi);
                         TensorPrimitives.MultiplyAdd(qi, ds * scale, dka.AsSpan(kv, e), dka.AsSpan(kv, e));
                     }
@@ -59,7 +65,8 @@ public static class AttentionBackward
     /// <summary>Naive reference of <see cref="Run"/> (same contract; plain loops, double accumulation).</summary>
     public static void RunNaive(ReadOnlySpan<float> pattern, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> dz, int B, int n, int T, int q0, int H, int G, int e, float scale,
-        Span<float> dPattern, Span<float> dScores, Span<float> dq, Span<float> dk, Span<float> dv)
+        Span<float> dPattern, Span<float> dScores, Span<float> dq, Span<float> dk, Span<float> dv,
+        ReadOnlySpan<float> cappedScores = default, float softcap = 0)
     {
         dPattern.Clear(); dScores.Clear();
         var dka = new double[dk.Length]; var dva = new double[dv.Length];
@@ -88,6 +95,11 @@ public static class AttentionBackward
                         int kv = ((b * T + j) * G + g) * e;
                         double ds = pattern[row + j] * (dp[j] - dot);
                         dScores[row + j] = (float)ds;
+                        if (softcap > 0 && ds != 0)
+                        {
+                            double t = Math.Clamp(cappedScores[row + j] / (double)softcap, -1, 1);
+                            ds *= 1 - t * t;
+                        }
                         for (int c = 0; c < e; c++) { dqi[c] += ds * scale * k[kv + c]; dka[kv + c] += ds * scale * q[qi + c]; }
                     }
                     for (int c = 0; c < e; c++) dq[qi + c] = (float)dqi[c];
