@@ -167,11 +167,13 @@ public static class ModelBenchmark
         double[] Timed(int count, Action run)
         {
             run();                                                           // warm-up (JIT, first-touch pages)
+            StageTimer.Reset();
             return Enumerable.Range(0, count).Select(_ => { ct.ThrowIfCancellationRequested(); var sw = Stopwatch.StartNew(); run(); return sw.Elapsed.TotalSeconds; }).ToArray();
         }
         double fb = Median(Timed(options.Quick ? 1 : 3, () => model.Backward(t.Clean, metric)));
         o["forward_backward_s"] = Round(fb, 4);
         o["forward_backward_forward_units"] = Round(fb / forward, 2);
+        if (StageTimer.Snapshot() is { } bp) o["forward_backward_profile_s"] = bp;
         log?.Invoke("the study's sweeps by attribution patching (--method atp)");
         var atpOptions = new StudyOptions { Method = StudyMethod.Atp, Experiments = new HashSet<string> { StudyExperiments.Baselines } };
         double atp = Median(Timed(options.Quick ? 1 : 3, () => Study.Run(model, t, atpOptions, _ => true, null, ct)));
