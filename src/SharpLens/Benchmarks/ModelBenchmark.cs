@@ -19,6 +19,9 @@ public sealed record BenchOptions
     /// <summary>Only the forward (no GEMM or peak probes, no study): for pairing it, run by run, with another
     /// implementation's forward on the same machine (<c>tools/pair_with_torch.py</c>).</summary>
     public bool ForwardOnly { get; init; }
+    /// <summary>Everything but the exact study (and the dataset study): the GEMM probes, the forward, the gradients and
+    /// the AtP study, in minutes less on a large model.</summary>
+    public bool SkipStudy { get; init; }
     /// <summary>Timed forwards after the warm-up (median reported).</summary>
     public int ForwardRuns => Quick ? 3 : 7;
     public TimeSpan GemmBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.5);
@@ -89,6 +92,14 @@ public static class ModelBenchmark
             PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
 
         MeasureGradients(model, prompts, forward, options, o, log, ct);
+        if (options.SkipStudy)
+        {
+            o["study_skipped"] = true;
+            o["load_average"] = LoadAverage();
+            o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+            o["notes"] = Notes(o);
+            return o;
+        }
 
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
