@@ -4,10 +4,9 @@
 //   dotnet run examples/dla.cs -- [MODEL] [TOP]        (default: the demo model, the 5 largest heads)
 // Prints the components (embed, each attn_out and mlp_out) and their sum, then the TOP heads by |attribution|.
 #:project ../src/SharpLens/SharpLens.csproj
-using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
-using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel());
+using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel.Find());
 int top = args.Length > 1 ? int.Parse(args[1]) : 5;
 const string prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
 int[] ids = model.ToTokens(prompt);
@@ -28,13 +27,3 @@ Tensor perHead = cache.LogitAttrs(heads, answer, wrong);
 Console.WriteLine($"top {top} heads:");
 foreach (int i in Enumerable.Range(0, heads.Count).OrderByDescending(i => Math.Abs(perHead[i, 0])).Take(top))
     Console.WriteLine($"{heads.Labels[i],-12} {perHead[i, 0],10:F4}");
-
-// The demo model ships in the repository: find models/setcomp-demo above this script (or the working directory).
-static string DemoModel([CallerFilePath] string script = "")
-{
-    foreach (var start in new[] { Path.GetDirectoryName(script), Environment.CurrentDirectory })
-        for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "models", "setcomp-demo", "config.json")))
-                return Path.Combine(dir.FullName, "models", "setcomp-demo");
-    throw new DirectoryNotFoundException("models/setcomp-demo not found; pass a model folder as the first argument");
-}

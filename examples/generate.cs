@@ -3,10 +3,9 @@
 //   dotnet run examples/generate.cs -- [MODEL] [PROMPT] [N]     (default: the demo model, a set-completion prompt, 4 tokens)
 // Prints the greedy continuation, then the continuation with layer 0's attention output zeroed.
 #:project ../src/SharpLens/SharpLens.csproj
-using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
-using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel());
+using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel.Find());
 string prompt = args.Length > 1 ? args[1] : "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
 int n = args.Length > 2 ? int.Parse(args[2]) : 4;
 
@@ -18,13 +17,3 @@ Console.WriteLine($"greedy: {greedy}");
 var ablate = new HookSet().Add("blocks.0.hook_attn_out", (act, _) => act.View().Fill(0));
 string ablated = model.Generate(prompt, maxNewTokens: n, hooks: ablate);
 Console.WriteLine($"ablated: {ablated}");
-
-// The demo model ships in the repository: find models/setcomp-demo above this script (or the working directory).
-static string DemoModel([CallerFilePath] string script = "")
-{
-    foreach (var start in new[] { Path.GetDirectoryName(script), Environment.CurrentDirectory })
-        for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "models", "setcomp-demo", "config.json")))
-                return Path.Combine(dir.FullName, "models", "setcomp-demo");
-    throw new DirectoryNotFoundException("models/setcomp-demo not found; pass a model folder as the first argument");
-}

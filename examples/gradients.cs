@@ -7,7 +7,8 @@
 //   "hooks":   d logit_diff / d activation on the corrupted seed prompt (logit_diff = logit(" Mango") − logit(" Orange")
 //              at the final position), for TransformerLens-named hooks, per prompt (no batch axis);
 //   "weights": d loss / d weight under the checkpoint's own tensor names and layouts, where loss is the clean prompt's
-//              mean next-token cross-entropy over positions 0…T−2 (Qwen2/Llama layouts; {} for GPT-2's fused Conv1D);
+//              mean next-token cross-entropy over positions 0…T−2 (GPT-2's Conv1D [in, out], GPT-NeoX's interleaved
+//              query_key_value and Phi-3's fused projections as stored; {} where a family's names are not mapped);
 //   "loss":    that loss.
 using System.Text.Json;
 using SharpLens.Experiments;
@@ -16,12 +17,14 @@ using SharpLens.Model;
 string dir = args.Length > 0 ? args[0] : "models/setcomp-demo";
 using var model = HookedTransformer.Load(dir);
 int[] clean = model.ToTokens(PromptSet.SeedClean), corrupted = model.ToTokens(PromptSet.SeedCorrupted);
-int answer = model.ToSingleToken(PromptSet.SeedAnswer), wrong = model.ToSingleToken(PromptSet.SeedWrong);
+int answer = model.ToSingleToken(PromptSet.SeedClean, PromptSet.SeedAnswer), wrong = model.ToSingleToken(PromptSet.SeedCorrupted, PromptSet.SeedWrong);
 
-// The hooks the reference lists: the embedding, then each block's residual points, attention and MLP activations.
+// The hooks the reference lists: the embedding, then each block's residual points, attention and MLP activations
+// (a parallel block, GPT-NeoX's, has no hook_resid_mid).
 var hookNames = new List<string> { HookNames.Embed };
 foreach (var n in model.HookNames.Layers)
-    hookNames.AddRange([n.ResidPre, n.ResidMid, n.ResidPost, n.AttnOut, n.MlpOut, n.Q, n.K, n.V, n.Pattern, n.Z, n.MlpPre, n.MlpPost]);
+    hookNames.AddRange(new[] { n.ResidPre, n.ResidMid, n.ResidPost, n.AttnOut, n.MlpOut, n.Q, n.K, n.V, n.Pattern, n.Z, n.MlpPre, n.MlpPost }
+        .Where(n.All.Contains));
 var wanted = hookNames.ToHashSet();
 
 // Backward hooks: the gradient of the logit difference at every wanted hook of the corrupted run.

@@ -3,10 +3,9 @@
 //   dotnet run examples/logit-lens.cs -- [MODEL]        (default: the demo model)
 // Prints one line per layer: its label (0_pre … final_post) and logit( Mango) − logit( Orange) read there.
 #:project ../src/SharpLens/SharpLens.csproj
-using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
-using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel());
+using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel.Find());
 const string prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Orange 1 Grape and 1";
 int[] ids = model.ToTokens(prompt);
 // The answer is the one token " Mango" adds after its prompt (with SentencePiece vocabularies " Mango" alone is two).
@@ -24,13 +23,3 @@ for (int i = 0; i < resid.Count; i++)
 
 // The last entry is the model's own answer: the logit difference of the real logits (up to the unembedding's bias).
 Console.WriteLine($"{"logits",-10} {logits[0, ids.Length - 1, answer] - logits[0, ids.Length - 1, wrong],10:F4}");
-
-// The demo model ships in the repository: find models/setcomp-demo above this script (or the working directory).
-static string DemoModel([CallerFilePath] string script = "")
-{
-    foreach (var start in new[] { Path.GetDirectoryName(script), Environment.CurrentDirectory })
-        for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "models", "setcomp-demo", "config.json")))
-                return Path.Combine(dir.FullName, "models", "setcomp-demo");
-    throw new DirectoryNotFoundException("models/setcomp-demo not found; pass a model folder as the first argument");
-}

@@ -1,10 +1,9 @@
 // Quickstart: load a model, look at its tokens, the five most likely next tokens and one attention pattern.
 //   dotnet run examples/quickstart.cs -- [MODEL]        (MODEL: a checkpoint folder or a Hub id; default the demo model)
 #:project ../src/SharpLens/SharpLens.csproj
-using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
-string modelPath = args.Length > 0 ? args[0] : DemoModel();
+string modelPath = args.Length > 0 ? args[0] : DemoModel.Find();
 using var model = HookedTransformer.FromPretrained(modelPath);
 Console.WriteLine($"model: {model.Config.NLayers} layers, {model.Config.NHeads} heads, d_model {model.Config.DModel}");
 
@@ -28,13 +27,3 @@ Tensor pattern = cache[patternHook];
 float[] row = pattern.View(0, 0, ^1, ..).ToArray();
 int top = Array.IndexOf(row, row.Max());
 Console.WriteLine($"{patternHook} head 0 from the final token: most attention ({row[top]:F3}) on position {top} [{pieces[top]}]");
-
-// The demo model ships in the repository: find models/setcomp-demo above this script (or the working directory).
-static string DemoModel([CallerFilePath] string script = "")
-{
-    foreach (var start in new[] { Path.GetDirectoryName(script), Environment.CurrentDirectory })
-        for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "models", "setcomp-demo", "config.json")))
-                return Path.Combine(dir.FullName, "models", "setcomp-demo");
-    throw new DirectoryNotFoundException("models/setcomp-demo not found; pass a model folder as the first argument");
-}

@@ -3,10 +3,9 @@
 //   dotnet run examples/seed-study.cs -- [MODEL]        (default: the demo model)
 // `sharplens study` runs all of this (and more) in one go; here each step is a few lines of the library.
 #:project ../src/SharpLens/SharpLens.csproj
-using System.Runtime.CompilerServices;
 using SharpLens.Model;
 
-using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel());
+using var model = HookedTransformer.FromPretrained(args.Length > 0 ? args[0] : DemoModel.Find());
 int L = model.Config.NLayers, H = model.Config.NHeads;
 
 // Step 0 — the task. Clean: Orange is listed, Mango is missing. Corrupted: Mango listed instead, Orange missing.
@@ -93,14 +92,4 @@ for (int l = 0; l < L; l++)
 {
     var zero = new HookSet().Add($"blocks.{l}.hook_attn_out", (x, _) => x.View().Fill(0));
     Console.WriteLine($"step 9  layer {l} attention zeroed: clean {Diff(model.RunWithHooks([clean], zero)):F4}, corrupted {Diff(model.RunWithHooks([corrupted], zero)):F4}");
-}
-
-// The demo model ships in the repository: find models/setcomp-demo above this script (or the working directory).
-static string DemoModel([CallerFilePath] string script = "")
-{
-    foreach (var start in new[] { Path.GetDirectoryName(script), Environment.CurrentDirectory })
-        for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "models", "setcomp-demo", "config.json")))
-                return Path.Combine(dir.FullName, "models", "setcomp-demo");
-    throw new DirectoryNotFoundException("models/setcomp-demo not found; pass a model folder as the first argument");
 }

@@ -147,7 +147,7 @@ internal sealed class CircuitSections(ResultsView v)
         if (c is null || k is null) return Section(id, title, "", Missing("logit_lens_logit_diff_clean", "logit_lens_logit_diff_corrupted"));
         int n = Math.Max(c.Length, k.Length);
         var cats = Enumerable.Range(0, n).Select(i => i < n - 1 ? $"L{i} pre" : "final").ToArray();
-        var chart = Fig("Logit difference over depth", SvgLines.Chart(cats, [new BarSeries("clean run", c, CleanColour), new BarSeries("corrupted run", k, CorrColour)], "logit diff", "residual stream read at"),
+        var chart = Fig("Logit difference over depth", Svg.Lines(cats, [new BarSeries("clean run", c, CleanColour), new BarSeries("corrupted run", k, CorrColour)], "logit diff", "residual stream read at", Svg.LineStyle.Report),
             "At the final position: <code>blocks.L.hook_resid_pre</code> for each layer L, then the last block's <code>hook_resid_post</code>, each through the final RMSNorm (at its own scale) " +
             "and the unembedding; point = logit(clean answer) − logit(corrupted answer). The last point is the model's own logit difference.");
         int split = Enumerable.Range(0, n).FirstOrDefault(i => i < c.Length && i < k.Length && c[i] > 0 && k[i] < 0, -1);

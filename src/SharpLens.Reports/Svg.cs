@@ -163,16 +163,37 @@ internal static class Svg
         return sb.ToString();
     }
 
+    /// <summary>How a line chart pads its range, spaces its points and marks them.</summary>
+    /// <param name="Pad">fraction of the value range added above (and below, when negative values show)</param>
+    /// <param name="MinStep">narrowest spacing of categories, in pixels</param>
+    /// <param name="MaxStep">widest spacing of categories, in pixels</param>
+    /// <param name="Radius">the markers' radius</param>
+    /// <param name="TitleTips">tooltips as a <c>&lt;title&gt;</c> child (the report page's script turns them into
+    /// <c>data-tip</c>), else as a <c>data-tip</c> attribute</param>
+    internal readonly record struct LineStyle(double Pad, double MinStep, double MaxStep, double Radius, bool TitleTips)
+    {
+        /// <summary><see cref="Figures"/>' line charts.</summary>
+        public static readonly LineStyle Figure = new(0, 14, 60, 3.5, false);
+        /// <summary>The report's logit lens over depth: a padded range and wider spacing.</summary>
+        public static readonly LineStyle Report = new(0.06, 28, 90, 4, true);
+    }
+
     /// <summary>A line chart: one polyline per series over the categories, a dot per value (with <c>data-v</c>), a zero line and a legend.</summary>
-    public static string Lines(string[] categories, IReadOnlyList<BarSeries> series, string yTitle, string xTitle = "")
+    public static string Lines(string[] categories, IReadOnlyList<BarSeries> series, string yTitle, string xTitle = "") =>
+        Lines(categories, series, yTitle, xTitle, LineStyle.Figure);
+
+    /// <summary>A line chart in the given <paramref name="style"/>: one polyline per series over the categories, a marker
+    /// with <c>data-v</c> and a tooltip at every finite value, a zero line and a legend.</summary>
+    public static string Lines(string[] categories, IReadOnlyList<BarSeries> series, string yTitle, string xTitle, LineStyle style)
     {
         int n = categories.Length;
         var all = series.SelectMany(s => s.Values).Where(double.IsFinite).ToList();
         double lo = Math.Min(0, all.DefaultIfEmpty(0).Min()), hi = Math.Max(0, all.DefaultIfEmpty(0).Max());
         if (hi - lo < 1e-12) hi = lo + 1;
+        double pad = (hi - lo) * style.Pad; lo -= lo < 0 ? pad : 0; hi += pad;
         var ticks = Ticks(lo, hi);
         lo = Math.Min(lo, ticks[0]); hi = Math.Max(hi, ticks[^1]);
-        double step = Math.Clamp(640.0 / Math.Max(1, n), 14, 60), left = 64, top = 30, ph = 240, pw = Math.Max(320, step * n);
+        double step = Math.Clamp(640.0 / Math.Max(1, n), style.MinStep, style.MaxStep), left = 64, top = 30, ph = 240, pw = Math.Max(320, step * n);
         int maxCat = categories.Select(c => c.Length).DefaultIfEmpty(1).Max();
         bool rot = maxCat * 7 > step;
         double bottom = (rot ? 12 + 6.2 * Math.Min(maxCat, 18) : 26) + (xTitle.Length > 0 ? 18 : 0), w = left + pw + 16, h = top + ph + bottom;
@@ -188,11 +209,13 @@ internal static class Svg
         {
             sb.Append($"<rect x=\"{I(lx)}\" y=\"8\" width=\"12\" height=\"12\" fill=\"{s.Color}\"/><text x=\"{I(lx + 16)}\" y=\"18\" class=\"lg\">{H(s.Name)}</text>");
             lx += 32 + 7.6 * s.Name.Length;
-            var pts = string.Join(" ", s.Values.Select((v, i) => (v, i)).Where(p => double.IsFinite(p.v)).Select(p => $"{I(X(p.i))},{I(Y(p.v))}"));
-            sb.Append($"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{s.Color}\" stroke-width=\"2\"/>");
-            for (int i = 0; i < s.Values.Length; i++)
-                if (double.IsFinite(s.Values[i]))
-                    sb.Append($"<circle cx=\"{I(X(i))}\" cy=\"{I(Y(s.Values[i]))}\" r=\"3.5\" fill=\"{s.Color}\" data-v=\"{F(s.Values[i], 6)}\" data-tip=\"{H($"{categories[i]} · {s.Name}: {F(s.Values[i], 4)}")}\"/>");
+            var pts = Enumerable.Range(0, Math.Min(n, s.Values.Length)).Where(i => double.IsFinite(s.Values[i])).ToList();
+            sb.Append($"<polyline points=\"{string.Join(" ", pts.Select(i => $"{I(X(i))},{I(Y(s.Values[i]))}"))}\" fill=\"none\" stroke=\"{s.Color}\" stroke-width=\"2\"/>");
+            foreach (int i in pts)
+            {
+                string marker = $"<circle cx=\"{I(X(i))}\" cy=\"{I(Y(s.Values[i]))}\" r=\"{I(style.Radius)}\" fill=\"{s.Color}\" data-v=\"{F(s.Values[i], 6)}\"", tip = H($"{categories[i]} · {s.Name}: {F(s.Values[i], 4)}");
+                sb.Append(style.TitleTips ? $"{marker}><title>{tip}</title></circle>" : $"{marker} data-tip=\"{tip}\"/>");
+            }
         }
         for (int c = 0; c < n; c++)
             sb.Append(rot

@@ -28,7 +28,7 @@ internal static class CircuitCommand
         var dataset = new Option<string>("--dataset") { Description = "the prompt pairs (JSONL, one {clean, corrupted, answer, wrong} a line; `sharplens dataset` writes them)", Required = true };
         var edges = new Option<int>("--edges") { Description = "K: how many edges, by |EAP score|, make the circuit", Required = true };
         var ig = new Option<int>("--ig-steps") { Description = $"integrated-gradient steps (EAP-IG, 1-{MaxIgSteps}); 1 = plain EAP", DefaultValueFactory = _ => 1 };
-        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
+        var model = CommonOptions.Model();
         var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "./sharplens-circuit" };
         var noReport = new Option<bool>("--no-report") { Description = "write results.json only" };
         var cmd = new Command("circuit", "Edge attribution patching over a dataset: the top-K edges as a circuit, its faithfulness, a graph")

@@ -14,9 +14,9 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
-        var text = new Option<string>("--text") { Description = "prompt" };
-        var textFile = new Option<string?>("--text-file") { Description = "read the prompt from a UTF-8 file instead (one final line break is dropped)" };
+        var model = CommonOptions.Model();
+        var text = CommonOptions.Text("prompt");
+        var textFile = CommonOptions.TextFile("prompt");
         var maxNew = new Option<int>("--max-new-tokens") { Description = "how many tokens to generate at most", DefaultValueFactory = _ => 10 };
         var temperature = new Option<float>("--temperature") { Description = "0 (default): greedy; above 0: sample from softmax(logits / temperature)", DefaultValueFactory = _ => 0f };
         var topK = new Option<int?>("--top-k") { Description = "sample only from the K most likely tokens" };

@@ -9,7 +9,7 @@ namespace SharpLens.Cli.Commands;
 /// </summary>
 internal sealed class PairOptions
 {
-    public Option<string?> Model { get; } = new("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
+    public Option<string?> Model { get; } = CommonOptions.Model();
     public Option<string> Clean { get; } = new("--clean") { Description = "clean prompt", DefaultValueFactory = _ => PromptSet.SeedClean };
     public Option<string?> CleanFile { get; } = new("--clean-file") { Description = "read the clean prompt from a UTF-8 file (one final line break is dropped)" };
     public Option<string> Corrupted { get; } = new("--corrupted") { Description = "corrupted prompt (same token length)", DefaultValueFactory = _ => PromptSet.SeedCorrupted };

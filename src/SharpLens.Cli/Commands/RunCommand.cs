@@ -15,9 +15,9 @@ internal static class RunCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "model directory or Hub id (default: the embedded set-completion demo)" };
-        var text = new Option<string>("--text") { Description = "prompt" };
-        var textFile = new Option<string?>("--text-file") { Description = "read the prompt from a UTF-8 file instead (one final line break is dropped)" };
+        var model = CommonOptions.Model();
+        var text = CommonOptions.Text("prompt");
+        var textFile = CommonOptions.TextFile("prompt");
         var top = new Option<int>("--top") { Description = "how many next tokens to show", DefaultValueFactory = _ => 10 };
         var cache = new Option<string?>("--cache") { Description = "hook points to print, comma-separated (e.g. blocks.0.attn.hook_pattern,ln_final.hook_scale)" };
         var json = new Option<bool>("--json") { Description = "print {ids, top, logits_last[, cache]} as JSON" };

@@ -49,39 +49,33 @@ internal static class StudyCommand
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
             ShardSpec? slice = p.GetValue(shard) is { } spec ? ShardSpec.Parse(spec) : null;
-            if (p.GetValue(dataset.Dataset) != null)
+            // What a single-pair and a dataset study read alike; only the default ablations differ.
+            StudyOptions Options(bool forDataset)
             {
-                foreach (var o in new Option[] { control, controlFile, candidates })
-                    if (p.GetResult(o) is { Implicit: false })
-                        throw SharpLensException.Usage($"{o.Name} and --dataset exclude each other: each pair gets the default control prompt and its own line's candidates");
-                var (datasetMethod, datasetVerifyTop) = ParseMethod(p.GetValue(method));
-                return dataset.Run(p, pair, new StudyOptions
+                var (studyMethod, verifyTop) = ParseMethod(p.GetValue(method));
+                return new StudyOptions
                 {
-                    Method = datasetMethod, VerifyTop = datasetVerifyTop,
+                    Method = studyMethod, VerifyTop = verifyTop,
                     Atp = new AtpOptions { QkFix = p.GetValue(qkFix), GradDrop = p.GetValue(gradDrop) },
                     PairLayer = p.GetValue(pairLayer),
                     Heads = ParseHeads(p.GetValue(heads)),
                     Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
                     Senders = ParseHeads(p.GetValue(sender), "--sender"),
                     Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
-                    Ablations = dataset.Ablations(p, dataset: true),
-                }, p.GetValue(noReport), ct, slice);
+                    Ablations = dataset.Ablations(p, dataset: forDataset),
+                };
+            }
+            if (p.GetValue(dataset.Dataset) != null)
+            {
+                foreach (var o in new Option[] { control, controlFile, candidates })
+                    if (p.GetResult(o) is { Implicit: false })
+                        throw SharpLensException.Usage($"{o.Name} and --dataset exclude each other: each pair gets the default control prompt and its own line's candidates");
+                return dataset.Run(p, pair, Options(forDataset: true), p.GetValue(noReport), ct, slice);
             }
             // everything cheap is checked before anything expensive: options, files, config, tokenizer, prompts, memory
             var (cleanText, corruptText) = pair.Prompts(p);
             string? controlText = CliHost.Text(p, control, controlFile, required: false);
-            var options = new StudyOptions
-            {
-                PairLayer = p.GetValue(pairLayer),
-                Heads = ParseHeads(p.GetValue(heads)),
-                Processing = p.Value(processing) == "tl" ? Processing.Tl : Processing.Hf,
-                Senders = ParseHeads(p.GetValue(sender), "--sender"),
-                Experiments = StudyExperiments.Select(p.GetValue(only), p.GetValue(skip)),
-                Ablations = dataset.Ablations(p, dataset: false),
-                Atp = new AtpOptions { QkFix = p.GetValue(qkFix), GradDrop = p.GetValue(gradDrop) },
-            };
-            var (studyMethod, verifyTop) = ParseMethod(p.GetValue(method));
-            options = options with { Method = studyMethod, VerifyTop = verifyTop };
+            var options = Options(forDataset: false);
             var selected = options.Experiments;
             if (slice is { } sl) options = options with { Experiments = StudyShard.Experiments(selected, sl) };
             var cand = ParseCandidates(p.GetValue(candidates), cleanText, corruptText);

@@ -12,9 +12,9 @@ internal static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "model directory or Hub id (only the tokenizer files are read; default: the embedded set-completion demo)" };
-        var text = new Option<string>("--text") { Description = "text to tokenize" };
-        var textFile = new Option<string?>("--text-file") { Description = "read the text from a UTF-8 file instead (one final line break is dropped)" };
+        var model = CommonOptions.Model("model directory or Hub id (only the tokenizer files are read; default: the embedded set-completion demo)");
+        var text = CommonOptions.Text("text to tokenize");
+        var textFile = CommonOptions.TextFile("text");
         var json = new Option<bool>("--json") { Description = "print {ids, tokens} as JSON" };
         var noSpecial = new Option<bool>("--no-special-tokens") { Description = "leave out the special tokens (BOS) the tokenizer's post-processor adds" };
         var cmd = new Command("tokenize", "Show how a text splits into tokens, with the BOS its tokenizer adds") { model, text, textFile, json, noSpecial };

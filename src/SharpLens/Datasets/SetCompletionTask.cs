@@ -67,26 +67,31 @@ public static class SetCompletionTask
     /// </summary>
     public static (string Prompt, string Answer) Example(SeededRandom rng)
     {
-        string subject = rng.Choose(Subjects);
-        var (category, pool) = rng.Choose(Sets);
-        var (count, countWord) = rng.Choose(Counts);
-        string[] items = rng.Sample(pool, count);
-        string[] listed = rng.Sample(items, count - 1);
-        string missing = items.First(x => !listed.Contains(x));
+        var (subject, category, _, countWord, items, listed, missing) = Drawn.From(rng);
         string declared = string.Join(", ", items[..^1]) + " and " + items[^1];
         string body = " - " + string.Join(" ", listed.Select(x => "1 " + x)) + " and 1";
         return ($"{subject} has {countWord} {category}, {declared}{body}", " " + missing);
     }
 
+    /// <summary>What setcomp.py's <c>example()</c> draws, in its order: subject, category (and its pool), count, the
+    /// declared items, the listed ones, and the declared item left out.</summary>
+    readonly record struct Drawn(string Subject, string Category, int Count, string CountWord, string[] Items, string[] Listed, string Missing)
+    {
+        public static Drawn From(SeededRandom rng)
+        {
+            string subject = rng.Choose(Subjects);
+            var (category, pool) = rng.Choose(Sets);
+            var (count, countWord) = rng.Choose(Counts);
+            string[] items = rng.Sample(pool, count);
+            string[] listed = rng.Sample(items, count - 1);
+            return new(subject, category, count, countWord, items, listed, items.First(x => !listed.Contains(x)));
+        }
+    }
+
     static PromptPair? Draw(HfTokenizer tok, SeededRandom rng)
     {
         // The same draws, in the same order, as setcomp.py's example(); then which listed item is swapped.
-        string subject = rng.Choose(Subjects);
-        var (category, pool) = rng.Choose(Sets);
-        var (count, countWord) = rng.Choose(Counts);
-        string[] items = rng.Sample(pool, count);
-        string[] listed = rng.Sample(items, count - 1);
-        string missing = items.First(x => !listed.Contains(x));
+        var (subject, category, count, countWord, items, listed, missing) = Drawn.From(rng);
         int swapped = rng.NextInt(count - 1);
         string wrong = listed[swapped];
 

@@ -27,8 +27,6 @@ public static class EdgeAttribution
         int[] clean, int[] corrupted, int answer, int wrong, int igSteps = 1, CancellationToken ct = default)
     {
         Check(model, clean, corrupted, igSteps);
-        if (model.Config.Design.Residual == ResidualKind.Parallel)
-            throw SharpLensException.Input("edge attribution patching does not support a parallel residual (GPT-NeoX) yet: the backward pass does not differentiate it");
         var c = model.Config; var names = model.HookNames;
         int T = clean.Length, d = c.DModel;
         var senderHooks = SenderHooks(names);

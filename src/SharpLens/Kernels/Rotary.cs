@@ -88,16 +88,16 @@ public sealed class Rotary
     }
 
     /// <summary>Backward of <see cref="Apply"/>: the rotation is orthogonal, so the gradient rotates back by −θ
-    /// (its transpose). <paramref name="heads"/> = [n, d_head] gradients, in place.</summary>
+    /// (its transpose); with partial rotary the head's unrotated dimensions pass their gradient through.
+    /// <paramref name="heads"/> = [n, d_head] gradients, in place.</summary>
     public void ApplyInverse(Span<float> heads, int position)
     {
         EnsurePositions(position + 1);
         var cos = _cos.AsSpan(position * _half, _half);
         var sin = _sin.AsSpan(position * _half, _half);
-        int d = 2 * _half;
-        for (int h = 0; h < heads.Length / d; h++)
+        for (int h = 0; h < heads.Length / _dHead; h++)
         {
-            var x = heads.Slice(h * d, d);
+            var x = heads.Slice(h * _dHead, 2 * _half);
             for (int i = 0; i < _half; i++)
             {
                 float a = x[i], b = x[i + _half];

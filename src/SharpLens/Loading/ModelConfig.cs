@@ -31,22 +31,26 @@ public sealed record ModelConfig
     /// <summary>Whether q/k/v projections carry biases (Qwen2: always; Llama: <c>attention_bias</c>).</summary>
     public required bool QkvBias { get; init; }
     public required int MaxPositions { get; init; }
-    /// <summary>The sliding window W of the layers that use one (a query at i sees the keys i − W &lt; j ≤ i), or null:
-    /// Mistral's <c>sliding_window</c> (every layer), Qwen2's and Qwen3's when <c>use_sliding_window</c> is true (layers from
-    /// <see cref="SlidingWindowFromLayer"/> on).</summary>
-    public int? SlidingWindow { get; init; }
-    /// <summary>The first layer that uses <see cref="SlidingWindow"/>: Qwen2/Qwen3's <c>max_window_layers</c> (the layers
-    /// below it attend to everything, as Hugging Face's <c>layer_types</c> default says); 0 for Mistral.</summary>
-    public int SlidingWindowFromLayer { get; init; }
-
-    /// <summary>Per-layer windows where a family sets them layer by layer (Gemma 2's <c>layer_types</c>: sliding on
-    /// alternating layers; Phi-3: every layer); a null entry is plain causal attention. Overrides
-    /// <see cref="SlidingWindow"/> when set.</summary>
+    /// <summary>The sliding window of each layer (a query at i sees the keys i − W &lt; j ≤ i), a null entry for plain causal
+    /// attention; null when no layer has one. Each family's adapter fills it from its own fields: Qwen2/Qwen3's
+    /// <c>use_sliding_window</c> from layer <c>max_window_layers</c> on (Hugging Face's default <c>layer_types</c>),
+    /// Mistral's and Phi-3's <c>sliding_window</c> on every layer, Gemma 2's <c>layer_types</c> (by default the even
+    /// layers). <see cref="WindowsFromLayer"/> builds the common form. Holds <see cref="NLayers"/> entries.</summary>
     public int?[]? LayerWindows { get; init; }
 
     /// <summary>Layer <paramref name="layer"/>'s sliding window, or null for full causal attention.</summary>
-    public int? WindowAt(int layer) => LayerWindows != null ? LayerWindows[layer]
-        : SlidingWindow is { } w && layer >= SlidingWindowFromLayer ? w : null;
+    public int? WindowAt(int layer) => LayerWindows?[layer];
+
+    /// <summary>Per-layer windows where layers <paramref name="fromLayer"/> … <paramref name="nLayers"/> − 1 attend within
+    /// <paramref name="window"/> and the layers below it to everything: null when <paramref name="window"/> is null or
+    /// no layer is at or above <paramref name="fromLayer"/>.</summary>
+    public static int?[]? WindowsFromLayer(int nLayers, int? window, int fromLayer = 0)
+    {
+        if (window is not { } w || fromLayer >= nLayers) return null;
+        var windows = new int?[nLayers];
+        for (int l = Math.Max(0, fromLayer); l < nLayers; l++) windows[l] = w;
+        return windows;
+    }
 
     /// <summary>The block's strategies: norm, positions, MLP, activation (Qwen2/Llama's unless the family says otherwise).</summary>
     public BlockDesign Design { get; init; } = BlockDesign.Llama;
@@ -147,13 +151,9 @@ public sealed record ModelConfig
         int dHead = r.OptInt("head_dim") ?? (arch == "Qwen3ForCausalLM" ? 128 : d % heads == 0 ? d / heads
             : throw SharpLensException.Checkpoint($"{path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given"));
         if (dHead % 2 != 0) throw SharpLensException.Checkpoint($"{path}: head_dim {dHead} must be even for rotary embeddings");
-        bool qwen = arch is "Qwen2ForCausalLM" or "Qwen3ForCausalLM", mistral = arch == "MistralForCausalLM";
+        bool mistral = arch == "MistralForCausalLM";
         // Read whatever the architecture, so that a value of the wrong type is an error even where it changes nothing.
-        bool attentionBias = r.OptBool("attention_bias") ?? false, useSlidingWindow = r.OptBool("use_sliding_window") ?? false;
-        int maxWindowLayers = r.OptInt("max_window_layers") ?? 28;     // Qwen2Config / Qwen3Config default
-        // sliding_window: absent → 4096 (the default of MistralConfig, Qwen2Config, Qwen3Config), null → none. Mistral uses
-        // it on every layer; Qwen2/Qwen3 only when use_sliding_window, from layer max_window_layers on. Llama ignores it.
-        int? window = r.Has("sliding_window") ? r.OptInt("sliding_window") : 4096;
+        bool attentionBias = r.OptBool("attention_bias") ?? false;
         var config = new ModelConfig
         {
             Architecture = arch,
@@ -171,11 +171,12 @@ public sealed record ModelConfig
             // Qwen2: q/k/v biases always; Mistral: none; Llama and Qwen3: attention_bias (q, k, v and o).
             QkvBias = arch == "Qwen2ForCausalLM" || (!mistral && attentionBias),
             MaxPositions = r.OptInt("max_position_embeddings") ?? 4096,
-            SlidingWindow = mistral || (qwen && useSlidingWindow) ? window : null,
-            SlidingWindowFromLayer = qwen ? maxWindowLayers : 0,
             Design = BlockDesign.Llama with { Activation = BlockDesign.ActivationNamed(r.OptString("hidden_act") ?? "silu", "hidden_act", r.Path) },
             MlpBias = (r.OptBool("mlp_bias") ?? false) && arch == "LlamaForCausalLM",
         };
+        // The same for the sliding-window fields, which the families that use them (Qwen2, Qwen3, Mistral, Phi-3,
+        // Gemma 2) turn into LayerWindows; Llama ignores them, as transformers does.
+        _ = r.QwenLayerWindows();
         return config;
     }
 
@@ -215,8 +216,7 @@ public sealed record ModelConfig
         ["d_model"] = DModel, ["d_head"] = DHead, ["d_mlp"] = DMlp, ["vocab_size"] = VocabSize,
         ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["rope_scaling"] = RopeScaling == null ? null : System.Text.Json.Nodes.JsonValue.Create(RopeScaling.ToString()),
         ["tie_word_embeddings"] = TieWordEmbeddings, ["qkv_bias"] = QkvBias, ["max_position_embeddings"] = MaxPositions,
-        ["sliding_window"] = SlidingWindow ?? LayerWindows?.FirstOrDefault(w => w != null),
-        ["sliding_window_from_layer"] = SlidingWindow == null ? null : SlidingWindowFromLayer,
+        ["sliding_window"] = LayerWindows?.FirstOrDefault(w => w != null),
         ["layer_windows"] = LayerWindows == null ? null : new System.Text.Json.Nodes.JsonArray(LayerWindows.Select(w => (System.Text.Json.Nodes.JsonNode?)w).ToArray()),
         ["norm"] = Design.Norm.ToString(), ["positions"] = Design.Positions.ToString(), ["mlp"] = Design.Mlp.ToString(),
         ["activation"] = Design.Activation.ToString(), ["residual"] = Design.Residual.ToString(), ["rotary_dims"] = RotaryDims,
@@ -295,6 +295,20 @@ public sealed record ModelConfig
             if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
                 throw SharpLensException.Checkpoint($"{path}: \"{key}\" must be true or false, got {Raw(v)}");
             return v.GetBoolean();
+        }
+
+        /// <summary><c>sliding_window</c>: absent → 4096 (the default of MistralConfig, Qwen2Config, Qwen3Config,
+        /// Gemma2Config), null → none.</summary>
+        public int? SlidingWindow() => Has("sliding_window") ? OptInt("sliding_window") : 4096;
+
+        /// <summary>Qwen2/Qwen3's windows: with <c>use_sliding_window</c>, <c>sliding_window</c> on the layers from
+        /// <c>max_window_layers</c> (default 28) on, as Hugging Face's default <c>layer_types</c> says; else none.</summary>
+        public int?[]? QwenLayerWindows()
+        {
+            bool use = OptBool("use_sliding_window") ?? false;
+            int fromLayer = OptInt("max_window_layers") ?? 28;
+            int? window = SlidingWindow();
+            return use ? WindowsFromLayer(Int("num_hidden_layers"), window, fromLayer) : null;
         }
 
         /// <summary>A list of strings, or null when absent or null.</summary>

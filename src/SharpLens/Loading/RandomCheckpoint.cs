@@ -114,40 +114,12 @@ public static class RandomCheckpoint
     {
         string dest = Path.GetFullPath(outDir);
         CheckDestination(dest, overwrite);
-        string parent = Path.GetDirectoryName(dest)!;
-        string prefix = $".{Path.GetFileName(dest)}.tmp-";
-        IO.LeftoverFiles.RemoveDead(parent, prefix); // a killed run's gigabytes
-        string tmp = Path.Combine(parent, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
+        IO.AtomicFolder.Write(dest, tmp =>
         {
-            Directory.CreateDirectory(tmp);
             WriteInto(spec, tmp, seed, progress, ct);
             File.WriteAllText(Path.Combine(tmp, MarkerFile),
                 $"written by sharplens make-random --like {spec.Name} --layers {spec.NLayers} --seed {seed}; `make-random --force` may replace this folder\n");
-            if (Directory.Exists(dest))
-            {
-                string old = tmp + ".old";
-                Directory.Move(dest, old);
-                Directory.Move(tmp, dest);
-                Directory.Delete(old, recursive: true);
-            }
-            else Directory.Move(tmp, dest);
-        }
-        catch (IOException e)
-        {
-            TryDelete(tmp);
-            throw new SharpLensException(ExitCode.Output, $"cannot write {dest}: {e.Message}", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            TryDelete(tmp);
-            throw new SharpLensException(ExitCode.Output, $"cannot write {dest}: {e.Message}", e);
-        }
-        catch
-        {
-            TryDelete(tmp);
-            throw;
-        }
+        });
     }
 
     /// <summary>Whether <see cref="Write"/> may write to <paramref name="outDir"/>: it does not exist, is empty, or (with
@@ -322,10 +294,5 @@ public static class RandomCheckpoint
         ulong h = 14695981039346656037UL;
         foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
         return h;
-    }
-
-    static void TryDelete(string dir)
-    {
-        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); } catch { /* best effort */ }
     }
 }

@@ -24,6 +24,7 @@ internal sealed partial class BackwardPass
         int T = _t, d = _c.DModel, H = _c.NHeads, G = _c.NKvHeads, e = _c.DHead, f = _c.DMlp;
         Grad(n.ResidPost, dx, T, d);
         Grad(n.MlpOut, dx, T, d);
+        var dAttnOut = AttnOutGradOfParallel(dx);                        // [T, d]; null when sequential: dx after the MLP
 
         // MLP: down projection, activation, gate/up (or input) projections.
         var h2 = g != null ? NormOutput(n.Ln2Normalized, w.Ln2, w.Ln2Bias) : null;   // [T, d], for dW only
@@ -59,14 +60,15 @@ internal sealed partial class BackwardPass
             if (g != null) Dw(dpre, h2!, f, d, g.WUp, g.BUp);
         }
         NormalizedGrad(n.Ln2Normalized, dh2, w.Ln2, T, d);
-        NormRows(Act(n.ResidMid), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
-        Grad(n.ResidMid, dx, T, d);
-        Grad(n.AttnOut, dx, T, d);
+        NormRows(Act(Ln2Input(n)), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
+        if (dAttnOut == null) Grad(n.ResidMid, dx, T, d);
+        dAttnOut ??= dx;
+        Grad(n.AttnOut, dAttnOut, T, d);
 
         // Attention: output projection, softmax attention, rotary, QKV projections.
         var dz = Zeroed(ref _dz, T * H * e);                               // [T, H, e]
-        Dx(dx, w.Wo, dz);
-        if (g != null) Dw(dx, Act(n.Z), d, H * e, g.Wo, g.Bo);
+        Dx(dAttnOut, w.Wo, dz);
+        if (g != null) Dw(dAttnOut, Act(n.Z), d, H * e, g.Wo, g.Bo);
         Grad(n.Z, dz, T, H, e);
         bool rotary = _design.Positions == PositionKind.Rotary;
         var dP = Zeroed(ref _dP, H * T * T); var dS = Zeroed(ref _dS, H * T * T);       // [H, T, T]
@@ -94,15 +96,7 @@ internal sealed partial class BackwardPass
         Grad(n.V, dv, T, G, e);
         var h1 = g != null ? NormOutput(n.Ln1Normalized, w.Ln1, w.Ln1Bias) : null;   // [T, d], for dW only
         var dh1 = Zeroed(ref _dh1, T * d);
-        Dx(dq, w.Wq, dh1);
-        Dx(dk, w.Wk, dh1);
-        Dx(dv, w.Wv, dh1);
-        if (g != null)
-        {
-            Dw(dq, h1!, H * e, d, g.Wq, g.Bq);
-            Dw(dk, h1!, G * e, d, g.Wk, g.Bk);
-            Dw(dv, h1!, G * e, d, g.Wv, g.Bv);
-        }
+        QkvBackward(w, g, h1, dq, dk, dv, dh1);
         NormalizedGrad(n.Ln1Normalized, dh1, w.Ln1, T, d);
         NormRows(Act(n.ResidPre), Act(n.Ln1Scale), w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
         Grad(n.ResidPre, dx, T, d);

@@ -16,12 +16,10 @@ internal sealed partial class BackwardPass
 {
     /// <summary>Why the backward pass cannot differentiate this design, or null when it can. Each is a step whose
     /// backward is not written yet (rather than a silently wrong gradient): Gemma 2's post-norms and soft-caps, Qwen3's
-    /// per-head q/k norms, GPT-NeoX's parallel residual and interleaved fused q/k/v. Sliding windows need nothing: masked entries of the pattern are 0,
-    /// so the softmax backward gives them no gradient.</summary>
+    /// per-head q/k norms. Sliding windows need nothing: masked entries of the pattern are 0, so the softmax backward
+    /// gives them no gradient.</summary>
     public static string? Unsupported(ModelConfig c) =>
-        c.Design.Residual == ResidualKind.Parallel ? "a parallel residual (GPT-NeoX's use_parallel_residual)"
-        : c.Architecture == "GPTNeoXForCausalLM" ? "GPT-NeoX's per-head interleaved query_key_value"
-        : c.Design.QkNorm ? "per-head q/k norms (Qwen3)"
+        c.Design.QkNorm ? "per-head q/k norms (Qwen3)"
         : c.Design.PostNorms ? "post-attention and post-MLP norms (Gemma 2)"
         : c.AttnSoftcap is not null || c.FinalSoftcap is not null ? "attention or final logit soft-capping (Gemma 2)"
         : null;
@@ -47,7 +45,8 @@ internal sealed partial class BackwardPass
         var s = new HashSet<string>(StringComparer.Ordinal) { HookNames.LnFinalScale, HookNames.LnFinalNormalized, names.Layers[^1].ResidPost };
         foreach (var n in names.Layers)
         {
-            s.UnionWith([n.ResidPre, n.Ln1Scale, n.Ln1Normalized, n.V, n.Pattern, n.Z, n.ResidMid, n.Ln2Scale, n.Ln2Normalized, n.MlpPre, n.MlpPost]);
+            s.UnionWith([n.ResidPre, n.Ln1Scale, n.Ln1Normalized, n.V, n.Pattern, n.Z, n.Ln2Scale, n.Ln2Normalized, n.MlpPre, n.MlpPost]);
+            if (design.Residual == ResidualKind.Sequential) s.Add(n.ResidMid);   // the second norm's input (parallel: resid_pre)
             s.UnionWith(design.Positions == PositionKind.Rotary ? [n.RotQ, n.RotK] : [n.Q, n.K]);
             if (design.Mlp == MlpKind.Gated) s.Add(n.MlpPreLinear);
         }

@@ -41,17 +41,19 @@ public static class Metrics
 }
 
 /// <summary>Gradients of a metric with respect to one layer's weights, row-major in the [out, in] layout of
-/// <see cref="LayerWeights"/> (an absent weight or bias: empty).</summary>
+/// <see cref="LayerWeights"/> (an absent weight or bias: empty); Wq, Wk, Wv and their biases with heads contiguous
+/// ([n_heads·d_head, d_model], [n_kv_heads·d_head, d_model]) whatever the checkpoint fuses or interleaves.</summary>
 public sealed class LayerWeightGrads
 {
     public float[] Ln1 = [], Ln1Bias = [], Wq = [], Bq = [], Wk = [], Bk = [], Wv = [], Bv = [], Wo = [], Bo = [],
         Ln2 = [], Ln2Bias = [], WGate = [], BGate = [], WUp = [], BUp = [], WDown = [], BDown = [];
 
-    internal LayerWeightGrads(LayerWeights w)
+    internal LayerWeightGrads(LayerWeights w, ModelConfig c)
     {
         static float[] M(WeightMatrix m) => new float[(long)m.Rows * m.Cols];
+        long q = (long)c.NHeads * c.DHead * c.DModel, kv = (long)c.NKvHeads * c.DHead * c.DModel;   // GPT-NeoX's views span more rows
         Ln1 = new float[w.Ln1.Length]; Ln1Bias = new float[w.Ln1Bias.Length];
-        Wq = M(w.Wq); Bq = new float[w.Bq.Length]; Wk = M(w.Wk); Bk = new float[w.Bk.Length]; Wv = M(w.Wv); Bv = new float[w.Bv.Length];
+        Wq = new float[q]; Bq = new float[w.Bq.Length]; Wk = new float[kv]; Bk = new float[w.Bk.Length]; Wv = new float[kv]; Bv = new float[w.Bv.Length];
         Wo = M(w.Wo); Bo = new float[w.Bo.Length];
         Ln2 = new float[w.Ln2.Length]; Ln2Bias = new float[w.Ln2Bias.Length];
         WGate = M(w.WGate); BGate = new float[w.BGate.Length]; WUp = M(w.WUp); BUp = new float[w.BUp.Length];
@@ -60,27 +62,35 @@ public sealed class LayerWeightGrads
 }
 
 /// <summary>Gradients of a metric with respect to every weight (fp32, the layouts of <see cref="ModelWeights"/>).</summary>
-public sealed class WeightGrads
+public sealed partial class WeightGrads
 {
     public float[] Embed, PosEmbed, LnFinal, LnFinalBias, Unembed;
     public LayerWeightGrads[] Layers;
+    /// <summary>Which tensor names the checkpoint holds (for names that vary between exporters, e.g. GPT-2's
+    /// <c>transformer.</c> prefix).</summary>
+    readonly Func<string, bool> _has;
 
-    internal WeightGrads(ModelWeights w)
+    internal WeightGrads(ModelWeights w, ModelConfig c, Func<string, bool> has)
     {
+        _has = has;
         Embed = new float[(long)w.Embed.Rows * w.Embed.Cols];
         PosEmbed = new float[(long)w.PosEmbed.Rows * w.PosEmbed.Cols];
         LnFinal = new float[w.LnFinal.Length]; LnFinalBias = new float[w.LnFinalBias.Length];
         Unembed = new float[(long)w.Unembed.Rows * w.Unembed.Cols];
-        Layers = w.Layers.Select(l => new LayerWeightGrads(l)).ToArray();
+        Layers = w.Layers.Select(l => new LayerWeightGrads(l, c)).ToArray();
     }
 
     /// <summary>
-    /// The gradients under the checkpoint's own tensor names and layouts (Qwen2 / Llama: <c>model.layers.L.…</c>, [out, in];
-    /// with tied embeddings <c>model.embed_tokens.weight</c> holds the embedding's and the unembedding's gradients summed).
+    /// The gradients under the checkpoint's own tensor names, shapes and layouts: Qwen2 / Llama / Mistral
+    /// <c>model.layers.L.…</c> [out, in]; Phi-3's fused <c>qkv_proj</c> and <c>gate_up_proj</c>; GPT-2's <c>h.L.…</c> (with
+    /// the checkpoint's <c>transformer.</c> prefix when it has one) in Conv1D's [in, out] layout, <c>c_attn</c> [d, 3d];
+    /// GPT-NeoX's per-head interleaved <c>query_key_value</c>. With tied embeddings the embedding's tensor holds the
+    /// embedding's and the unembedding's gradients summed.
     /// </summary>
-    /// <exception cref="NotSupportedException">for GPT-2 checkpoints (fused, [in, out] Conv1D layouts): use the fields.</exception>
+    /// <exception cref="NotSupportedException">for a family whose names are not mapped yet: use the fields.</exception>
     public Dictionary<string, Tensor> ByCheckpointName(ModelConfig c)
     {
+        if (FusedLayoutNames(c) is { } fused) return fused;
         if (c.Design.Norm != NormKind.RmsNorm) throw new NotSupportedException("checkpoint names are mapped for Qwen2/Llama layouts only");
         int d = c.DModel, q = c.NHeads * c.DHead, kv = c.NKvHeads * c.DHead, f = c.DMlp;
         var r = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -130,7 +140,7 @@ public sealed partial class HookedTransformer
         var logits = fwd.Logits!;
         var dLogits = new float[logits.Data.Length];
         double value = metric(logits, dLogits);
-        var wg = weights ? new WeightGrads(Weights) : null;
+        var wg = weights ? new WeightGrads(Weights, Config, _checkpoint.Has) : null;
         var pass = new BackwardPass(this, fwd.Cache, tokens.Length, hookFilter ?? (_ => true), wg);
         pass.Run(tokens, dLogits);
         return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg);

@@ -24,13 +24,8 @@ public sealed partial class Trainer
     {
         string dest = Path.GetFullPath(dir);
         CheckDestination(dest);
-        string parent = Path.GetDirectoryName(dest)!;
-        string prefix = $".{Path.GetFileName(dest)}.tmp-";
-        LeftoverFiles.RemoveDead(parent, prefix);
-        string tmp = Path.Combine(parent, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
+        AtomicFolder.Write(dest, tmp =>
         {
-            Directory.CreateDirectory(tmp);
             File.WriteAllText(Path.Combine(tmp, "config.json"), Parameters.ConfigJson + "\n");
             SafeTensorsWriter.WriteF32(Path.Combine(tmp, "model.safetensors"), Parameters.Tensors(), new Dictionary<string, string> { ["format"] = "pt" });
             SafeTensorsWriter.WriteF32(Path.Combine(tmp, OptimizerFile),
@@ -39,25 +34,7 @@ public sealed partial class Trainer
                 foreach (var name in TokenizerFiles)
                     if (File.Exists(Path.Combine(_tokenizerDir, name))) File.Copy(Path.Combine(_tokenizerDir, name), Path.Combine(tmp, name));
             File.WriteAllText(Path.Combine(tmp, StateFile), StateJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            if (Directory.Exists(dest))
-            {
-                string old = tmp + ".old";
-                Directory.Move(dest, old);
-                Directory.Move(tmp, dest);
-                Directory.Delete(old, recursive: true);
-            }
-            else Directory.Move(tmp, dest);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(tmp);
-            throw new SharpLensException(ExitCode.Output, $"cannot write {dest}: {e.Message}", e);
-        }
-        catch
-        {
-            TryDelete(tmp);
-            throw;
-        }
+        });
     }
 
     JsonObject StateJson() => new()
@@ -128,10 +105,5 @@ public sealed partial class Trainer
             t._log.Add(new TrainLogEntry(e!["step"]!.GetValue<int>(), e["loss"]!.GetValue<double>(), e["batch_accuracy"]!.GetValue<double>(),
                 e["heldout_accuracy"]?.GetValue<double>()));
         return t;
-    }
-
-    static void TryDelete(string dir)
-    {
-        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); } catch { /* best effort */ }
     }
 }

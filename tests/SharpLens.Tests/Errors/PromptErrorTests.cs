@@ -81,8 +81,19 @@ public class PromptErrorTests
         json["sliding_window"] = 8;
         json["max_window_layers"] = 3;
         var c = ModelConfig.Parse(json.ToJsonString());
-        Assert.Equal(expected, c.SlidingWindow);
-        if (expected != null) Assert.Equal(fromLayer, c.SlidingWindowFromLayer);
+        // One window per layer: none below fromLayer, the window from it on; no list at all where no layer has one.
+        int?[]? layers = expected == null ? null : Enumerable.Range(0, c.NLayers).Select(l => l >= fromLayer ? expected : null).ToArray();
+        Assert.Equal(layers, c.LayerWindows);
+        for (int l = 0; l < c.NLayers; l++) Assert.Equal(layers?[l], c.WindowAt(l));
+    }
+
+    [Fact]
+    public void WindowsFromLayer_FillsTheLayersFromThatOneOn()
+    {
+        Assert.Equal(new int?[] { null, null, 5, 5 }, ModelConfig.WindowsFromLayer(4, 5, fromLayer: 2));
+        Assert.Equal(new int?[] { 5, 5, 5 }, ModelConfig.WindowsFromLayer(3, 5));
+        Assert.Null(ModelConfig.WindowsFromLayer(3, null));
+        Assert.Null(ModelConfig.WindowsFromLayer(3, 5, fromLayer: 3));   // max_window_layers ≥ layers: no windowed layer
     }
 
     /// <summary>Qwen2's max_window_layers: layers below it attend to everything (Hugging Face's default layer_types).</summary>
@@ -105,7 +116,7 @@ public class PromptErrorTests
     /// <summary>A prompt longer than an active sliding window is computed (the window is in the attention kernel).</summary>
     [Fact]
     public void PromptLongerThanAnActiveSlidingWindow_IsAccepted() =>
-        Assert.Null(Record.Exception(() => PromptSet.Prepare(Tok, Config with { SlidingWindow = 8 }, PromptSet.SeedClean, PromptSet.SeedCorrupted,
+        Assert.Null(Record.Exception(() => PromptSet.Prepare(Tok, Config with { LayerWindows = ModelConfig.WindowsFromLayer(Config.NLayers, 8) }, PromptSet.SeedClean, PromptSet.SeedCorrupted,
             PromptSet.SeedAnswer, PromptSet.SeedWrong)));
 
     [Fact]

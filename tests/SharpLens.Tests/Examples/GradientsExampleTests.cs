@@ -40,4 +40,41 @@ public class GradientsExampleTests
             }
         }
     }
+
+    /// <summary>On the families without an autograd reference (their gradients are checked by finite differences in
+    /// tests/Gradients): the example's hooks and loss are the library's, and its weights are every tensor of the
+    /// checkpoint under its own name and shape (GPT-2's Conv1D layout, GPT-NeoX's interleaved query_key_value, Phi-3's
+    /// fused projections).</summary>
+    [Theory]
+    [InlineData("tiny-gpt2")]
+    [InlineData("tiny-gpt-neox")]
+    [InlineData("tiny-phi3-variant")]
+    public void Example_RunsOnTheFamilyFixtures(string fixture)
+    {
+        string dir = Fixtures.Dir(fixture);
+        var output = JsonNode.Parse(ExampleRunner.JsonLine(ExampleRunner.Run(ExampleRunner.Script("gradients.cs"), dir).Out))!;
+
+        using var m = SharpLens.Model.HookedTransformer.Load(dir);
+        int[] clean = m.ToTokens(SharpLens.Experiments.PromptSet.SeedClean), corrupted = m.ToTokens(SharpLens.Experiments.PromptSet.SeedCorrupted);
+        int answer = m.ToSingleToken(SharpLens.Experiments.PromptSet.SeedClean, " Mango"), wrong = m.ToSingleToken(SharpLens.Experiments.PromptSet.SeedCorrupted, " Orange");
+        Assert.Equal(m.Backward(clean, SharpLens.Model.Metrics.NextTokenLoss(clean), _ => false).Metric, (double)output["loss"]!, 5);
+        var hooks = output["hooks"]!.AsObject();
+        Assert.Contains($"blocks.{m.Config.NLayers - 1}.hook_mlp_out", hooks.Select(h => h.Key));
+        var g = m.Backward(corrupted, SharpLens.Model.Metrics.LogitDiff(answer, wrong), name => hooks.ContainsKey(name));
+        foreach (var (name, got) in hooks)
+        {
+            var expected = g.HookGrads[name];
+            Assert.Equal(expected.Shape[1..], got!["shape"]!.AsArray().Select(v => (int)v!));
+            var data = got["data"]!.AsArray().Select(v => (float)v!).ToArray();
+            double max = expected.Data.Max(Math.Abs);
+            for (int i = 0; i < data.Length; i++)
+                Assert.True(Math.Abs(data[i] - expected.Data[i]) <= 1e-5 * Math.Max(1, max), $"{fixture} {name}[{i}]: {data[i]} vs {expected.Data[i]}");
+        }
+        using var c = SharpLens.Loading.Checkpoint.Open(dir);
+        var weights = output["weights"]!.AsObject();
+        var tensors = SharpLens.Loading.Checkpoint.ExpectedTensors(c.Config, c.Has).ToList();
+        Assert.Equal(tensors.Select(t => t.Name).Order(), weights.Select(w => w.Key).Order());
+        foreach (var (name, shape) in tensors)
+            Assert.Equal(shape, weights[name]!["shape"]!.AsArray().Select(v => (long)v!));
+    }
 }

@@ -69,7 +69,7 @@ public class EdgeAttributionTests
             void Shift(HookContext ctx) { for (int i = 0; i < delta.Length; i++) ctx.Data[i] += (float)t * delta[i]; }
             if (r.Port == Port.Logits) return Ld(M.RunWithHooksAndCache([Corrupted], Interpolated(alpha).Add(n.ResidPost, Shift), _ => false).Logits);
             // A second run with the stream shifted where the receiver reads it; the receiver's own activation comes from there.
-            string at = r.Port == Port.Mlp ? n.ResidMid : n.ResidPre;
+            string at = r.Port == Port.Mlp && Graph.Sequential ? n.ResidMid : n.ResidPre;   // a parallel block's MLP reads its input
             string take = r.Port switch { Port.Q => n.Q, Port.K => n.K, Port.V => n.V, _ => n.Ln2Normalized };
             var moved = M.Forward([Corrupted], new RunOptions { Hooks = Interpolated(alpha).Add(at, Shift), CacheFilter = x => x == take }).Cache[take].Data;
             var hooks = Interpolated(alpha).Add(take, ctx =>
@@ -98,6 +98,7 @@ public class EdgeAttributionTests
     [InlineData("tiny-qwen2", 1)]
     [InlineData("tiny-gpt2", 1)]
     [InlineData("tiny-phi3", 1)]
+    [InlineData("tiny-gpt-neox", 1)]   // parallel residual: a layer's MLP reads the block input, not its heads
     [InlineData("setcomp-demo", 2)]
     public void EdgeScoresAreTheDerivativeAlongTheSendersDifference(string fixture, int igSteps)
     {
@@ -126,6 +127,7 @@ public class EdgeAttributionTests
     [InlineData("setcomp-demo")]
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-gpt-neox")]
     public void ASendersEdgeScoresSumToItsNodeAtp(string fixture)
     {
         using var s = new Setup(fixture);

@@ -87,6 +87,7 @@ public class AtpDefinitionTests
     [InlineData("tiny-qwen2")]
     [InlineData("setcomp-demo")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-gpt-neox")]
     public void PlainAtp_EveryKey_IsTheDirectionalDerivativeAlongTheCleanActivation(string fixture)
     {
         var c = Load(fixture);

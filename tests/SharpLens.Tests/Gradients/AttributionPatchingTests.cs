@@ -20,6 +20,13 @@ public class AttributionPatchingTests
     [InlineData("tiny-llama")]
     [InlineData("setcomp-demo")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-gpt2-variant")]
+    [InlineData("tiny-gpt-neox")]
+    [InlineData("tiny-gpt-neox-v5")]
+    [InlineData("tiny-phi3")]
+    [InlineData("tiny-phi3-variant")]
+    [InlineData("tiny-mistral")]
+    [InlineData("tiny-mistral-window")]
     public void AtpKeysMatchTheReference(string fixture)
     {
         var r = Fixtures.Json(fixture, "reference_next.json");

@@ -5,11 +5,23 @@ using Xunit;
 namespace SharpLens.Tests.Gradients;
 
 /// <summary>Hook gradients by finite differences where there is no autograd reference (GPT-2: LayerNorm, learned
-/// positions, a plain GELU MLP): the directional derivative along a random direction, measured by perturbing the hook
-/// through a forward hook, against Σ grad ⊙ direction.</summary>
+/// positions, a plain GELU MLP; GPT-NeoX: parallel residual, interleaved q/k/v, partial rotary; Phi-3: fused projections,
+/// partial rotary; Mistral: a sliding window shorter than the prompt): the directional derivative along a random
+/// direction, measured by perturbing the hook through a forward hook, against Σ grad ⊙ direction.</summary>
 public class FiniteDifferenceGradTests
 {
-    const string Prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1";
+    internal const string Prompt = "Man has four fruits, Peach, Orange, Grape and Mango - 1 Peach 1 Mango 1 Grape and 1";
+
+    /// <summary>f′(0) by the five-point central difference (8(f(ε) − f(−ε)) − (f(2ε) − f(−2ε))) / 12ε, in double: its
+    /// error is O(ε⁴), so curvature (a softmax downstream of a perturbed pattern) does not pass for a wrong gradient.</summary>
+    internal static double CentralDifference(Func<float, double> f, float eps) =>
+        (8.0 * (f(eps) - f(-eps)) - (f(2 * eps) - f(-2 * eps))) / (12.0 * eps);
+
+    /// <summary>A finite difference against the gradient's value: within 2 % of the larger of |gradient| and
+    /// <paramref name="scale"/> (fp32 rounding of the forward, divided by 2ε).</summary>
+    internal static void AssertClose(double numeric, double analytic, double scale, string what) =>
+        Assert.True(Math.Abs(numeric - analytic) <= 2e-2 * Math.Max(scale, Math.Abs(analytic)),
+            $"{what}: finite difference {numeric:g6}, gradient {analytic:g6}");
 
     static double LogitDiff(HookedTransformer m, int[] ids, int a, int b, string hook, float[] dir, float eps)
     {
@@ -25,20 +37,33 @@ public class FiniteDifferenceGradTests
     [Theory]
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-gpt2-gelu")]
+    [InlineData("tiny-gpt2-variant")]
     [InlineData("tiny-qwen2")]
+    [InlineData("tiny-llama")]
+    [InlineData("tiny-gpt-neox")]
+    [InlineData("tiny-gpt-neox-v5")]
+    [InlineData("tiny-phi3")]
+    [InlineData("tiny-phi3-variant")]
+    [InlineData("tiny-mistral")]
+    [InlineData("tiny-mistral-window")]
     public void DirectionalDerivativesMatchFiniteDifferences(string fixture)
     {
         using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
         var ids = m.ToTokens(Prompt);
-        int a = m.ToSingleToken(" Mango"), b = m.ToSingleToken(" Orange"), L = m.Config.NLayers;
+        int a = m.ToSingleToken(Prompt, " Mango"), b = m.ToSingleToken(Prompt, " Orange"), L = m.Config.NLayers;
         var g = m.Backward(ids, Metrics.LogitDiff(a, b));
         var names = new List<string> { HookNames.Embed, HookNames.LnFinalNormalized, $"blocks.{L - 1}.hook_resid_post" };
         if (m.Config.Design.Positions == Loading.PositionKind.LearnedAbsolute) names.Add(HookNames.PosEmbed);
         foreach (int l in new[] { 0, L - 1 })
         {
             var n = m.HookNames.Layers[l];
-            names.AddRange([n.ResidPre, n.Ln1Normalized, n.Q, n.K, n.V, n.Scores, n.Pattern, n.Z, n.AttnOut, n.ResidMid, n.Ln2Normalized, n.MlpPre, n.MlpPost, n.MlpOut]);
+            names.AddRange([n.ResidPre, n.Ln1Normalized, n.Q, n.K, n.V, n.Scores, n.Pattern, n.Z, n.AttnOut, n.Ln2Normalized, n.MlpPre, n.MlpPost, n.MlpOut]);
+            if (m.Config.Design.Residual == Loading.ResidualKind.Sequential) names.Add(n.ResidMid);
+            if (m.Config.Design.Positions == Loading.PositionKind.Rotary) names.AddRange([n.RotQ, n.RotK]);
+            if (m.Config.Design.Mlp == Loading.MlpKind.Gated) names.Add(n.MlpPreLinear);
         }
+        // A parallel block has no hook_resid_mid (TransformerLens' parallel_attn_mlp), so no gradient is made up for one.
+        Assert.Equal(m.Config.Design.Residual == Loading.ResidualKind.Sequential, g.HookGrads.ContainsKey(m.HookNames.Layers[0].ResidMid));
         var rng = new Random(5);
         foreach (var name in names)
         {
@@ -51,10 +76,8 @@ public class FiniteDifferenceGradTests
                 for (int i = 0; i < dir.Length; i++) if (float.IsNegativeInfinity(acts[i])) dir[i] = 0;
             }
             double analytic = grad.Zip(dir, (x, y) => (double)x * y).Sum();
-            const float eps = 3e-3f;
-            double numeric = (LogitDiff(m, ids, a, b, name, dir, eps) - LogitDiff(m, ids, a, b, name, dir, -eps)) / (2 * eps);
-            Assert.True(Math.Abs(numeric - analytic) <= 2e-2 * Math.Max(1, Math.Abs(analytic)),
-                $"{fixture} {name}: finite difference {numeric:g6}, gradient {analytic:g6}");
+            double numeric = CentralDifference(eps => LogitDiff(m, ids, a, b, name, dir, eps), 3e-3f);
+            AssertClose(numeric, analytic, 1, $"{fixture} {name}");
         }
     }
 

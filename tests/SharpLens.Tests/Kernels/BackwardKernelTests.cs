@@ -119,6 +119,32 @@ public sealed unsafe class BackwardKernelTests
         finally { NativeMemory.Free((void*)data); }
     }
 
+    /// <summary>GPT-NeoX's q/k/v input gradient: dq, dk, dv interleaved as the fused [H, 3, e] rows and multiplied by the
+    /// fused matrix as stored (one GEMM) equals the naive sum over heads of each part through its own rows.</summary>
+    [Fact]
+    public void InterleavedQkvInputGrad_MatchesPerHeadNaive()
+    {
+        const int T = 7, H = 3, e = 4, d = 10;
+        var rng = new Random(23);
+        var fused = Rand(rng, 3 * H * e * d);                                  // [H, 3, e, d]
+        fixed (float* p = fused)
+        {
+            var w = new WeightMatrix((nint)p, DType.F32, 3 * H * e, d);
+            float[] dq = Rand(rng, T * H * e), dk = Rand(rng, T * H * e), dv = Rand(rng, T * H * e);
+            var expected = new float[T * d];
+            for (int h = 0; h < H; h++)
+                foreach (var (part, g) in new[] { (0, dq), (1, dk), (2, dv) })
+                {
+                    var rows = new float[T * e];                                // [T, e]: head h's slice of this part
+                    for (int t = 0; t < T; t++) g.AsSpan((t * H + h) * e, e).CopyTo(rows.AsSpan(t * e, e));
+                    LinearBackward.InputGradNaive(rows, T, w.RowSlice((3 * h + part) * e, e), expected);
+                }
+            var actual = new float[T * d];
+            LinearBackward.InputGrad(SharpLens.Model.BackwardPass.InterleaveQkv(dq, dk, dv, T, H, e), T, w, actual, new float[T * d]);
+            Close(expected, actual, 1e-5, "dh");
+        }
+    }
+
     /// <summary>d/dx of Σ dy ⊙ f(x) by central differences in double through <paramref name="f"/>.</summary>
     static float[] NumericGrad(float[] x, float[] dy, Func<float[], float[]> f, double h = 1e-3)
     {
@@ -159,10 +185,12 @@ public sealed unsafe class BackwardKernelTests
         Close(NumericGrad(x, dy, forward), dxN, 2e-3, "finite differences");
     }
 
-    [Fact]
-    public void RotaryInverse_IsTheTranspose()
+    [Theory]
+    [InlineData(0)]   // every dimension of the head rotates
+    [InlineData(4)]   // partial rotary (GPT-NeoX's rotary_pct, Phi-3's partial_rotary_factor): 4 of 16 dims
+    public void RotaryInverse_IsTheTranspose(int rotaryDims)
     {
-        var rot = new Rotary(16, 10000, null);
+        var rot = new Rotary(16, 10000, null, rotaryDims);
         var rng = new Random(3);
         float[] x = Rand(rng, 32), y = Rand(rng, 32), rx = (float[])x.Clone(), ry = (float[])y.Clone();
         rot.Apply(rx, 7);

@@ -13,12 +13,6 @@ public class HookApiTests : IDisposable
 
     public void Dispose() => _model.Dispose();
 
-    static void AssertSame(ReadOnlySpan<float> a, ReadOnlySpan<float> b, float tol = 1e-4f)
-    {
-        Assert.Equal(a.Length, b.Length);
-        for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= tol * (1 + Math.Abs(a[i])), $"[{i}] {a[i]} vs {b[i]}");
-    }
-
     [Fact]
     public void CacheHasEveryHookPointWithItsShape()
     {
@@ -48,7 +42,7 @@ public class HookApiTests : IDisposable
         var last = new Tensor(new float[2], 1, 1, 2);
         var picked = _model.Forward(clean, new RunOptions { Logits = LogitsMode.Last, LogitTokens = [5, 9], LogitsInto = last });
         Assert.Same(last, picked.Logits);
-        AssertSame([into[0, _tokens.Length - 1, 5], into[0, _tokens.Length - 1, 9]], last.Data);  // another path: not bitwise
+        NumericAssert.Close([into[0, _tokens.Length - 1, 5], into[0, _tokens.Length - 1, 9]], last.Data);  // another path: not bitwise
     }
 
     [Fact]
@@ -88,7 +82,7 @@ public class HookApiTests : IDisposable
         for (int p = 0; p < T; p++)
             for (int h = 0; h < c.NHeads; h++)
                 for (int i = 0; i < d; i++) sum[p * d + i] += result[(p * c.NHeads + h) * d + i];
-        AssertSame(attnOut, sum, 1e-4f);
+        NumericAssert.Close(attnOut, sum, 1e-4f);
     }
 
     [Fact]
@@ -107,15 +101,15 @@ public class HookApiTests : IDisposable
         Assert.NotEqual(plain.Data[^1], ablated.Slice(0)[^1]);
         // the same ablation expressed through the cache: attn_out is zero, resid_mid == resid_pre
         var r = _model.Forward([_tokens.Clean], new RunOptions { Hooks = hooks, CacheFilter = n => n.StartsWith("blocks.1.hook_resid") });
-        AssertSame(r.Cache["blocks.1.hook_resid_pre"].Data, r.Cache["blocks.1.hook_resid_mid"].Data, 0);
+        NumericAssert.Close(r.Cache["blocks.1.hook_resid_pre"].Data, r.Cache["blocks.1.hook_resid_mid"].Data, 0);
     }
 
     [Fact]
     public void BatchedPromptsMatchSeparateRuns()
     {
         var both = _model.Run([_tokens.Clean, _tokens.Corrupted]);
-        AssertSame(_model.Run([_tokens.Clean]).Data, both.Slice(0));
-        AssertSame(_model.Run([_tokens.Corrupted]).Data, both.Slice(1));
+        NumericAssert.Close(_model.Run([_tokens.Clean]).Data, both.Slice(0));
+        NumericAssert.Close(_model.Run([_tokens.Corrupted]).Data, both.Slice(1));
     }
 
     [Fact]
@@ -123,7 +117,7 @@ public class HookApiTests : IDisposable
     {
         var (logits, cache) = _model.RunWithCache([_tokens.Clean]);
         for (int l = 0; l < _model.Config.NLayers; l++)
-            AssertSame(logits.Data, _model.RunFromLayer(l, cache[$"blocks.{l}.hook_resid_pre"]).Data);
+            NumericAssert.Close(logits.Data, _model.RunFromLayer(l, cache[$"blocks.{l}.hook_resid_pre"]).Data);
     }
 
     [Fact]
@@ -140,7 +134,7 @@ public class HookApiTests : IDisposable
                     StartLayer = layer, StartResidual = new Tensor(resid, 1, T - q0, d), QStart = q0,
                     Prefix = KvPrefix.FromCache(cache, _model.HookNames, q0), Logits = LogitsMode.Last,
                 });
-                AssertSame(logits.Data.AsSpan((T - 1) * V, V), r.Logits!.Data);
+                NumericAssert.Close(logits.Data.AsSpan((T - 1) * V, V), r.Logits!.Data);
             }
     }
 

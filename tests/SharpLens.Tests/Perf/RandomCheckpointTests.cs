@@ -90,7 +90,7 @@ public class RandomCheckpointTests
             if (tok.AddsBos) Assert.Equal(configJson["bos_token_id"]!.GetValue<int>(), tok.SpecialPrefix[0]);
             Assert.Equal(spec.Architecture, configJson["architectures"]![0]!.GetValue<string>());
             using var m = HookedTransformer.Load(dir);
-            // Per-layer windows (Gemma 2, Phi-3) are an array: compared by value beside the rest of the record.
+            // Per-layer windows are an array: compared by value beside the rest of the record.
             Assert.Equal(spec.ToConfig() with { LayerWindows = null }, m.Config with { LayerWindows = null });
             Assert.Equal(spec.ToConfig().LayerWindows, m.Config.LayerWindows);
             Assert.Equal(tok.AddsBos, m.ToTokens(PromptSet.SeedClean)[0] == configJson["bos_token_id"]!.GetValue<int>());

@@ -23,7 +23,7 @@ internal sealed class Gemma2Family : IModelFamily
         string act = r.OptString("hidden_activation") ?? r.OptString("hidden_act") ?? "gelu_pytorch_tanh";
         int dHead = r.OptInt("head_dim") ?? 256;
         if (dHead % 2 != 0) throw SharpLensException.Checkpoint($"{r.Path}: head_dim {dHead} must be even for rotary embeddings");
-        int? window = r.Has("sliding_window") ? r.OptInt("sliding_window") : 4096;
+        int? window = r.SlidingWindow();
         var types = r.OptStrings("layer_types");
         if (types != null && types.Length != c.NLayers)
             throw SharpLensException.Checkpoint($"{r.Path}: layer_types has {types.Length} entries for {c.NLayers} layers");

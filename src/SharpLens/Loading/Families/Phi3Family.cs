@@ -28,7 +28,7 @@ internal sealed class Phi3Family : IModelFamily
             QkvBias = false,
             MlpBias = false,
             Design = c.Design with { RotaryFraction = factor },
-            LayerWindows = window is { } w ? Enumerable.Repeat<int?>(w, c.NLayers).ToArray() : null,
+            LayerWindows = ModelConfig.WindowsFromLayer(c.NLayers, window),
         };
     }
 

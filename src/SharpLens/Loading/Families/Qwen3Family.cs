@@ -15,7 +15,7 @@ internal sealed class Qwen3Family : IModelFamily
     public ModelConfig ReadConfig(ModelConfig.Reader r, string architecture)
     {
         var c = ModelConfig.ReadLlamaStyle(r, architecture);
-        return c with { Design = c.Design with { QkNorm = true } };
+        return c with { Design = c.Design with { QkNorm = true }, LayerWindows = r.QwenLayerWindows() };
     }
 
     public IEnumerable<(string Name, long[] Shape)> Tensors(ModelConfig c, Func<string, bool> has)
