@@ -19,6 +19,9 @@ public sealed record BenchOptions
     /// <summary>Only the forward (no GEMM or peak probes, no study): for pairing it, run by run, with another
     /// implementation's forward on the same machine (<c>tools/pair_with_torch.py</c>).</summary>
     public bool ForwardOnly { get; init; }
+    /// <summary>Everything but the exact study (and the dataset study): the GEMM probes, the forward, the gradients and
+    /// the AtP study, in minutes less on a large model.</summary>
+    public bool SkipStudy { get; init; }
     /// <summary>Timed forwards after the warm-up (median reported).</summary>
     public int ForwardRuns => Quick ? 3 : 7;
     public TimeSpan GemmBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.5);
@@ -110,6 +113,14 @@ public static class ModelBenchmark
             PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
 
         MeasureGradients(model, prompts, forward, options, o, log, ct);
+        if (options.SkipStudy)
+        {
+            o["study_skipped"] = true;
+            o["load_average"] = LoadAverage();
+            o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+            o["notes"] = Notes(o);
+            return o;
+        }
 
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
@@ -212,11 +223,13 @@ public static class ModelBenchmark
         double[] Timed(int count, Action run)
         {
             run();                                                           // warm-up (JIT, first-touch pages)
+            StageTimer.Reset();
             return Enumerable.Range(0, count).Select(_ => { ct.ThrowIfCancellationRequested(); var sw = Stopwatch.StartNew(); run(); return sw.Elapsed.TotalSeconds; }).ToArray();
         }
         double fb = Median(Timed(options.Quick ? 1 : 3, () => model.Backward(t.Clean, metric)));
         o["forward_backward_s"] = Round(fb, 4);
         o["forward_backward_forward_units"] = Round(fb / forward, 2);
+        if (StageTimer.Snapshot() is { } bp) o["forward_backward_profile_s"] = bp;
         log?.Invoke("the study's sweeps by attribution patching (--method atp)");
         var atpOptions = new StudyOptions { Method = StudyMethod.Atp, Experiments = new HashSet<string> { StudyExperiments.Baselines } };
         double atp = Median(Timed(options.Quick ? 1 : 3, () => Study.Run(model, t, atpOptions, _ => true, null, ct)));

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using SharpLens.Diagnostics;
 using SharpLens.Kernels;
 using SharpLens.Loading;
 
@@ -89,7 +90,28 @@ internal sealed partial class BackwardPass
 
     void Grad(string name, ReadOnlySpan<float> g, params int[] shape)
     {
-        if (_want(name)) Grads[name] = new Tensor(g.ToArray(), [1, .. shape]);
+        if (!_want(name)) return;
+        long t0 = StageTimer.Start();
+        var copy = GC.AllocateUninitializedArray<float>(g.Length);       // no zeroing: every element is written next
+        g.CopyTo(copy);
+        Grads[name] = new Tensor(copy, [1, .. shape]);
+        StageTimer.Stop(Stage.BackwardHookGrads, t0);
+    }
+
+    /// <summary>dx[T, K] += dy[T, N] · W.</summary>
+    void Dx(ReadOnlySpan<float> dy, WeightMatrix w, float[] dx)
+    {
+        long t0 = StageTimer.Start();
+        LinearBackward.InputGrad(dy, _t, w, dx, Scratch((long)_t * w.Cols));
+        StageTimer.Stop(Stage.BackwardInputGrad, t0);
+    }
+
+    /// <summary>dW[N, K] += dyᵀ · x and db += Σ_rows dy, for dy [T, N] and x [T, K].</summary>
+    void Dw(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int n, int k, float[] dW, float[] db)
+    {
+        long t0 = StageTimer.Start();
+        LinearBackward.WeightGrad(dy, x, _t, n, k, dW, db, Scratch((long)n * (_t + k)));
+        StageTimer.Stop(Stage.BackwardWeightGrad, t0);
     }
 
     /// <summary>Backpropagates dLogits [T, V] to every hook (and to the weights when asked).</summary>
@@ -97,11 +119,13 @@ internal sealed partial class BackwardPass
     {
         int d = _c.DModel, T = _t, V = dLogits.Length / T;
         var w = _m.Weights;
-        var h = NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias);   // [T, d]
-        if (_c.FinalSoftcap is { } cap) dLogits = UncappedLogitGrad(dLogits, h, T, V, (float)cap);   // Gemma 2: c·tanh(logit/c)
+        float[]? h = _wg != null || _c.FinalSoftcap is not null ? NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias) : null;   // [T, d]
+        if (_c.FinalSoftcap is { } cap) dLogits = UncappedLogitGrad(dLogits, h!, T, V, (float)cap);   // Gemma 2: c·tanh(logit/c)
         var dh = new float[T * d];
+        long t0 = StageTimer.Start();
         UnembedInputGrad(dLogits, T, V, w.Unembed, dh);
-        if (_wg != null) LinearBackward.WeightGrad(dLogits, h, T, V, d, _wg.Unembed, default, Scratch((long)V * (T + d)));
+        StageTimer.Stop(Stage.BackwardInputGrad, t0);
+        if (_wg != null) Dw(dLogits, h!, V, d, _wg.Unembed, []);
         NormalizedGrad(HookNames.LnFinalNormalized, dh, w.LnFinal, T, d);
         var dx = new float[T * d];                                         // the residual stream's gradient [T, d]
         NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
@@ -167,6 +191,7 @@ internal sealed partial class BackwardPass
     /// <summary>Backward of the model's norm for every row: dx += ∂/∂x, and the weight (and bias) gradients when kept.</summary>
     void NormRows(float[] x, float[] scale, float[] w, ReadOnlySpan<float> dy, Span<float> dx, float[]? dw, float[]? db)
     {
+        long t0 = StageTimer.Start();
         int d = w.Length, rows = x.Length / d;
         var tmp = Scratch(2 * d);
         for (int r = 0; r < rows; r++)
@@ -175,5 +200,6 @@ internal sealed partial class BackwardPass
             if (_design.Norm == NormKind.RmsNorm) NormBackward.Rms(xr, scale[r], w, dyr, dxr, dw, tmp);
             else NormBackward.Layer(xr, scale[r], w, dyr, dxr, dw, db, tmp);
         }
+        StageTimer.Stop(Stage.BackwardElementwise, t0);
     }
 }
