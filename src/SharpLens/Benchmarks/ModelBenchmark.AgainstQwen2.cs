@@ -35,7 +35,12 @@ public static partial class ModelBenchmark
             int rounds = options.Quick ? 3 : 9;
             log?.Invoke($"{rounds} rounds of one forward each, alternating ({ids.Length} tokens, logits at every position)");
             var (family, qwen2) = Alternate(model, twin, ids, rounds, ct);
-            o["against_qwen2"] = Compare(c, twin.Config, ids.Length, family, qwen2, FamilyOnly(model));
+            var q = Compare(c, twin.Config, ids.Length, family, qwen2, FamilyOnly(model));
+            // Where the mapped matrices start within a cache line: the checkpoint's header length decides it, and the bf16
+            // kernels run misaligned weights at ~0.6× (docs/benchmarks.md); the twin's are aligned (RandomCheckpoint).
+            q["family_weight_offsets_mod_64"] = Offsets(model);
+            q["qwen2_weight_offsets_mod_64"] = Offsets(twin);
+            o["against_qwen2"] = q;
         }
         finally
         {
@@ -104,6 +109,15 @@ public static partial class ModelBenchmark
             ["note"] = "the twin is Qwen2 at the same d_model, layers, heads, kv heads, head_dim, d_mlp, vocabulary, tying and "
                 + "weight dtype; what Qwen2 cannot express (family_only) is the family's own cost, counted against it",
         };
+    }
+
+    /// <summary>The distinct byte offsets modulo 64 at which the model's matrices start (0: all on a cache line).</summary>
+    internal static JsonArray Offsets(HookedTransformer m)
+    {
+        var w = m.Weights;
+        var mats = w.Layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.WGate, l.WUp, l.WDown, l.QkvInterleaved })
+            .Append(w.Unembed).Where(x => x.Data != 0);
+        return new JsonArray(mats.Select(x => (int)(x.Data % 64)).Distinct().Order().Select(v => (JsonNode?)v).ToArray());
     }
 
     /// <summary>What the model computes that its Qwen2 twin does not (or computes otherwise), in words.</summary>

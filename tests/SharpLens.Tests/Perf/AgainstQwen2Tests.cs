@@ -68,6 +68,33 @@ public class AgainstQwen2Tests
         finally { Directory.Delete(root, recursive: true); }
     }
 
+    /// <summary>make-random starts every shard's data on a 64-byte boundary (header padded with spaces), so mapped
+    /// weights sit on cache lines whatever the header's length (each tensor after the first where the sizes before it are
+    /// multiples of 64 bytes, as every real width is).</summary>
+    [Fact]
+    public void RandomCheckpoint_StartsItsDataOnA64ByteBoundary()
+    {
+        string root = Fixtures.TempDir("twin-align");
+        try
+        {
+            foreach (var layers in new[] { 1, 2, 3 })
+            {
+                string d = Path.Combine(root, $"m{layers}");
+                RandomCheckpoint.Write(RandomCheckpoint.Preset("gemma-2-2b").Small().WithLayers(layers), d, 0);
+                foreach (var f in Directory.GetFiles(d, "*.safetensors"))
+                {
+                    using var s = File.OpenRead(f);
+                    var len = new byte[8];
+                    s.ReadExactly(len);
+                    Assert.Equal(0, (8 + BitConverter.ToInt64(len)) % 64);
+                }
+                using var m = HookedTransformer.Load(d);
+                Assert.Equal(0, m.Weights.Embed.Data % 64);   // the first tensor of the first shard
+            }
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
     /// <summary>The comparison's keys on each family fixture: both models timed the same number of rounds, the twin's
     /// shapes, GFLOP/s consistent with each one's FLOPs and median time, the ratio theirs, the family's extras named,
     /// and the temporary twin deleted.</summary>
@@ -94,6 +121,8 @@ public class AgainstQwen2Tests
         double ratio = q["family_gflops"]!.GetValue<double>() / q["qwen2_gflops"]!.GetValue<double>();
         Assert.Equal(ratio, q["gflops_ratio"]!.GetValue<double>(), 0.01 * ratio + 0.002);   // both GFLOP/s are rounded
         Assert.True(o["peak_rss_gb"]!.GetValue<double>() > 0);
+        Assert.Equal([0], q["qwen2_weight_offsets_mod_64"]!.AsArray().Select(v => v!.GetValue<int>()));   // make-random aligns
+        Assert.All(q["family_weight_offsets_mod_64"]!.AsArray(), v => Assert.InRange(v!.GetValue<int>(), 0, 63));
         Assert.False(o.ContainsKey("study_s"));
         var only = q["family_only"]!.AsArray().Select(v => v!.GetValue<string>()).ToList();
         Assert.NotEmpty(only);
