@@ -32,7 +32,8 @@ public static partial class ModelBenchmark
         {
             RandomCheckpoint.Write(spec, dir, seed: 1, ct: ct);
             using var twin = HookedTransformer.Load(dir);
-            int rounds = options.Quick ? 3 : 9;
+            int rounds = options.Quick ? 4 : 10;   // even: each model runs first in half the rounds (the second of two
+                                                   // consecutive forwards of one model measured faster)
             log?.Invoke($"{rounds} rounds of one forward each, alternating ({ids.Length} tokens, logits at every position)");
             var (family, qwen2) = Alternate(model, twin, ids, rounds, ct);
             var q = Compare(c, twin.Config, ids.Length, family, qwen2, FamilyOnly(model));

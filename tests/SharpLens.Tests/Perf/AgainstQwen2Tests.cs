@@ -112,8 +112,8 @@ public class AgainstQwen2Tests
         Assert.Equal(c.DModel, q["qwen2_twin"]!["d_model"]!.GetValue<int>());
         Assert.Equal(c.DHead, q["qwen2_twin"]!["d_head"]!.GetValue<int>());
         Assert.Equal(c.VocabSize, q["qwen2_twin"]!["vocab_size"]!.GetValue<int>());
-        Assert.Equal(3, q["rounds"]!.GetValue<int>());
-        Assert.Equal(3, q["round_ratios"]!.AsArray().Count);
+        Assert.Equal(4, q["rounds"]!.GetValue<int>());
+        Assert.Equal(4, q["round_ratios"]!.AsArray().Count);
         int tokens = o["prompt_tokens"]!.GetValue<int>();
         Assert.Equal(Math.Round(ModelBenchmark.ForwardFlops(c, tokens) / 1e9, 3), q["family_gflop"]!.GetValue<double>());
         foreach (var key in new[] { "family_forward_s", "qwen2_forward_s", "family_gflops", "qwen2_gflops", "gflops_ratio", "gflops_ratio_cpu" })
