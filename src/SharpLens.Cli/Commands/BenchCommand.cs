@@ -6,9 +6,11 @@ using Spectre.Console;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>
-/// <c>sharplens bench --model DIR [--json] [--quick] [--forward-only]</c>: GEMM throughput against the FMA peak, the
-/// seed-prompt forward, the whole default study (in forwards, and against a naive one-forward-per-run loop) and the peak
-/// resident set; with --forward-only the forward alone.
+/// <c>sharplens bench --model DIR [--json] [--quick] [--forward-only | --against-qwen2] [--skip-study] [--dataset]</c>:
+/// GEMM throughput against the FMA peak, the seed-prompt forward, forward + backward and the AtP study, the whole
+/// default study (in forwards, and against a naive one-forward-per-run loop) and the peak resident set; with
+/// --forward-only the forward alone, with --skip-study all but the exact study; with --against-qwen2 the forward against
+/// a random Qwen2 checkpoint of the same shapes, timed in alternation.
 /// </summary>
 internal static class BenchCommand
 {
@@ -18,15 +20,22 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "shorter measurements (fewer forwards, short GEMM probes)" };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "only the 25-token forward (no GEMM probes, no study): to pair with another implementation's, as tools/pair_with_torch.py does" };
+        var skipStudy = new Option<bool>("--skip-study") { Description = "everything but the exact default study (GEMM probes, forward, forward + backward, the AtP study): minutes less on a large model" };
         var dataset = new Option<bool>("--dataset") { Description = "also a 16-pair dataset study of generated set-completion pairs (batched across pairs), then single-pair studies of the same pairs with the same experiments: their costs per pair in forwards" };
         var datasetExperiments = new Option<string?>("--dataset-experiments") { Description = $"the experiments of --dataset's two studies (comma-separated; baselines always run; default: {string.Join(",", StudyExperimentsOrder(BenchOptions.DefaultDatasetExperiments))}): {string.Join(", ", Experiments.StudyExperiments.All)}" };
         var datasetOnly = new Option<bool>("--dataset-only") { Description = "with --dataset: only the GEMM probes, the forward and the dataset figures (no gradients, no default study on the seed prompts)" };
-        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly, dataset, datasetExperiments, datasetOnly };
+        var againstQwen2 = new Option<bool>("--against-qwen2") { Description = "only the forward, against a random Qwen2 checkpoint of the same shapes and dtype (written to a temporary folder), the two timed in alternation: each one's GFLOP/s and their ratio" };
+        var cmd = new Command("bench", "Measure GEMM throughput, forward and whole-study time, and peak memory") { model, json, quick, forwardOnly, againstQwen2, skipStudy, dataset, datasetExperiments, datasetOnly };
         cmd.SetAction(p => CliHost.Guard(ct =>
         {
+            foreach (var other in new[] { (forwardOnly, "--forward-only"), (skipStudy, "--skip-study"), (dataset, "--dataset") })
+                if (p.GetValue(againstQwen2) && p.GetValue(other.Item1))
+                    throw SharpLensException.Usage($"--against-qwen2 measures the forward alone; it does not go with {other.Item2}");
             string dir = CliHost.ResolveModel(p.GetValue(model), ct);
             bool asJson = p.GetValue(json);
             bool withDataset = p.GetValue(dataset);
+            if (p.GetValue(skipStudy) && withDataset)
+                throw SharpLensException.Usage("--dataset measures a study: it cannot go with --skip-study");
             if (!withDataset && (p.GetValue(datasetOnly) || p.GetValue(datasetExperiments) != null))
                 throw SharpLensException.Usage("--dataset-only and --dataset-experiments need --dataset");
             IReadOnlySet<string>? experiments = null;
@@ -40,7 +49,7 @@ internal static class BenchCommand
             }
             var options = new BenchOptions
             {
-                Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly), DatasetPairs = withDataset ? 16 : 0,
+                Quick = p.GetValue(quick), ForwardOnly = p.GetValue(forwardOnly), SkipStudy = p.GetValue(skipStudy), AgainstQwen2 = p.GetValue(againstQwen2), DatasetPairs = withDataset ? 16 : 0,
                 DatasetExperiments = experiments, DatasetOnly = p.GetValue(datasetOnly),
             };
             var r = ModelBenchmark.Run(dir, options, step => Console.Error.WriteLine($"bench: {step}…"), ct);
@@ -60,6 +69,19 @@ internal static class BenchCommand
                                $"vocab {m["vocab_size"]}, {m["dtype"]}, {m["weight_gb"]} GB");
         var t = new Table().Title("sharplens bench (wall clock; noisy on a shared machine)").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
         string forwardRow = $"forward, {S("prompt_tokens")} tokens, all logits (median)";
+        if (r["against_qwen2"] is JsonObject q)
+        {
+            t.AddRow($"{m["architecture"]} forward, {S("prompt_tokens")} tokens (median of {q["rounds"]})", $"{q["family_forward_s"]} s ({q["family_gflops"]} GFLOP/s)");
+            t.AddRow("Qwen2 at the same shapes, alternating", $"{q["qwen2_forward_s"]} s ({q["qwen2_gflops"]} GFLOP/s)");
+            t.AddRow("GFLOP/s ratio (family / Qwen2)", $"{q["gflops_ratio"]} (in CPU seconds {q["gflops_ratio_cpu"]})");
+            t.AddRow("ratio per round", string.Join(", ", q["round_ratios"]!.AsArray().Select(v => v!.ToString())));
+            t.AddRow("load average (before / after)", $"{S("load_average_before")} / {S("load_average")}");
+            AnsiConsole.Write(t);
+            var only = q["family_only"]!.AsArray().Select(v => v!.ToString()).ToList();
+            AnsiConsole.MarkupLine("[grey]" + Markup.Escape(only.Count == 0 ? "the twin computes what the model computes"
+                : "counted against the family (Qwen2 cannot express it): " + string.Join("; ", only)) + "[/]");
+            return;
+        }
         if (r["forward_only"] is not null)
         {
             t.AddRow(forwardRow, $"{S("forward_s")} s ({S("forward_gflops")} GFLOP/s)");
@@ -85,6 +107,14 @@ internal static class BenchCommand
         t.AddRow("forward + backward to every hook", $"{S("forward_backward_s")} s = {S("forward_backward_forward_units")} forwards");
         t.AddRow("study sweeps by AtP (--method atp)", $"{S("atp_study_s")} s = {S("atp_study_forward_units")} forwards");
         t.AddRow("peak resident set after gradients", $"{S("peak_rss_gradients_gb")} GB (weights + {S("peak_rss_gradients_over_weights_gb")} GB)");
+        if (r["study_skipped"] is not null)
+        {
+            t.AddRow("default hf study", "skipped (--skip-study)");
+            t.AddRow("load average", S("load_average"));
+            t.AddRow("peak resident set (VmHWM)", $"{S("peak_rss_gb")} GB");
+            AnsiConsole.Write(t);
+            return;
+        }
         t.AddRow("default hf study, seed prompts", $"{S("study_s")} s = {S("study_forward_units")} forwards");
         t.AddRow("naive loop estimate", $"{S("naive_forwards")} forwards ≈ {S("naive_estimate_s")} s");
         t.AddRow("speed-up over the naive loop", $"{S("naive_speedup")}×");

@@ -19,6 +19,12 @@ public sealed record BenchOptions
     /// <summary>Only the forward (no GEMM or peak probes, no study): for pairing it, run by run, with another
     /// implementation's forward on the same machine (<c>tools/pair_with_torch.py</c>).</summary>
     public bool ForwardOnly { get; init; }
+    /// <summary>Everything but the exact study (and the dataset study): the GEMM probes, the forward, the gradients and
+    /// the AtP study, in minutes less on a large model.</summary>
+    public bool SkipStudy { get; init; }
+    /// <summary>Only the forward, against a random Qwen2 checkpoint of the same shapes, the two timed in alternation
+    /// (<c>against_qwen2</c>; no GEMM probes, no study).</summary>
+    public bool AgainstQwen2 { get; init; }
     /// <summary>Timed forwards after the warm-up (median reported).</summary>
     public int ForwardRuns => Quick ? 3 : 7;
     public TimeSpan GemmBudget => TimeSpan.FromSeconds(Quick ? 0.2 : 1.5);
@@ -47,17 +53,27 @@ public sealed record BenchOptions
 /// forward and against a naive loop that does one full forward per patched/ablated run; and the peak resident set.
 /// Timings are wall-clock on whatever else the machine is doing: never assert on them.
 /// </summary>
-public static class ModelBenchmark
+public static partial class ModelBenchmark
 {
     /// <summary>The reference GEMM shapes (Qwen1.5-1.8B's MLP: prompt-batch and single-prompt rows), whatever the model.</summary>
     public const int RefK = 2048, RefN = 5504, RefBigM = 625, RefSkinnyM = 25;
 
-    /// <summary>Runs every measurement (the forward alone with <see cref="BenchOptions.ForwardOnly"/>) on the model in
+    /// <summary>Runs every measurement (the forward alone with <see cref="BenchOptions.ForwardOnly"/>, the forward against
+    /// its Qwen2 twin with <see cref="BenchOptions.AgainstQwen2"/>) on the model in
     /// <paramref name="modelDir"/> (which needs a tokenizer.json) and returns one JSON object; <paramref name="log"/> hears
     /// each step as it starts.</summary>
     public static JsonObject Run(string modelDir, BenchOptions options, Action<string>? log = null, CancellationToken ct = default)
     {
         var o = new JsonObject { ["quick"] = options.Quick, ["machine"] = Machine() };
+        if (options.AgainstQwen2)
+        {
+            using var familyModel = LoadModel(modelDir, o, log, out var tokenizer);
+            o["load_average_before"] = LoadAverage();
+            MeasureAgainstQwen2(familyModel, tokenizer, options, o, log, ct);
+            o["load_average"] = LoadAverage();
+            o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+            return o;
+        }
         if (options.ForwardOnly)
         {
             o["forward_only"] = true;
@@ -110,6 +126,14 @@ public static class ModelBenchmark
             PromptSet.SeedWrong, candidates: PromptSet.SeedCandidates.Split('|'));
 
         MeasureGradients(model, prompts, forward, options, o, log, ct);
+        if (options.SkipStudy)
+        {
+            o["study_skipped"] = true;
+            o["load_average"] = LoadAverage();
+            o["peak_rss_gb"] = Round(PeakRssBytes() / 1e9, 3);
+            o["notes"] = Notes(o);
+            return o;
+        }
 
         log?.Invoke("the default hf study on the seed prompts");
         var runs = new RunCounter();
@@ -212,11 +236,13 @@ public static class ModelBenchmark
         double[] Timed(int count, Action run)
         {
             run();                                                           // warm-up (JIT, first-touch pages)
+            StageTimer.Reset();
             return Enumerable.Range(0, count).Select(_ => { ct.ThrowIfCancellationRequested(); var sw = Stopwatch.StartNew(); run(); return sw.Elapsed.TotalSeconds; }).ToArray();
         }
         double fb = Median(Timed(options.Quick ? 1 : 3, () => model.Backward(t.Clean, metric)));
         o["forward_backward_s"] = Round(fb, 4);
         o["forward_backward_forward_units"] = Round(fb / forward, 2);
+        if (StageTimer.Snapshot() is { } bp) o["forward_backward_profile_s"] = bp;
         log?.Invoke("the study's sweeps by attribution patching (--method atp)");
         var atpOptions = new StudyOptions { Method = StudyMethod.Atp, Experiments = new HashSet<string> { StudyExperiments.Baselines } };
         double atp = Median(Timed(options.Quick ? 1 : 3, () => Study.Run(model, t, atpOptions, _ => true, null, ct)));

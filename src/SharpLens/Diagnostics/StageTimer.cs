@@ -3,8 +3,22 @@ using System.Text.Json.Nodes;
 
 namespace SharpLens.Diagnostics;
 
-/// <summary>Stages of the forward pass and of the vocabulary scans that <see cref="StageTimer"/> accounts for.</summary>
-public enum Stage { Embed, Norm, QkvProj, Rotary, KvGather, Attention, OProj, HeadResults, GateUpProj, SwiGlu, DownProj, Residual, Hooks, LmHead, VocabScan }
+/// <summary>Stages of the forward pass, of the backward pass (<c>Backward*</c>) and of the vocabulary scans that
+/// <see cref="StageTimer"/> accounts for.</summary>
+public enum Stage
+{
+    Embed, Norm, QkvProj, Rotary, KvGather, Attention, OProj, HeadResults, GateUpProj, SwiGlu, DownProj, Residual, Hooks, LmHead, VocabScan,
+    /// <summary>dx = dy · W of every projection (the unembedding's included).</summary>
+    BackwardInputGrad,
+    /// <summary>dW = dyᵀ · x and db (only when weight gradients are asked for).</summary>
+    BackwardWeightGrad,
+    /// <summary>The softmax attention's backward (pattern, scores, q, k, v).</summary>
+    BackwardAttention,
+    /// <summary>Norms (and re-applying a norm's weight to its cached output), activations and inverse rotary.</summary>
+    BackwardElementwise,
+    /// <summary>Copying each hook's gradient into its <c>Tensor</c>.</summary>
+    BackwardHookGrads,
+}
 
 /// <summary>
 /// Wall-clock time per <see cref="Stage"/>, summed over every run, when the environment variable

@@ -94,7 +94,7 @@ internal sealed class AtpRun
             var p = _corr[n.Pattern].Data;                // [H, T, T]
             void Patterns(float[] q, float[] k)
             {
-                Attention.Scores(q, k, 1, T, T, 0, H, G, e, scores, _c.AttnScale(l), _c.WindowAt(l));
+                Attention.Scores(q, k, 1, T, T, 0, H, G, e, scores, _c.AttnScale(l), _c.WindowAt(l), null, (float)(_c.AttnSoftcap ?? 0));
                 Attention.Pattern(scores, T);
             }
             float[] Change(int head) => Enumerable.Range(0, T * T).Select(i => scores[head * T * T + i] - p[head * T * T + i]).ToArray();

@@ -87,8 +87,6 @@ public static class EdgeAttribution
         if (igSteps < 1) throw SharpLensException.Usage($"the number of integrated-gradient steps must be at least 1, not {igSteps}");
         if (model.Config.Design.PostNorms)
             throw SharpLensException.Input("edge attribution patching needs components that add their outputs to the residual stream; Gemma 2's post-norms (ln1_post, ln2_post) normalise the sum of the heads first, so its edges are not defined here");
-        if (model.Config.Design.QkNorm)
-            throw SharpLensException.Input("edge attribution patching does not support per-head q/k norms (Qwen3) yet: the backward pass does not differentiate them");
     }
 
     /// <summary>The hooks whose values are the senders' outputs.</summary>

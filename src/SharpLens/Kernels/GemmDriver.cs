@@ -166,12 +166,15 @@ internal static unsafe class GemmDriver
                     // A's block: packed once for every range (PackAllA), or here.
                     float* pA = packedA != null ? packedA + (long)mPad * pc + (long)ic * kc : packA;
                     if (packedA == null) GemmPack.PackA(a + (long)ic * k + pc, k, mc, kc, MR, packA);
+                    // A K-major B (a Conv1D weight, activations) is packed for the whole block at once, k by k, so that
+                    // each of its stored rows is read once, front to back, not in NR-column pieces kc rows apart.
+                    if (ic == 0 && b.KMajor) GemmPack.PackBRows(b, jc, nc, pc, kc, NR, packB, simdPack);
                     for (int jr = 0; jr < np; jr++)
                     {
                         int nOff = jc + jr * NR;
                         int nr = Math.Min(NR, n1 - nOff);
                         float* bp = packB + (long)jr * kc * NR;
-                        if (ic == 0) GemmPack.PackB(b, nOff, nr, pc, kc, NR, bp, f16Rows, simdPack);
+                        if (ic == 0 && !b.KMajor) GemmPack.PackB(b, nOff, nr, pc, kc, NR, bp, f16Rows, simdPack);
                         float* biasp = first && bias != null ? bias + nOff : null;
                         float* cp = c + (long)ic * ldc + nOff;
                         int tiles = (mc + MR - 1) / MR;

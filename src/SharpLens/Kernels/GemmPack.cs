@@ -83,10 +83,7 @@ internal static unsafe class GemmPack
                 {
                     case DType.F32: new ReadOnlySpan<float>((float*)src.Data + at, nr).CopyTo(row); break;
                     case DType.F16: TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)src.Data + at, nr), row); break;
-                    default:
-                        ushort* b = (ushort*)src.Data + at;
-                        for (int j = 0; j < nr; j++) row[j] = BitConverter.Int32BitsToSingle(b[j] << 16);
-                        break;
+                    default: WidenBf16((ushort*)src.Data + at, dst + (long)k * NR, nr, simd); break;
                 }
                 if (nr < NR) new Span<float>(dst + (long)k * NR + nr, NR - nr).Clear();
             }
@@ -110,6 +107,49 @@ internal static unsafe class GemmPack
                 Transpose<F32Loader>((byte*)scratch, kc, nr, kc, dst, NR, simd, false);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Packs columns [n0, n0+nc) × k in [k0, k0+kc) of a K-major B (row-major [K, N]), widened to fp32, into
+    /// ⌈nc/NR⌉ panels dst[panel][kc][NR] — what <see cref="PackB"/> writes for each panel, zero-filled past nc — reading
+    /// each stored row's nc columns front to back. (Panel by panel, every k touched another page for NR columns: GPT-2's
+    /// Conv1D products at 25 rows measured 0.5× the [N, K] weights' GFLOP/s.)
+    /// </summary>
+    public static void PackBRows(in BOperand src, int n0, int nc, int k0, int kc, int NR, float* dst, bool simd)
+    {
+        int panels = (nc + NR - 1) / NR, ragged = nc - (panels - 1) * NR;
+        long at = (long)k0 * src.Stride + n0, panelFloats = (long)kc * NR;
+        for (int k = 0; k < kc; k++, at += src.Stride)
+            for (int p = 0; p < panels; p++)
+            {
+                int nr = p == panels - 1 ? ragged : NR;
+                float* d = dst + p * panelFloats + (long)k * NR;
+                long s = at + (long)p * NR;
+                switch (src.DType)
+                {
+                    case DType.F32: new ReadOnlySpan<float>((float*)src.Data + s, nr).CopyTo(new Span<float>(d, nr)); break;
+                    case DType.F16: TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)src.Data + s, nr), new Span<float>(d, nr)); break;
+                    default: WidenBf16((ushort*)src.Data + s, d, nr, simd); break;
+                }
+                if (nr < NR) new Span<float>(d + nr, NR - nr).Clear();
+            }
+    }
+
+    /// <summary>dst[j] = bf16 src[j] widened (the 16 bits become a float's high half) for j &lt; n; 16 at a time with
+    /// <paramref name="simd"/>. (A scalar loop here held GPT-2's <c>Conv1D</c> weights, read K-major, to a fifth of the
+    /// skinny path's GFLOP/s at 25 rows: docs/benchmarks.md, "Families against Qwen2".)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void WidenBf16(ushort* src, float* dst, int n, bool simd)
+    {
+        int j = 0;
+        if (simd && Vector256.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(src + j));
+                (lo << 16).AsSingle().Store(dst + j);
+                (hi << 16).AsSingle().Store(dst + j + 8);
+            }
+        for (; j < n; j++) dst[j] = BitConverter.Int32BitsToSingle(src[j] << 16);
     }
 
     /// <summary>

@@ -96,8 +96,8 @@ public static class RandomCheckpoint
         name.EndsWith("norm.weight", StringComparison.Ordinal)
         || System.Text.RegularExpressions.Regex.IsMatch(name, @"(^|\.)ln_(\d+|f)\.weight$");
 
-    /// <summary>Bytes of tensor data (bf16) the checkpoint holds.</summary>
-    public static long WeightBytes(RandomModelSpec spec) => Tensors(spec).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * 2);
+    /// <summary>Bytes of tensor data (in the spec's dtype) the checkpoint holds.</summary>
+    public static long WeightBytes(RandomModelSpec spec) => Tensors(spec).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * DTypes.Size(spec.DType));
 
     /// <summary>The file make-random leaves in every checkpoint it writes: what may be replaced with --force.</summary>
     public const string MarkerFile = ".sharplens-make-random";
@@ -164,7 +164,8 @@ public static class RandomCheckpoint
     {
         File.WriteAllText(Path.Combine(dir, "config.json"), spec.ConfigJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         RandomTokenizers.Write(spec.Tokenizer, dir);
-        var tensors = Tensors(spec).Select(t => (t.Name, t.Shape, t.IsNorm, Bytes: t.Shape.Aggregate(1L, (a, b) => a * b) * 2)).ToList();
+        int size = DTypes.Size(spec.DType);
+        var tensors = Tensors(spec).Select(t => (t.Name, t.Shape, t.IsNorm, Bytes: t.Shape.Aggregate(1L, (a, b) => a * b) * size)).ToList();
         long total = tensors.Sum(t => t.Bytes), done = 0;
 
         // Assign tensors to shards in order, cutting at equal shares of the bytes.
@@ -186,12 +187,12 @@ public static class RandomCheckpoint
         {
             var mine = Enumerable.Range(0, tensors.Count).Where(i => shardOf[i] == s).Select(i => tensors[i]).ToList();
             using var fs = new FileStream(Path.Combine(dir, FileName(s)), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-            WriteHeader(fs, mine.Select(t => (t.Name, t.Shape, t.Bytes)));
+            WriteHeader(fs, mine.Select(t => (t.Name, t.Shape, t.Bytes)), spec.DType);
             foreach (var t in mine)
             {
-                WriteTensor(fs, t.Name, t.Bytes / 2, t.IsNorm, normValue, seed, spec.InitStd, n =>
+                WriteTensor(fs, t.Name, t.Bytes / size, spec.DType, t.IsNorm, normValue, seed, spec.InitStd, n =>
                 {
-                    done += n * 2;
+                    done += n * size;
                     progress?.Invoke(done, total);
                 }, ct);
                 weightMap[t.Name] = FileName(s);
@@ -205,8 +206,8 @@ public static class RandomCheckpoint
         }
     }
 
-    /// <summary>The 8-byte header length, then the JSON header padded with spaces to a multiple of 8 bytes.</summary>
-    static void WriteHeader(Stream s, IEnumerable<(string Name, long[] Shape, long Bytes)> tensors)
+    /// <summary>The 8-byte header length, then the JSON header padded with spaces so that the data starts at a multiple of 64 bytes.</summary>
+    static void WriteHeader(Stream s, IEnumerable<(string Name, long[] Shape, long Bytes)> tensors, DType dtype)
     {
         var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
         long offset = 0;
@@ -214,23 +215,27 @@ public static class RandomCheckpoint
         {
             header[name] = new JsonObject
             {
-                ["dtype"] = "BF16",
+                ["dtype"] = dtype.ToString(),
                 ["shape"] = new JsonArray(shape.Select(x => (JsonNode?)x).ToArray()),
                 ["data_offsets"] = new JsonArray(offset, offset + bytes),
             };
             offset += bytes;
         }
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
-        int padded = (json.Length + 7) / 8 * 8;
+        // The data starts 64-byte aligned (8 + padded ≡ 0 mod 64), so every mapped tensor (all sizes here are multiples of
+        // 64 bytes) starts on a cache line: the bf16 kernels read weights 8 bytes off a line at ~0.6× the speed
+        // (docs/benchmarks.md, "Families against Qwen2"), and two checkpoints compared must not differ in that by chance.
+        int padded = (8 + json.Length + 63) / 64 * 64 - 8;
         s.Write(BitConverter.GetBytes((long)padded));
         s.Write(json);
         for (int i = json.Length; i < padded; i++) s.WriteByte((byte)' ');
     }
 
-    /// <summary>Streams one bf16 tensor: blocks of <see cref="BlockElems"/> elements, each from its own seeded stream.</summary>
-    static void WriteTensor(Stream s, string name, long count, bool isNorm, float normValue, ulong seed, double std, Action<long> wrote, CancellationToken ct)
+    /// <summary>Streams one tensor: blocks of <see cref="BlockElems"/> elements, each from its own seeded stream.</summary>
+    static void WriteTensor(Stream s, string name, long count, DType dtype, bool isNorm, float normValue, ulong seed, double std, Action<long> wrote, CancellationToken ct)
     {
-        var buffer = new byte[BlocksPerChunk * BlockElems * 2];
+        int size = DTypes.Size(dtype);
+        var buffer = new byte[BlocksPerChunk * BlockElems * size];
         ulong tensorSeed = Mix(seed ^ Fnv(name));
         long blocks = (count + BlockElems - 1) / BlockElems;
         for (long b0 = 0; b0 < blocks; b0 += BlocksPerChunk)
@@ -242,33 +247,45 @@ public static class RandomCheckpoint
             {
                 long first = (b0 + j) * BlockElems;
                 int n = (int)Math.Min(BlockElems, count - first);
-                var dst = buffer.AsSpan(j * BlockElems * 2, n * 2);
-                if (isNorm) FillConstant(dst, normValue);
-                else FillNormal(dst, Mix(tensorSeed + (ulong)(b0 + j) * 0x9E3779B97F4A7C15UL), (float)std);
+                var dst = buffer.AsSpan(j * BlockElems * size, n * size);
+                if (isNorm) FillConstant(dst, normValue, dtype);
+                else FillNormal(dst, Mix(tensorSeed + (ulong)(b0 + j) * 0x9E3779B97F4A7C15UL), (float)std, dtype);
             });
-            s.Write(buffer, 0, (int)chunkElems * 2);
+            s.Write(buffer, 0, (int)chunkElems * size);
             wrote(chunkElems);
         }
     }
 
-    static void FillConstant(Span<byte> dst, float v)
+    static void FillConstant(Span<byte> dst, float v, DType dtype)
     {
-        ushort bits = Bf16(v);
-        for (int i = 0; i < dst.Length; i += 2) { dst[i] = (byte)bits; dst[i + 1] = (byte)(bits >> 8); }
+        int size = DTypes.Size(dtype);
+        for (int i = 0; i < dst.Length; i += size) Store(dst, i, v, dtype);
     }
 
-    /// <summary>Approximately normal bf16 values: the centred sum of four 16-bit uniforms, scaled to <paramref name="std"/>.</summary>
-    static void FillNormal(Span<byte> dst, ulong state, float std)
+    /// <summary>Approximately normal values: the centred sum of four 16-bit uniforms, scaled to <paramref name="std"/>,
+    /// one random draw per element whatever the dtype.</summary>
+    static void FillNormal(Span<byte> dst, ulong state, float std, DType dtype)
     {
         // Sum of 4 uniforms on [0, 65535]: mean 131070, variance 4·(65536² − 1)/12.
         const double Sd = 37837.23;
         float scale = (float)(std / Sd);
-        for (int i = 0; i < dst.Length; i += 2)
+        int size = DTypes.Size(dtype);
+        for (int i = 0; i < dst.Length; i += size)
         {
             ulong r = SplitMix(ref state);
             long sum = (long)(r & 0xFFFF) + (long)((r >> 16) & 0xFFFF) + (long)((r >> 32) & 0xFFFF) + (long)(r >> 48);
-            ushort bits = Bf16((sum - 131070) * scale);
-            dst[i] = (byte)bits; dst[i + 1] = (byte)(bits >> 8);
+            Store(dst, i, (sum - 131070) * scale, dtype);
+        }
+    }
+
+    /// <summary>v in <paramref name="dtype"/>, little-endian, at byte <paramref name="i"/>.</summary>
+    static void Store(Span<byte> dst, int i, float v, DType dtype)
+    {
+        switch (dtype)
+        {
+            case DType.F32: System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(dst[i..], v); break;
+            case DType.F16: System.Buffers.Binary.BinaryPrimitives.WriteHalfLittleEndian(dst[i..], (Half)v); break;
+            default: ushort bits = Bf16(v); dst[i] = (byte)bits; dst[i + 1] = (byte)(bits >> 8); break;
         }
     }
 

@@ -6,7 +6,7 @@ namespace SharpLens.Loading;
 /// The <c>config.json</c> of each family's preset: the fields (and their order) of the real model's file on the Hub
 /// (Qwen1.5-1.8B-Chat, Mistral-7B-v0.1, Qwen3-0.6B, pythia-410m, gpt2, gemma-2-2b, Phi-3-mini-4k-instruct), with the
 /// preset's shapes. Deviations, each because the preset ships another tokenizer or other weights than the real model:
-/// <c>torch_dtype</c> is always bfloat16 (the weights written are bf16; gpt2 and gemma-2-2b ship float32), and
+/// <c>torch_dtype</c> is the spec's <see cref="DType"/>, bfloat16 for every preset (gpt2 and gemma-2-2b ship float32), and
 /// Pythia's <c>bos_token_id</c>/<c>eos_token_id</c> are GPT-2's <c>&lt;|endoftext|&gt;</c> (50256), the tokenizer it ships.
 /// </summary>
 public sealed partial record RandomModelSpec
@@ -36,7 +36,7 @@ public sealed partial record RandomModelSpec
         ["hidden_act"] = "gelu", ["hidden_size"] = DModel, ["initializer_range"] = InitStd, ["intermediate_size"] = DMlp,
         ["layer_norm_eps"] = RmsNormEps, ["max_position_embeddings"] = MaxPositions, ["num_attention_heads"] = NHeads,
         ["num_hidden_layers"] = NLayers, ["rotary_emb_base"] = RopeTheta, ["rotary_pct"] = RotaryFraction,
-        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = "bfloat16", ["transformers_version"] = "4.24.0", ["use_cache"] = true,
+        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = TorchDType, ["transformers_version"] = "4.24.0", ["use_cache"] = true,
         ["use_parallel_residual"] = true, ["vocab_size"] = VocabSize,
     };
 
@@ -66,7 +66,7 @@ public sealed partial record RandomModelSpec
         ["intermediate_size"] = DMlp, ["max_position_embeddings"] = MaxPositions, ["model_type"] = "gemma2",
         ["num_attention_heads"] = NHeads, ["num_hidden_layers"] = NLayers, ["num_key_value_heads"] = NKvHeads, ["pad_token_id"] = 0,
         ["query_pre_attn_scalar"] = DHead, ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["sliding_window"] = SlidingWindow,
-        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = "bfloat16", ["transformers_version"] = "4.42.4", ["use_cache"] = true,
+        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = TorchDType, ["transformers_version"] = "4.42.4", ["use_cache"] = true,
         ["vocab_size"] = VocabSize,
     };
 
@@ -79,7 +79,7 @@ public sealed partial record RandomModelSpec
         ["num_attention_heads"] = NHeads, ["num_hidden_layers"] = NLayers, ["num_key_value_heads"] = NKvHeads,
         ["original_max_position_embeddings"] = MaxPositions, ["pad_token_id"] = 32000, ["resid_pdrop"] = 0.0,
         ["rms_norm_eps"] = RmsNormEps, ["rope_scaling"] = null, ["rope_theta"] = RopeTheta, ["sliding_window"] = SlidingWindow,
-        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = "bfloat16", ["transformers_version"] = "4.40.2", ["use_cache"] = true,
+        ["tie_word_embeddings"] = Tied, ["torch_dtype"] = TorchDType, ["transformers_version"] = "4.40.2", ["use_cache"] = true,
         ["vocab_size"] = VocabSize,
     };
 
@@ -123,7 +123,7 @@ public sealed partial record RandomModelSpec
         if (IsQwen || qwen3) o["use_sliding_window"] = false;
         if (mistral) o["sliding_window"] = SlidingWindow;
         o["tie_word_embeddings"] = Tied;
-        o["torch_dtype"] = "bfloat16";
+        o["torch_dtype"] = TorchDType;
         o["transformers_version"] = qwen3 ? "4.51.0" : mistral ? "4.34.0.dev0" : "4.37.0";
         o["use_cache"] = true;
         o["vocab_size"] = VocabSize;

@@ -39,6 +39,11 @@ public sealed partial record RandomModelSpec
     public int Shards { get; init; } = 2;
     /// <summary>Standard deviation of the (approximately normal) matrix and bias entries; norms are 1.</summary>
     public double InitStd { get; init; } = 0.02;
+    /// <summary>The stored dtype of every tensor (bf16 for the presets; f16 or f32 for a twin of a checkpoint stored so,
+    /// <see cref="Qwen2Twin"/>). The same seed gives the same values, rounded to it.</summary>
+    public DType DType { get; init; } = DType.BF16;
+    /// <summary>config.json's <c>torch_dtype</c> for <see cref="DType"/>.</summary>
+    public string TorchDType => DType switch { DType.F32 => "float32", DType.F16 => "float16", _ => "bfloat16" };
 
     public bool IsQwen => Architecture == "Qwen2ForCausalLM";
     public int DHead => HeadDim ?? DModel / NHeads;
@@ -67,6 +72,22 @@ public sealed partial record RandomModelSpec
             DMlp = Math.Max(8, DMlp / f / 8 * 8),
         };
     }
+
+    /// <summary>
+    /// A Qwen2 checkpoint with the shapes of <paramref name="c"/> — d_model, layers, heads, kv heads, head_dim, d_mlp,
+    /// vocabulary, tying — stored in <paramref name="dtype"/>: the same-shape baseline of <c>bench --against-qwen2</c>.
+    /// What Qwen2 cannot express (learned positions, parallel residual, partial rotary, LayerNorm, a plain GELU MLP,
+    /// soft-caps, post-norms, q/k norms, sliding windows) the twin leaves out: it is the other family's own cost. The
+    /// twin has Qwen2's q/k/v biases and a gated MLP (three d × d_mlp matrices where a plain MLP has two); FLOP counts
+    /// (<see cref="Benchmarks.ModelBenchmark.ForwardFlops"/>) take each model's own matrices, so GFLOP/s compare.
+    /// </summary>
+    public static RandomModelSpec Qwen2Twin(ModelConfig c, DType dtype) => new()
+    {
+        Name = "qwen2-twin", Architecture = "Qwen2ForCausalLM", DModel = c.DModel, DMlp = c.DMlp, NLayers = c.NLayers,
+        NHeads = c.NHeads, NKvHeads = c.NKvHeads, HeadDim = c.NHeads * c.DHead == c.DModel ? null : c.DHead,
+        VocabSize = c.VocabSize, Tied = c.TieWordEmbeddings, RopeTheta = c.RopeTheta > 0 ? c.RopeTheta : 10000,
+        RmsNormEps = c.RmsNormEps, MaxPositions = Math.Max(c.MaxPositions, 2048), Shards = 1, DType = dtype,
+    };
 
     /// <summary>The <see cref="ModelConfig"/> SharpLens reads from <see cref="ConfigJson"/>.</summary>
     public ModelConfig ToConfig() => ModelConfig.Parse(ConfigJson().ToJsonString());

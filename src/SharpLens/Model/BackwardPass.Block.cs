@@ -1,3 +1,4 @@
+using SharpLens.Diagnostics;
 using SharpLens.Kernels;
 using SharpLens.Loading;
 
@@ -6,6 +7,16 @@ namespace SharpLens.Model;
 /// <summary>The block's backward: the forward's steps (<c>ForwardPass.Block.cs</c>) in reverse.</summary>
 internal sealed partial class BackwardPass
 {
+    // The block's working buffers, reused by every block (hooks get copies): allocated once a pass, zeroed per use.
+    float[]? _dpost, _dgate, _dup, _dh2, _dz, _dP, _dS, _dq, _dk, _dv, _dh1;
+
+    static float[] Zeroed(ref float[]? buffer, int length)
+    {
+        if (buffer == null || buffer.Length != length) buffer = new float[length];
+        else Array.Clear(buffer);
+        return buffer;
+    }
+
     /// <param name="dx">the gradient at blocks.l.hook_resid_post on entry, at blocks.l.hook_resid_pre on return</param>
     void Block(int l, float[] dx)
     {
@@ -15,34 +26,39 @@ internal sealed partial class BackwardPass
         Grad(n.MlpOut, dx, T, d);
         var dAttnOut = AttnOutGradOfParallel(dx);                        // [T, d]; null when sequential: dx after the MLP
 
-        // MLP: down projection, activation, gate/up (or input) projections.
-        var h2 = NormOutput(n.Ln2Normalized, w.Ln2, w.Ln2Bias);          // [T, d]
-        var dpost = new float[T * f];                                      // [T, f]
-        LinearBackward.InputGrad(dx, T, w.WDown, dpost, Scratch((long)T * f));
-        if (g != null) LinearBackward.WeightGrad(dx, Act(n.MlpPost), T, d, f, g.WDown, g.BDown, Scratch((long)d * (T + f)));
+        // MLP: post-norm (Gemma 2), down projection, activation, gate/up (or input) projections.
+        var dmlp = PostNormBackward(n.Ln2PostScale, n.Ln2PostNormalized, w.Ln2Post, dx, g?.Ln2Post);   // [T, d]: at the down projection's output
+        var h2 = g != null ? NormOutput(n.Ln2Normalized, w.Ln2, w.Ln2Bias) : null;   // [T, d], for dW only
+        var dpost = Zeroed(ref _dpost, T * f);                             // [T, f]
+        Dx(dmlp, w.WDown, dpost);
+        if (g != null) Dw(dmlp, Act(n.MlpPost), d, f, g.WDown, g.BDown);
         Grad(n.MlpPost, dpost, T, f);
-        var dh2 = new float[T * d];                                        // [T, d]
+        var dh2 = Zeroed(ref _dh2, T * d);                                 // [T, d]
         if (_design.Mlp == MlpKind.Gated)
         {
-            var dgate = new float[T * f]; var dup = new float[T * f];
+            var dgate = Zeroed(ref _dgate, T * f); var dup = Zeroed(ref _dup, T * f);
+            long ta = StageTimer.Start();
             ActivationBackward.Gated(_design.Activation, Act(n.MlpPre), Act(n.MlpPreLinear), dpost, dgate, dup);
+            StageTimer.Stop(Stage.BackwardElementwise, ta);
             Grad(n.MlpPre, dgate, T, f);
             Grad(n.MlpPreLinear, dup, T, f);
-            LinearBackward.InputGrad(dgate, T, w.WGate, dh2, Scratch((long)T * d));
-            LinearBackward.InputGrad(dup, T, w.WUp, dh2, Scratch((long)T * d));
+            Dx(dgate, w.WGate, dh2);
+            Dx(dup, w.WUp, dh2);
             if (g != null)
             {
-                LinearBackward.WeightGrad(dgate, h2, T, f, d, g.WGate, g.BGate, Scratch((long)f * (T + d)));
-                LinearBackward.WeightGrad(dup, h2, T, f, d, g.WUp, g.BUp, Scratch((long)f * (T + d)));
+                Dw(dgate, h2!, f, d, g.WGate, g.BGate);
+                Dw(dup, h2!, f, d, g.WUp, g.BUp);
             }
         }
         else
         {
-            var dpre = new float[T * f];
-            ActivationBackward.Plain(_design.Activation, Act(n.MlpPre), dpost, dpre, new float[T * f]);
+            var dpre = Zeroed(ref _dgate, T * f);
+            long ta = StageTimer.Start();
+            ActivationBackward.Plain(_design.Activation, Act(n.MlpPre), dpost, dpre, Zeroed(ref _dup, T * f));
+            StageTimer.Stop(Stage.BackwardElementwise, ta);
             Grad(n.MlpPre, dpre, T, f);
-            LinearBackward.InputGrad(dpre, T, w.WUp, dh2, Scratch((long)T * d));
-            if (g != null) LinearBackward.WeightGrad(dpre, h2, T, f, d, g.WUp, g.BUp, Scratch((long)f * (T + d)));
+            Dx(dpre, w.WUp, dh2);
+            if (g != null) Dw(dpre, h2!, f, d, g.WUp, g.BUp);
         }
         NormalizedGrad(n.Ln2Normalized, dh2, w.Ln2, T, d);
         NormRows(Act(Ln2Input(n)), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
@@ -50,33 +66,41 @@ internal sealed partial class BackwardPass
         dAttnOut ??= dx;
         Grad(n.AttnOut, dAttnOut, T, d);
 
-        // Attention: output projection, softmax attention, rotary, QKV projections.
-        var dz = new float[T * H * e];                                     // [T, H, e]
-        LinearBackward.InputGrad(dAttnOut, T, w.Wo, dz, Scratch((long)T * H * e));
-        if (g != null) LinearBackward.WeightGrad(dAttnOut, Act(n.Z), T, d, H * e, g.Wo, g.Bo, Scratch((long)d * (T + H * e)));
+        // Attention: post-norm (Gemma 2), output projection, softmax attention, rotary, q/k norms (Qwen3), QKV projections.
+        var dattn = PostNormBackward(n.Ln1PostScale, n.Ln1PostNormalized, w.Ln1Post, dAttnOut, g?.Ln1Post);  // [T, d]: at o_proj's output
+        var dz = Zeroed(ref _dz, T * H * e);                               // [T, H, e]
+        Dx(dattn, w.Wo, dz);
+        if (g != null) Dw(dattn, Act(n.Z), d, H * e, g.Wo, g.Bo);
         Grad(n.Z, dz, T, H, e);
         bool rotary = _design.Positions == PositionKind.Rotary;
-        var dP = new float[H * T * T]; var dS = new float[H * T * T];       // [H, T, T]
-        var dq = new float[T * H * e]; var dk = new float[T * G * e]; var dv = new float[T * G * e];
-        AttentionBackward.Run(Act(n.Pattern), Act(rotary ? n.RotQ : n.Q), Act(rotary ? n.RotK : n.K), Act(n.V), dz,
-            1, T, T, 0, H, G, e, _c.AttnScale(l), dP, dS, dq, dk, dv);
+        var dP = Zeroed(ref _dP, H * T * T); var dS = Zeroed(ref _dS, H * T * T);       // [H, T, T]
+        var dq = Zeroed(ref _dq, T * H * e); var dk = Zeroed(ref _dk, T * G * e); var dv = Zeroed(ref _dv, T * G * e);
+        float[] qa = Act(rotary ? n.RotQ : n.Q), ka = Act(rotary ? n.RotK : n.K);
+        var capped = CappedScores(l, qa, ka);
+        long t0 = StageTimer.Start();
+        AttentionBackward.Run(Act(n.Pattern), qa, ka, Act(n.V), dz,
+            1, T, T, 0, H, G, e, _c.AttnScale(l), dP, dS, dq, dk, dv, capped, (float)(_c.AttnSoftcap ?? 0));
+        StageTimer.Stop(Stage.BackwardAttention, t0);
         Grad(n.Pattern, dP, H, T, T);
         Grad(n.Scores, dS, H, T, T);
         if (rotary)
         {
             Grad(n.RotQ, dq, T, H, e);
             Grad(n.RotK, dk, T, G, e);
+            t0 = StageTimer.Start();
             for (int r = 0; r < T; r++)
             {
                 _m.Rotary.ApplyInverse(dq.AsSpan(r * H * e, H * e), r);
                 _m.Rotary.ApplyInverse(dk.AsSpan(r * G * e, G * e), r);
             }
+            StageTimer.Stop(Stage.BackwardElementwise, t0);
         }
+        if (_design.QkNorm) QkNormBackward(n, w, g, dq, dk);
         Grad(n.Q, dq, T, H, e);
         Grad(n.K, dk, T, G, e);
         Grad(n.V, dv, T, G, e);
-        var h1 = NormOutput(n.Ln1Normalized, w.Ln1, w.Ln1Bias);          // [T, d]
-        var dh1 = new float[T * d];
+        var h1 = g != null ? NormOutput(n.Ln1Normalized, w.Ln1, w.Ln1Bias) : null;   // [T, d], for dW only
+        var dh1 = Zeroed(ref _dh1, T * d);
         QkvBackward(w, g, h1, dq, dk, dv, dh1);
         NormalizedGrad(n.Ln1Normalized, dh1, w.Ln1, T, d);
         NormRows(Act(n.ResidPre), Act(n.Ln1Scale), w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);

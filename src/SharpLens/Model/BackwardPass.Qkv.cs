@@ -9,28 +9,28 @@ namespace SharpLens.Model;
 internal sealed partial class BackwardPass
 {
     /// <summary>dh1 [T, d] += dq·Wq + dk·Wk + dv·Wv; the weight gradients (heads contiguous: [H·e, d], [G·e, d]) when kept.</summary>
-    /// <param name="h1">the first norm's output [T, d]</param>
+    /// <param name="h1">the first norm's output [T, d] (read only for the weight gradients)</param>
     /// <param name="dq">[T, H, e]</param>
     /// <param name="dk">[T, G, e]</param>
     /// <param name="dv">[T, G, e]</param>
-    void QkvBackward(LayerWeights w, LayerWeightGrads? g, float[] h1, float[] dq, float[] dk, float[] dv, float[] dh1)
+    void QkvBackward(LayerWeights w, LayerWeightGrads? g, float[]? h1, float[] dq, float[] dk, float[] dv, float[] dh1)
     {
         int T = _t, d = _c.DModel, H = _c.NHeads, G = _c.NKvHeads, e = _c.DHead;
         if (w.QkvInterleaved.Data != 0)
         {
             var dqkv = InterleaveQkv(dq, dk, dv, T, H, e);                 // [T, H, 3, e]
-            LinearBackward.InputGrad(dqkv, T, w.QkvInterleaved, dh1, Scratch((long)T * d));
+            Dx(dqkv, w.QkvInterleaved, dh1);
         }
         else
         {
-            LinearBackward.InputGrad(dq, T, w.Wq, dh1, Scratch((long)T * d));
-            LinearBackward.InputGrad(dk, T, w.Wk, dh1, Scratch((long)T * d));
-            LinearBackward.InputGrad(dv, T, w.Wv, dh1, Scratch((long)T * d));
+            Dx(dq, w.Wq, dh1);
+            Dx(dk, w.Wk, dh1);
+            Dx(dv, w.Wv, dh1);
         }
         if (g == null) return;
-        LinearBackward.WeightGrad(dq, h1, T, H * e, d, g.Wq, g.Bq, Scratch((long)H * e * (T + d)));
-        LinearBackward.WeightGrad(dk, h1, T, G * e, d, g.Wk, g.Bk, Scratch((long)G * e * (T + d)));
-        LinearBackward.WeightGrad(dv, h1, T, G * e, d, g.Wv, g.Bv, Scratch((long)G * e * (T + d)));
+        Dw(dq, h1!, H * e, d, g.Wq, g.Bq);
+        Dw(dk, h1!, G * e, d, g.Wk, g.Bk);
+        Dw(dv, h1!, G * e, d, g.Wv, g.Bv);
     }
 
     /// <summary>Rows [T, H, e] of q, k and v gradients as GPT-NeoX's fused output is laid out: [T, H, 3, e]

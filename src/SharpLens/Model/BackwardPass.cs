@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using SharpLens.Diagnostics;
 using SharpLens.Kernels;
 using SharpLens.Loading;
 
@@ -7,21 +8,18 @@ namespace SharpLens.Model;
 /// <summary>
 /// Reverse-mode gradients of one prompt, llm.c style: the forward pass runs with the activations backward needs cached
 /// (only when a gradient is asked for), then this walks the model from the logits down — unembedding, final norm, each
-/// block's MLP, second norm, output projection, attention, rotary, QKV projections, first norm — to the embedding.
+/// block's MLP (and its post-norm), second norm, output projection (and its post-norm), attention (through a score
+/// soft-cap), rotary, q/k norms, QKV projections, first norm — to the embedding.
 /// dx is the residual stream's gradient [T, d]; every hook's gradient is the gradient at that point of the forward.
 /// T = positions, d = d_model, H = n_heads, G = n_kv_heads, e = d_head, f = d_mlp, V = vocab.
 /// </summary>
 internal sealed partial class BackwardPass
 {
     /// <summary>Why the backward pass cannot differentiate this design, or null when it can. Each is a step whose
-    /// backward is not written yet (rather than a silently wrong gradient): Gemma 2's post-norms and soft-caps, Qwen3's
-    /// per-head q/k norms. Sliding windows need nothing: masked entries of the pattern are 0, so the softmax backward
-    /// gives them no gradient.</summary>
-    public static string? Unsupported(ModelConfig c) =>
-        c.Design.QkNorm ? "per-head q/k norms (Qwen3)"
-        : c.Design.PostNorms ? "post-attention and post-MLP norms (Gemma 2)"
-        : c.AttnSoftcap is not null || c.FinalSoftcap is not null ? "attention or final logit soft-capping (Gemma 2)"
-        : null;
+    /// backward is not written yet, rather than a silently wrong gradient. Every design the loader accepts now has one
+    /// (null for all of them); a new design step without a backward adds its refusal here. Sliding windows need nothing:
+    /// masked entries of the pattern are 0, so the softmax backward gives them no gradient.</summary>
+    public static string? Unsupported(ModelConfig c) => null;
 
     readonly HookedTransformer _m;
     readonly ModelConfig _c;
@@ -48,6 +46,7 @@ internal sealed partial class BackwardPass
             if (design.Residual == ResidualKind.Sequential) s.Add(n.ResidMid);   // the second norm's input (parallel: resid_pre)
             s.UnionWith(design.Positions == PositionKind.Rotary ? [n.RotQ, n.RotK] : [n.Q, n.K]);
             if (design.Mlp == MlpKind.Gated) s.Add(n.MlpPreLinear);
+            s.UnionWith(BlockNormSaved(n, design));
         }
         return s;
     }
@@ -91,7 +90,28 @@ internal sealed partial class BackwardPass
 
     void Grad(string name, ReadOnlySpan<float> g, params int[] shape)
     {
-        if (_want(name)) Grads[name] = new Tensor(g.ToArray(), [1, .. shape]);
+        if (!_want(name)) return;
+        long t0 = StageTimer.Start();
+        var copy = GC.AllocateUninitializedArray<float>(g.Length);       // no zeroing: every element is written next
+        g.CopyTo(copy);
+        Grads[name] = new Tensor(copy, [1, .. shape]);
+        StageTimer.Stop(Stage.BackwardHookGrads, t0);
+    }
+
+    /// <summary>dx[T, K] += dy[T, N] · W.</summary>
+    void Dx(ReadOnlySpan<float> dy, WeightMatrix w, float[] dx)
+    {
+        long t0 = StageTimer.Start();
+        LinearBackward.InputGrad(dy, _t, w, dx, Scratch((long)_t * w.Cols));
+        StageTimer.Stop(Stage.BackwardInputGrad, t0);
+    }
+
+    /// <summary>dW[N, K] += dyᵀ · x and db += Σ_rows dy, for dy [T, N] and x [T, K].</summary>
+    void Dw(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int n, int k, float[] dW, float[] db)
+    {
+        long t0 = StageTimer.Start();
+        LinearBackward.WeightGrad(dy, x, _t, n, k, dW, db, Scratch((long)n * (_t + k)));
+        StageTimer.Stop(Stage.BackwardWeightGrad, t0);
     }
 
     /// <summary>Backpropagates dLogits [T, V] to every hook (and to the weights when asked).</summary>
@@ -99,10 +119,13 @@ internal sealed partial class BackwardPass
     {
         int d = _c.DModel, T = _t, V = dLogits.Length / T;
         var w = _m.Weights;
-        var h = NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias);   // [T, d]
+        float[]? h = _wg != null || _c.FinalSoftcap is not null ? NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias) : null;   // [T, d]
+        if (_c.FinalSoftcap is { } cap) dLogits = UncappedLogitGrad(dLogits, h!, T, V, (float)cap);   // Gemma 2: c·tanh(logit/c)
         var dh = new float[T * d];
+        long t0 = StageTimer.Start();
         UnembedInputGrad(dLogits, T, V, w.Unembed, dh);
-        if (_wg != null) LinearBackward.WeightGrad(dLogits, h, T, V, d, _wg.Unembed, default, Scratch((long)V * (T + d)));
+        StageTimer.Stop(Stage.BackwardInputGrad, t0);
+        if (_wg != null) Dw(dLogits, h!, V, d, _wg.Unembed, []);
         NormalizedGrad(HookNames.LnFinalNormalized, dh, w.LnFinal, T, d);
         var dx = new float[T * d];                                         // the residual stream's gradient [T, d]
         NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
@@ -130,12 +153,13 @@ internal sealed partial class BackwardPass
         int d = _c.DModel, T = _t;
         Grad(HookNames.Embed, dx, T, d);
         if (_design.Positions == PositionKind.LearnedAbsolute) Grad(HookNames.PosEmbed, dx, T, d);
+        float scale = _design.ScaleEmbedding ? MathF.Sqrt(d) : 1;          // Gemma: hook_embed = E[t]·sqrt(d_model)
         if (_wg != null)
             for (int i = 0; i < T; i++)
             {
                 var row = dx.AsSpan(i * d, d);
                 var e = _wg.Embed.AsSpan(tokens[i] * d, d);
-                TensorPrimitives.Add(e, row, e);
+                TensorPrimitives.MultiplyAdd(row, scale, e, e);
                 if (_wg.PosEmbed.Length > 0) { var p = _wg.PosEmbed.AsSpan(i * d, d); TensorPrimitives.Add(p, row, p); }
             }
     }
@@ -167,6 +191,7 @@ internal sealed partial class BackwardPass
     /// <summary>Backward of the model's norm for every row: dx += ∂/∂x, and the weight (and bias) gradients when kept.</summary>
     void NormRows(float[] x, float[] scale, float[] w, ReadOnlySpan<float> dy, Span<float> dx, float[]? dw, float[]? db)
     {
+        long t0 = StageTimer.Start();
         int d = w.Length, rows = x.Length / d;
         var tmp = Scratch(2 * d);
         for (int r = 0; r < rows; r++)
@@ -175,5 +200,6 @@ internal sealed partial class BackwardPass
             if (_design.Norm == NormKind.RmsNorm) NormBackward.Rms(xr, scale[r], w, dyr, dxr, dw, tmp);
             else NormBackward.Layer(xr, scale[r], w, dyr, dxr, dw, db, tmp);
         }
+        StageTimer.Stop(Stage.BackwardElementwise, t0);
     }
 }

@@ -46,7 +46,11 @@ internal sealed partial class ForwardPass
         long t0 = StageTimer.Start();
         if (_o.Hooks.Has(name)) _o.Hooks.Fire(name, buf, _b, shape, _q0);
         if (_o.CacheFilter?.Invoke(name) ?? false)
-            _cache.Set(name, new Tensor(buf.ToArray(), [_b, .. shape]));
+        {
+            var copy = GC.AllocateUninitializedArray<float>(buf.Length);   // no zeroing: every element is written next
+            buf.CopyTo(copy);
+            _cache.Set(name, new Tensor(copy, [_b, .. shape]));
+        }
         StageTimer.Stop(Stage.Hooks, t0);
     }
 

@@ -47,6 +47,9 @@ public sealed class LayerWeightGrads
 {
     public float[] Ln1 = [], Ln1Bias = [], Wq = [], Bq = [], Wk = [], Bk = [], Wv = [], Bv = [], Wo = [], Bo = [],
         Ln2 = [], Ln2Bias = [], WGate = [], BGate = [], WUp = [], BUp = [], WDown = [], BDown = [];
+    /// <summary>Qwen3's per-head q/k norm weights [d_head] and Gemma 2's post-attention / post-MLP norm weights [d_model]
+    /// (with respect to the stored w of its <c>1 + w</c> norms: the same numbers); empty where the design has none.</summary>
+    public float[] QNorm = [], KNorm = [], Ln1Post = [], Ln2Post = [];
 
     internal LayerWeightGrads(LayerWeights w, ModelConfig c)
     {
@@ -58,6 +61,8 @@ public sealed class LayerWeightGrads
         Ln2 = new float[w.Ln2.Length]; Ln2Bias = new float[w.Ln2Bias.Length];
         WGate = M(w.WGate); BGate = new float[w.BGate.Length]; WUp = M(w.WUp); BUp = new float[w.BUp.Length];
         WDown = M(w.WDown); BDown = new float[w.BDown.Length];
+        QNorm = new float[w.QNorm.Length]; KNorm = new float[w.KNorm.Length];
+        Ln1Post = new float[w.Ln1Post.Length]; Ln2Post = new float[w.Ln2Post.Length];
     }
 }
 
@@ -81,9 +86,10 @@ public sealed partial class WeightGrads
     }
 
     /// <summary>
-    /// The gradients under the checkpoint's own tensor names, shapes and layouts: Qwen2 / Llama / Mistral
-    /// <c>model.layers.L.…</c> [out, in]; Phi-3's fused <c>qkv_proj</c> and <c>gate_up_proj</c>; GPT-2's <c>h.L.…</c> (with
-    /// the checkpoint's <c>transformer.</c> prefix when it has one) in Conv1D's [in, out] layout, <c>c_attn</c> [d, 3d];
+    /// The gradients under the checkpoint's own tensor names, shapes and layouts: Qwen2 / Llama / Mistral / Qwen3 /
+    /// Gemma 2 <c>model.layers.L.…</c> [out, in] (Gemma 2's norms named as its checkpoint names them, their gradients with
+    /// respect to the stored w of <c>1 + w</c>); Phi-3's fused <c>qkv_proj</c> and <c>gate_up_proj</c>; GPT-2's <c>h.L.…</c>
+    /// (with the checkpoint's <c>transformer.</c> prefix when it has one) in Conv1D's [in, out] layout, <c>c_attn</c> [d, 3d];
     /// GPT-NeoX's per-head interleaved <c>query_key_value</c>. With tied embeddings the embedding's tensor holds the
     /// embedding's and the unembedding's gradients summed.
     /// </summary>
@@ -105,7 +111,10 @@ public sealed partial class WeightGrads
             Mat(p + "self_attn.k_proj.weight", g.Wk, kv); Vec(p + "self_attn.k_proj.bias", g.Bk);
             Mat(p + "self_attn.v_proj.weight", g.Wv, kv); Vec(p + "self_attn.v_proj.bias", g.Bv);
             Mat(p + "self_attn.o_proj.weight", g.Wo, d); Vec(p + "self_attn.o_proj.bias", g.Bo);
-            Vec(p + "post_attention_layernorm.weight", g.Ln2);
+            Vec(p + "self_attn.q_norm.weight", g.QNorm); Vec(p + "self_attn.k_norm.weight", g.KNorm);
+            // Gemma 2: post_attention_layernorm is the attention output's post-norm; the pre-MLP norm is pre_feedforward_layernorm
+            Vec(p + (c.Design.PostNorms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), g.Ln2);
+            Vec(p + "post_attention_layernorm.weight", g.Ln1Post); Vec(p + "post_feedforward_layernorm.weight", g.Ln2Post);
             Mat(p + "mlp.gate_proj.weight", g.WGate, f); Vec(p + "mlp.gate_proj.bias", g.BGate);
             Mat(p + "mlp.up_proj.weight", g.WUp, f); Vec(p + "mlp.up_proj.bias", g.BUp);
             Mat(p + "mlp.down_proj.weight", g.WDown, d); Vec(p + "mlp.down_proj.bias", g.BDown);

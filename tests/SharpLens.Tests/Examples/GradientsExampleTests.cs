@@ -44,11 +44,13 @@ public class GradientsExampleTests
     /// <summary>On the families without an autograd reference (their gradients are checked by finite differences in
     /// tests/Gradients): the example's hooks and loss are the library's, and its weights are every tensor of the
     /// checkpoint under its own name and shape (GPT-2's Conv1D layout, GPT-NeoX's interleaved query_key_value, Phi-3's
-    /// fused projections).</summary>
+    /// fused projections, Qwen3's q/k norms, Gemma 2's four norms) with the library's numbers.</summary>
     [Theory]
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-gpt-neox")]
     [InlineData("tiny-phi3-variant")]
+    [InlineData("tiny-qwen3-small-head")]
+    [InlineData("tiny-gemma2")]
     public void Example_RunsOnTheFamilyFixtures(string fixture)
     {
         string dir = Fixtures.Dir(fixture);
@@ -76,5 +78,15 @@ public class GradientsExampleTests
         Assert.Equal(tensors.Select(t => t.Name).Order(), weights.Select(w => w.Key).Order());
         foreach (var (name, shape) in tensors)
             Assert.Equal(shape, weights[name]!["shape"]!.AsArray().Select(v => (long)v!));
+        var loss = m.Backward(clean, SharpLens.Model.Metrics.NextTokenLoss(clean), _ => false, weights: true);
+        Assert.Equal(loss.Metric, (double)output["loss"]!, 5);
+        foreach (var (name, gw) in loss.Weights!.ByCheckpointName(m.Config))
+        {
+            var got = output["weights"]![name]!;
+            Assert.Equal($"[{string.Join(",", gw.Shape)}]", got["shape"]!.ToJsonString());
+            var data = got["data"]!.AsArray().Select(v => (float)v!).ToArray();
+            double scale = Math.Max(1e-6, gw.Data.Max(Math.Abs));
+            for (int i = 0; i < data.Length; i++) Assert.True(Math.Abs(data[i] - gw.Data[i]) <= 1e-4 * scale, $"{name}[{i}]: {data[i]} vs {gw.Data[i]}");
+        }
     }
 }

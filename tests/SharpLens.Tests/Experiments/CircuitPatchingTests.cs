@@ -26,6 +26,7 @@ public class CircuitPatchingTests
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-phi3")]
+    [InlineData("tiny-qwen3")]      // q/k norms: a head's patched query/key input goes through its norm as in the forward
     [InlineData("tiny-gpt-neox")]   // parallel residual: a layer's MLP reads the block input, not its heads
     public void FullGraphIsTheCleanRun_EmptyIsTheCorrupted_AndDroppingAComponentsEdgesIsNoisingIt(string fixture)
     {
@@ -57,7 +58,6 @@ public class CircuitPatchingTests
 
     [Theory]
     [InlineData("tiny-gemma2", "post-norms")]
-    [InlineData("tiny-qwen3", "q/k norms")]
     public void DesignsWithoutAnEdgeDecompositionAreRefusedClearly(string fixture, string what)
     {
         var (m, clean, corrupted, a, b) = Load(fixture);

@@ -99,6 +99,7 @@ public class EdgeAttributionTests
     [InlineData("tiny-gpt2", 1)]
     [InlineData("tiny-phi3", 1)]
     [InlineData("tiny-gpt-neox", 1)]   // parallel residual: a layer's MLP reads the block input, not its heads
+    [InlineData("tiny-qwen3", 1)]
     [InlineData("setcomp-demo", 2)]
     public void EdgeScoresAreTheDerivativeAlongTheSendersDifference(string fixture, int igSteps)
     {
@@ -128,6 +129,7 @@ public class EdgeAttributionTests
     [InlineData("tiny-qwen2")]
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-gpt-neox")]
+    [InlineData("tiny-qwen3")]
     public void ASendersEdgeScoresSumToItsNodeAtp(string fixture)
     {
         using var s = new Setup(fixture);

@@ -88,6 +88,8 @@ public class AtpDefinitionTests
     [InlineData("setcomp-demo")]
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-gpt-neox")]
+    [InlineData("tiny-qwen3")]
+    [InlineData("tiny-gemma2")]
     public void PlainAtp_EveryKey_IsTheDirectionalDerivativeAlongTheCleanActivation(string fixture)
     {
         var c = Load(fixture);
@@ -103,6 +105,8 @@ public class AtpDefinitionTests
     [InlineData("tiny-qwen2")]
     [InlineData("setcomp-demo")]
     [InlineData("tiny-gpt2")]
+    [InlineData("tiny-qwen3")]             // hook_q before the q norm
+    [InlineData("tiny-gemma2-variant")]    // capped scores, a sliding window on alternate layers
     public void QkFix_QueryAndKeyEstimates_UseThePatternOfAHookedRunWithThePatchedInput(string fixture)
     {
         var c = Load(fixture);

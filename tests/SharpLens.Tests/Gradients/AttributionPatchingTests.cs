@@ -27,6 +27,10 @@ public class AttributionPatchingTests
     [InlineData("tiny-phi3-variant")]
     [InlineData("tiny-mistral")]
     [InlineData("tiny-mistral-window")]
+    [InlineData("tiny-qwen3")]
+    [InlineData("tiny-qwen3-small-head")]
+    [InlineData("tiny-gemma2")]
+    [InlineData("tiny-gemma2-variant")]
     public void AtpKeysMatchTheReference(string fixture)
     {
         var r = Fixtures.Json(fixture, "reference_next.json");

@@ -46,9 +46,17 @@ public class FiniteDifferenceGradTests
     [InlineData("tiny-phi3-variant")]
     [InlineData("tiny-mistral")]
     [InlineData("tiny-mistral-window")]
-    public void DirectionalDerivativesMatchFiniteDifferences(string fixture)
+    [InlineData("tiny-qwen3")]               // per-head q/k norms before rotary, tied embeddings
+    [InlineData("tiny-qwen3-small-head")]    // head_dim < d/H, untied head
+    [InlineData("tiny-gemma2")]              // post-norms, (1 + w), sqrt(d) embedding, GeGLU, both soft-caps
+    [InlineData("tiny-gemma2-variant")]      // sliding window of 6 on alternate layers, no final cap
+    public void DirectionalDerivativesMatchFiniteDifferences(string fixture) => CheckHookGradients(Fixtures.Dir(fixture), fixture);
+
+    /// <summary>The directional derivative of the logit difference along a random direction at each of a set of hooks of
+    /// layers 0 and L−1 (with the hooks the design adds: q/k norms, post-norms), measured by finite differences.</summary>
+    internal static void CheckHookGradients(string modelDir, string fixture)
     {
-        using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
+        using var m = HookedTransformer.Load(modelDir);
         var ids = m.ToTokens(Prompt);
         int a = m.ToSingleToken(Prompt, " Mango"), b = m.ToSingleToken(Prompt, " Orange"), L = m.Config.NLayers;
         var g = m.Backward(ids, Metrics.LogitDiff(a, b));
@@ -58,9 +66,12 @@ public class FiniteDifferenceGradTests
         {
             var n = m.HookNames.Layers[l];
             names.AddRange([n.ResidPre, n.Ln1Normalized, n.Q, n.K, n.V, n.Scores, n.Pattern, n.Z, n.AttnOut, n.Ln2Normalized, n.MlpPre, n.MlpPost, n.MlpOut]);
-            if (m.Config.Design.Residual == Loading.ResidualKind.Sequential) names.Add(n.ResidMid);
-            if (m.Config.Design.Positions == Loading.PositionKind.Rotary) names.AddRange([n.RotQ, n.RotK]);
-            if (m.Config.Design.Mlp == Loading.MlpKind.Gated) names.Add(n.MlpPreLinear);
+            var design = m.Config.Design;
+            if (design.Residual == Loading.ResidualKind.Sequential) names.Add(n.ResidMid);
+            if (design.Positions == Loading.PositionKind.Rotary) names.AddRange([n.RotQ, n.RotK]);
+            if (design.Mlp == Loading.MlpKind.Gated) names.Add(n.MlpPreLinear);
+            if (design.QkNorm) names.AddRange([n.QNormScale, n.QNormNormalized, n.KNormScale, n.KNormNormalized]);
+            if (design.PostNorms) names.AddRange([n.Ln1PostScale, n.Ln1PostNormalized, n.Ln2PostScale, n.Ln2PostNormalized]);
         }
         // A parallel block has no hook_resid_mid (TransformerLens' parallel_attn_mlp), so no gradient is made up for one.
         Assert.Equal(m.Config.Design.Residual == Loading.ResidualKind.Sequential, g.HookGrads.ContainsKey(m.HookNames.Layers[0].ResidMid));

@@ -25,37 +25,58 @@ public sealed unsafe class BackwardKernelTests
             foreach (DType dt in Enum.GetValues<DType>())
                 foreach (bool inOut in new[] { false, true })
                     foreach (int m in new[] { 1, 25, 70 })
-                        if (level <= KernelOptions.BestAvailable) yield return new object[] { level, dt, inOut, m };
+                        foreach (bool stream in new[] { false, true })
+                            if (level <= KernelOptions.BestAvailable) yield return new object[] { level, dt, inOut, m, stream };
+    }
+
+    /// <summary>Random weights in [−1, 1) of the given dtype (NativeMemory; free with NativeMemory.Free).</summary>
+    static nint RandomWeights(Random rng, DType dtype, long count)
+    {
+        nint data = (nint)NativeMemory.Alloc((nuint)(count * DTypes.Size(dtype)));
+        for (long i = 0; i < count; i++)
+        {
+            float v = (float)(rng.NextDouble() * 2 - 1);
+            switch (dtype)
+            {
+                case DType.F32: ((float*)data)[i] = v; break;
+                case DType.F16: ((Half*)data)[i] = (Half)v; break;
+                default: ((ushort*)data)[i] = (ushort)(BitConverter.SingleToInt32Bits(v) >> 16); break;
+            }
+        }
+        return data;
+    }
+
+    /// <summary>dx by <see cref="LinearBackward.InputGrad"/> at a forced level and thread count, through the row-streaming
+    /// kernel (<see cref="InputGradKernel"/>) or the transposed GEMM.</summary>
+    static void InputGradAt(SimdLevel level, bool stream, int threads, float[] dy, int m, WeightMatrix w, float[] dx)
+    {
+        KernelOptions.ForcedLevel = level;
+        KernelOptions.ForcedThreads = threads;
+        InputGradKernel.ForcedMaxM = stream ? int.MaxValue : 0;
+        try
+        {
+            Assert.Equal(stream && !w.Transposed, InputGradKernel.Applies(m, w));
+            LinearBackward.InputGrad(dy, m, w, dx, new float[m * w.Cols]);
+        }
+        finally { KernelOptions.ForcedLevel = null; KernelOptions.ForcedThreads = null; InputGradKernel.ForcedMaxM = null; }
     }
 
     [Theory]
     [MemberData(nameof(LinearCases))]
-    public void LinearBackward_MatchesNaive(SimdLevel level, DType dtype, bool inOut, int m)
+    public void LinearBackward_MatchesNaive(SimdLevel level, DType dtype, bool inOut, int m, bool stream)
     {
         const int n = 37, k = 53;
         var rng = new Random(m * 7 + (int)dtype);
         long count = (long)n * k;
-        nint data = (nint)NativeMemory.Alloc((nuint)(count * DTypes.Size(dtype)));
+        nint data = RandomWeights(rng, dtype, count);
         try
         {
-            for (long i = 0; i < count; i++)
-            {
-                float v = (float)(rng.NextDouble() * 2 - 1);
-                switch (dtype)
-                {
-                    case DType.F32: ((float*)data)[i] = v; break;
-                    case DType.F16: ((Half*)data)[i] = (Half)v; break;
-                    default: ((ushort*)data)[i] = (ushort)(BitConverter.SingleToInt32Bits(v) >> 16); break;
-                }
-            }
             // [N, K] as stored by nn.Linear, or a Conv1D [K, N] seen as [N, K].
             var w = inOut ? WeightMatrix.InOut(data, dtype, k, n) : new WeightMatrix(data, dtype, n, k);
             float[] dy = Rand(rng, m * n), x = Rand(rng, m * k), start = Rand(rng, m * k);
             float[] expected = (float[])start.Clone(), actual = (float[])start.Clone();
             LinearBackward.InputGradNaive(dy, m, w, expected);
-            KernelOptions.ForcedLevel = level;
-            try { LinearBackward.InputGrad(dy, m, w, actual, new float[m * k]); }
-            finally { KernelOptions.ForcedLevel = null; }
+            InputGradAt(level, stream, 1, dy, m, w, actual);
             Close(expected, actual, 1e-5, $"dx {level} {dtype}");
 
             float[] dW0 = Rand(rng, n * k), db0 = Rand(rng, n);
@@ -65,6 +86,35 @@ public sealed unsafe class BackwardKernelTests
             try { LinearBackward.WeightGrad(dy, x, m, n, k, dWa, dba, new float[n * (m + k)]); }
             finally { KernelOptions.ForcedLevel = null; }
             Close(dWe, dWa, 1e-5, "dW"); Close(dbe, dba, 1e-5, "db");
+        }
+        finally { NativeMemory.Free((void*)data); }
+    }
+
+    public static IEnumerable<object[]> StreamCases()
+    {
+        foreach (SimdLevel level in Enum.GetValues<SimdLevel>())
+            foreach (DType dt in Enum.GetValues<DType>())
+                foreach (int threads in new[] { 1, 2 })
+                    if (level <= KernelOptions.BestAvailable) yield return new object[] { level, dt, threads };
+    }
+
+    /// <summary>The row-streaming dx kernel over several chunks of W's rows and spans of its columns (ragged at both ends),
+    /// on a strided column slice of a wider weight, split across threads: against the naive twin, added onto dx.</summary>
+    [Theory]
+    [MemberData(nameof(StreamCases))]
+    public void InputGradStreaming_ManyChunksAndSpans_MatchesNaive(SimdLevel level, DType dtype, int threads)
+    {
+        const int n = 2 * InputGradKernel.ChunkRows + 45, k = 2 * InputGradKernel.SpanCols + 77, stride = k + 19, m = 25;
+        var rng = new Random(11 + (int)dtype);
+        nint data = RandomWeights(rng, dtype, (long)n * stride);
+        try
+        {
+            var w = new WeightMatrix(data, dtype, n, stride).ColSlice(5, k);
+            float[] dy = Rand(rng, m * n), start = Rand(rng, m * k);
+            float[] expected = (float[])start.Clone(), actual = (float[])start.Clone();
+            LinearBackward.InputGradNaive(dy, m, w, expected);
+            InputGradAt(level, stream: true, threads, dy, m, w, actual);
+            Close(expected, actual, 1e-5, $"dx {level} {dtype}");
         }
         finally { NativeMemory.Free((void*)data); }
     }
@@ -203,5 +253,27 @@ public sealed unsafe class BackwardKernelTests
         Close(NumericGrad(q, dz, qq => Forward(qq, k, v)), dqn, 2e-3, "dq by finite differences");
         Close(NumericGrad(k, dz, kk => Forward(q, kk, v)), dkn, 2e-3, "dk by finite differences");
         Close(NumericGrad(v, dz, vv => Forward(q, k, vv)), dvn, 2e-3, "dv by finite differences");
+    }
+
+    /// <summary>A size the backward splits across threads (kv heads on KernelThreads): still the naive result.</summary>
+    [Fact]
+    public void AttentionBackward_Threaded_MatchesNaive()
+    {
+        const int B = 2, n = 25, T = 27, q0 = 2, H = 8, G = 4, e = 64;
+        var rng = new Random(5);
+        float scale = 1 / MathF.Sqrt(e);
+        float[] q = Rand(rng, B * n * H * e), k = Rand(rng, B * T * G * e), v = Rand(rng, B * T * G * e), dz = Rand(rng, B * n * H * e);
+        var pattern = new float[B * H * n * T];
+        Attention.ScoresNaive(q, k, B, n, T, q0, H, G, e, pattern, scale);
+        Attention.Pattern(pattern, T);
+        float[] Z(int len) => new float[len];
+        float[] dPn = Z(pattern.Length), dSn = Z(pattern.Length), dqn = Z(q.Length), dkn = Z(k.Length), dvn = Z(v.Length);
+        float[] dPf = Z(pattern.Length), dSf = Z(pattern.Length), dqf = Rand(rng, q.Length), dkf = Rand(rng, k.Length), dvf = Rand(rng, v.Length);
+        AttentionBackward.RunNaive(pattern, q, k, v, dz, B, n, T, q0, H, G, e, scale, dPn, dSn, dqn, dkn, dvn);
+        KernelOptions.ForcedThreads = 2;
+        try { AttentionBackward.Run(pattern, q, k, v, dz, B, n, T, q0, H, G, e, scale, dPf, dSf, dqf, dkf, dvf); }
+        finally { KernelOptions.ForcedThreads = null; }
+        Close(dPn, dPf, 1e-5, "dPattern"); Close(dSn, dSf, 1e-5, "dScores");
+        Close(dqn, dqf, 1e-5, "dq"); Close(dkn, dkf, 1e-5, "dk"); Close(dvn, dvf, 1e-5, "dv");
     }
 }

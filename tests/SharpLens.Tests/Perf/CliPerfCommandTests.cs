@@ -114,6 +114,24 @@ public class CliPerfCommandTests
         Assert.Equal((int)ExitCode.Usage, Invoke("bench", "--model", Fixtures.DemoModelDir, "--dataset", "--dataset-experiments", "nope").Code);
     }
 
+    [Fact]
+    public void BenchSkipStudy_MeasuresTheGradientsButNotTheExactStudy()
+    {
+        var (code, output) = Invoke("bench", "--model", Fixtures.DemoModelDir, "--json", "--quick", "--skip-study");
+        Assert.Equal(0, code);
+        var o = JsonNode.Parse(output.Trim())!.AsObject();
+        Assert.True(o["study_skipped"]!.GetValue<bool>());
+        foreach (var key in new[] { "forward_s", "forward_backward_s", "forward_backward_forward_units", "atp_study_s", "gemm_gflops",
+                                    "peak_rss_gradients_gb", "peak_rss_gb" })
+            Assert.True(o[key]!.GetValue<double>() > 0, $"{key} = {o[key]}");
+        Assert.NotNull(o["load_average"]);
+        foreach (var skipped in new[] { "study_s", "naive_forwards", "naive_speedup", "atp_speedup", "dataset_study" })
+            Assert.False(o.ContainsKey(skipped), $"{skipped} was measured");
+
+        var (both, _) = Invoke("bench", "--model", Fixtures.DemoModelDir, "--skip-study", "--dataset");
+        Assert.Equal((int)ExitCode.Usage, both);
+    }
+
     /// <summary>The forward's FLOP count, checked on GPT-2 small by hand: 12 blocks of c_attn (768×2304), c_proj (768×768),
     /// c_fc and mlp.c_proj (768×3072 each), the tied unembedding (50257×768), and QKᵀ + AV over (n + 1)/2 keys.</summary>
     [Fact]
