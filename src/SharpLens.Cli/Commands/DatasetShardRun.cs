@@ -17,8 +17,8 @@ internal static class DatasetShardRun
     public static int Write(HookedTransformer m, HfTokenizer tok, string datasetPath, IReadOnlyList<PreparedPair> pairs, DatasetStudyOptions options,
         ShardSpec shard, OutputSet outputs, CancellationToken ct)
     {
-        var (start, end) = shard.Block(pairs.Count);
-        AnsiConsole.MarkupLine($"shard {shard}: pairs {start}–{end - 1} of {pairs.Count}" + (end == start ? " (none: more shards than pairs)" : ""));
+        var (start, end) = shard.Block(pairs.Count, options.PairsPerBatch);
+        AnsiConsole.MarkupLine($"shard {shard}: pairs {start}–{end - 1} of {pairs.Count}" + (end == start ? " (none: more shards than tiles of --pairs-per-batch pairs)" : ""));
         JsonObject part;
         try
         {

@@ -25,7 +25,13 @@ internal sealed class StudyDataset
     public Option<string> BaselineRule { get; } = new("--baseline-rule") { Description = "which pairs a dataset study uses: sign (clean logit diff > 0 and corrupted < 0), gap (clean > 0 and clean > corrupted: for IOI's ABC corruption, whose corrupted logit diff is about 0) or auto (gap for pairs from `sharplens dataset ioi`, else sign)", DefaultValueFactory = _ => "auto" };
     public Option<int> Resamples { get; } = new("--resamples") { Description = "bootstrap resamples of the 95% intervals (dataset studies)", DefaultValueFactory = _ => Statistics.Bootstrap.DefaultResamples };
     public Option<long> Seed { get; } = new("--seed") { Description = "seed of the bootstrap and of resample ablation's partners (dataset studies)", DefaultValueFactory = _ => 0 };
-    public Option<int> PairsPerBatch { get; } = new("--pairs-per-batch") { Description = $"pairs of one token length whose patching and ablation sweeps share batched forwards (dataset studies; 1: pair by pair; e.g. {DatasetStudyOptions.SuggestedPairsPerBatch}; memory grows with it; values then round differently, within EXPERIMENTS.md's tolerances)", DefaultValueFactory = _ => 1 };
+    public Option<int> PairsPerBatch { get; } = new("--pairs-per-batch")
+    {
+        Description = "pairs of one token length within each tile of N consecutive pairs whose patching and ablation sweeps share batched forwards "
+            + $"(dataset studies; default {DatasetStudyOptions.SuggestedPairsPerBatch}; 1: pair by pair; memory grows with it; values round within "
+            + "EXPERIMENTS.md's tolerances of the pair-by-pair ones; --shard blocks hold whole tiles, so shards merge to the unsharded run)",
+        DefaultValueFactory = _ => DatasetStudyOptions.SuggestedPairsPerBatch,
+    };
 
     public void AddTo(Command cmd)
     {

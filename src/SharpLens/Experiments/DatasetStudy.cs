@@ -28,13 +28,15 @@ public sealed record DatasetStudyOptions
     public int Resamples { get; init; } = Bootstrap.DefaultResamples;
     /// <summary>The study's seed: bootstrap draws and resample partners.</summary>
     public long Seed { get; init; }
-    /// <summary>Pairs of one token length whose sweeps share batched forwards (<see cref="DatasetStudy.ComputePairs"/>);
-    /// 1 (the default): pair by pair. Memory grows with it (a group's base runs are held at once). A pair's values then
-    /// equal its single-pair study's within EXPERIMENTS.md's tolerances but not to the last bit (larger batches round
-    /// differently, ~1e-7 absolute), so shards of a run with N &gt; 1, whose groups differ from the unsharded run's, merge
-    /// to its numbers within those tolerances rather than within 1e-6 relative.</summary>
-    public int PairsPerBatch { get; init; } = 1;
-    /// <summary>A group size that shares weight passes well (<c>bench --dataset</c> uses it).</summary>
+    /// <summary>Pairs of one token length whose sweeps share batched forwards (<see cref="DatasetStudy.ComputePairs"/>),
+    /// grouped within fixed tiles of this many consecutive pairs of the dataset; 1: pair by pair. The default,
+    /// <see cref="SuggestedPairsPerBatch"/>, shares weight passes; memory grows with it (a group's base runs are held at
+    /// once). A pair's values equal its single-pair study's within EXPERIMENTS.md's tolerances but not to the last bit
+    /// (larger batches round differently, ~1e-7 absolute); since groups depend only on the global pair indices and shards
+    /// hold whole tiles (<see cref="Sharding.ShardSpec.Block"/>), a sharded run forms the unsharded run's groups and merges
+    /// to its numbers.</summary>
+    public int PairsPerBatch { get; init; } = SuggestedPairsPerBatch;
+    /// <summary>The default group size: it shares weight passes well (<c>bench --dataset</c> uses it too).</summary>
     public const int SuggestedPairsPerBatch = 8;
 
     /// <summary>True when the study needs <see cref="DatasetReference"/> (mean or resample ablation is asked for).</summary>
@@ -166,13 +168,14 @@ public static class DatasetStudy
     /// runs, its baselines against <see cref="DatasetStudyOptions.BaselineRule"/> (the reference's when given), and for a
     /// used pair the single-pair study — the same keys a single-pair study of it writes (without the attention viewer's
     /// whole patterns and timings), plus mean and resample ablation from <paramref name="reference"/>.
-    /// Pairs of one token length are studied in groups of up to <see cref="DatasetStudyOptions.PairsPerBatch"/>
-    /// (<see cref="CrossPairSweeps"/>): the sweeps that go through <see cref="PatchSweep.Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/>
+    /// Pairs are studied in groups (<see cref="CrossPairSweeps"/>): the pairs of one token length within one tile of
+    /// <see cref="DatasetStudyOptions.PairsPerBatch"/> consecutive dataset indices (tile t = pairs [t·N, (t + 1)·N)), so
+    /// a tile's groups — and its numbers — are the same whichever run (whole, or a shard holding the tile) computes it: the sweeps that go through <see cref="PatchSweep.Run(IReadOnlyList{IReadOnlyList{Intervention}}, Func{ReadOnlySpan{float}, double})"/>
     /// and <see cref="PatchSweep.RunPaired"/> — activation patching (residual stream, attention and MLP outputs, heads,
     /// head pairs, control), the ablations (zero, mean, resample, the joint grid), head-input (q/k/v/pattern) patching,
     /// noising, AtP verification — run the rows of every pair of the group in the same batched forwards; the rest (base
     /// runs, AtP, path patching, DLA, the logit lens) pair by pair.
-    /// A pair's <see cref="PairResult.Seconds"/> is then its group's seconds over the group's size. A group is computed when it is full (or at the end), so memory holds one group's
+    /// A pair's <see cref="PairResult.Seconds"/> is then its group's seconds over the group's size. Groups are computed one after the other, so memory holds one group's
     /// activations whatever the dataset's size.
     /// </summary>
     /// <param name="reference">needed when <see cref="DatasetStudyOptions.NeedsReference"/>; computed from every pair</param>
@@ -207,19 +210,15 @@ public static class DatasetStudy
         }
     }
 
-    /// <summary>Positions of <paramref name="list"/> in groups of one length of at most <paramref name="size"/>, each group
-    /// as soon as it is full (the rest at the end, in list order of their first pair).</summary>
-    static IEnumerable<List<int>> Groups(List<int> list, Func<int, int> length, int size)
+    /// <summary>The pair indices of <paramref name="list"/> in groups: by tile (index / <paramref name="tile"/>), tiles in
+    /// order of their first pair in the list; inside a tile by token length, groups in order of their smallest index,
+    /// each in index order. A group depends only on which indices of its tile the list holds (all of them, for a whole
+    /// run or a shard of whole tiles), never on the list's order or on other tiles.</summary>
+    static IEnumerable<List<int>> Groups(List<int> list, Func<int, int> length, int tile)
     {
-        var open = new Dictionary<int, List<int>>();
-        foreach (int i in list)
-        {
-            int len = length(i);
-            if (!open.TryGetValue(len, out var g)) open[len] = g = [];
-            g.Add(i);
-            if (g.Count == size) { open.Remove(len); yield return g; }
-        }
-        foreach (var g in open.Values.OrderBy(g => list.IndexOf(g[0]))) yield return g;
+        foreach (var inTile in list.GroupBy(i => i / tile))
+            foreach (var group in inTile.GroupBy(length).Select(g => g.Order().ToList()).OrderBy(g => g[0]))
+                yield return group;
     }
 
     /// <summary>One pair's result (<see cref="ComputePairs"/>); <paramref name="across"/>: its group's sweeps, null alone.</summary>

@@ -8,7 +8,9 @@ using SharpLens.Model;
 namespace SharpLens.Sharding;
 
 /// <summary>
-/// A dataset study in shards: shard I of N computes the pairs of its contiguous block (<see cref="ShardSpec.Block"/>)
+/// A dataset study in shards: shard I of N computes the pairs of its contiguous block of whole tiles of
+/// <see cref="DatasetStudyOptions.PairsPerBatch"/> pairs (<see cref="ShardSpec.Block"/>), so it batches its pairs as the
+/// unsharded run does,
 /// with <see cref="DatasetStudy.ComputePairs"/> — after the reference pass over every pair when mean or resample ablation
 /// is asked for, so that every shard ablates with the same means and partners — and keeps each pair's results
 /// (<see cref="PairResult.ToJson"/>). <see cref="Merge"/> hands all pairs to <see cref="DatasetStudy.Aggregate"/>, whose
@@ -22,14 +24,14 @@ public static class DatasetShards
     /// <summary>
     /// Computes this shard's pairs; returns the <see cref="PairsKey"/> object: <c>pair_count</c>, <c>block</c>
     /// [start, end), <c>pairs</c> (<see cref="PairResult.ToJson"/> each, in file order) and <c>options</c> (what the
-    /// aggregation needs: resamples, seed, baseline rule).
+    /// aggregation needs: resamples, seed, baseline rule; and pairs_per_batch, the tile the blocks are aligned to).
     /// </summary>
     public static JsonObject Compute(HookedTransformer model, IReadOnlyList<PreparedPair> pairs, DatasetStudyOptions options, ShardSpec shard,
         Func<int, bool> isDefinedToken, IProgress<DatasetProgress>? progress = null, CancellationToken ct = default)
     {
         var reference = DatasetStudy.Reference(model, pairs, options, (done, total) =>
             progress?.Report(new DatasetProgress(0, pairs.Count, 0, new StudyProgress("reference pass (baselines and means)", done, total))), ct);
-        var (start, end) = shard.Block(pairs.Count);
+        var (start, end) = shard.Block(pairs.Count, options.PairsPerBatch);
         var results = DatasetStudy.ComputePairs(model, pairs, Enumerable.Range(start, end - start), reference, options, isDefinedToken, progress, ct);
         return new JsonObject
         {
@@ -71,7 +73,13 @@ public static class DatasetShards
         ["resamples"] = o.Resamples,
         ["seed"] = o.Seed,
         ["baseline_rule"] = o.BaselineRule.ToString().ToLowerInvariant(),
+        ["pairs_per_batch"] = o.PairsPerBatch,
     };
+
+    /// <summary>The tile a shard's block is aligned to: its options' pairs_per_batch (1 in shards written before it was recorded,
+    /// whose blocks were not aligned).</summary>
+    static int Tile(JsonObject options) =>
+        options["pairs_per_batch"] is { } t ? int.Parse(t.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture) : 1;
 
     /// <summary>
     /// The results.json object of the whole dataset study from a complete, checked set of dataset shards in index order
@@ -96,7 +104,12 @@ public static class DatasetShards
                 throw SharpLensException.Input($"{s.Source}: a damaged dataset shard (no {PairsKey}.pairs, options or pair_count); rerun that shard");
             pairCount = pairCount < 0 ? n : pairCount;
             options ??= o;
-            var (start, end) = new ShardSpec(index, count).Block(pairCount);
+            int tile;
+            try { tile = Tile(o); }
+            catch (Exception e) when (e is FormatException or OverflowException) { tile = 0; }
+            if (tile < 1)
+                throw SharpLensException.Input($"{s.Source}: a damaged dataset shard (its {PairsKey}.options.pairs_per_batch is not a positive whole number); rerun that shard");
+            var (start, end) = new ShardSpec(index, count).Block(pairCount, tile);
             List<PairResult> mine;
             try { mine = pairs.Select(p => PairResult.FromJson(p!.AsObject())).ToList(); }
             catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or InvalidCastException)

@@ -67,7 +67,12 @@ public static class ShardMerge
             var (_, index, n, fp) = Header(s);
             if (fp != fingerprint)
             {
-                string what = JsonDiff.FirstDifference(Inputs(first), Inputs(s)) is { } d ? $"; they differ at inputs.{d}" : "";
+                string? d = JsonDiff.FirstDifference(Inputs(first), Inputs(s));
+                if (d != null && d.StartsWith("options.pairs_per_batch", StringComparison.Ordinal))
+                    throw SharpLensException.Input($"{s.Source} and {first.Source} are shards of runs with different --pairs-per-batch (inputs.{d}): "
+                        + "it sets the tiles that both the batches and the shards' blocks follow, so their pairs do not fit together; "
+                        + "rerun the shards with one --pairs-per-batch");
+                string what = d != null ? $"; they differ at inputs.{d}" : "";
                 throw SharpLensException.Input($"{s.Source} and {first.Source} are shards of different studies (another model, prompts, dataset or "
                     + $"options{what}); merge the shards of one study");
             }

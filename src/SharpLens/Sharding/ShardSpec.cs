@@ -74,13 +74,19 @@ public readonly record struct ShardSpec
         return mine;
     }
 
-    /// <summary>This shard's contiguous block [Start, End) of <paramref name="total"/> items: the first total mod N
-    /// shards take one item more, so blocks differ by at most one and concatenate, in shard order, to 0 … total − 1.</summary>
-    public (int Start, int End) Block(int total)
+    /// <summary>This shard's contiguous block [Start, End) of <paramref name="total"/> items, cut only between whole tiles
+    /// of <paramref name="tile"/> items (tile t = items [t·tile, (t + 1)·tile); the last may be short): the first
+    /// tiles mod N shards take one tile more, so blocks differ by at most one tile and concatenate, in shard order, to
+    /// 0 … total − 1. A dataset study batches pairs within tiles (<see cref="Experiments.DatasetStudyOptions.PairsPerBatch"/>),
+    /// so aligned blocks give every shard the same batches as the unsharded run.</summary>
+    public (int Start, int End) Block(int total, int tile = 1)
     {
-        int q = total / Count, r = total % Count;
+        if (tile < 1) throw new ArgumentOutOfRangeException(nameof(tile), tile, "a tile holds at least one item");
+        int tiles = total / tile + (total % tile == 0 ? 0 : 1);
+        int q = tiles / Count, r = tiles % Count;
         int start = Index * q + Math.Min(Index, r);
-        return (start, start + q + (Index < r ? 1 : 0));
+        int end = start + q + (Index < r ? 1 : 0);
+        return (Math.Min(total, start * tile), Math.Min(total, end * tile));
     }
 
     static bool TryCount(string s, out int value) =>

@@ -55,7 +55,8 @@ public class CrossPairBatchTests
         var pairs = PromptDataset.FromPairs(SetCompletionTask.Generate(tok, 7, seed: 11)).Prepare(tok, ModelConfig.Load(dir));
         var lengths = pairs.Select(p => p.Prompts.Tokens.Length).ToList();
         Assert.True(lengths.Distinct().Count() >= 2, "the dataset should mix prompt lengths: " + string.Join(",", lengths));
-        Assert.True(lengths.GroupBy(l => l).Any(g => g.Count() >= 2), "some pairs should share a length (a group > 1)");
+        Assert.True(Enumerable.Range(0, lengths.Count).GroupBy(i => (i / 4, lengths[i])).Any(g => g.Count() >= 2),
+            "some pairs of a tile of 4 should share a length (a group > 1)");
         var study = new StudyOptions
         {
             Experiments = Experiments, PairLayer = 1, Heads = [(1, 1), (2, 1)],
@@ -77,6 +78,36 @@ public class CrossPairBatchTests
             Assert.True(CompareKeys(single, mine, $"pair {order[k]} (vs its single-pair study)") > 20);
         }
         Assert.True(grouped.Count(r => r.Results != null) >= 4, "most pairs should be studied");
+    }
+
+    [Fact]
+    public void ShardBlocksOfWholeTiles_FormTheUnshardedGroups_BitForBit()
+    {
+        // 10 pairs in tiles of 4, 3 shards: unaligned blocks (0–3, 4–6, 7–9) would cut tile 4–7 and batch its pairs
+        // differently; aligned blocks (Block with the tile) hold whole tiles, so every pair's numbers are the whole run's.
+        string dir = Fixtures.Dir("setcomp-demo");
+        var tok = HfTokenizer.Load(dir);
+        using var model = HookedTransformer.Load(dir);
+        // the first seed whose tile 4–7 holds a group that the unaligned blocks would cut (pair 7 shares a length with one of 4–6)
+        bool Cut(IReadOnlyList<PreparedPair> ps) => Enumerable.Range(4, 3).Any(i => ps[i].Prompts.Tokens.Length == ps[7].Prompts.Tokens.Length);
+        var pairs = Enumerable.Range(0, 100).Select(seed => PromptDataset.FromPairs(SetCompletionTask.Generate(tok, 10, seed: seed)).Prepare(tok, ModelConfig.Load(dir)))
+            .First(Cut);
+        var options = new DatasetStudyOptions
+        {
+            Study = new StudyOptions { Experiments = Experiments, PairLayer = 1, Heads = [(1, 1), (2, 1)], Ablations = new HashSet<AblationKind> { AblationKind.Zero } },
+            BaselineRule = BaselineRule.Any, PairsPerBatch = 4,
+        };
+        string[] Json(IEnumerable<int> indices) => DatasetStudy.ComputePairs(model, pairs, indices, null, options, tok.IsDefined)
+            .Select(r => r.ToJson().ToJsonString()).ToArray();
+        var whole = Json(Enumerable.Range(0, 10));
+        var sharded = Enumerable.Range(0, 3).SelectMany(i =>
+        {
+            var (start, end) = new SharpLens.Sharding.ShardSpec(i, 3).Block(10, 4);
+            return Json(Enumerable.Range(start, end - start));
+        }).ToArray();
+        string Strip(string json) => System.Text.RegularExpressions.Regex.Replace(json, "\"seconds\":[^,}]*", "");
+        Assert.Equal(whole.Select(Strip), sharded.Select(Strip));
+        Assert.True(whole.Count(j => j.Contains("head_z_patch_last_recovery", StringComparison.Ordinal)) >= 5, "most pairs should be studied");
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
 using SharpLens.Cli;
+using SharpLens.Experiments;
 using SharpLens.Sharding;
 using SharpLens.Tests.Support;
 
@@ -33,7 +34,7 @@ public class DatasetShardTests
             Assert.True(r.ExitCode == 0, r.Stderr);
             var header = ShardCliTests.Read(Path.Combine(cwd, $"s{i}", "shard.json"))[StudyShard.HeaderKey]!;
             Assert.Equal(StudyShard.DatasetKind, header["kind"]!.GetValue<string>());
-            var (start, end) = new ShardSpec(i, 3).Block(5);
+            var (start, end) = new ShardSpec(i, 3).Block(5, DatasetStudyOptions.SuggestedPairsPerBatch);   // the default tile
             Assert.Equal($"[{start},{end}]", header["work"]!.ToJsonString());
             Assert.Contains($"pairs {start}–{end - 1} of 5", r.Stdout);
         }
@@ -51,6 +52,38 @@ public class DatasetShardTests
         var refused = CliRunner.RunIn(cwd, null, "merge", "s0", "s1", "other", "--out", "m2");
         Assert.Equal(3, refused.ExitCode);
         Assert.Contains("inputs.dataset.pairs", refused.Stderr);
+    }
+
+    [Fact]
+    public void ShardsWhoseBlocksWouldCutATile_HoldWholeTiles_AndMergeToTheUnshardedStudy()
+    {
+        // 10 pairs, tiles of 4, 3 shards: unaligned blocks would be 0–3, 4–6, 7–9 (cutting tile 4–7); aligned: 0–3, 4–7, 8–9
+        string cwd = Fixtures.TempDir("dshard-tiles");
+        MakeDataset(cwd, 10);
+        string[] opts = [.. Options, "--pairs-per-batch", "4"];
+        Assert.Equal((4, 7), new ShardSpec(1, 3).Block(10));
+        var full = CliRunner.RunIn(cwd, null, ["study", "--dataset", "pairs.jsonl", .. opts, "--no-report", "--out", "full"]);
+        Assert.True(full.ExitCode == 0, full.Stderr);
+        (int, int)[] expected = [(0, 4), (4, 8), (8, 10)];
+        for (int i = 0; i < 3; i++)
+        {
+            var r = CliRunner.RunIn(cwd, null, ["study", "--dataset", "pairs.jsonl", .. opts, "--shard", $"{i}/3", "--out", $"s{i}"]);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            var header = ShardCliTests.Read(Path.Combine(cwd, $"s{i}", "shard.json"))[StudyShard.HeaderKey]!;
+            Assert.Equal($"[{expected[i].Item1},{expected[i].Item2}]", header["work"]!.ToJsonString());
+        }
+        var merge = CliRunner.RunIn(cwd, null, "merge", "s0", "s1", "s2", "--no-report", "--out", "merged");
+        Assert.True(merge.ExitCode == 0, merge.Stderr);
+        ShardCliTests.AssertSameResults(ShardCliTests.Read(Path.Combine(cwd, "full", "results.json")),
+            ShardCliTests.Read(Path.Combine(cwd, "merged", "results.json")));
+
+        // a shard of another --pairs-per-batch does not fit: refused, saying so
+        var other = CliRunner.RunIn(cwd, null, ["study", "--dataset", "pairs.jsonl", .. Options, "--pairs-per-batch", "2", "--shard", "2/3", "--out", "other"]);
+        Assert.True(other.ExitCode == 0, other.Stderr);
+        var refused = CliRunner.RunIn(cwd, null, "merge", "s0", "s1", "other", "--out", "m2");
+        Assert.Equal(3, refused.ExitCode);
+        Assert.Contains("different --pairs-per-batch", refused.Stderr);
+        Assert.Contains("inputs.options.pairs_per_batch", refused.Stderr);
     }
 }
 

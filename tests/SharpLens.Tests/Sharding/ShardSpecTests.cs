@@ -92,6 +92,23 @@ public class ShardSpecTests
         Assert.Equal(items, dealt);
     }
 
+    [Theory]
+    [InlineData(10, 3, 4)]
+    [InlineData(10, 3, 1)]
+    [InlineData(16, 2, 8)]
+    [InlineData(5, 3, 8)]
+    [InlineData(101, 7, 8)]
+    [InlineData(0, 2, 8)]
+    public void TiledBlocks_PartitionTheWork_InWholeTiles(int total, int count, int tile)
+    {
+        var blocks = Enumerable.Range(0, count).Select(i => new ShardSpec(i, count).Block(total, tile)).ToList();
+        Assert.Equal(Enumerable.Range(0, total), blocks.SelectMany(b => Enumerable.Range(b.Start, b.End - b.Start)));
+        Assert.All(blocks, b => Assert.True(b.Start == b.End || b.Start % tile == 0 && (b.End % tile == 0 || b.End == total), $"{b} cuts a tile of {tile}"));
+        var tiles = blocks.Select(b => (b.End - b.Start + tile - 1) / tile).ToList();
+        Assert.True(tiles.Max() - tiles.Min() <= 1, string.Join(",", tiles));
+        if (tile == 1) Assert.Equal(Enumerable.Range(0, count).Select(i => new ShardSpec(i, count).Block(total)), blocks);
+    }
+
     [Fact]
     public void PairStudy_DealsTheChosenExperiments_EachShardWithTheBaselines()
     {
