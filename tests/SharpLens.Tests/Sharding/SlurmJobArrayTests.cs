@@ -16,14 +16,15 @@ public class SlurmJobArrayTests
         Skip.IfNot(SlurmCluster.IsUp(out string why), why);
         string cwd = Fixtures.TempDir("slurm");
         DatasetShardTests.MakeDataset(cwd, 6);
-        var full = CliRunner.RunIn(cwd, null, ["study", "--dataset", "pairs.jsonl", .. DatasetShardTests.Options, "--no-report", "--out", "full"]);
+        string[] options = [.. DatasetShardTests.Options, "--pairs-per-batch", "2"];   // 3 tiles of 2 pairs: the shards split them, batched
+        var full = CliRunner.RunIn(cwd, null, ["study", "--dataset", "pairs.jsonl", .. options, "--no-report", "--out", "full"]);
         Assert.True(full.ExitCode == 0, full.Stderr);
 
         // the README's script, as a user submits it; tasks run as this user on this machine, so they reach the built CLI
         string script = Path.Combine(Fixtures.RepoRoot, "deploy", "slurm-study.sh");
         string name = $"sharplens-test-{Guid.NewGuid():N}"[..24];
         var (code, output) = SlurmCluster.Run("sbatch", ["--array=0-3", "--wait", "--cpus-per-task=1", "--mem=2G", "--time=10",
-            $"--job-name={name}", $"--chdir={cwd}", $"--output={cwd}/slurm-%a.out", script, "pairs.jsonl", "out", .. DatasetShardTests.Options],
+            $"--job-name={name}", $"--chdir={cwd}", $"--output={cwd}/slurm-%a.out", script, "pairs.jsonl", "out", .. options],
             new Dictionary<string, string> { ["SHARPLENS"] = $"dotnet {CliProcess.Dll}", ["NO_COLOR"] = "1" }, TimeSpan.FromMinutes(8));
         if (code == -1) SlurmCluster.Run("scancel", [$"--name={name}"], null, TimeSpan.FromSeconds(30));   // sbatch killed: its tasks too
         string logs = string.Join("\n", Directory.GetFiles(cwd, "slurm-*.out").Order().Select(f => $"--- {Path.GetFileName(f)}\n{File.ReadAllText(f)}"));
