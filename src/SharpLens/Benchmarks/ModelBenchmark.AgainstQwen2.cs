@@ -133,7 +133,6 @@ public static partial class ModelBenchmark
         if (d.Mlp == MlpKind.Plain) list.Add($"plain MLP ({d.Activation}; two d × d_mlp matrices, Qwen2's gated one has three)");
         else if (d.Activation != ActivationKind.Silu) list.Add($"gated MLP with {d.Activation}");
         if (w.QkvInterleaved.Data != 0) list.Add("fused per-head q/k/v matrix");
-        if (w.Wq.Transposed) list.Add("Conv1D weights stored [in, out]");
         if (w.Bq.Length == 0 && w.BQkvInterleaved.Length == 0) list.Add("no q/k/v biases (Qwen2 has them)");
         if (w.Bo.Length > 0 || w.BDown.Length > 0) list.Add("output and MLP biases");
         if (d.QkNorm) list.Add("per-head q/k RMSNorm");

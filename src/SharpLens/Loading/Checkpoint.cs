@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using SharpLens.IO;
 
@@ -8,9 +9,11 @@ namespace SharpLens.Loading;
 /// or <c>model.safetensors.index.json</c> and the shards it names. Every tensor the config implies is checked for
 /// presence, dtype and shape before anything runs; tensors stay memory-mapped in their stored dtype.
 /// </summary>
-public sealed class Checkpoint : IDisposable
+public sealed unsafe class Checkpoint : IDisposable
 {
     readonly List<SafeTensorsFile> _files = [];
+    /// <summary>64-byte aligned buffers of weights copied at load (<see cref="InOutMatrix"/>), freed by <see cref="Dispose"/>.</summary>
+    readonly List<nint> _owned = [];
     readonly Dictionary<string, (SafeTensorsFile File, TensorEntry Entry)> _tensors = new();
 
     public string Directory { get; }
@@ -140,13 +143,49 @@ public sealed class Checkpoint : IDisposable
         return new WeightMatrix(f.DataPointer(e), e.DType, (int)e.Shape[0], (int)e.Shape[1]);
     }
 
-    /// <summary>A 2-D tensor stored [in, out] (GPT-2's <c>Conv1D</c>) as the [out, in] view the GEMM reads in place.</summary>
+    /// <summary>A 2-D tensor stored [in, out] (GPT-2's <c>Conv1D</c>) copied once, in its stored dtype, into a 64-byte
+    /// aligned [out, in] row-major buffer this checkpoint owns (freed by <see cref="Dispose"/>): a plain weight that takes
+    /// the same kernels as an <c>nn.Linear</c>'s. Costs the tensor's bytes once more (<see cref="CopiedBytes"/>).</summary>
     public WeightMatrix InOutMatrix(string name)
     {
         var (f, e) = Lookup(name);
         if (e.Shape.Length != 2) throw SharpLensException.Checkpoint($"{f.Path}: tensor {name} is not 2-D");
-        return WeightMatrix.InOut(f.DataPointer(e), e.DType, (int)e.Shape[0], (int)e.Shape[1]);
+        int inF = (int)e.Shape[0], outF = (int)e.Shape[1], size = DTypes.Size(e.DType);
+        nint dst = (nint)NativeMemory.AlignedAlloc((nuint)((long)inF * outF * size), 64);
+        lock (_owned) _owned.Add(dst);
+        TransposeInto((byte*)f.DataPointer(e), (byte*)dst, inF, outF, size);
+        return new WeightMatrix(dst, e.DType, outF, inF);
     }
+
+    /// <summary>dst[o, i] = src[i, o] for a [rows, cols] source of elements of <paramref name="size"/> bytes, in 32 × 32
+    /// tiles (row blocks of the destination in parallel).</summary>
+    internal static void TransposeInto(byte* src, byte* dst, int rows, int cols, int size)
+    {
+        const int Tile = 32;
+        Parallel.For(0, (cols + Tile - 1) / Tile, ob =>
+        {
+            int o0 = ob * Tile, o1 = Math.Min(o0 + Tile, cols);
+            for (int i0 = 0; i0 < rows; i0 += Tile)
+            {
+                int i1 = Math.Min(i0 + Tile, rows);
+                switch (size)
+                {
+                    case 2:
+                        for (int o = o0; o < o1; o++)
+                        for (int i = i0; i < i1; i++) ((ushort*)dst)[(long)o * rows + i] = ((ushort*)src)[(long)i * cols + o];
+                        break;
+                    default:
+                        for (int o = o0; o < o1; o++)
+                        for (int i = i0; i < i1; i++) ((uint*)dst)[(long)o * rows + i] = ((uint*)src)[(long)i * cols + o];
+                        break;
+                }
+            }
+        });
+    }
+
+    /// <summary>Bytes of the tensors the family copies at load (GPT-2's Conv1D weights), on top of <see cref="WeightBytes"/>.</summary>
+    public long CopiedBytes => Families.ModelFamilies.Of(Config.Architecture).Copied(Config, Has)
+        .Sum(n => _tensors.TryGetValue(n, out var t) ? t.Entry.End - t.Entry.Begin : 0);
 
     /// <summary>A tensor widened to a new fp32 array (for the small ones: norms, biases).</summary>
     public float[] Vector(string name)
@@ -172,5 +211,10 @@ public sealed class Checkpoint : IDisposable
     {
         foreach (var f in _files) f.Dispose();
         _files.Clear();
+        lock (_owned)
+        {
+            foreach (var p in _owned) NativeMemory.AlignedFree((void*)p);
+            _owned.Clear();
+        }
     }
 }

@@ -45,7 +45,7 @@ public sealed partial class HookedTransformer : IDisposable
         var ckpt = Checkpoint.Open(modelDir);
         try
         {
-            MemoryBudget.Ensure(ckpt.Config, ckpt.WeightBytes, promptTokens, cachedRuns, modelDir);
+            MemoryBudget.Ensure(ckpt.Config, ckpt.WeightBytes + ckpt.CopiedBytes, promptTokens, cachedRuns, modelDir);
             return new HookedTransformer(ckpt);
         }
         catch { ckpt.Dispose(); throw; }

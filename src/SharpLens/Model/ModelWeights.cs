@@ -2,8 +2,8 @@ using SharpLens.Loading;
 
 namespace SharpLens.Model;
 
-/// <summary>One decoder block's parameters: matrices are views into the mapped checkpoint (in their stored layout:
-/// [out, in], or a <see cref="WeightMatrix.Transposed"/> view of a <c>Conv1D</c>'s [in, out]), vectors are fp32 copies.
+/// <summary>One decoder block's parameters: matrices are [out, in] views into the mapped checkpoint in their
+/// stored dtype (a <c>Conv1D</c>'s [in, out] weight is copied once at load to [out, in]), vectors are fp32 copies.
 /// An absent bias is an empty vector.</summary>
 public sealed class LayerWeights
 {

@@ -6,8 +6,9 @@ namespace SharpLens.Loading.Families;
 /// <summary>
 /// GPT-2 (<c>GPT2LMHeadModel</c>): LayerNorm with bias, learned absolute positions (<c>wpe</c>), a plain MLP with
 /// <c>activation_function</c> (default <c>gelu_new</c>), biases on every projection, a tied unembedding. Weights are
-/// <c>Conv1D</c>s stored [in, out] and read in place (<see cref="WeightMatrix.InOut"/>); q, k and v are column blocks of
-/// the fused <c>c_attn</c>. Tensor names come with or without the <c>transformer.</c> prefix; the attention buffers
+/// <c>Conv1D</c>s stored [in, out], copied once at load into [out, in] buffers the checkpoint owns
+/// (<see cref="Checkpoint.InOutMatrix"/>), so they take the same kernels as every other family; q, k and v are row
+/// blocks of the fused <c>c_attn</c> so copied. Tensor names come with or without the <c>transformer.</c> prefix; the attention buffers
 /// <c>attn.bias</c> (the causal mask) and <c>attn.masked_bias</c> are skipped whatever their dtype. Config fields and
 /// defaults as Hugging Face's <c>GPT2Config</c>: <c>n_embd</c> 768, <c>n_layer</c> 12, <c>n_head</c> 12,
 /// <c>n_positions</c> 1024, <c>n_inner</c> 4·n_embd, <c>layer_norm_epsilon</c> 1e-5, <c>vocab_size</c> 50257,
@@ -79,6 +80,16 @@ internal sealed partial class Gpt2Family : IModelFamily
     public bool Skips(string name, ModelConfig c) =>
         AttentionBuffer().IsMatch(name) || (c.TieWordEmbeddings && name == "lm_head.weight");
 
+    /// <summary>The Conv1D weights <see cref="Load"/> copies transposed.</summary>
+    static readonly string[] Conv1D = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"];
+
+    public IEnumerable<string> Copied(ModelConfig c, Func<string, bool> has)
+    {
+        string p = Prefix(has);
+        for (int l = 0; l < c.NLayers; l++)
+            foreach (var name in Conv1D) yield return $"{p}h.{l}.{name}";
+    }
+
     public ModelWeights Load(Checkpoint c)
     {
         var cfg = c.Config;
@@ -88,7 +99,7 @@ internal sealed partial class Gpt2Family : IModelFamily
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string h = $"{p}h.{l}.";
-            var qkv = c.InOutMatrix(h + "attn.c_attn.weight");           // [3d, d] view of [d, 3d]
+            var qkv = c.InOutMatrix(h + "attn.c_attn.weight");           // [3d, d], copied from [d, 3d]
             var qkvBias = c.Vector(h + "attn.c_attn.bias");             // [3d]
             layers[l] = new LayerWeights
             {

@@ -18,6 +18,10 @@ internal interface IModelFamily
     /// <summary>Whether a tensor the checkpoint holds beyond <see cref="Tensors"/> may be ignored.</summary>
     bool Skips(string name, ModelConfig c);
 
+    /// <summary>The tensors <see cref="Load"/> copies into memory the model owns (beyond the mapped files), for the
+    /// memory budget: GPT-2's <c>Conv1D</c> weights, transposed once to [out, in].</summary>
+    IEnumerable<string> Copied(ModelConfig c, Func<string, bool> has) => [];
+
     ModelWeights Load(Checkpoint c);
 }
 
