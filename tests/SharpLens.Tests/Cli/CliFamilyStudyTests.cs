@@ -65,13 +65,7 @@ public class CliFamilyStudyTests
         Assert.True(compared.Count >= 20, $"only {compared.Count} keys to compare");
         foreach (var key in compared) AssertMatches(key, reference[key]!, r[key]);
         // OV copying ranks exactly, for [answer, wrong] (the candidates beyond them follow)
-        var e = reference["ov_copy_rank"]!.AsArray();
-        var a = r["ov_copy_rank"]!.AsArray();
-        Assert.Equal(e.Count, a.Count);
-        for (int l = 0; l < e.Count; l++)
-            for (int h = 0; h < e[l]!.AsArray().Count; h++)
-                for (int t = 0; t < 2; t++)
-                    Assert.True(e[l]![h]![t]!.GetValue<int>() == a[l]![h]![t]!.GetValue<int>(), $"ov_copy_rank[{l}][{h}][{t}]");
+        Experiments.ReferenceExperimentTests.AssertOvCopyRanksEqual(reference, r);
 
         // the circuit questions; with a final soft-cap the logit lens before the cap as well (without one, the
         // reference's _precap rows are the logit lens itself)
