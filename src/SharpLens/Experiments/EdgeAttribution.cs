@@ -54,12 +54,12 @@ public static class EdgeAttribution
                     for (int i = 0; i < ctx.Data.Length; i++) ctx.Data[i] = b[i] + alpha * (a[i] - b[i]);
                 });
             }
-            var g = model.Backward(corrupted, metric, GradHooks(names, c.Design).Contains, cacheFilter: n => senderHooks.Contains(n) || n == names.Layers[^1].ResidPost, hooks: hooks);
+            using var g = model.Backward(corrupted, metric, GradHooks(names, c.Design).Contains, cacheFilter: n => senderHooks.Contains(n) || n == names.Layers[^1].ResidPost, hooks: hooks);
             if (k == 0)
             {
                 corruptedLd = g.Metric;
                 corruptOut = SenderOutputs(graph, names, g.Activations, T, d);
-                cleanEmbed = cleanCache[HookNames.Embed].Data; corruptEmbed = g.Activations[HookNames.Embed].Data;
+                cleanEmbed = cleanCache[HookNames.Embed].Data; corruptEmbed = (float[])g.Activations[HookNames.Embed].Data.Clone();   // g's arrays go back to the pool
             }
             AddReceiverGrads(model, graph, g, grads, 1f / igSteps);
         }

@@ -7,13 +7,18 @@ namespace SharpLens.Model;
 /// <summary>The block's backward: the forward's steps (<c>ForwardPass.Block.cs</c>) in reverse.</summary>
 internal sealed partial class BackwardPass
 {
-    // The block's working buffers, reused by every block (hooks get copies): allocated once a pass, zeroed per use.
+    // The block's working buffers, reused by every block (hooks get copies): taken from the model's pool once a pass,
+    // zeroed per use, given back at the pass's end.
     float[]? _dpost, _dgate, _dup, _dh2, _dz, _dP, _dS, _dq, _dk, _dv, _dh1;
 
-    static float[] Zeroed(ref float[]? buffer, int length)
+    float[] Zeroed(ref float[]? buffer, int length)
     {
-        if (buffer == null || buffer.Length != length) buffer = new float[length];
-        else Array.Clear(buffer);
+        if (buffer == null || buffer.Length != length)
+        {
+            _m.Pool.Return(buffer);
+            buffer = _m.Pool.Rent(length);
+        }
+        Array.Clear(buffer);
         return buffer;
     }
 

@@ -27,9 +27,9 @@ internal sealed partial class BackwardPass
         if (w.Length == 0) return dy;
         int d = w.Length, T = _t;
         var normalized = Act(normalizedHook); var scale = Act(scaleHook);
-        var x = new float[normalized.Length];                              // the input [T, d] = normalized · scale
+        var x = Temp(normalized.Length, zeroed: false);                    // the input [T, d] = normalized · scale
         for (int r = 0; r < T; r++) TensorPrimitives.Multiply(normalized.AsSpan(r * d, d), scale[r], x.AsSpan(r * d, d));
-        var dx = new float[T * d];
+        var dx = Temp(T * d);
         RowNormBackward(x, normalized, scale, w, dy, dx, dw, T, scaleHook, normalizedHook, [T, d], [T, 1]);
         return dx;
     }
@@ -47,9 +47,9 @@ internal sealed partial class BackwardPass
         void QkNorm(float[] x, float[] scale, float[] weight, float[] dOut, float[]? dw, int heads, string scaleHook, string normalizedHook)
         {
             int e = weight.Length;
-            var normalized = new float[x.Length];                          // x / scale per head row [T, heads, e]
+            var normalized = Temp(x.Length, zeroed: false);                // x / scale per head row [T, heads, e]
             for (int r = 0; r < T * heads; r++) TensorPrimitives.Multiply(x.AsSpan(r * e, e), 1f / scale[r], normalized.AsSpan(r * e, e));
-            var dIn = new float[x.Length];
+            var dIn = Temp(x.Length);
             RowNormBackward(x, normalized, scale, weight, dOut, dIn, dw, T * heads, scaleHook, normalizedHook, [T, heads, e], [T, heads, 1]);
             dIn.CopyTo(dOut, 0);
         }
@@ -65,7 +65,7 @@ internal sealed partial class BackwardPass
     {
         int d = w.Length;
         bool wantNormalized = _want(normalizedHook), wantScale = _want(scaleHook);
-        var dNormalized = wantNormalized || wantScale ? new float[rows * d] : null;
+        var dNormalized = wantNormalized ? Grad(normalizedHook, normalizedShape) : wantScale ? Temp(rows * d, zeroed: false) : null;
         var dScale = wantScale ? new float[rows] : null;
         var tmp = Scratch(2 * d);
         for (int r = 0; r < rows; r++)
@@ -79,7 +79,6 @@ internal sealed partial class BackwardPass
             }
             NormBackward.Rms(x.AsSpan(r * d, d), scale[r], w, dyr, dx.AsSpan(r * d, d), dw, tmp);
         }
-        if (wantNormalized) Grad(normalizedHook, dNormalized!, normalizedShape);
         if (dScale != null) Grad(scaleHook, dScale, scaleShape);
     }
 }

@@ -13,7 +13,13 @@ internal sealed partial class BackwardPass
     /// <summary>The gradient at <c>hook_attn_out</c> [T, d] when the block is parallel: a copy of the one at
     /// <c>hook_resid_post</c>, taken before the MLP's norm adds into <paramref name="dx"/>. Null when sequential: then
     /// it is <paramref name="dx"/> itself once the MLP's backward has run (the gradient at <c>hook_resid_mid</c>).</summary>
-    float[]? AttnOutGradOfParallel(float[] dx) => IsParallel ? (float[])dx.Clone() : null;
+    float[]? AttnOutGradOfParallel(float[] dx)
+    {
+        if (!IsParallel) return null;
+        var copy = Temp(dx.Length, zeroed: false);
+        dx.CopyTo(copy, 0);
+        return copy;
+    }
 
     /// <summary>The hook holding the second norm's input: <c>hook_resid_mid</c>, or the block input when parallel.</summary>
     string Ln2Input(LayerHookNames n) => IsParallel ? n.ResidPre : n.ResidMid;

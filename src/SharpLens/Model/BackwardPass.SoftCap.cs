@@ -16,12 +16,12 @@ internal sealed partial class BackwardPass
     {
         int d = _c.DModel;
         var unembed = _m.Weights.Unembed;
-        var result = new float[dLogits.Length];
+        var result = Temp(dLogits.Length);
         var nonzero = new List<int>();
         for (int i = 0; i < dLogits.Length && nonzero.Count <= 4 * T + 64; i++) if (dLogits[i] != 0) nonzero.Add(i);
         if (nonzero.Count > 4 * T + 64)
         {
-            var logits = new float[T * V];                                  // [T, V]
+            var logits = Temp(T * V, zeroed: false);                        // [T, V]
             Gemm.LinearForward(h, T, unembed, default, logits);
             SoftCap.Apply(logits, cap);
             SoftCapBackward.Apply(logits, dLogits, result, cap);
@@ -48,7 +48,7 @@ internal sealed partial class BackwardPass
     {
         if (_c.AttnSoftcap is not { } cap) return [];
         int T = _t, H = _c.NHeads;
-        var scores = new float[H * T * T];
+        var scores = Temp(H * T * T, zeroed: false);
         Attention.Scores(q, k, 1, T, T, 0, H, _c.NKvHeads, _c.DHead, scores, _c.AttnScale(l), _c.WindowAt(l), null, (float)cap);
         return scores;
     }

@@ -28,7 +28,10 @@ internal sealed partial class BackwardPass
     readonly Func<string, bool> _want;
     readonly WeightGrads? _wg;
     readonly int _t;
-    float[] _scratch = new float[1024];
+    float[] _scratch = [];
+    /// <summary>This pass's working arrays, from the model's pool; <see cref="ReleaseTemporaries"/> gives them back.</summary>
+    readonly List<float[]> _temps = [];
+    /// <summary>The hook gradients asked for ([1, ...] like the cache), their arrays from the model's pool.</summary>
     public Dictionary<string, Tensor> Grads { get; } = new(StringComparer.Ordinal);
 
     public BackwardPass(HookedTransformer m, ActivationCache acts, int positions, Func<string, bool> want, WeightGrads? wg)
@@ -53,8 +56,27 @@ internal sealed partial class BackwardPass
 
     Span<float> Scratch(long n)
     {
-        if (_scratch.Length < n) _scratch = new float[n];
+        if (_scratch.Length < n) { _m.Pool.Return(_scratch); _scratch = _m.Pool.Rent((int)n); }
         return _scratch.AsSpan(0, (int)n);
+    }
+
+    /// <summary>A working array of this pass (zeroed unless <paramref name="zeroed"/> is false), given back at its end.</summary>
+    float[] Temp(int length, bool zeroed = true)
+    {
+        var a = zeroed ? _m.Pool.RentZeroed(length) : _m.Pool.Rent(length);
+        _temps.Add(a);
+        return a;
+    }
+
+    /// <summary>Gives this pass's working arrays back to the model's pool (the end of <see cref="Run"/>).</summary>
+    void ReleaseTemporaries()
+    {
+        foreach (var a in _temps) _m.Pool.Return(a);
+        _temps.Clear();
+        foreach (var a in new[] { _dpost, _dgate, _dup, _dh2, _dz, _dP, _dS, _dq, _dk, _dv, _dh1 }) _m.Pool.Return(a);
+        _dpost = _dgate = _dup = _dh2 = _dz = _dP = _dS = _dq = _dk = _dv = _dh1 = null;
+        _m.Pool.Return(_scratch);
+        _scratch = [];
     }
 
     float[] Act(string name) => _acts[name].Data;
@@ -67,7 +89,7 @@ internal sealed partial class BackwardPass
         var a = Act(normalizedHook);
         if (!NormKernels.For(_design.Norm).HookBeforeWeight) return a;
         int d = w.Length;
-        var y = new float[a.Length];
+        var y = Temp(a.Length, zeroed: false);
         for (int r = 0; r < a.Length / d; r++)
         {
             var yr = y.AsSpan(r * d, d);
@@ -83,19 +105,26 @@ internal sealed partial class BackwardPass
     {
         if (!_want(normalizedHook)) return;
         if (!NormKernels.For(_design.Norm).HookBeforeWeight) { Grad(normalizedHook, dOut, T, d); return; }
-        var g = new float[dOut.Length];
+        var g = Grad(normalizedHook, [T, d]);
         for (int r = 0; r < T; r++) TensorPrimitives.Multiply(dOut.AsSpan(r * d, d), w, g.AsSpan(r * d, d));
-        Grad(normalizedHook, g, T, d);
     }
 
+    /// <summary>Records a copy of <paramref name="g"/> as the gradient at hook <paramref name="name"/> when it is asked for.</summary>
     void Grad(string name, ReadOnlySpan<float> g, params int[] shape)
     {
         if (!_want(name)) return;
         long t0 = StageTimer.Start();
-        var copy = GC.AllocateUninitializedArray<float>(g.Length);       // no zeroing: every element is written next
-        g.CopyTo(copy);
-        Grads[name] = new Tensor(copy, [1, .. shape]);
+        g.CopyTo(Grad(name, shape));
         StageTimer.Stop(Stage.BackwardHookGrads, t0);
+    }
+
+    /// <summary>The array that will hold the gradient at hook <paramref name="name"/> (asked for: check first), for the
+    /// caller to write every element of.</summary>
+    float[] Grad(string name, int[] shape)
+    {
+        var a = _m.Pool.Rent(shape.Aggregate(1, (x, y) => x * y));
+        Grads[name] = new Tensor(a, [1, .. shape]);
+        return a;
     }
 
     /// <summary>dx[T, K] += dy[T, N] · W.</summary>
@@ -121,17 +150,18 @@ internal sealed partial class BackwardPass
         var w = _m.Weights;
         float[]? h = _wg != null || _c.FinalSoftcap is not null ? NormOutput(HookNames.LnFinalNormalized, w.LnFinal, w.LnFinalBias) : null;   // [T, d]
         if (_c.FinalSoftcap is { } cap) dLogits = UncappedLogitGrad(dLogits, h!, T, V, (float)cap);   // Gemma 2: c·tanh(logit/c)
-        var dh = new float[T * d];
+        var dh = Temp(T * d);
         long t0 = StageTimer.Start();
         UnembedInputGrad(dLogits, T, V, w.Unembed, dh);
         StageTimer.Stop(Stage.BackwardInputGrad, t0);
         if (_wg != null) Dw(dLogits, h!, V, d, _wg.Unembed, []);
         NormalizedGrad(HookNames.LnFinalNormalized, dh, w.LnFinal, T, d);
-        var dx = new float[T * d];                                         // the residual stream's gradient [T, d]
+        var dx = Temp(T * d);                                              // the residual stream's gradient [T, d]
         NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
 
         for (int l = _c.NLayers - 1; l >= 0; l--) Block(l, dx);
         Embedding(tokens, dx);
+        ReleaseTemporaries();
     }
 
     /// <summary>
@@ -142,10 +172,12 @@ internal sealed partial class BackwardPass
     /// </summary>
     public void RunWithLayerDropped(int[] tokens, int drop, ReadOnlySpan<float> dxResidPost)
     {
-        var dx = dxResidPost.ToArray();
+        var dx = Temp(dxResidPost.Length, zeroed: false);
+        dxResidPost.CopyTo(dx);
         Grad(_m.HookNames.Layers[drop].ResidPre, dx, _t, _c.DModel);
         for (int l = drop - 1; l >= 0; l--) Block(l, dx);
         Embedding(tokens, dx);
+        ReleaseTemporaries();
     }
 
     void Embedding(int[] tokens, float[] dx)

@@ -47,9 +47,9 @@ internal sealed partial class ForwardPass
         if (_o.Hooks.Has(name)) _o.Hooks.Fire(name, buf, _b, shape, _q0);
         if (_o.CacheFilter?.Invoke(name) ?? false)
         {
-            var copy = GC.AllocateUninitializedArray<float>(buf.Length);   // no zeroing: every element is written next
+            var copy = _m.Pool.Rent(buf.Length);                           // uninitialised: every element is written next
             buf.CopyTo(copy);
-            _cache.Set(name, new Tensor(copy, [_b, .. shape]));
+            _cache.SetOwned(name, new Tensor(copy, [_b, .. shape]), _m.Pool);
         }
         StageTimer.Stop(Stage.Hooks, t0);
     }
@@ -127,7 +127,8 @@ internal sealed partial class ForwardPass
 
     /// <summary>The logits' destination: <see cref="RunOptions.LogitsInto"/> when given (its shape was checked by
     /// <see cref="HookedTransformer.Forward"/>), else a new tensor.</summary>
-    Tensor LogitsTensor(params int[] shape) => _o.LogitsInto ?? Tensor.Zeros(shape);
+    Tensor LogitsTensor(params int[] shape) =>
+        _o.LogitsInto ?? new Tensor(_m.Pool.Rent(shape.Aggregate(1, (a, b) => checked(a * b))), shape);   // the GEMM writes every element
 
     /// <summary>The model's norm (RMSNorm, or LayerNorm with bias <paramref name="bias"/>) of every row of x into y, with
     /// hook_scale [pos, 1] fired between scale and apply and hook_normalized [pos, d] after: as TransformerLens has them,

@@ -125,10 +125,31 @@ public sealed partial class WeightGrads
     }
 }
 
-/// <summary>What <see cref="HookedTransformer.Backward"/> returns: the metric, the logits, the forward activations it
-/// kept, the hook gradients asked for ([1, ...] like the cache) and the weight gradients when asked.</summary>
+/// <summary>
+/// What <see cref="HookedTransformer.Backward"/> returns: the metric, the logits, the forward activations it kept, the
+/// hook gradients asked for ([1, ...] like the cache) and the weight gradients when asked.
+/// </summary>
+/// <remarks>Disposing it is optional and pays in loops: <c>using var g = model.Backward(…)</c> hands the logits',
+/// activations' and hook gradients' arrays back to the model, so the next call reuses their memory instead of faulting in
+/// ~200 MB of fresh pages (1.8B model, 25 tokens). Nothing of a disposed result may be used afterwards (copy what you
+/// keep); the weight gradients are not pooled and stay valid.</remarks>
 public sealed record GradientResult(double Metric, Tensor Logits, ActivationCache Activations,
-    IReadOnlyDictionary<string, Tensor> HookGrads, WeightGrads? Weights);
+    IReadOnlyDictionary<string, Tensor> HookGrads, WeightGrads? Weights) : IDisposable
+{
+    /// <summary>Where the logits' and hook gradients' arrays came from (null: not pooled).</summary>
+    internal TensorPool? Pool { get; init; }
+    bool _disposed;
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Activations.Dispose();
+        if (Pool == null) return;
+        Pool.Return(Logits.Data);
+        foreach (var g in HookGrads.Values) Pool.Return(g.Data);
+    }
+}
 
 public sealed partial class HookedTransformer
 {
@@ -147,12 +168,13 @@ public sealed partial class HookedTransformer
         var saved = BackwardPass.SavedNames(HookNames, Config.Design);
         var fwd = Forward([tokens], new RunOptions { Hooks = hooks ?? HookSet.Empty, CacheFilter = n => saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
         var logits = fwd.Logits!;
-        var dLogits = new float[logits.Data.Length];
+        var dLogits = Pool.RentZeroed(logits.Data.Length);
         double value = metric(logits, dLogits);
         var wg = weights ? new WeightGrads(Weights, Config, _checkpoint.Has) : null;
         var pass = new BackwardPass(this, fwd.Cache, tokens.Length, hookFilter ?? (_ => true), wg);
         pass.Run(tokens, dLogits);
-        return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg);
+        Pool.Return(dLogits);
+        return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg) { Pool = Pool };
     }
 
     /// <summary>
@@ -165,10 +187,10 @@ public sealed partial class HookedTransformer
         filter ??= _ => true;
         if (!includeBackward) return RunWithCache([tokens], filter);
         var r = Backward(tokens, metric, filter, weights: false, cacheFilter: filter);
-        var cache = new ActivationCache { Model = this };
-        foreach (var name in r.Activations.Names)
-            if (filter(name)) cache.Set(name, r.Activations[name]);
-        foreach (var (name, g) in r.HookGrads) cache.Set(name + "_grad", g);
+        var cache = new ActivationCache { Model = this, Batch = r.Activations.Batch };
+        foreach (var name in r.Activations.Names.Where(filter).ToList()) r.Activations.MoveTo(name, cache);
+        r.Activations.Dispose();                                           // what backward alone needed goes back to the pool
+        foreach (var (name, g) in r.HookGrads) cache.SetOwned(name + "_grad", g, Pool);
         return (r.Logits, cache);
     }
 }

@@ -23,6 +23,8 @@ public sealed partial class HookedTransformer : IDisposable
     public string Directory => _checkpoint.Directory;
     internal Rotary Rotary { get; }
     internal ActivationArena Arena { get; } = new();
+    /// <summary>Arrays that gradient runs reuse across calls (cached activations, hook gradients, backward buffers).</summary>
+    internal TensorPool Pool { get; } = new();
 
     HookedTransformer(Checkpoint checkpoint)
     {
@@ -164,5 +166,5 @@ public sealed partial class HookedTransformer : IDisposable
         }
     }
 
-    public void Dispose() => _checkpoint.Dispose();
+    public void Dispose() { Pool.Clear(); _checkpoint.Dispose(); }
 }

@@ -93,13 +93,22 @@ public sealed partial class HookSet
     }
 }
 
-/// <summary>Cached activations of a run: name → tensor of shape [batch, ...per-prompt shape].</summary>
-public sealed partial class ActivationCache
+/// <summary>
+/// Cached activations of a run: name → tensor of shape [batch, ...per-prompt shape]. Disposing a cache is optional: it
+/// hands the arrays its run allocated back to the model for the next run to reuse (worth it in loops of gradient runs),
+/// after which the cache is empty and its tensors must not be used.
+/// </summary>
+public sealed partial class ActivationCache : IDisposable
 {
     readonly Dictionary<string, Tensor> _acts = new();
+    /// <summary>The pool this cache's own arrays (those a run stored with <see cref="SetOwned"/>) go back to.</summary>
+    TensorPool? _pool;
+    readonly HashSet<float[]> _owned = new(ReferenceEqualityComparer.Instance);
+    bool _disposed;
 
     public Tensor this[string name] => _acts.TryGetValue(name, out var t) ? t
-        : throw new KeyNotFoundException($"activation {name} was not cached (check the name and the cache filter)");
+        : throw new KeyNotFoundException(_disposed ? $"activation {name} was read after its cache was disposed"
+            : $"activation {name} was not cached (check the name and the cache filter)");
 
     public bool Contains(string name) => _acts.ContainsKey(name);
     public IEnumerable<string> Names => _acts.Keys;
@@ -107,4 +116,31 @@ public sealed partial class ActivationCache
     /// reads one prompt's rows of an activation). Null for a cache not made by a run.</summary>
     public PromptBatch? Batch { get; internal set; }
     internal void Set(string name, Tensor t) => _acts[name] = t;
+
+    /// <summary>Stores a tensor whose array came from <paramref name="pool"/>: <see cref="Dispose"/> gives it back.</summary>
+    internal void SetOwned(string name, Tensor t, TensorPool pool)
+    {
+        _pool = pool;
+        _owned.Add(t.Data);
+        _acts[name] = t;
+    }
+
+    /// <summary>Moves <paramref name="name"/> (and the ownership of its array) into <paramref name="to"/>.</summary>
+    internal void MoveTo(string name, ActivationCache to)
+    {
+        var t = _acts[name];
+        _acts.Remove(name);
+        if (_pool != null && _owned.Remove(t.Data)) to.SetOwned(name, t, _pool);
+        else to.Set(name, t);
+    }
+
+    /// <summary>Gives the arrays this cache's run allocated back for reuse and empties the cache.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var a in _owned) _pool!.Return(a);
+        _owned.Clear();
+        _acts.Clear();
+    }
 }
