@@ -22,6 +22,20 @@ internal sealed partial class BackwardPass
         return buffer;
     }
 
+    /// <summary>The gradient at <c>attn.hook_result</c> [T, H, d] when asked: the output projection's output is the heads'
+    /// results summed (plus b_O), so each head's gets <paramref name="dattn"/> [T, d] itself. The forward computes the
+    /// per-head results only when that hook is used; their gradient needs none of them.</summary>
+    void HeadResultGrad(string hook, float[] dattn)
+    {
+        if (!_want(hook)) return;
+        long t0 = StageTimer.Start();
+        int T = _t, H = _c.NHeads, d = _c.DModel;
+        var g = Grad(hook, [T, H, d]);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) dattn.AsSpan(t * d, d).CopyTo(g.AsSpan((t * H + h) * d, d));
+        StageTimer.Stop(Stage.BackwardHookGrads, t0);
+    }
+
     /// <param name="dx">the gradient at blocks.l.hook_resid_post on entry, at blocks.l.hook_resid_pre on return</param>
     void Block(int l, float[] dx)
     {
@@ -66,13 +80,14 @@ internal sealed partial class BackwardPass
             if (g != null) Dw(dpre, h2!, f, d, g.WUp, g.BUp);
         }
         NormalizedGrad(n.Ln2Normalized, dh2, w.Ln2, T, d);
-        NormRows(Act(Ln2Input(n)), Act(n.Ln2Scale), w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
+        NormRows(Act(Ln2Input(n)), n.Ln2Scale, w.Ln2, dh2, dx, g?.Ln2, g?.Ln2Bias);
         if (dAttnOut == null) Grad(n.ResidMid, dx, T, d);
         dAttnOut ??= dx;
         Grad(n.AttnOut, dAttnOut, T, d);
 
         // Attention: post-norm (Gemma 2), output projection, softmax attention, rotary, q/k norms (Qwen3), QKV projections.
         var dattn = PostNormBackward(n.Ln1PostScale, n.Ln1PostNormalized, w.Ln1Post, dAttnOut, g?.Ln1Post);  // [T, d]: at o_proj's output
+        HeadResultGrad(n.Result, dattn);
         var dz = Zeroed(ref _dz, T * H * e);                               // [T, H, e]
         Dx(dattn, w.Wo, dz);
         if (g != null) Dw(dattn, Act(n.Z), d, H * e, g.Wo, g.Bo);
@@ -108,7 +123,7 @@ internal sealed partial class BackwardPass
         var dh1 = Zeroed(ref _dh1, T * d);
         QkvBackward(w, g, h1, dq, dk, dv, dh1);
         NormalizedGrad(n.Ln1Normalized, dh1, w.Ln1, T, d);
-        NormRows(Act(n.ResidPre), Act(n.Ln1Scale), w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
+        NormRows(Act(n.ResidPre), n.Ln1Scale, w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
         Grad(n.ResidPre, dx, T, d);
     }
 }

@@ -157,7 +157,7 @@ internal sealed partial class BackwardPass
         if (_wg != null) Dw(dLogits, h!, V, d, _wg.Unembed, []);
         NormalizedGrad(HookNames.LnFinalNormalized, dh, w.LnFinal, T, d);
         var dx = Temp(T * d);                                              // the residual stream's gradient [T, d]
-        NormRows(Act(_m.HookNames.Layers[^1].ResidPost), Act(HookNames.LnFinalScale), w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
+        NormRows(Act(_m.HookNames.Layers[^1].ResidPost), HookNames.LnFinalScale, w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
 
         for (int l = _c.NLayers - 1; l >= 0; l--) Block(l, dx);
         Embedding(tokens, dx);
@@ -220,16 +220,21 @@ internal sealed partial class BackwardPass
         }
     }
 
-    /// <summary>Backward of the model's norm for every row: dx += ∂/∂x, and the weight (and bias) gradients when kept.</summary>
-    void NormRows(float[] x, float[] scale, float[] w, ReadOnlySpan<float> dy, Span<float> dx, float[]? dw, float[]? db)
+    /// <summary>Backward of the model's norm for every row: dx += ∂/∂x, the weight (and bias) gradients when kept, and
+    /// the gradient at its <c>hook_scale</c> [T, 1] when asked (the scale a hook could replace, with x held fixed).</summary>
+    void NormRows(float[] x, string scaleHook, float[] w, ReadOnlySpan<float> dy, Span<float> dx, float[]? dw, float[]? db)
     {
         long t0 = StageTimer.Start();
+        var scale = Act(scaleHook);
         int d = w.Length, rows = x.Length / d;
+        bool rms = _design.Norm == NormKind.RmsNorm;
+        var dScale = _want(scaleHook) ? Grad(scaleHook, [rows, 1]) : null;
         var tmp = Scratch(2 * d);
         for (int r = 0; r < rows; r++)
         {
             var xr = x.AsSpan(r * d, d); var dyr = dy.Slice(r * d, d); var dxr = dx.Slice(r * d, d);
-            if (_design.Norm == NormKind.RmsNorm) NormBackward.Rms(xr, scale[r], w, dyr, dxr, dw, tmp);
+            if (dScale != null) dScale[r] = NormBackward.ScaleGrad(xr, scale[r], w, dyr, centered: !rms, tmp);
+            if (rms) NormBackward.Rms(xr, scale[r], w, dyr, dxr, dw, tmp);
             else NormBackward.Layer(xr, scale[r], w, dyr, dxr, dw, db, tmp);
         }
         StageTimer.Stop(Stage.BackwardElementwise, t0);

@@ -60,12 +60,13 @@ public class FiniteDifferenceGradTests
         var ids = m.ToTokens(Prompt);
         int a = m.ToSingleToken(Prompt, " Mango"), b = m.ToSingleToken(Prompt, " Orange"), L = m.Config.NLayers;
         var g = m.Backward(ids, Metrics.LogitDiff(a, b));
-        var names = new List<string> { HookNames.Embed, HookNames.LnFinalNormalized, $"blocks.{L - 1}.hook_resid_post" };
+        var names = new List<string> { HookNames.Embed, HookNames.LnFinalScale, HookNames.LnFinalNormalized, $"blocks.{L - 1}.hook_resid_post" };
         if (m.Config.Design.Positions == Loading.PositionKind.LearnedAbsolute) names.Add(HookNames.PosEmbed);
         foreach (int l in new[] { 0, L - 1 })
         {
             var n = m.HookNames.Layers[l];
-            names.AddRange([n.ResidPre, n.Ln1Normalized, n.Q, n.K, n.V, n.Scores, n.Pattern, n.Z, n.AttnOut, n.Ln2Normalized, n.MlpPre, n.MlpPost, n.MlpOut]);
+            names.AddRange([n.ResidPre, n.Ln1Scale, n.Ln1Normalized, n.Q, n.K, n.V, n.Scores, n.Pattern, n.Z, n.Result, n.AttnOut,
+                n.Ln2Scale, n.Ln2Normalized, n.MlpPre, n.MlpPost, n.MlpOut]);
             var design = m.Config.Design;
             if (design.Residual == Loading.ResidualKind.Sequential) names.Add(n.ResidMid);
             if (design.Positions == Loading.PositionKind.Rotary) names.AddRange([n.RotQ, n.RotK]);

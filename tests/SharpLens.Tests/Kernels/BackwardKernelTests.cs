@@ -183,6 +183,20 @@ public sealed unsafe class BackwardKernelTests
             return y;
         };
         Close(NumericGrad(x, dy, forward), dxN, 2e-3, "finite differences");
+
+        // The gradient at the scale (x held fixed): fast against naive, naive against a finite difference in s.
+        float gs = NormBackward.ScaleGrad(x, s, w, dy, centered: layerNorm, new float[d]);
+        float gsN = NormBackward.ScaleGradNaive(x, s, w, dy, centered: layerNorm);
+        Assert.True(Math.Abs(gs - gsN) <= 1e-5 * Math.Max(1, Math.Abs(gsN)), $"scale: {gs} vs {gsN}");
+        double Out(float scale)
+        {
+            var y = new float[d];
+            if (layerNorm) LayerNorm.ApplyNaive(x, scale, w, b, y); else RmsNorm.ApplyNaive(x, scale, w, y);
+            return y.Zip(dy, (p, q) => (double)p * q).Sum();
+        }
+        float hs = 1e-3f * s;
+        double numeric = (Out(s + hs) - Out(s - hs)) / ((double)(s + hs) - (s - hs));
+        Assert.True(Math.Abs(numeric - gsN) <= 2e-3 * Math.Max(1, Math.Abs(gsN)), $"scale: finite difference {numeric} vs {gsN}");
     }
 
     [Theory]

@@ -49,6 +49,29 @@ public static class NormBackward
         TensorPrimitives.MultiplyAdd(u, 1f / s, dx, dx);
     }
 
+    /// <summary>
+    /// The gradient at a norm's scale s (its <c>hook_scale</c>, x held fixed): y = (x − μ)/s ⊙ w (+ b) gives
+    /// −Σ (dy ⊙ w) ⊙ (x − μ) / s², with μ the row mean when <paramref name="centered"/> (LayerNorm), else 0 (RMSNorm).
+    /// <paramref name="tmp"/> holds ≥ d floats.
+    /// </summary>
+    public static float ScaleGrad(ReadOnlySpan<float> x, float s, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, bool centered, Span<float> tmp)
+    {
+        var u = tmp[..x.Length];
+        TensorPrimitives.Multiply(dy, w, u);
+        float ux = TensorPrimitives.Dot(u, x);
+        if (centered) ux -= TensorPrimitives.Sum(u) * (TensorPrimitives.Sum(x) / x.Length);   // Σ u (x − μ) = Σ u x − μ Σ u
+        return -ux / (s * s);
+    }
+
+    /// <summary>Naive reference of <see cref="ScaleGrad"/> (double).</summary>
+    public static float ScaleGradNaive(ReadOnlySpan<float> x, float s, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, bool centered)
+    {
+        double mean = 0, sum = 0;
+        if (centered) { for (int i = 0; i < x.Length; i++) mean += x[i]; mean /= x.Length; }
+        for (int i = 0; i < x.Length; i++) sum += (double)dy[i] * w[i] * (x[i] - mean);
+        return (float)(-sum / ((double)s * s));
+    }
+
     /// <summary>Naive reference of <see cref="Rms"/> (double).</summary>
     public static void RmsNaive(ReadOnlySpan<float> x, float s, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, Span<float> dx, Span<float> dw)
     {
