@@ -215,24 +215,35 @@ public sealed unsafe class BackwardKernelTests
         Close(x, rx, 1e-6, "round trip");
     }
 
-    [Theory]
-    [InlineData(ActivationKind.Silu)]
-    [InlineData(ActivationKind.GeluExact)]
-    [InlineData(ActivationKind.GeluTanh)]
-    public void ActivationBackward_MatchesNaive_AndNaiveMatchesFiniteDifferences(ActivationKind kind)
-    {
-        var rng = new Random((int)kind);
-        float[] x = Rand(rng, 300, 5), up = Rand(rng, 300, 2), dy = Rand(rng, 300);
-        float[] dxN = new float[300], dxF = new float[300];
-        ActivationBackward.PlainNaive(kind, x, dy, dxN);
-        ActivationBackward.Plain(kind, x, dy, dxF, new float[300]);
-        Close(dxN, dxF, 1e-5, "plain");
-        Close(NumericGrad(x, dy, xx => { var y = new float[xx.Length]; Activations.ApplyNaive(kind, xx, y); return y; }), dxN, 2e-3, "finite differences");
+    public static IEnumerable<object[]> ActivationCases() =>
+        from kind in new[] { ActivationKind.Silu, ActivationKind.GeluExact, ActivationKind.GeluTanh }
+        from level in Enum.GetValues<SimdLevel>()
+        where level <= KernelOptions.BestAvailable
+        select new object[] { kind, level };
 
-        float[] dgN = new float[300], duN = new float[300], dgF = new float[300], duF = new float[300];
+    /// <summary>At each instruction-set level (301 elements: whole vectors and a scalar tail), against the double
+    /// reference; the reference against finite differences of the forward's naive activation.</summary>
+    [Theory]
+    [MemberData(nameof(ActivationCases))]
+    public void ActivationBackward_MatchesNaive_AndNaiveMatchesFiniteDifferences(ActivationKind kind, SimdLevel level)
+    {
+        const int n = 301;
+        var rng = new Random((int)kind);
+        float[] x = Rand(rng, n, 5), up = Rand(rng, n, 2), dy = Rand(rng, n);
+        x[0] = 0; x[1] = -12; x[2] = 12;                                   // the slope's flat ends and its middle
+        float[] dxN = new float[n], dxF = new float[n], dgN = new float[n], duN = new float[n], dgF = new float[n], duF = new float[n];
+        ActivationBackward.PlainNaive(kind, x, dy, dxN);
         ActivationBackward.GatedNaive(kind, x, up, dy, dgN, duN);
-        ActivationBackward.Gated(kind, x, up, dy, dgF, duF);
-        Close(dgN, dgF, 1e-5, "dgate"); Close(duN, duF, 1e-5, "dup");
+        KernelOptions.ForcedLevel = level;
+        try
+        {
+            ActivationBackward.Plain(kind, x, dy, dxF, new float[n]);
+            ActivationBackward.Gated(kind, x, up, dy, dgF, duF);
+        }
+        finally { KernelOptions.ForcedLevel = null; }
+        Close(dxN, dxF, 1e-5, $"plain at {level}");
+        Close(dgN, dgF, 1e-5, $"dgate at {level}"); Close(duN, duF, 1e-5, $"dup at {level}");
+        Close(NumericGrad(x, dy, xx => { var y = new float[xx.Length]; Activations.ApplyNaive(kind, xx, y); return y; }), dxN, 2e-3, "finite differences");
     }
 
     [Theory]
