@@ -24,7 +24,8 @@ internal sealed partial class BackwardPass
     readonly HookedTransformer _m;
     readonly ModelConfig _c;
     readonly BlockDesign _design;
-    readonly ActivationCache _acts;
+    /// <summary>The forward activations being read: the whole run's, or (recomputing) the current segment's.</summary>
+    ActivationCache _acts;
     readonly Func<string, bool> _want;
     readonly WeightGrads? _wg;
     readonly int _t;
@@ -53,6 +54,11 @@ internal sealed partial class BackwardPass
         }
         return s;
     }
+
+    /// <summary>About how many floats <see cref="SavedNames"/> hold per block for a prompt of T tokens (an upper bound:
+    /// residual-sized and MLP-sized activations, q/k/v and their rotated copies, z, the pattern).</summary>
+    public static long SavedFloatsPerBlock(ModelConfig c, long T) =>
+        T * (8L * c.DModel + 3L * c.DMlp + 4L * c.NHeads * c.DHead + 3L * c.NKvHeads * c.DHead + 8) + (long)c.NHeads * T * T;
 
     Span<float> Scratch(long n)
     {
@@ -143,8 +149,10 @@ internal sealed partial class BackwardPass
         StageTimer.Stop(Stage.BackwardWeightGrad, t0);
     }
 
-    /// <summary>Backpropagates dLogits [T, V] to every hook (and to the weights when asked).</summary>
-    public void Run(int[] tokens, float[] dLogits)
+    /// <summary>Backpropagates dLogits [T, V] to every hook (and to the weights when asked). With
+    /// <paramref name="recompute"/>, the blocks' activations are not in the cache: they are recomputed
+    /// <paramref name="segment"/> blocks at a time, from the top (<see cref="BlocksBySegment"/>).</summary>
+    public void Run(int[] tokens, float[] dLogits, int segment = int.MaxValue, Func<int, int, ActivationCache>? recompute = null)
     {
         int d = _c.DModel, T = _t, V = dLogits.Length / T;
         var w = _m.Weights;
@@ -159,9 +167,30 @@ internal sealed partial class BackwardPass
         var dx = Temp(T * d);                                              // the residual stream's gradient [T, d]
         NormRows(Act(_m.HookNames.Layers[^1].ResidPost), HookNames.LnFinalScale, w.LnFinal, dh, dx, _wg?.LnFinal, _wg?.LnFinalBias);
 
-        for (int l = _c.NLayers - 1; l >= 0; l--) Block(l, dx);
+        if (recompute == null) for (int l = _c.NLayers - 1; l >= 0; l--) Block(l, dx);
+        else BlocksBySegment(dx, segment, recompute);
         Embedding(tokens, dx);
         ReleaseTemporaries();
+    }
+
+    /// <summary>
+    /// Gradient checkpointing: for each segment of <paramref name="segment"/> blocks, from the top, recompute its forward
+    /// (<paramref name="recompute"/>(first, end) returns the cache of blocks [first, end), rerun from the residual stream
+    /// the first forward kept at its start), backpropagate through it, and give its activations back; so at most one
+    /// segment's activations are held at a time, for one more forward of the blocks.
+    /// </summary>
+    void BlocksBySegment(float[] dx, int segment, Func<int, int, ActivationCache> recompute)
+    {
+        var whole = _acts;
+        for (int end = _c.NLayers; end > 0;)
+        {
+            int first = (end - 1) / segment * segment;
+            using var part = recompute(first, end);
+            _acts = part;
+            for (int l = end - 1; l >= first; l--) Block(l, dx);
+            end = first;
+        }
+        _acts = whole;
     }
 
     /// <summary>

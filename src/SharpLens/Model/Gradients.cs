@@ -166,15 +166,45 @@ public sealed partial class HookedTransformer
         if (BackwardPass.Unsupported(Config) is { } missing)
             throw SharpLensException.Input($"gradients are not implemented for {missing} yet: the backward pass does not differentiate it");
         var saved = BackwardPass.SavedNames(HookNames, Config.Design);
-        var fwd = Forward([tokens], new RunOptions { Hooks = hooks ?? HookSet.Empty, CacheFilter = n => saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
+        hooks ??= HookSet.Empty;
+        int L = Config.NLayers, segment = BackwardSegment(tokens.Length);
+        // Recomputing: the first forward keeps the residual stream where each segment starts (the block before's
+        // hook_resid_post, so that no hook fires twice on one value) and what the final norm's backward reads.
+        Func<string, bool> keep = segment >= L ? saved.Contains
+            : n => n == HookNames.LnFinalScale || n == HookNames.LnFinalNormalized || n == HookNames.Layers[^1].ResidPost
+                || Enumerable.Range(1, (L - 1) / segment).Any(s => n == HookNames.Layers[s * segment - 1].ResidPost);
+        var fwd = Forward([tokens], new RunOptions { Hooks = hooks, CacheFilter = n => keep(n) || (cacheFilter?.Invoke(n) ?? false) });
         var logits = fwd.Logits!;
         var dLogits = Pool.RentZeroed(logits.Data.Length);
         double value = metric(logits, dLogits);
         var wg = weights ? new WeightGrads(Weights, Config, _checkpoint.Has) : null;
         var pass = new BackwardPass(this, fwd.Cache, tokens.Length, hookFilter ?? (_ => true), wg);
-        pass.Run(tokens, dLogits);
+        if (segment >= L) pass.Run(tokens, dLogits);
+        else
+            pass.Run(tokens, dLogits, segment, (first, end) => Forward([tokens], new RunOptions
+            {
+                Hooks = hooks, Logits = LogitsMode.None, StartLayer = first, StopAtLayer = end,
+                StartResidual = first == 0 ? null : fwd.Cache[HookNames.Layers[first - 1].ResidPost],
+                CacheFilter = n => saved.Contains(n) && Experiments.Intervention.LayerOf(n) is int l && l >= first && l < end,
+            }).Cache);
         Pool.Return(dLogits);
         return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg) { Pool = Pool };
+    }
+
+    /// <summary>
+    /// The most bytes of forward activations a <see cref="Backward"/> keeps at once (1 GB by default). A prompt whose
+    /// activations would take more is differentiated by gradient checkpointing: the forward keeps the residual stream every
+    /// few blocks, and the backward recomputes each segment's activations when it reaches it (one more forward in all;
+    /// hooks on recomputed blocks run again, so they must give the same output for the same input).
+    /// </summary>
+    public long GradientActivationBytes { get; set; } = 1L << 30;
+
+    /// <summary>Blocks per recomputed segment for a prompt of <paramref name="positions"/> tokens: n_layers (no
+    /// recomputation) while every block's saved activations fit <see cref="GradientActivationBytes"/>.</summary>
+    internal int BackwardSegment(int positions)
+    {
+        long perBlock = BackwardPass.SavedFloatsPerBlock(Config, positions) * sizeof(float);
+        return (int)Math.Clamp(GradientActivationBytes / Math.Max(perBlock, 1), 1, Config.NLayers);
     }
 
     /// <summary>
