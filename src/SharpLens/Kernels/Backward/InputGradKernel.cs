@@ -21,7 +21,7 @@ namespace SharpLens.Kernels;
 /// the 25-row backward of the 1.8B-shaped model ran its dx products 3–12× slower than the forward's products of the same
 /// weights (measured under load; docs/benchmarks.md).
 /// </remarks>
-internal static unsafe class InputGradKernel
+internal static unsafe partial class InputGradKernel
 {
     /// <summary>Rows of W widened at once: the depth each microkernel call accumulates over.</summary>
     internal const int ChunkRows = 64;
@@ -82,79 +82,6 @@ internal static unsafe class InputGradKernel
         // span as fast as one range for all of K; half-span ranges slower.)
         GemmDriver.ForEachColumnRange(k, SpanWidth(TK.NR), (long)m * n * k, maxThreads, ColumnSplit.Tapered,
             (c0, c1) => RunRange<TK>((float*)pa, m, ww, (float*)pdx, c0, c1, level));
-    }
-
-    /// <summary>The AVX-512 path for bf16 and fp32 weights: <see cref="InputGradMicroAvx512"/> reads each 32-column strip of
-    /// W's rows where it lies (no widened panels); dy packed once per call in its 13-row tiles.</summary>
-    static void RunDirect<TW>(float* dy, int m, in WeightMatrix w, float* dx, int maxThreads) where TW : struct, IWeightRow32
-    {
-        int n = w.Rows, k = w.Cols, MR = InputGradMicroAvx512.MR, tiles = (m + MR - 1) / MR;
-        float* a = GemmThreadBuffer.Get((long)n * tiles * MR, slot: 1);
-        for (int o0 = 0; o0 < n; o0 += DirectChunkRows)
-            GemmPack.PackA(dy + o0, n, m, Math.Min(DirectChunkRows, n - o0), MR, a + (long)o0 * tiles * MR);
-        nint pa = (nint)a, pdx = (nint)dx;
-        var ww = w;
-        GemmDriver.ForEachColumnRange(k, DirectSplit, (long)m * n * k, maxThreads, ColumnSplit.Tapered,
-            (c0, c1) => RunDirectRange<TW>((float*)pa, m, ww, (float*)pdx, c0, c1));
-    }
-
-    /// <summary>
-    /// Columns [c0, c1) of dx on the calling thread, in the order of <see cref="RunRange{TK}"/> (chunk of W's rows → span →
-    /// strip of 32 columns → row tile): a block of a chunk's rows × a span (1 KB of each bf16 row) is read from memory by
-    /// its first strip's first tile and from cache after, while the strips prefetch the next block into L2, a few of its
-    /// rows per strip. A ragged last strip is copied, zero-padded, into a [kc][32] buffer first.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RunDirectRange<TW>(float* a, int m, in WeightMatrix w, float* dx, int c0, int c1) where TW : struct, IWeightRow32
-    {
-        const int NR = InputGradMicroAvx512.NR;
-        int n = w.Rows, k = w.Cols, MR = InputGradMicroAvx512.MR, tiles = (m + MR - 1) / MR, size = TW.Size;
-        int spanMax = SpanWidth(NR);
-        long ldw = w.RowStride * size;
-        float* scratch = GemmThreadBuffer.Get(NR + (long)DirectChunkRows * NR);
-        byte* pad = (byte*)(scratch + NR);
-        bool prefetch = Sse.IsSupported;
-        for (int o0 = 0; o0 < n; o0 += DirectChunkRows)
-        {
-            int kc = Math.Min(DirectChunkRows, n - o0);
-            float* ac = a + (long)o0 * tiles * MR;
-            byte* rows = (byte*)w.Data + o0 * ldw;
-            for (int s0 = c0; s0 < c1; s0 += spanMax)
-            {
-                int width = Math.Min(spanMax, c1 - s0), strips = (width + NR - 1) / NR;
-                var (no0, ns0) = s0 + spanMax < c1 ? (o0, s0 + spanMax) : (o0 + DirectChunkRows, c0);
-                int nextRows = no0 < n ? Math.Min(DirectChunkRows, n - no0) : 0, nextBytes = Math.Min(spanMax, c1 - ns0) * size;
-                byte* next = (byte*)w.Data + no0 * ldw + (long)ns0 * size;
-                // Strip j's first tile prefetches the same 32 columns of the next block's rows (the next block's strips
-                // past this block's, when this one is a narrower last span, all at strip 0).
-                int nextStrips = (nextBytes / size + NR - 1) / NR;
-                if (prefetch)
-                    for (int j = strips; j < nextStrips; j++)
-                        for (int r = 0; r < nextRows; r++)
-                            for (int q = 0; q < NR * size; q += 64) Sse.Prefetch1(next + r * ldw + j * NR * size + q);
-                for (int j = 0; j < strips; j++)
-                {
-                    int nr = Math.Min(NR, width - j * NR);
-                    byte* bp = rows + (long)(s0 + j * NR) * size;
-                    long ld = ldw;
-                    if (nr < NR)
-                    {
-                        for (int r = 0; r < kc; r++)
-                        {
-                            Buffer.MemoryCopy(bp + r * ldw, pad + r * NR * size, nr * size, nr * size);
-                            new Span<byte>(pad + (r * NR + nr) * size, (NR - nr) * size).Clear();
-                        }
-                        bp = pad; ld = NR * size;
-                    }
-                    for (int t = 0; t < tiles; t++)
-                    {
-                        var (i0, rs) = GemmPack.TileRows(m, MR, t);
-                        InputGradMicroAvx512.Run<TW>(kc, ac + (long)t * kc * MR, bp, ld, dx + (long)i0 * k + s0 + j * NR, k, rs, nr, scratch,
-                            pf: next + (long)j * NR * size, pfStride: ldw);
-                    }
-                }
-            }
-        }
     }
 
     /// <summary><see cref="SpanCols"/> in whole panels of NR columns.</summary>

@@ -55,31 +55,32 @@ internal static unsafe class InputGradMicroAvx512
     public const int MR = 13;
     public const int NR = 32;
 
-    /// <summary>dx (row stride ldc floats) rows 0..mr, columns 0..nr (≤ 32) += the tile; scratch ≥ 32 floats. Step p also
-    /// prefetches (into L2) the 32 elements at pf + p·pfStride (bytes; a prefetch never faults).</summary>
-    public static void Run<TW>(int kc, float* a, byte* w, long ldw, float* dx, long ldc, int mr, int nr, float* scratch, byte* pf, long pfStride)
+    /// <summary>dx (row stride ldc floats) rows 0..mr, columns 0..nr (≤ 32) += the tile; scratch ≥ 32 floats. Unless pf is
+    /// null, each step also prefetches (into L2) the next 64 bytes (bf16; 128 bytes fp32) of a walk along rows pfStride
+    /// bytes apart, pfRowBytes of each, starting pfOff bytes into the row at pf (a prefetch never faults).</summary>
+    public static void Run<TW>(int kc, float* a, byte* w, long ldw, float* dx, long ldc, int mr, int nr, float* scratch, byte* pf, long pfStride, int pfOff, int pfRowBytes)
         where TW : struct, IWeightRow32
     {
         switch (mr)
         {
-            case 1: Tile<TW, R1>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 2: Tile<TW, R2>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 3: Tile<TW, R3>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 4: Tile<TW, R4>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 5: Tile<TW, R5>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 6: Tile<TW, R6>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 7: Tile<TW, R7>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 8: Tile<TW, R8>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 9: Tile<TW, R9>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 10: Tile<TW, R10>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 11: Tile<TW, R11>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            case 12: Tile<TW, R12>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
-            default: Tile<TW, R13>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride); break;
+            case 1: Tile<TW, R1>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 2: Tile<TW, R2>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 3: Tile<TW, R3>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 4: Tile<TW, R4>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 5: Tile<TW, R5>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 6: Tile<TW, R6>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 7: Tile<TW, R7>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 8: Tile<TW, R8>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 9: Tile<TW, R9>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 10: Tile<TW, R10>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 11: Tile<TW, R11>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            case 12: Tile<TW, R12>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
+            default: Tile<TW, R13>(kc, a, w, ldw, dx, ldc, nr, scratch, pf, pfStride, pfOff, pfRowBytes); break;
         }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    static void Tile<TW, R>(int kc, float* a, byte* w, long ldw, float* c, long ldc, int nr, float* scratch, byte* pf, long pfStride)
+    static void Tile<TW, R>(int kc, float* a, byte* w, long ldw, float* c, long ldc, int nr, float* scratch, byte* pf, long pfStride, int pfOff, int pfRowBytes)
         where TW : struct, IWeightRow32 where R : struct, IRowCount
     {
         Vector512<float> c0_0 = default, c0_1 = default;
@@ -98,10 +99,12 @@ internal static unsafe class InputGradMicroAvx512
         for (int p = 0; p < kc; p++)
         {
             TW.Load(w, out var b0, out var b1);
-            if (Sse.IsSupported)
+            if (Sse.IsSupported && pf != null)
             {
-                Sse.Prefetch1(pf);
-                if (TW.Size > 2) Sse.Prefetch1(pf + 64);
+                Sse.Prefetch1(pf + pfOff);
+                if (TW.Size > 2) Sse.Prefetch1(pf + pfOff + 64);
+                pfOff += 32 * TW.Size;
+                if (pfOff >= pfRowBytes) { pfOff = 0; pf += pfStride; }
             }
             Vector512<float> av;
             av = Vector512.Create(a[0]); c0_0 = Vector512.FusedMultiplyAdd(av, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(av, b1, c0_1);
@@ -117,7 +120,7 @@ internal static unsafe class InputGradMicroAvx512
             if (R.Value > 10) { av = Vector512.Create(a[10]); c10_0 = Vector512.FusedMultiplyAdd(av, b0, c10_0); c10_1 = Vector512.FusedMultiplyAdd(av, b1, c10_1); }
             if (R.Value > 11) { av = Vector512.Create(a[11]); c11_0 = Vector512.FusedMultiplyAdd(av, b0, c11_0); c11_1 = Vector512.FusedMultiplyAdd(av, b1, c11_1); }
             if (R.Value > 12) { av = Vector512.Create(a[12]); c12_0 = Vector512.FusedMultiplyAdd(av, b0, c12_0); c12_1 = Vector512.FusedMultiplyAdd(av, b1, c12_1); }
-            a += 13; w += ldw; pf += pfStride;
+            a += 13; w += ldw;
         }
         StoreRow<TW>(c + 0 * ldc, c0_0, c0_1, nr, scratch);
         if (R.Value > 1) StoreRow<TW>(c + 1 * ldc, c1_0, c1_1, nr, scratch);
