@@ -11,7 +11,7 @@ namespace SharpLens.Kernels;
 /// rows (<see cref="LinearBackward.InputGrad"/>). W is read as it is stored, row by row. At the AVX-512 level, bf16 and
 /// fp32 weights take the direct path (InputGradKernel.Direct.cs): <see cref="InputGradMicroAvx512"/> reads each 32-column
 /// strip of a block of W's rows where it lies and widens bf16 in registers, with no fp32 copy (measured on the 1.8B
-/// shapes, 25 rows: 1.4–1.9× faster than the panels below). Otherwise a chunk of <see cref="ChunkRows"/> rows × a span of <see cref="SpanCols"/> columns is widened to fp32 into NR-column panels
+/// shapes, 25 rows: 1.3–1.7× faster than the panels below). Otherwise a chunk of <see cref="ChunkRows"/> rows × a span of <see cref="SpanCols"/> columns is widened to fp32 into NR-column panels
 /// ([panel][row][NR], the layout the GEMM microkernels read; a span of a row is one contiguous run of memory), then every
 /// row tile of dy (packed once per call) runs the forward's register-blocked microkernel over each panel, adding into dx.
 /// Each thread takes one column range of K (whole panels), so no two write the same dx. A span's panels (128 KB) stay
