@@ -74,13 +74,26 @@ public class GradientReuseTests
         var metric = Metrics.LogitDiff(ids[1], ids[2]);
         Dictionary<string, float[]> expected;
         using (var r = m.Backward(ids, metric)) expected = Copy(r);
-        var (_, cache) = m.RunWithCache(ids, metric, includeBackward: true, filter: n => n.EndsWith("hook_resid_pre"));
+        Func<string, bool> filter = n => n.EndsWith("hook_resid_pre");
+        m.Pool.Clear();
+        var bare = m.Backward(ids, metric, filter, cacheFilter: filter);   // not disposed: only its working arrays return
+        long working = m.Pool.Bytes;
+        m.Pool.Clear();
+        var (_, cache) = m.RunWithCache(ids, metric, includeBackward: true, filter);
+        // What only the backward read (patterns, MLP activations, …) is back in the pool as well; the cache's arrays are not.
+        long recycled = m.Pool.Bytes;
+        Assert.True(recycled > working, $"{recycled} bytes pooled after RunWithCache, {working} after a bare backward");
+        Assert.Equal(bare.Activations.Names.Where(filter).Order(), cache.Names.Where(n => !n.EndsWith("_grad")).Order());
         using (cache)
         {
+            Assert.Contains(m.HookNames.Layers[0].ResidPre, cache.Names);
             Assert.All(cache.Names, n => Assert.EndsWith(n.EndsWith("_grad") ? "hook_resid_pre_grad" : "hook_resid_pre", n));
             foreach (var name in cache.Names.Where(n => n.EndsWith("_grad")))
                 Assert.Equal(expected[name[..^"_grad".Length]], cache[name].Data[..]);
         }
         Assert.Throws<KeyNotFoundException>(() => cache[m.HookNames.Layers[0].ResidPre]);
+        long kept = cache.Names.Count();
+        Assert.Equal(0, kept);
+        Assert.True(m.Pool.Bytes > recycled, "the cache's activations and gradients went back on Dispose");
     }
 }
