@@ -30,6 +30,10 @@ public static class EdgeAttribution
         var c = model.Config; var names = model.HookNames;
         int T = clean.Length, d = c.DModel;
         var senderHooks = SenderHooks(names);
+        // What AddReceiverGrads reads of the corrupted run (norm inputs and scales), asked for by name: a backward that
+        // recomputes its blocks (gradient checkpointing) keeps only what it is asked for.
+        var receiverInputs = names.Layers.SelectMany(n => new[] { n.ResidPre, n.Ln1Scale, n.ResidMid, n.Ln2Scale })
+            .Append(names.Layers[^1].ResidPost).ToHashSet(StringComparer.Ordinal);
         var metric = Metrics.LogitDiff(answer, wrong);
         var (cleanLogits, cleanCache) = model.RunWithCache([clean], senderHooks.Contains);
         double cleanLd = metric(cleanLogits, new float[cleanLogits.Data.Length]);
@@ -54,7 +58,7 @@ public static class EdgeAttribution
                     for (int i = 0; i < ctx.Data.Length; i++) ctx.Data[i] = b[i] + alpha * (a[i] - b[i]);
                 });
             }
-            using var g = model.Backward(corrupted, metric, GradHooks(names, c.Design).Contains, cacheFilter: n => senderHooks.Contains(n) || n == names.Layers[^1].ResidPost, hooks: hooks);
+            using var g = model.Backward(corrupted, metric, GradHooks(names, c.Design).Contains, cacheFilter: n => senderHooks.Contains(n) || receiverInputs.Contains(n), hooks: hooks);
             if (k == 0)
             {
                 corruptedLd = g.Metric;

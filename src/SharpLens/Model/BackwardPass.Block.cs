@@ -39,6 +39,7 @@ internal sealed partial class BackwardPass
     /// <param name="dx">the gradient at blocks.l.hook_resid_post on entry, at blocks.l.hook_resid_pre on return</param>
     void Block(int l, float[] dx)
     {
+        int mark = _temps.Count;                                           // this block's working arrays go back at its end
         var w = _m.Weights.Layers[l]; var n = _m.HookNames.Layers[l]; var g = _wg?.Layers[l];
         int T = _t, d = _c.DModel, H = _c.NHeads, G = _c.NKvHeads, e = _c.DHead, f = _c.DMlp;
         Grad(n.ResidPost, dx, T, d);
@@ -125,5 +126,6 @@ internal sealed partial class BackwardPass
         NormalizedGrad(n.Ln1Normalized, dh1, w.Ln1, T, d);
         NormRows(Act(n.ResidPre), n.Ln1Scale, w.Ln1, dh1, dx, g?.Ln1, g?.Ln1Bias);
         Grad(n.ResidPre, dx, T, d);
+        ReleaseTemporariesFrom(mark);
     }
 }

@@ -74,11 +74,18 @@ internal sealed partial class BackwardPass
         return a;
     }
 
+    /// <summary>Gives back the working arrays taken since <paramref name="mark"/> (a count of <c>_temps</c>): each block
+    /// gives back its own when it ends, so a pass holds one block's at a time.</summary>
+    void ReleaseTemporariesFrom(int mark)
+    {
+        for (int i = mark; i < _temps.Count; i++) _m.Pool.Return(_temps[i]);
+        _temps.RemoveRange(mark, _temps.Count - mark);
+    }
+
     /// <summary>Gives this pass's working arrays back to the model's pool (the end of <see cref="Run"/>).</summary>
     void ReleaseTemporaries()
     {
-        foreach (var a in _temps) _m.Pool.Return(a);
-        _temps.Clear();
+        ReleaseTemporariesFrom(0);
         foreach (var a in new[] { _dpost, _dgate, _dup, _dh2, _dz, _dP, _dS, _dq, _dk, _dv, _dh1 }) _m.Pool.Return(a);
         _dpost = _dgate = _dup = _dh2 = _dz = _dP = _dS = _dq = _dk = _dv = _dh1 = null;
         _m.Pool.Return(_scratch);
@@ -152,7 +159,7 @@ internal sealed partial class BackwardPass
     /// <summary>Backpropagates dLogits [T, V] to every hook (and to the weights when asked). With
     /// <paramref name="recompute"/>, the blocks' activations are not in the cache: they are recomputed
     /// <paramref name="segment"/> blocks at a time, from the top (<see cref="BlocksBySegment"/>).</summary>
-    public void Run(int[] tokens, float[] dLogits, int segment = int.MaxValue, Func<int, int, ActivationCache>? recompute = null)
+    public void Run(int[] tokens, float[] dLogits, int segment = int.MaxValue, Func<int, int, ActivationCache?>? recompute = null)
     {
         int d = _c.DModel, T = _t, V = dLogits.Length / T;
         var w = _m.Weights;
@@ -176,17 +183,18 @@ internal sealed partial class BackwardPass
     /// <summary>
     /// Gradient checkpointing: for each segment of <paramref name="segment"/> blocks, from the top, recompute its forward
     /// (<paramref name="recompute"/>(first, end) returns the cache of blocks [first, end), rerun from the residual stream
-    /// the first forward kept at its start), backpropagate through it, and give its activations back; so at most one
-    /// segment's activations are held at a time, for one more forward of the blocks.
+    /// the first forward kept at its start, or null when the first forward kept them: the top segment), backpropagate
+    /// through it, and give its activations back; so at most one segment's activations are held at a time, for one more
+    /// forward of the blocks below the top segment.
     /// </summary>
-    void BlocksBySegment(float[] dx, int segment, Func<int, int, ActivationCache> recompute)
+    void BlocksBySegment(float[] dx, int segment, Func<int, int, ActivationCache?> recompute)
     {
         var whole = _acts;
         for (int end = _c.NLayers; end > 0;)
         {
             int first = (end - 1) / segment * segment;
-            using var part = recompute(first, end);
-            _acts = part;
+            using var part = recompute(first, end);                        // null: the first forward kept this segment
+            _acts = part ?? whole;
             for (int l = end - 1; l >= first; l--) Block(l, dx);
             end = first;
         }

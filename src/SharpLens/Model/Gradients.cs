@@ -126,28 +126,51 @@ public sealed partial class WeightGrads
 }
 
 /// <summary>
-/// What <see cref="HookedTransformer.Backward"/> returns: the metric, the logits, the forward activations it kept, the
-/// hook gradients asked for ([1, ...] like the cache) and the weight gradients when asked.
+/// What <see cref="HookedTransformer.Backward"/> returns: the metric, the logits, the forward activations kept (those its
+/// <c>cacheFilter</c> asks for, and whatever the backward read), the hook gradients asked for ([1, ...] like the cache)
+/// and the weight gradients when asked.
 /// </summary>
 /// <remarks>Disposing it is optional and pays in loops: <c>using var g = model.Backward(…)</c> hands the logits',
 /// activations' and hook gradients' arrays back to the model, so the next call reuses their memory instead of faulting in
-/// ~200 MB of fresh pages (1.8B model, 25 tokens). Nothing of a disposed result may be used afterwards (copy what you
-/// keep); the weight gradients are not pooled and stay valid.</remarks>
-public sealed record GradientResult(double Metric, Tensor Logits, ActivationCache Activations,
-    IReadOnlyDictionary<string, Tensor> HookGrads, WeightGrads? Weights) : IDisposable
+/// ~200 MB of fresh pages (1.8B model, 25 tokens). After that, <see cref="Logits"/> and <see cref="HookGrads"/> throw
+/// <see cref="ObjectDisposedException"/> and the cache is empty (copy what you keep first); the weight gradients are
+/// not pooled and stay valid.</remarks>
+public sealed class GradientResult : IDisposable
 {
-    /// <summary>Where the logits' and hook gradients' arrays came from (null: not pooled).</summary>
-    internal TensorPool? Pool { get; init; }
+    readonly Tensor _logits;
+    readonly Dictionary<string, Tensor> _hookGrads;
+    readonly TensorPool? _pool;                                            // where the arrays came from (null: not pooled)
     bool _disposed;
+
+    internal GradientResult(double metric, Tensor logits, ActivationCache activations, Dictionary<string, Tensor> hookGrads,
+        WeightGrads? weights, TensorPool? pool)
+    {
+        Metric = metric; _logits = logits; Activations = activations; _hookGrads = hookGrads; Weights = weights; _pool = pool;
+    }
+
+    /// <summary>The metric's value.</summary>
+    public double Metric { get; }
+    /// <summary>The logits [1, pos, vocab].</summary>
+    public Tensor Logits => _disposed ? throw Disposed() : _logits;
+    /// <summary>The forward activations kept.</summary>
+    public ActivationCache Activations { get; }
+    /// <summary>The gradient at each hook asked for, [1, ...per-prompt shape].</summary>
+    public IReadOnlyDictionary<string, Tensor> HookGrads => _disposed ? throw Disposed() : _hookGrads;
+    /// <summary>The weights' gradients (null unless asked for).</summary>
+    public WeightGrads? Weights { get; }
+
+    static ObjectDisposedException Disposed() =>
+        new(nameof(GradientResult), "this gradient result was disposed: its arrays are reused by later runs");
 
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         Activations.Dispose();
-        if (Pool == null) return;
-        Pool.Return(Logits.Data);
-        foreach (var g in HookGrads.Values) Pool.Return(g.Data);
+        if (_pool == null) return;
+        _pool.Return(_logits.Data);
+        foreach (var g in _hookGrads.Values) _pool.Return(g.Data);
+        _hookGrads.Clear();
     }
 }
 
@@ -168,12 +191,13 @@ public sealed partial class HookedTransformer
         var saved = BackwardPass.SavedNames(HookNames, Config.Design);
         hooks ??= HookSet.Empty;
         int L = Config.NLayers, segment = BackwardSegment(tokens.Length);
-        // Recomputing: the first forward keeps the residual stream where each segment starts (the block before's
-        // hook_resid_post, so that no hook fires twice on one value) and what the final norm's backward reads.
-        Func<string, bool> keep = segment >= L ? saved.Contains
-            : n => n == HookNames.LnFinalScale || n == HookNames.LnFinalNormalized || n == HookNames.Layers[^1].ResidPost
-                || Enumerable.Range(1, (L - 1) / segment).Any(s => n == HookNames.Layers[s * segment - 1].ResidPost);
-        var fwd = Forward([tokens], new RunOptions { Hooks = hooks, CacheFilter = n => keep(n) || (cacheFilter?.Invoke(n) ?? false) });
+        // Recomputing: the first forward keeps the top segment's activations (and what the final norm's backward reads)
+        // and, for every other segment, the residual stream where it starts: the block before's hook_resid_post, so that
+        // no hook runs twice on one value.
+        int top = segment >= L ? 0 : (L - 1) / segment * segment;
+        var keep = saved.Where(n => Experiments.Intervention.LayerOf(n) >= top).ToHashSet(StringComparer.Ordinal);
+        for (int start = segment; start < top; start += segment) keep.Add(HookNames.Layers[start - 1].ResidPost);
+        var fwd = Forward([tokens], new RunOptions { Hooks = hooks, CacheFilter = n => keep.Contains(n) || (cacheFilter?.Invoke(n) ?? false) });
         var logits = fwd.Logits!;
         var dLogits = Pool.RentZeroed(logits.Data.Length);
         double value = metric(logits, dLogits);
@@ -181,21 +205,23 @@ public sealed partial class HookedTransformer
         var pass = new BackwardPass(this, fwd.Cache, tokens.Length, hookFilter ?? (_ => true), wg);
         if (segment >= L) pass.Run(tokens, dLogits);
         else
-            pass.Run(tokens, dLogits, segment, (first, end) => Forward([tokens], new RunOptions
+            pass.Run(tokens, dLogits, segment, (first, end) => first == top ? null : Forward([tokens], new RunOptions
             {
                 Hooks = hooks, Logits = LogitsMode.None, StartLayer = first, StopAtLayer = end,
                 StartResidual = first == 0 ? null : fwd.Cache[HookNames.Layers[first - 1].ResidPost],
                 CacheFilter = n => saved.Contains(n) && Experiments.Intervention.LayerOf(n) is int l && l >= first && l < end,
             }).Cache);
         Pool.Return(dLogits);
-        return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg) { Pool = Pool };
+        return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg, Pool);
     }
 
     /// <summary>
     /// The most bytes of forward activations a <see cref="Backward"/> keeps at once (1 GB by default). A prompt whose
-    /// activations would take more is differentiated by gradient checkpointing: the forward keeps the residual stream every
-    /// few blocks, and the backward recomputes each segment's activations when it reaches it (one more forward in all;
-    /// hooks on recomputed blocks run again, so they must give the same output for the same input).
+    /// activations would take more is differentiated by gradient checkpointing: the forward keeps the last few blocks'
+    /// activations and the residual stream every few blocks, and the backward recomputes each lower segment when it
+    /// reaches it (at most one more forward of the blocks; hooks on recomputed blocks, and <c>hook_embed</c>, run again, so
+    /// they must give the same output for the same input). The bound covers activations; the hook gradients returned
+    /// are on top (every hook's by default: pass a <c>hookFilter</c> to keep fewer).
     /// </summary>
     public long GradientActivationBytes { get; set; } = 1L << 30;
 

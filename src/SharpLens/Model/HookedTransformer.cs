@@ -167,4 +167,8 @@ public sealed partial class HookedTransformer : IDisposable
     }
 
     public void Dispose() { Pool.Clear(); _checkpoint.Dispose(); }
+
+    /// <summary>Drops the arrays this model keeps for reuse by later gradient runs (at most 512 MB, given back by disposed
+    /// <see cref="GradientResult"/>s and caches, and by each backward's working buffers), for the GC to reclaim.</summary>
+    public void ReleasePooledMemory() => Pool.Clear();
 }

@@ -10,8 +10,9 @@ namespace SharpLens.Model;
 /// Why not the GC: a freed large array's pages go back to the operating system and every new one faults its pages in
 /// again. On the 1.8B-shaped checkpoint that fresh memory cost ~0.5 s of a 1.4 s forward + backward, on a virtual machine
 /// where a page fault takes ~10 µs (docs/benchmarks.md). Arrays come back uninitialised: callers write every element or
-/// ask for <see cref="RentZeroed"/>. Thread-safe; what is held is bounded by <see cref="MaxBytes"/>, and arrays given
-/// back past it are left to the GC.
+/// ask for <see cref="RentZeroed"/>. Thread-safe; what is held is bounded by <see cref="MaxBytes"/>: an array given back
+/// past it evicts arrays of other lengths first (a loop over prompts of changing lengths keeps the newest), and one larger
+/// than the bound is left to the GC.
 /// </remarks>
 internal sealed class TensorPool
 {
@@ -22,8 +23,11 @@ internal sealed class TensorPool
     readonly HashSet<float[]> _held = new(ReferenceEqualityComparer.Instance);   // a second Return of one array is ignored
     long _bytes;
 
-    /// <summary>The most bytes held for reuse at once.</summary>
-    public long MaxBytes { get; init; } = 1L << 30;
+    /// <summary>The most bytes held for reuse at once (512 MB: a 1.8B model's 25-token gradient run takes ~300 MB).</summary>
+    public long MaxBytes { get; init; } = 512L << 20;
+
+    /// <summary>Tests: fill every array given back with NaN, so that a reader of memory it did not write sees it.</summary>
+    internal bool PoisonReturned { get; set; }
 
     /// <summary>Bytes held for reuse now.</summary>
     public long Bytes { get { lock (_free) return _bytes; } }
@@ -56,9 +60,21 @@ internal sealed class TensorPool
     {
         if (array == null || array.Length < MinLength) return;
         long size = (long)array.Length * sizeof(float);
+        if (size > MaxBytes) return;
         lock (_free)
         {
-            if (_bytes + size > MaxBytes || !_held.Add(array)) return;
+            if (_held.Contains(array)) return;
+            if (_bytes + size > MaxBytes)
+                foreach (int length in _free.Keys.ToList())
+                {
+                    if (_bytes + size <= MaxBytes) break;
+                    if (length == array.Length) continue;
+                    foreach (var old in _free[length]) { _held.Remove(old); _bytes -= (long)old.Length * sizeof(float); }
+                    _free.Remove(length);
+                }
+            if (_bytes + size > MaxBytes) return;
+            if (PoisonReturned) array.AsSpan().Fill(float.NaN);
+            _held.Add(array);
             if (!_free.TryGetValue(array.Length, out var stack)) _free[array.Length] = stack = new Stack<float[]>();
             stack.Push(array);
             _bytes += size;

@@ -311,7 +311,7 @@ public class SinglePairMeanAblationTests
         double byHand = (double)logits[last * V + t.Answer] - logits[last * V + t.Wrong];
         double mine = (double)o["mean_ablate_head_corrupted_logit_diff"]![2]![head]!;
         Assert.True(Math.Abs(byHand - mine) <= 2e-3 + 1e-4 * Math.Abs(byHand), $"{mine} vs {byHand}");
-        Assert.Equal(1, o["joint_ablate_heads"]!.AsArray().Count);
+        Assert.Single(o["joint_ablate_heads"]!.AsArray());
         Assert.Throws<SharpLensException>(() => Study.Run(model, prompts.Tokens, new StudyOptions
             { Ablations = new HashSet<AblationKind> { AblationKind.Resample } }, tok.IsDefined));
     }

@@ -78,9 +78,9 @@ public class GeneratorTests
             Assert.Equal(declared.Length - 1, listed.Length);
             Assert.Equal(new[] { p.Answer.Trim() }, declared.Except(listed));
             Assert.Equal(new[] { p.Wrong.Trim() }, declared.Except(listedCorrupted));
-            Assert.Single(Enumerable.Range(0, listed.Length).Where(i => listed[i] != listedCorrupted[i]));
+            Assert.Single(Enumerable.Range(0, listed.Length), i => listed[i] != listedCorrupted[i]);
             Assert.Equal(p.Clean.Split(" - ")[0], p.Corrupted.Split(" - ")[0]);
-            Assert.True(p.Clean.EndsWith(" and 1", StringComparison.Ordinal));
+            Assert.EndsWith(" and 1", p.Clean, StringComparison.Ordinal);
             Assert.Contains(SetCompletionTask.Subjects, s => head.StartsWith(s + " has ", StringComparison.Ordinal));
             // Role labels sit on the tokens they name.
             var ids = tok.Encode(p.Clean).ToArray();
@@ -125,7 +125,7 @@ public class GeneratorTests
             Assert.Equal(3, p.Candidates!.Distinct().Count());
             bool abba = (string)p.Meta!["order"]! == "ABBA";
             Assert.Equal(abba, Pos("IO") < Pos("S1"));
-            Assert.True(p.Clean.EndsWith(" to", StringComparison.Ordinal));
+            Assert.EndsWith(" to", p.Clean, StringComparison.Ordinal);
         }
         Assert.Equal(["ABBA", "BABA"], pairs.Select(p => (string)p.Meta!["order"]!).Distinct().Order());
         Assert.Equal(IoiTask.BabaTemplates.Count, pairs.Select(p => (int)p.Meta!["template"]!).Distinct().Count());

@@ -91,7 +91,7 @@ public class PromptDatasetTests
             .Concat(Encoding.UTF8.GetBytes("\",\"corrupted\":\"b\",\"answer\":\" x\",\"wrong\":\" y\"}\n")).ToArray();
         var e = Assert.Throws<SharpLensException>(() => PromptDataset.Parse(bytes, "d"));
         Assert.Contains("line 2: not valid UTF-8 (at byte 11 of the line)", e.Message);
-        Assert.Equal(1, PromptDataset.FindProblems(bytes).Count);
+        Assert.Single(PromptDataset.FindProblems(bytes));
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public class PromptDatasetTests
     }
 
     [Fact]
-    public void LoadRefusesMissingFilesDirectoriesFifosDevicesAndOversizedFiles()
+    public async Task LoadRefusesMissingFilesDirectoriesFifosDevicesAndOversizedFiles()
     {
         string dir = Fixtures.TempDir("ds");
         Assert.Contains("no such file", Assert.Throws<SharpLensException>(() => PromptDataset.Load(Path.Combine(dir, "none.jsonl"))).Message);
@@ -139,8 +139,8 @@ public class PromptDatasetTests
             string fifo = Path.Combine(dir, "pipe.jsonl");
             using (var mk = Process.Start("mkfifo", fifo)) mk.WaitForExit();
             var read = Task.Run(() => Assert.Throws<SharpLensException>(() => PromptDataset.Load(fifo)));
-            Assert.True(read.Wait(TimeSpan.FromSeconds(10)), "reading a FIFO must not wait for a writer");
-            Assert.Contains("is a FIFO (named pipe), not a regular file", read.Result.Message);
+            Assert.Same(read, await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(10))));   // reading a FIFO must not wait for a writer
+            Assert.Contains("is a FIFO (named pipe), not a regular file", (await read).Message);
         }
         string big = Path.Combine(dir, "big.jsonl");
         File.WriteAllText(big, Good + "\n" + Good + "\n");

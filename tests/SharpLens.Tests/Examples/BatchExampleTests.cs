@@ -12,7 +12,7 @@ namespace SharpLens.Tests.Examples;
 public class BatchExampleTests
 {
     [Fact]
-    public void Example_PrintsForEachTextWhatItsRunAloneGives()
+    public async Task Example_PrintsForEachTextWhatItsRunAloneGives()
     {
         string[] texts = ["text a", "a longer text b"];
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = Fixtures.RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -24,10 +24,11 @@ public class BatchExampleTests
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(8)), "the example did not finish in 8 minutes");
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
+        string outText = await stdout, errText = await stderr;
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{outText}\n{errText}");
 
         // the JSON line (a concurrent build of another example may print build messages before it)
-        string line = stdout.Result.Split('\n').Last(l => l.StartsWith('['));
+        string line = outText.Split('\n').Last(l => l.StartsWith('['));
         var list = JsonNode.Parse(line)!.AsArray();
         Assert.Equal(texts.Length, list.Count);
         using var model = HookedTransformer.Load(Fixtures.DemoModelDir);

@@ -18,7 +18,7 @@ public class FamilyExampleTests
 {
     public static TheoryData<string> Families => new() { "tiny-qwen2", "tiny-llama", "tiny-gpt2", "tiny-gpt-neox", "tiny-mistral", "tiny-qwen3", "tiny-gemma2", "tiny-phi3" };
 
-    static readonly string Clean = PromptSet.SeedClean, Corrupted = PromptSet.SeedCorrupted;
+    static readonly string Clean = PromptSet.SeedClean;
     static JsonNode Ref(string f) => Fixtures.Json(f, "reference_experiments.json");
     static JsonNode Next(string f) => Fixtures.Json(f, "reference_next.json");
     static double D(JsonNode? n) => n!.GetValue<double>();

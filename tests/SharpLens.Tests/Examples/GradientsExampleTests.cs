@@ -12,7 +12,7 @@ namespace SharpLens.Tests.Examples;
 public class GradientsExampleTests
 {
     [Fact]
-    public void Example_PrintsTheReferenceGradients()
+    public async Task Example_PrintsTheReferenceGradients()
     {
         string dir = Fixtures.Dir("tiny-qwen2");
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = Fixtures.RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -24,8 +24,9 @@ public class GradientsExampleTests
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(8)), "the example did not finish in 8 minutes");
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{stderr.Result}");
-        var output = JsonNode.Parse(stdout.Result[stdout.Result.IndexOf('{')..])!;   // the JSON object, after any build message
+        string outText = await stdout, errText = await stderr;
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{errText}");
+        var output = JsonNode.Parse(outText[outText.IndexOf('{')..])!;   // the JSON object, after any build message
 
         var reference = Fixtures.Json("tiny-qwen2", "reference_grads.json");
         Assert.Equal((double)reference["loss"]!, (double)output["loss"]!, 4);

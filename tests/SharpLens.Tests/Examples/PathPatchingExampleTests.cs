@@ -14,7 +14,7 @@ namespace SharpLens.Tests.Examples;
 public class PathPatchingExampleTests
 {
     [Fact]
-    public void Example_RunsOnTheDemoModel_AndPrintsTheLibrarysResult()
+    public async Task Example_RunsOnTheDemoModel_AndPrintsTheLibrarysResult()
     {
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = Fixtures.RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "run", "examples/path-patching.cs", "--", Fixtures.DemoModelDir, "1.1" }) psi.ArgumentList.Add(a);
@@ -25,8 +25,9 @@ public class PathPatchingExampleTests
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(8)), "the example did not finish in 8 minutes");
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
-        string output = stdout.Result;
+        string outText = await stdout, errText = await stderr;
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{outText}\n{errText}");
+        string output = outText;
 
         using var model = HookedTransformer.Load(Fixtures.DemoModelDir);
         var prompts = PromptSet.Prepare(HfTokenizer.Load(Fixtures.DemoModelDir), model.Config, PromptSet.SeedClean, PromptSet.SeedCorrupted,

@@ -93,6 +93,22 @@ public class EdgeAttributionTests
         return edges.Distinct().ToList();
     }
 
+    /// <summary>EAP and EAP-IG read the corrupted run's norm inputs: a backward that recomputes its blocks (gradient
+    /// checkpointing) must still hand them over, and the scores must not change.</summary>
+    [Theory]
+    [InlineData("tiny-qwen2", 1)]
+    [InlineData("tiny-gpt-neox", 2)]
+    public void ScoresAreTheSameWhenTheBackwardRecomputesItsBlocks(string fixture, int igSteps)
+    {
+        using var s = new Setup(fixture);
+        var (kept, _, _) = EdgeAttribution.Score(s.M, s.Graph, s.Clean, s.Corrupted, s.Answer, s.Wrong, igSteps);
+        s.M.GradientActivationBytes = 1;                                  // one block per segment
+        Assert.Equal(1, s.M.BackwardSegment(s.Corrupted.Length));
+        var (recomputed, _, _) = EdgeAttribution.Score(s.M, s.Graph, s.Clean, s.Corrupted, s.Answer, s.Wrong, igSteps);
+        for (int e = 0; e < kept.Length; e++)
+            Assert.True(Math.Abs(kept[e] - recomputed[e]) <= 1e-6 * Math.Max(1, Math.Abs(kept[e])), $"edge {e}: {kept[e]} vs {recomputed[e]}");
+    }
+
     [Theory]
     [InlineData("setcomp-demo", 1)]
     [InlineData("tiny-qwen2", 1)]

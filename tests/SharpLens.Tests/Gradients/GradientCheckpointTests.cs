@@ -56,10 +56,33 @@ public class GradientCheckpointTests
         Assert.Equal(kept.Metric, recomputed.Metric);
         AssertSame(kept.Hooks, recomputed.Hooks, fixture);
         AssertSame(kept.Weights, recomputed.Weights, fixture);
-        // Only where segments start (and what the final norm reads) was kept by the forward.
-        Assert.DoesNotContain(m.HookNames.Layers[0].Pattern, recomputed.Kept);
-        Assert.DoesNotContain(m.HookNames.Layers[^1].MlpPost, recomputed.Kept);
-        Assert.Contains(m.HookNames.Layers[^1].ResidPost, recomputed.Kept);
+        // The forward kept the top segment's activations (not recomputed) and, below it, only where segments start.
+        int top = (m.Config.NLayers - 1) / blocksPerSegment * blocksPerSegment;
+        Assert.Contains(m.HookNames.Layers[^1].MlpPost, recomputed.Kept);
+        Assert.Contains(m.HookNames.Layers[top].Pattern, recomputed.Kept);
+        Assert.DoesNotContain(m.HookNames.Layers[top - 1].Pattern, recomputed.Kept);
+        Assert.DoesNotContain(m.HookNames.Layers[0].MlpPost, recomputed.Kept);
+        if (top > blocksPerSegment) Assert.Contains(m.HookNames.Layers[blocksPerSegment - 1].ResidPost, recomputed.Kept);
+    }
+
+    [Fact]
+    public void RunWithCacheIncludingBackwardGivesTheSameCacheWhenRecomputing()
+    {
+        using var m = HookedTransformer.Load(Fixtures.DemoModelDir);
+        var ids = m.ToTokens(FiniteDifferenceGradTests.Prompt);
+        var metric = Metrics.LogitDiff(ids[1], ids[2]);
+        Func<string, bool> filter = n => n.EndsWith("hook_resid_pre") || n.EndsWith("hook_pattern");
+        var (_, kept) = m.RunWithCache(ids, metric, includeBackward: true, filter);
+        m.GradientActivationBytes = 1;
+        var (_, recomputed) = m.RunWithCache(ids, metric, includeBackward: true, filter);
+        Assert.Equal(kept.Names.Order(), recomputed.Names.Order());
+        Assert.Equal(2 * 2 * m.Config.NLayers, kept.Names.Count());    // activations and gradients of both hooks, every block
+        foreach (var name in kept.Names)
+        {
+            var (e, x) = (kept[name].Data, recomputed[name].Data);
+            double scale = Math.Max(1e-30, e.Max(v => Math.Abs((double)v)));
+            for (int i = 0; i < e.Length; i++) Assert.True(Math.Abs(e[i] - x[i]) <= 1e-6 * scale, $"{name}[{i}]");
+        }
     }
 
     [Fact]

@@ -23,12 +23,13 @@ public class GradientReuseTests
     public void GradientsAreTheSameWhenTheyReuseMemory(string fixture)
     {
         using var m = HookedTransformer.Load(Fixtures.Dir(fixture));
+        m.Pool.PoisonReturned = true;                                      // a read of memory nothing wrote gives NaN
         var ids = m.ToTokens(FiniteDifferenceGradTests.Prompt);
         var metric = Metrics.LogitDiff(ids[1], ids[2]);
         Dictionary<string, float[]> first;
         float[] firstLogits;
         using (var r = m.Backward(ids, metric)) { first = Copy(r); firstLogits = (float[])r.Logits.Data.Clone(); }
-        // A run of another length between them leaves other numbers in the arrays of the lengths they share.
+        // A run of another length between them; the pool poisons what comes back, so stale numbers cannot pass for new.
         m.Backward(m.ToTokens(Other), Metrics.NextTokenLoss(m.ToTokens(Other))).Dispose();
         using var again = m.Backward(ids, metric);
         Assert.Equal(first.Keys.Order(), again.HookGrads.Keys.Order());
@@ -50,6 +51,8 @@ public class GradientReuseTests
         r.Dispose();
         var e = Assert.Throws<KeyNotFoundException>(() => r.Activations[cached]);
         Assert.Contains("disposed", e.Message);
+        Assert.Throws<ObjectDisposedException>(() => r.Logits);
+        Assert.Throws<ObjectDisposedException>(() => r.HookGrads);
         long held = m.Pool.Bytes;
         r.Dispose();                                                       // twice: nothing more is returned
         Assert.Equal(held, m.Pool.Bytes);

@@ -44,6 +44,28 @@ public class TensorPoolTests
     }
 
     [Fact]
+    public void PastTheBoundArraysOfOtherLengthsAreEvictedFirst()
+    {
+        var pool = new TensorPool { MaxBytes = 3000L * sizeof(float) };
+        var a = pool.Rent(2000); var b = pool.Rent(1500);
+        pool.Return(a);
+        pool.Return(b);                                                    // 3,500 floats would pass the bound: a goes
+        Assert.Equal(1500L * sizeof(float), pool.Bytes);
+        Assert.NotSame(a, pool.Rent(2000));
+        Assert.Same(b, pool.Rent(1500));
+    }
+
+    [Fact]
+    public void APoisoningPoolFillsWhatItTakesBackWithNaN()
+    {
+        var pool = new TensorPool { PoisonReturned = true };
+        var a = pool.Rent(2048);
+        a.AsSpan().Fill(1f);
+        pool.Return(a);
+        Assert.All(pool.Rent(2048), v => Assert.True(float.IsNaN(v)));
+    }
+
+    [Fact]
     public void SmallArraysAndArraysPastTheBoundAreLeftToTheGc()
     {
         var pool = new TensorPool { MaxBytes = 3000L * sizeof(float) };

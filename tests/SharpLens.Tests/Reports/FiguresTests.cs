@@ -60,7 +60,7 @@ public class FiguresTests
             Assert.True(Count(bmp, (0x4c, 0x72, 0xb0)) > 100, "the first series' colour is not in the PNG");
         using (var bmp = SKBitmap.Decode(Path.Combine(dir, "hm.png"))) Assert.Equal(1200, bmp.Width);
         Assert.StartsWith("<!DOCTYPE html>", File.ReadAllText(Path.Combine(dir, "hm.html")));
-        Assert.Equal(["hm.html", "hm.png", "line.png"], Directory.GetFiles(dir).Select(Path.GetFileName).Order().ToArray());   // no temporary file left
+        Assert.Equal(["hm.html", "hm.png", "line.png"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order().ToArray());   // no temporary file left
         Assert.Throws<ArgumentException>(() => Figures.Line(["L0"], [("x", [1.0, 2.0])], "bad"));
         Assert.Throws<ArgumentException>(() => Figures.Heatmap(t, ["L0"], ["a", "b", "c"], "bad"));
     }
@@ -101,7 +101,7 @@ public class FiguresTests
         string html = File.ReadAllText(file);
         Assert.Contains("data-slv=\"1\"", html);
         Assert.Contains("\"layers\":4,\"heads\":4", html);
-        Assert.Equal(["attention.html"], Directory.GetFiles(dir).Select(Path.GetFileName).ToArray());
+        Assert.Equal(["attention.html"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).ToArray());
 
         var noOut = CliRunner.Run("run", "--text", "Man has", "--attention");
         Assert.Equal(2, noOut.ExitCode);

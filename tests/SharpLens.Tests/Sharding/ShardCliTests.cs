@@ -94,7 +94,7 @@ public class ShardCliTests
         foreach (var e in new[] { missing, twice, foreign, empty, unfinished, intoShard })
         {
             Assert.DoesNotContain("   at ", e.Stderr);   // no stack trace
-            Assert.Equal(1, e.Stderr.Trim().Split('\n').Length);
+            Assert.Single(e.Stderr.Trim().Split('\n'));
         }
         var ok = CliRunner.RunIn(cwd, null, "merge", "a1", "a0", "--no-report", "--out", "m");
         Assert.True(ok.ExitCode == 0, ok.Stderr);

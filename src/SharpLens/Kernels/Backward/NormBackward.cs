@@ -52,15 +52,17 @@ public static class NormBackward
     /// <summary>
     /// The gradient at a norm's scale s (its <c>hook_scale</c>, x held fixed): y = (x − μ)/s ⊙ w (+ b) gives
     /// −Σ (dy ⊙ w) ⊙ (x − μ) / s², with μ the row mean when <paramref name="centered"/> (LayerNorm), else 0 (RMSNorm).
-    /// <paramref name="tmp"/> holds ≥ d floats.
+    /// <paramref name="tmp"/> holds ≥ 2d floats (x − μ is formed first: Σ u·x − μ·Σ u would cancel when |μ| ≫ the spread).
     /// </summary>
     public static float ScaleGrad(ReadOnlySpan<float> x, float s, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, bool centered, Span<float> tmp)
     {
-        var u = tmp[..x.Length];
+        int d = x.Length;
+        var u = tmp[..d];
         TensorPrimitives.Multiply(dy, w, u);
-        float ux = TensorPrimitives.Dot(u, x);
-        if (centered) ux -= TensorPrimitives.Sum(u) * (TensorPrimitives.Sum(x) / x.Length);   // Σ u (x − μ) = Σ u x − μ Σ u
-        return -ux / (s * s);
+        if (!centered) return -TensorPrimitives.Dot(u, x) / (s * s);
+        var xc = tmp.Slice(d, d);
+        TensorPrimitives.Subtract(x, TensorPrimitives.Sum(x) / d, xc);
+        return -TensorPrimitives.Dot(u, xc) / (s * s);
     }
 
     /// <summary>Naive reference of <see cref="ScaleGrad"/> (double).</summary>
