@@ -209,7 +209,10 @@ public sealed partial class HookedTransformer
             {
                 Hooks = hooks, Logits = LogitsMode.None, StartLayer = first, StopAtLayer = end,
                 StartResidual = first == 0 ? null : fwd.Cache[HookNames.Layers[first - 1].ResidPost],
-                CacheFilter = n => saved.Contains(n) && Experiments.Intervention.LayerOf(n) is int l && l >= first && l < end,
+                // What the caller asked for as well: a hook point that is cached can take another path (hook_result:
+                // per-head products), so the rerun then computes exactly what the first forward did.
+                CacheFilter = n => (saved.Contains(n) || (cacheFilter?.Invoke(n) ?? false))
+                    && Experiments.Intervention.LayerOf(n) is int l && l >= first && l < end,
             }).Cache);
         Pool.Return(dLogits);
         return new GradientResult(value, logits, fwd.Cache, pass.Grads, wg, Pool);
