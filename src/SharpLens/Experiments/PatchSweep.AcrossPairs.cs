@@ -172,14 +172,8 @@ public sealed partial class PatchSweep
     {
         var model = sweeps[0]._model;
         int T = sweeps[0]._tokens.Length, L = model.Config.NLayers, d = model.Config.DModel;
-        var hooks = new HookSet();
         var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
-        foreach (var hook in items.SelectMany(b => b).Select(x => x.Hook).Distinct())
-            hooks.Add(hook, ctx =>
-            {
-                foreach (var x in items[ctx.Batch])
-                    if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
-            });
+        var hooks = InterventionHooks(items, applied);
         moreHooks?.Invoke(hooks);
         Tensor? start = null;
         if (items.Any(b => b.Any(x => x.Layer < 0))) (startLayer, qStart) = (0, 0);   // from the embedding: every position
@@ -203,9 +197,7 @@ public sealed partial class PatchSweep
             Prefixes = qStart > 0 ? prefixes ?? sweeps.Select(w => w._prefix.Value).ToArray() : null,
             Cancellation = sweeps[0].Cancellation,
         });
-        if (items.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
-            throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
-                + "the hook name does not exist, or the declared layer is later than the hook's block");
+        CheckAllRan(items, applied);
         return (r.Logits!, startLayer);
     }
 }

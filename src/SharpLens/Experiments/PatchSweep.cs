@@ -105,14 +105,8 @@ public sealed partial class PatchSweep
         int[]? logitTokens, KvPrefix[]? prefixes, Action<HookSet>? moreHooks)
     {
         int T = _tokens.Length, d = _model.Config.DModel, B = batch.Count, n = T - qStart;
-        var hooks = new HookSet();
         var applied = new HashSet<Intervention>(ReferenceEqualityComparer.Instance);
-        foreach (var hook in batch.SelectMany(b => b).Select(x => x.Hook).Distinct())
-            hooks.Add(hook, ctx =>
-            {
-                foreach (var x in batch[ctx.Batch])
-                    if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
-            });
+        var hooks = InterventionHooks(batch, applied);
         moreHooks?.Invoke(hooks);
         Tensor? start = null;
         bool fromEmbedding = batch.Any(b => b.Any(x => x.Layer < 0));
@@ -136,11 +130,30 @@ public sealed partial class PatchSweep
             Prefixes = qStart > 0 ? prefixes : null,
             Cancellation = Cancellation,
         });
-        // An intervention that never ran (a misspelt hook, or a Layer later than its hook's block, which lets the sweep
-        // start after it) would otherwise read as "no effect".
+        CheckAllRan(batch, applied);
+        return (r.Logits, startLayer);
+    }
+
+    /// <summary>Hooks that apply each batch item's interventions at their hook points, adding each one that ran to
+    /// <paramref name="applied"/>.</summary>
+    static HookSet InterventionHooks(List<IReadOnlyList<Intervention>> batch, HashSet<Intervention> applied)
+    {
+        var hooks = new HookSet();
+        foreach (var hook in batch.SelectMany(b => b).Select(x => x.Hook).Distinct())
+            hooks.Add(hook, ctx =>
+            {
+                foreach (var x in batch[ctx.Batch])
+                    if (x.Hook == ctx.Name) { x.Apply(ctx.Data, ctx.Shape, ctx.PosOffset); applied.Add(x); }
+            });
+        return hooks;
+    }
+
+    /// <summary>Throws for an intervention that never ran: a misspelt hook, or a Layer later than its hook's block (which
+    /// lets the sweep start after it), would otherwise read as "no effect".</summary>
+    static void CheckAllRan(List<IReadOnlyList<Intervention>> batch, HashSet<Intervention> applied)
+    {
         if (batch.SelectMany(b => b).FirstOrDefault(x => !applied.Contains(x)) is { } missed)
             throw new InvalidOperationException($"intervention on {missed.Hook} (layer {missed.Layer}) never ran: "
                 + "the hook name does not exist, or the declared layer is later than the hook's block");
-        return (r.Logits, startLayer);
     }
 }

@@ -9,15 +9,7 @@ public class SoftCapBackwardKernelTests
 {
     static float[] Rand(Random r, int n, double scale = 1) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale)).ToArray();
 
-    public static TheoryData<SimdLevel, int> LevelsAndLengths()
-    {
-        var data = new TheoryData<SimdLevel, int>();
-        foreach (var level in Enum.GetValues<SimdLevel>())
-            foreach (int n in new[] { 1, 15, 16, 33, 100 }) data.Add(level, n);
-        return data;
-    }
-
-    [Theory, MemberData(nameof(LevelsAndLengths))]
+    [Theory, MemberData(nameof(SoftCapAndWindowKernelTests.LevelsAndLengths), MemberType = typeof(SoftCapAndWindowKernelTests))]
     public void SoftCapBackward_MatchesNaiveAtEveryLevel_MaskedEntriesGetZero(SimdLevel level, int n)
     {
         const float cap = 3f;

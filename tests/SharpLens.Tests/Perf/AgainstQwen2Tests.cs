@@ -1,8 +1,6 @@
-using System.CommandLine;
 using System.Text.Json.Nodes;
 using SharpLens.Benchmarks;
 using SharpLens.Cli;
-using SharpLens.Cli.Commands;
 using SharpLens.Loading;
 using SharpLens.Model;
 using SharpLens.Tests.Support;
@@ -151,28 +149,18 @@ public class AgainstQwen2Tests
         Assert.Equal(["x"], q["family_only"]!.AsArray().Select(v => v!.GetValue<string>()));
     }
 
-    static (int Code, string Out) Invoke(params string[] args)
-    {
-        var root = new RootCommand { BenchCommand.Create() };
-        var old = Console.Out;
-        var sw = new StringWriter();
-        Console.SetOut(sw);
-        try { return (CliHost.Invoke(root, args), sw.ToString()); }
-        finally { Console.SetOut(old); }
-    }
-
     [Fact]
     public void Cli_AgainstQwen2_PrintsTheComparison_AndRefusesOtherModes()
     {
-        var (code, output) = Invoke("bench", "--model", Fixtures.Dir("tiny-phi3"), "--json", "--quick", "--against-qwen2");
+        var (code, output) = CliPerfCommandTests.Invoke("bench", "--model", Fixtures.Dir("tiny-phi3"), "--json", "--quick", "--against-qwen2");
         Assert.Equal(0, code);
         var q = JsonNode.Parse(output.Trim())!["against_qwen2"]!;
         Assert.Equal("Phi3ForCausalLM", q["family"]!.GetValue<string>());
         Assert.True(q["gflops_ratio"]!.GetValue<double>() > 0);
-        var (table, text) = Invoke("bench", "--model", Fixtures.Dir("tiny-phi3"), "--quick", "--against-qwen2");
+        var (table, text) = CliPerfCommandTests.Invoke("bench", "--model", Fixtures.Dir("tiny-phi3"), "--quick", "--against-qwen2");
         Assert.Equal(0, table);
         Assert.Contains("GFLOP/s ratio (family / Qwen2)", text);
         foreach (var other in new[] { "--dataset", "--forward-only" })
-            Assert.Equal((int)ExitCode.Usage, Invoke("bench", "--model", Fixtures.Dir("tiny-phi3"), "--against-qwen2", other).Code);
+            Assert.Equal((int)ExitCode.Usage, CliPerfCommandTests.Invoke("bench", "--model", Fixtures.Dir("tiny-phi3"), "--against-qwen2", other).Code);
     }
 }

@@ -15,7 +15,8 @@ public class ConsoleCollection;
 [Collection("Console")]
 public class CliPerfCommandTests
 {
-    static (int Code, string Out) Invoke(params string[] args)
+    /// <summary>Runs the CLI's make-random and bench commands in process, capturing stdout (the "Console" collection).</summary>
+    internal static (int Code, string Out) Invoke(params string[] args)
     {
         var root = new RootCommand { MakeRandomCommand.Create(), BenchCommand.Create() };
         var old = Console.Out;
