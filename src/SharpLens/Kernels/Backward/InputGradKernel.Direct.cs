@@ -10,10 +10,8 @@ internal static unsafe partial class InputGradKernel
     /// W's rows where it lies (no widened panels); dy packed once per call in its 13-row tiles.</summary>
     static void RunDirect<TW>(float* dy, int m, in WeightMatrix w, float* dx, int maxThreads) where TW : struct, IWeightRow32
     {
-        int n = w.Rows, k = w.Cols, MR = InputGradMicroAvx512.MR, tiles = (m + MR - 1) / MR;
-        float* a = GemmThreadBuffer.Get((long)n * tiles * MR, slot: 1);
-        for (int o0 = 0; o0 < n; o0 += DirectChunkRows)
-            GemmPack.PackA(dy + o0, n, m, Math.Min(DirectChunkRows, n - o0), MR, a + (long)o0 * tiles * MR);
+        int n = w.Rows, k = w.Cols;
+        float* a = PackDy(dy, m, n, InputGradMicroAvx512.MR, DirectChunkRows);
         nint pa = (nint)a, pdx = (nint)dx;
         var ww = w;
         GemmDriver.ForEachColumnRange(k, DirectSplit, (long)m * n * k, maxThreads, ColumnSplit.Tapered,

@@ -73,11 +73,8 @@ internal static unsafe partial class InputGradKernel
 
     static void Run<TK>(float* dy, int m, in WeightMatrix w, float* dx, SimdLevel level, int maxThreads) where TK : struct, IMicroKernel
     {
-        int n = w.Rows, k = w.Cols, MR = TK.MR, tiles = (m + MR - 1) / MR;
-        // dy packed once, shared read-only with the workers: chunk c (its rows from o0) holds tiles [kc][MR] at o0·tiles·MR.
-        float* a = GemmThreadBuffer.Get((long)n * tiles * MR, slot: 1);
-        for (int o0 = 0; o0 < n; o0 += ChunkRows)
-            GemmPack.PackA(dy + o0, n, m, Math.Min(ChunkRows, n - o0), MR, a + (long)o0 * tiles * MR);
+        int n = w.Rows, k = w.Cols;
+        float* a = PackDy(dy, m, n, TK.MR, ChunkRows);
         nint pa = (nint)a, pdx = (nint)dx;
         var ww = w;
         // Column ranges of whole spans, tapered (a late or descheduled worker only takes fewer): each range walks every row
@@ -85,6 +82,17 @@ internal static unsafe partial class InputGradKernel
         // span as fast as one range for all of K; half-span ranges slower.)
         GemmDriver.ForEachColumnRange(k, SpanWidth(TK.NR), (long)m * n * k, maxThreads, ColumnSplit.Tapered,
             (c0, c1) => RunRange<TK>((float*)pa, m, ww, (float*)pdx, c0, c1, level));
+    }
+
+    /// <summary>dy [m, n] packed once, shared read-only with the workers: the chunk of W's rows from o0 holds its row tiles
+    /// [kc][MR] at o0·tiles·MR (the calling thread's slot 1).</summary>
+    static float* PackDy(float* dy, int m, int n, int MR, int chunkRows)
+    {
+        int tiles = (m + MR - 1) / MR;
+        float* a = GemmThreadBuffer.Get((long)n * tiles * MR, slot: 1);
+        for (int o0 = 0; o0 < n; o0 += chunkRows)
+            GemmPack.PackA(dy + o0, n, m, Math.Min(chunkRows, n - o0), MR, a + (long)o0 * tiles * MR);
+        return a;
     }
 
     /// <summary><see cref="SpanCols"/> in whole panels of NR columns.</summary>
